@@ -1,0 +1,1 @@
+//! The gunicorn command as a library: `run()` lets a custom binary link extra worker crates.

@@ -1,0 +1,783 @@
+//! The settings table: the single source of truth for every setting.
+//!
+//! Each entry gives the setting's name (gunicorn's), its command-line flags, its section, how the
+//! command line takes it ([`Kind`]), the allowed values, its default and its documentation. The
+//! `settings!` macro generates from one list both the typed [`Config`] struct and the [`SETTINGS`]
+//! table, so the CLI parser, the config-file loader, `GUNICORN_CMD_ARGS`, `--print-config` and the
+//! settings page in `docs/` cannot drift apart.
+//!
+//! Values arrive as [`Value`]s: strings from the command line, Python objects converted by the
+//! config-file loader. Conversion follows gunicorn's validators (`gunicorn/config.py`): booleans
+//! accept `true`/`false`, integers are parsed like `int(x, 0)` and negatives are refused, `umask`
+//! reads a leading `0` as octal.
+
+use std::fmt;
+
+/// A setting's value before it is converted to the field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Python `None`.
+    None,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string (every command-line value arrives as one).
+    Str(String),
+    /// A list or tuple.
+    List(Vec<Value>),
+    /// A dict, in insertion order.
+    Map(Vec<(String, Value)>),
+}
+
+impl Value {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::List(_) => "list",
+            Value::Map(_) => "dict",
+        }
+    }
+}
+
+/// How a setting is given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `--flag VALUE`.
+    Value,
+    /// `--flag` alone sets true (`store_true`).
+    Flag,
+    /// `--flag` alone sets false (`store_const False`, e.g. `--no-sendfile`).
+    FlagFalse,
+    /// `--flag VALUE`, repeatable; each occurrence adds one element.
+    Append,
+    /// `--flag [VALUE]`: the value is optional; bare, it means `implicit`.
+    OptionalValue {
+        /// The value a bare flag stands for.
+        implicit: &'static str,
+    },
+    /// Only settable from the config file.
+    FileOnly,
+}
+
+/// A bad setting name or value. The message is one line naming the setting and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No setting has this name.
+    #[error("unknown setting: {0}")]
+    Unknown(String),
+    /// The value cannot be converted or is outside the allowed values.
+    #[error("invalid value for {name}: {value}: {reason}")]
+    Invalid {
+        /// The setting's name.
+        name: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// One row of the settings table.
+pub struct Setting {
+    /// gunicorn's name for the setting, as used in `gunicorn.conf.py`.
+    pub name: &'static str,
+    /// Command-line flags, short first (empty for file-only settings).
+    pub flags: &'static [&'static str],
+    /// The section of gunicorn's settings reference it belongs to.
+    pub section: &'static str,
+    /// How the command line takes it.
+    pub kind: Kind,
+    /// Allowed string values; empty means any.
+    pub choices: &'static [&'static str],
+    /// Metavariable shown in `--help`.
+    pub meta: &'static str,
+    /// The documentation text (first line is the summary).
+    pub doc: &'static str,
+    set: fn(&mut Config, Value) -> Result<(), String>,
+    get: fn(&Config) -> String,
+}
+
+impl fmt::Debug for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Setting").field("name", &self.name).finish()
+    }
+}
+
+impl Setting {
+    /// Converts `value` and stores it in `cfg`, checking the allowed choices.
+    pub fn apply(&self, cfg: &mut Config, value: Value) -> Result<(), ConfigError> {
+        let shown = render_value(&value);
+        if !self.choices.is_empty() {
+            if let Value::Str(s) = &value {
+                if !self.choices.contains(&s.as_str()) {
+                    return Err(ConfigError::Invalid {
+                        name: self.name,
+                        value: shown,
+                        reason: format!("must be one of {}", self.choices.join(", ")),
+                    });
+                }
+            }
+        }
+        (self.set)(cfg, value).map_err(|reason| ConfigError::Invalid {
+            name: self.name,
+            value: shown,
+            reason,
+        })
+    }
+
+    /// The current value in `cfg`, rendered as `--print-config` shows it.
+    pub fn show(&self, cfg: &Config) -> String {
+        (self.get)(cfg)
+    }
+
+    /// The default value, rendered.
+    pub fn default_text(&self) -> String {
+        (self.get)(&Config::default())
+    }
+}
+
+fn render_value(v: &Value) -> String {
+    match v {
+        Value::None => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Str(s) => s.clone(),
+        Value::List(l) => format!(
+            "[{}]",
+            l.iter().map(render_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Map(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}: {}", render_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Conversion from a [`Value`] into a setting's field type, and back to text.
+pub trait SettingType: Sized {
+    /// Converts, with gunicorn's validator rules.
+    fn from_value(v: Value) -> Result<Self, String>;
+    /// Renders for `--print-config`.
+    fn render(&self) -> String;
+}
+
+impl SettingType for bool {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Bool(b) => Ok(b),
+            Value::Str(s) => match s.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err("not a boolean (true or false)".into()),
+            },
+            other => Err(format!("not a boolean: {}", other.type_name())),
+        }
+    }
+    fn render(&self) -> String {
+        if *self { "True" } else { "False" }.into()
+    }
+}
+
+/// Parses an integer the way Python's `int(x, 0)` does: `0x`, `0o`, `0b` prefixes, underscores
+/// between digits. A leading `0` followed by digits is refused, as Python refuses it.
+pub fn parse_int(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else {
+        if lower.len() > 1 && lower.starts_with('0') && lower.chars().any(|c| c != '0' && c != '_')
+        {
+            return Err("not an integer".into());
+        }
+        (10, lower.as_str())
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return Err("not an integer".into());
+    }
+    let clean: String = digits.chars().filter(|c| *c != '_').collect();
+    let n = i64::from_str_radix(&clean, radix).map_err(|_| "not an integer".to_string())?;
+    Ok(if neg { -n } else { n })
+}
+
+fn non_negative(v: Value) -> Result<u64, String> {
+    let n = match v {
+        Value::Int(i) => i,
+        Value::Str(s) => parse_int(&s)?,
+        Value::Bool(_) => return Err("not an integer: bool".into()),
+        other => return Err(format!("not an integer: {}", other.type_name())),
+    };
+    u64::try_from(n).map_err(|_| "must be a positive integer".to_string())
+}
+
+impl SettingType for u64 {
+    fn from_value(v: Value) -> Result<Self, String> {
+        non_negative(v)
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingType for usize {
+    fn from_value(v: Value) -> Result<Self, String> {
+        let n = non_negative(v)?;
+        usize::try_from(n).map_err(|_| "too large".to_string())
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingType for f64 {
+    fn from_value(v: Value) -> Result<Self, String> {
+        let f = match v {
+            Value::Int(i) => i as f64,
+            Value::Float(f) => f,
+            Value::Str(s) => s
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| "not a number".to_string())?,
+            other => return Err(format!("not a number: {}", other.type_name())),
+        };
+        if f.is_finite() && f >= 0.0 {
+            Ok(f)
+        } else {
+            Err("must be a positive number".into())
+        }
+    }
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingType for String {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Str(s) => Ok(s),
+            other => Err(format!("not a string: {}", other.type_name())),
+        }
+    }
+    fn render(&self) -> String {
+        self.clone()
+    }
+}
+
+impl SettingType for Option<String> {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::None => Ok(None),
+            Value::Str(s) => Ok(Some(s)),
+            other => Err(format!("not a string: {}", other.type_name())),
+        }
+    }
+    fn render(&self) -> String {
+        self.clone().unwrap_or_else(|| "None".into())
+    }
+}
+
+/// A list of strings; a single string becomes a one-element list (gunicorn's
+/// `validate_list_string`).
+impl SettingType for Vec<String> {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::None => Ok(Vec::new()),
+            Value::Str(s) => Ok(vec![s]),
+            Value::List(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Str(s) => Ok(s),
+                    other => Err(format!("list item is not a string: {}", other.type_name())),
+                })
+                .collect(),
+            other => Err(format!("not a list of strings: {}", other.type_name())),
+        }
+    }
+    fn render(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// A comma-separated list given as one string, or a list (gunicorn's
+/// `validate_string_to_addr_list` / `validate_string_to_list`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommaList(pub Vec<String>);
+
+impl CommaList {
+    fn from_strs(items: &[&str]) -> Self {
+        CommaList(items.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+impl SettingType for CommaList {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Str(s) => Ok(CommaList(
+                s.split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+            )),
+            other => Vec::<String>::from_value(other).map(CommaList),
+        }
+    }
+    fn render(&self) -> String {
+        self.0.join(",")
+    }
+}
+
+/// A string-to-string mapping (`secure_scheme_headers`), in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StrMap(pub Vec<(String, String)>);
+
+impl SettingType for StrMap {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::Map(items) => items
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::Str(s) => Ok((k, s)),
+                    other => Err(format!(
+                        "value of {k} is not a string: {}",
+                        other.type_name()
+                    )),
+                })
+                .collect::<Result<_, _>>()
+                .map(StrMap),
+            other => Err(format!("not a dict: {}", other.type_name())),
+        }
+    }
+    fn render(&self) -> String {
+        format!(
+            "{{{}}}",
+            self.0
+                .iter()
+                .map(|(k, v)| format!("'{k}': '{v}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// A file-mode mask; strings with a leading `0` are octal, as gunicorn's `validate_pos_int`
+/// with `int(x, 0)` after prefixing `0o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Umask(pub u32);
+
+impl SettingType for Umask {
+    fn from_value(v: Value) -> Result<Self, String> {
+        let n = match v {
+            Value::Int(i) => i,
+            Value::Str(s) => {
+                let t = s.trim();
+                if t.len() > 1 && t.starts_with('0') && t[1..].chars().all(|c| c.is_ascii_digit()) {
+                    i64::from_str_radix(&t[1..], 8)
+                        .map_err(|_| "not an octal number".to_string())?
+                } else {
+                    parse_int(t)?
+                }
+            }
+            other => return Err(format!("not an integer: {}", other.type_name())),
+        };
+        if (0..=0o7777).contains(&n) {
+            Ok(Umask(n as u32))
+        } else {
+            Err("must be between 0 and 0o7777".into())
+        }
+    }
+    fn render(&self) -> String {
+        format!("{:#o}", self.0)
+    }
+}
+
+/// `sendfile`: unset means "decided by `$SENDFILE`, else on".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendFile(pub Option<bool>);
+
+impl SendFile {
+    /// Whether sendfile(2) may be used, following gunicorn: an explicit setting wins, then
+    /// `$SENDFILE` (`y`, `1`, `yes`, `true` enable it; anything else disables it), then on.
+    pub fn enabled(&self) -> bool {
+        match self.0 {
+            Some(b) => b,
+            None => match std::env::var("SENDFILE") {
+                Ok(v) => matches!(v.to_ascii_lowercase().as_str(), "y" | "1" | "yes" | "true"),
+                Err(_) => true,
+            },
+        }
+    }
+}
+
+impl SettingType for SendFile {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::None => Ok(SendFile(None)),
+            other => bool::from_value(other).map(|b| SendFile(Some(b))),
+        }
+    }
+    fn render(&self) -> String {
+        self.0.map(|b| b.render()).unwrap_or_else(|| "None".into())
+    }
+}
+
+/// `proxy_protocol`: `off`, `v1`, `v2` or `auto`; also true/false/1/0/none as gunicorn accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyProtocol {
+    /// No PROXY header is read.
+    #[default]
+    Off,
+    /// Only v1 (text).
+    V1,
+    /// Only v2 (binary).
+    V2,
+    /// Either.
+    Auto,
+}
+
+impl SettingType for ProxyProtocol {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::None | Value::Bool(false) => Ok(ProxyProtocol::Off),
+            Value::Bool(true) => Ok(ProxyProtocol::Auto),
+            Value::Int(0) => Ok(ProxyProtocol::Off),
+            Value::Int(1) => Ok(ProxyProtocol::Auto),
+            Value::Str(s) => match s.to_ascii_lowercase().as_str() {
+                "off" | "false" | "0" | "none" | "" => Ok(ProxyProtocol::Off),
+                "v1" => Ok(ProxyProtocol::V1),
+                "v2" => Ok(ProxyProtocol::V2),
+                "auto" | "true" | "1" => Ok(ProxyProtocol::Auto),
+                _ => Err("must be one of off, v1, v2, auto".into()),
+            },
+            other => Err(format!("not a proxy protocol mode: {}", other.type_name())),
+        }
+    }
+    fn render(&self) -> String {
+        match self {
+            ProxyProtocol::Off => "off",
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+            ProxyProtocol::Auto => "auto",
+        }
+        .into()
+    }
+}
+
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident : $ty:ty = $default:expr ;
+            section $section:literal, flags [$($flag:literal),*], kind $kind:expr
+            $(, meta $meta:literal)? $(, choices [$($choice:literal),*])? ;
+    )*) => {
+        /// Every setting's value. Built from [`Config::default`], then the config file,
+        /// `GUNICORN_CMD_ARGS` and the command line, in that order.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config { $( $name: $default, )* }
+            }
+        }
+
+        /// The settings table, in gunicorn's order within each section.
+        pub static SETTINGS: &[Setting] = &[
+            $( Setting {
+                name: stringify!($name),
+                flags: &[$($flag),*],
+                section: $section,
+                kind: $kind,
+                choices: &[$($($choice),*)?],
+                meta: settings!(@meta $($meta)?),
+                doc: concat!($($doc, "\n"),*),
+                set: |cfg, v| { cfg.$name = <$ty as SettingType>::from_value(v)?; Ok(()) },
+                get: |cfg| <$ty as SettingType>::render(&cfg.$name),
+            }, )*
+        ];
+    };
+    (@meta $meta:literal) => { $meta };
+    (@meta) => { "" };
+}
+
+fn default_bind() -> Vec<String> {
+    // gunicorn: `['0.0.0.0:$PORT']` when PORT is set, else `['127.0.0.1:8000']`.
+    match std::env::var("PORT") {
+        Ok(port) if !port.is_empty() => vec![format!("0.0.0.0:{port}")],
+        _ => vec!["127.0.0.1:8000".into()],
+    }
+}
+
+fn default_workers() -> u64 {
+    std::env::var("WEB_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+fn default_forwarded_allow_ips() -> CommaList {
+    match std::env::var("FORWARDED_ALLOW_IPS") {
+        Ok(v) => CommaList::from_value(Value::Str(v)).unwrap_or_default(),
+        Err(_) => CommaList::from_strs(&["127.0.0.1", "::1"]),
+    }
+}
+
+fn default_secure_scheme_headers() -> StrMap {
+    StrMap(vec![
+        ("X-FORWARDED-PROTOCOL".into(), "ssl".into()),
+        ("X-FORWARDED-PROTO".into(), "https".into()),
+        ("X-FORWARDED-SSL".into(), "on".into()),
+    ])
+}
+
+settings! {
+    // ---- Config File ----
+    /// The config file: `PATH`, `file:PATH` or `python:MODULE`. Default: `./gunicorn.conf.py` if it exists.
+    config: Option<String> = None;
+        section "Config File", flags ["-c", "--config"], kind Kind::Value, meta "CONFIG";
+    /// A WSGI application path `module:callable`, used when no APP_MODULE is given on the command line.
+    wsgi_app: Option<String> = None;
+        section "Config File", flags [], kind Kind::FileOnly;
+
+    // ---- Server Socket ----
+    /// The socket to bind: `HOST`, `HOST:PORT`, `[IPv6]:PORT`, `unix:PATH` or `fd://FD`. Repeatable.
+    /// Default `127.0.0.1:8000`, or `0.0.0.0:$PORT` when `$PORT` is set.
+    bind: Vec<String> = default_bind();
+        section "Server Socket", flags ["-b", "--bind"], kind Kind::Append, meta "ADDRESS";
+    /// The maximum number of pending connections (the `listen()` backlog).
+    backlog: u64 = 2048;
+        section "Server Socket", flags ["--backlog"], kind Kind::Value, meta "INT";
+
+    // ---- Worker Processes ----
+    /// The number of worker processes. Default `$WEB_CONCURRENCY`, else 1.
+    workers: u64 = default_workers();
+        section "Worker Processes", flags ["-w", "--workers"], kind Kind::Value, meta "INT";
+    /// The worker class: a registered name (`sync`, `gthread`, ...) or one of gunicorn's spellings
+    /// (`egg:gunicorn#sync`, `gunicorn.workers.sync.SyncWorker`).
+    worker_class: String = "sync".into();
+        section "Worker Processes", flags ["-k", "--worker-class"], kind Kind::Value, meta "STRING";
+    /// The number of worker threads for handling requests (gthread). `-k sync` with more than one
+    /// thread runs the gthread worker, as gunicorn does.
+    threads: u64 = 1;
+        section "Worker Processes", flags ["--threads"], kind Kind::Value, meta "INT";
+    /// The maximum number of simultaneous clients per worker (gthread, gevent).
+    worker_connections: u64 = 1000;
+        section "Worker Processes", flags ["--worker-connections"], kind Kind::Value, meta "INT";
+    /// Restart a worker after this many requests; 0 disables.
+    max_requests: u64 = 0;
+        section "Worker Processes", flags ["--max-requests"], kind Kind::Value, meta "INT";
+    /// Add a random 0..=jitter to max_requests for each worker, so workers do not restart together.
+    max_requests_jitter: u64 = 0;
+        section "Worker Processes", flags ["--max-requests-jitter"], kind Kind::Value, meta "INT";
+    /// A worker silent for more than this many seconds is killed and replaced; 0 disables.
+    timeout: u64 = 30;
+        section "Worker Processes", flags ["-t", "--timeout"], kind Kind::Value, meta "INT";
+    /// Seconds workers get to finish their requests after a graceful stop, before SIGKILL.
+    graceful_timeout: u64 = 30;
+        section "Worker Processes", flags ["--graceful-timeout"], kind Kind::Value, meta "INT";
+    /// Seconds to wait for the next request on a keep-alive connection; 0 disables keep-alive.
+    /// The sync worker does not keep connections alive.
+    keepalive: u64 = 2;
+        section "Worker Processes", flags ["--keep-alive"], kind Kind::Value, meta "INT";
+
+    // ---- Security ----
+    /// The maximum size of the request line in bytes. 0 means unlimited; values of 8190 or more are capped to 8190.
+    limit_request_line: u64 = 4094;
+        section "Security", flags ["--limit-request-line"], kind Kind::Value, meta "INT";
+    /// The maximum number of header fields in a request. 0, or more than 32768, means 32768.
+    limit_request_fields: u64 = 100;
+        section "Security", flags ["--limit-request-fields"], kind Kind::Value, meta "INT";
+    /// The maximum size of one header line in bytes, CRLF included. 0 means 8190 (gunicorn's behaviour).
+    limit_request_field_size: u64 = 8190;
+        section "Security", flags ["--limit-request-field_size", "--limit-request-field-size"], kind Kind::Value, meta "INT";
+
+    // ---- Debugging ----
+    /// Load the configuration and the application, then exit: 0 if both are valid, 1 otherwise.
+    check_config: bool = false;
+        section "Debugging", flags ["--check-config"], kind Kind::Flag;
+    /// Print the resolved configuration and exit (implies --check-config).
+    print_config: bool = false;
+        section "Debugging", flags ["--print-config"], kind Kind::Flag;
+
+    // ---- Server Mechanics ----
+    /// Load the application in the master before forking the workers.
+    preload_app: bool = false;
+        section "Server Mechanics", flags ["--preload"], kind Kind::Flag;
+    /// Disable sendfile(2) for `wsgi.file_wrapper` responses. Unset: `$SENDFILE` decides, else on.
+    sendfile: SendFile = SendFile(None);
+        section "Server Mechanics", flags ["--no-sendfile"], kind Kind::FlagFalse;
+    /// Set SO_REUSEPORT on the listening sockets.
+    reuse_port: bool = false;
+        section "Server Mechanics", flags ["--reuse-port"], kind Kind::Flag;
+    /// Change to this directory before loading the application; it is also put on `sys.path`.
+    chdir: Option<String> = None;
+        section "Server Mechanics", flags ["--chdir"], kind Kind::Value, meta "CHDIR";
+    /// Set an environment variable `KEY=VALUE` in the master and the workers. Repeatable.
+    raw_env: Vec<String> = Vec::new();
+        section "Server Mechanics", flags ["-e", "--env"], kind Kind::Append, meta "ENV";
+    /// A comma-separated list of directories to add to the Python path.
+    pythonpath: Option<String> = None;
+        section "Server Mechanics", flags ["--pythonpath"], kind Kind::Value, meta "STRING";
+    /// Headers that mark a request as https when sent by a trusted proxy (`forwarded_allow_ips`).
+    secure_scheme_headers: StrMap = default_secure_scheme_headers();
+        section "Server Mechanics", flags [], kind Kind::FileOnly;
+    /// Proxies trusted to set secure-scheme and forwarder headers: IPs, CIDR networks, or `*`.
+    /// Default `$FORWARDED_ALLOW_IPS`, else `127.0.0.1,::1`.
+    forwarded_allow_ips: CommaList = default_forwarded_allow_ips();
+        section "Server Mechanics", flags ["--forwarded-allow-ips"], kind Kind::Value, meta "STRING";
+    /// Read a PROXY protocol header at the start of each connection: off, v1, v2 or auto. Bare flag = auto.
+    proxy_protocol: ProxyProtocol = ProxyProtocol::Off;
+        section "Server Mechanics", flags ["--proxy-protocol"], kind Kind::OptionalValue { implicit: "auto" }, meta "MODE";
+    /// Peers allowed to send a PROXY header: IPs, CIDR networks, or `*`.
+    proxy_allow_ips: CommaList = CommaList::from_strs(&["127.0.0.1", "::1"]);
+        section "Server Mechanics", flags ["--proxy-allow-from"], kind Kind::Value, meta "STRING";
+    /// Accept obsolete line folding in headers (RFC 9112 §5.2), joining lines with a space.
+    permit_obsolete_folding: bool = false;
+        section "Server Mechanics", flags ["--permit-obsolete-folding"], kind Kind::Flag;
+    /// Strip spaces before the colon in header names. Dangerous: enables request smuggling behind some proxies.
+    strip_header_spaces: bool = false;
+        section "Server Mechanics", flags ["--strip-header-spaces"], kind Kind::Flag;
+    /// Accept methods that are 3..20 characters is not enough for (lowercase, `#`, other lengths).
+    permit_unconventional_http_method: bool = false;
+        section "Server Mechanics", flags ["--permit-unconventional-http-method"], kind Kind::Flag;
+    /// Accept HTTP versions other than 1.0 and 1.1 (the `HTTP/d.d` shape is still required).
+    permit_unconventional_http_version: bool = false;
+        section "Server Mechanics", flags ["--permit-unconventional-http-version"], kind Kind::Flag;
+    /// Upper-case the request method.
+    casefold_http_method: bool = false;
+        section "Server Mechanics", flags ["--casefold-http-method"], kind Kind::Flag;
+    /// Header names containing `_` that a trusted proxy may set (they bypass `header_map`).
+    forwarder_headers: CommaList = CommaList::from_strs(&["SCRIPT_NAME", "PATH_INFO"]);
+        section "Server Mechanics", flags ["--forwarder-headers"], kind Kind::Value, meta "STRING";
+    /// What to do with header names containing `_`: drop them, refuse the request (400), or map
+    /// them like `-` (dangerous).
+    header_map: String = "drop".into();
+        section "Server Mechanics", flags ["--header-map"], kind Kind::Value, meta "STRING", choices ["drop", "refuse", "dangerous"];
+
+    // ---- Logging ----
+    /// The error log file; `-` means stderr.
+    errorlog: String = "-".into();
+        section "Logging", flags ["--error-logfile", "--log-file"], kind Kind::Value, meta "FILE";
+    /// The granularity of error log output.
+    loglevel: String = "info".into();
+        section "Logging", flags ["--log-level"], kind Kind::Value, meta "LEVEL", choices ["debug", "info", "warning", "error", "critical"];
+
+    // ---- Process Naming ----
+    /// A base to use with setproctitle for process naming (`gunicorn: master [NAME]`).
+    proc_name: Option<String> = None;
+        section "Process Naming", flags ["-n", "--name"], kind Kind::Value, meta "STRING";
+}
+
+impl Config {
+    /// The row of the settings table named `name`.
+    pub fn setting(name: &str) -> Option<&'static Setting> {
+        SETTINGS.iter().find(|s| s.name == name)
+    }
+
+    /// Sets the setting `name` from `value`.
+    pub fn set(&mut self, name: &str, value: Value) -> Result<(), ConfigError> {
+        let setting = Self::setting(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+        setting.apply(self, value)
+    }
+
+    /// Renders the whole configuration as `--print-config` does: `name = value`, one per line.
+    pub fn render(&self) -> String {
+        let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        SETTINGS
+            .iter()
+            .map(|s| format!("{:<width$} = {}\n", s.name, s.show(self)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ints_follow_python_int_base_zero() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("4", Some(4)),
+            ("0x10", Some(16)),
+            ("0o17", Some(15)),
+            ("1_000", Some(1000)),
+            ("0", Some(0)),
+            ("010", None),
+            ("", None),
+            ("abc", None),
+            ("1__0", None),
+            ("-3", Some(-3)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_int(text).ok(), *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn negative_workers_refused_with_a_clear_message() {
+        let mut cfg = Config::default();
+        let err = cfg.set("workers", Value::Str("-2".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value for workers: -2: must be a positive integer"
+        );
+    }
+
+    #[test]
+    fn choices_are_checked() {
+        let mut cfg = Config::default();
+        assert!(cfg.set("header_map", Value::Str("refuse".into())).is_ok());
+        assert!(cfg.set("header_map", Value::Str("nope".into())).is_err());
+    }
+
+    #[test]
+    fn umask_reads_leading_zero_as_octal() {
+        assert_eq!(
+            Umask::from_value(Value::Str("022".into())).unwrap(),
+            Umask(0o22)
+        );
+        assert_eq!(
+            Umask::from_value(Value::Str("18".into())).unwrap(),
+            Umask(18)
+        );
+    }
+
+    #[test]
+    fn comma_lists_split_strings() {
+        let l = CommaList::from_value(Value::Str("10.0.0.1, 10.0.0.2".into())).unwrap();
+        assert_eq!(l.0, vec!["10.0.0.1", "10.0.0.2"]);
+    }
+
+    #[test]
+    fn every_setting_renders_its_default() {
+        let cfg = Config::default();
+        for s in SETTINGS {
+            assert!(!s.show(&cfg).is_empty() || s.name == "config", "{}", s.name);
+        }
+        assert!(cfg.render().contains("worker_class"));
+    }
+}

@@ -1,0 +1,63 @@
+//! The `Worker` trait and what a worker gets when it runs in its forked child.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::heartbeat::Heartbeat;
+use crate::listener::Listener;
+use crate::shutdown::Shutdown;
+
+/// A worker: built in the master, consumed by `run` in the forked child.
+pub trait Worker: Send + 'static {
+    /// Serves until shutdown is requested, max_requests is reached, or the master goes away.
+    /// Returning `Ok` exits the child with status 0.
+    fn run(self: Box<Self>, ctx: WorkerContext) -> Result<(), WorkerError>;
+}
+
+/// What a worker receives in its child process.
+pub struct WorkerContext {
+    /// 1 for the first worker spawned, then counting up (gunicorn's `worker.age`).
+    pub age: u64,
+    /// The master's pid; a worker exits when its parent pid changes.
+    pub ppid: i32,
+    /// The listening sockets, already non-blocking and CLOEXEC.
+    pub listeners: Vec<Listener>,
+    /// Proves the worker alive to the master; call `notify()` at least every `timeout / 2`.
+    pub heartbeat: Heartbeat,
+    /// The resolved configuration.
+    pub config: Arc<Config>,
+    /// Set by the worker's signal handlers (TERM = graceful, INT/QUIT = quick).
+    pub shutdown: Shutdown,
+}
+
+/// A worker could not be built from the configuration (reported before any fork, exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
+
+/// Why a worker stopped with an error. The child's exit status follows gunicorn:
+/// 3 = failed to boot, 4 = the application failed to load; the master then halts with it.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Anything that failed before the worker was serving.
+    #[error("worker failed to boot: {0}")]
+    Boot(String),
+    /// The application could not be imported or is not callable.
+    #[error("{0}")]
+    AppLoad(String),
+    /// A failure after boot.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl WorkerError {
+    /// The process exit status for this error (gunicorn's `WORKER_BOOT_ERROR` = 3,
+    /// `APP_LOAD_ERROR` = 4, anything after boot = 1).
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            WorkerError::Boot(_) => 3,
+            WorkerError::AppLoad(_) => 4,
+            WorkerError::Runtime(_) => 1,
+        }
+    }
+}

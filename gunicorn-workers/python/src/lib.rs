@@ -1,0 +1,1 @@
+//! gunicorn-python: embedded CPython for the workers.
