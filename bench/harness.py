@@ -1,0 +1,345 @@
+"""Side-by-side benchmark of our gunicorn against gunicorn, granian and bjoern.
+
+Every server runs the same app with the same worker count, one after the other, on loopback; wrk
+drives the load. Results go to docs/benchmarks.md (tables) and docs/benchmarks.png (chart).
+
+Usage: python bench/harness.py [--duration S] [--only SCENARIO,...] [--servers NAME,...]
+Run it through bench/run, which installs the peers and wrk first.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ROOT / "bench" / "apps"
+OURS = ROOT / "target" / "release" / "gunicorn"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- servers: name -> function(app "module:var", port, workers, kind) -> argv or None --------
+
+
+def ours(kind):
+    def cmd(app, port, workers):
+        argv = [str(OURS), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--chdir", str(APPS)]
+        if kind == "gthread":
+            argv += ["-k", "gthread", "--threads", "4"]
+        elif kind == "gevent":
+            argv += ["-k", "gevent", "--worker-connections", "1000"]
+        return argv + ["--log-level", "warning", app]
+
+    return cmd
+
+
+def gunicorn(kind):
+    def cmd(app, port, workers):
+        argv = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers),
+                "--chdir", str(APPS)]
+        if kind == "gthread":
+            argv += ["-k", "gthread", "--threads", "4"]
+        elif kind == "gevent":
+            argv += ["-k", "gevent", "--worker-connections", "1000"]
+        return argv + ["--log-level", "warning", app]
+
+    return cmd
+
+
+def granian(app, port, workers):
+    return [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--working-dir", str(APPS),
+            "--log-level", "warning", app]
+
+
+def bjoern(app, port, workers):
+    # bjoern is single-process: it is measured with 1 process whatever the worker count.
+    return [sys.executable, str(APPS / "bjoern_serve.py"), app, str(port)]
+
+
+SERVERS = {
+    "ours-sync": ours("sync"),
+    "ours-gthread": ours("gthread"),
+    "ours-gevent": ours("gevent"),
+    "gunicorn-sync": gunicorn("sync"),
+    "gunicorn-gthread": gunicorn("gthread"),
+    "gunicorn-gevent": gunicorn("gevent"),
+    "granian": granian,
+    "bjoern": bjoern,
+}
+
+# ---- scenarios ---------------------------------------------------------------------------------
+
+LUA_CLOSE = 'wrk.headers["Connection"] = "close"\n'
+
+
+def lua_upload(chunked):
+    size = 1 << 20
+    if chunked:
+        # wrk would add Content-Length to a body it formats itself, so build the raw request.
+        return (
+            "local piece = string.rep('x', 65536)\n"
+            "local parts = {}\n"
+            f"for i = 1, {size // (64 * 1024)} do parts[#parts+1] = '10000\\r\\n' .. piece .. '\\r\\n' end\n"
+            "local body = table.concat(parts) .. '0\\r\\n\\r\\n'\n"
+            "local raw = 'POST / HTTP/1.1\\r\\nHost: localhost\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n' .. body\n"
+            "request = function() return raw end\n"
+        )
+    return (
+        f"wrk.method = 'POST'\nwrk.body = string.rep('x', {size})\n"
+        "wrk.headers['Content-Type'] = 'application/octet-stream'\n"
+    )
+
+
+def lua_errors():
+    # Count non-2xx responses as errors in the JSON summary.
+    return (
+        "done = function(summary, latency, requests)\n"
+        "  local e = summary.errors\n"
+        "  io.write(string.format('JSON{\"requests\":%d,\"connect\":%d,\"read\":%d,\"write\":%d,"
+        "\"status\":%d,\"timeout\":%d,\"p50\":%d,\"p99\":%d,\"duration_us\":%d}\\n',"
+        " summary.requests, e.connect, e.read, e.write, e.status, e.timeout,"
+        " latency:percentile(50), latency:percentile(99), summary.duration))\n"
+        "end\n"
+    )
+
+
+SCENARIOS = [
+    # name, app, connections, extra lua, servers (with workers), needs
+    dict(name="hello-keepalive", app="hello:app", conns=64, lua="",
+         servers=["ours-gthread", "granian", "gunicorn-gthread", "bjoern"]),
+    dict(name="hello-sync", app="hello:app", conns=16, lua=LUA_CLOSE,
+         servers=["ours-sync", "gunicorn-sync"]),
+    dict(name="hello-close", app="hello:app", conns=16, lua=LUA_CLOSE,
+         servers=["ours-gthread", "granian", "gunicorn-gthread"]),
+    dict(name="flask-json", app="flask_json:app", conns=64, lua="",
+         servers=["ours-gthread", "granian", "gunicorn-gthread"]),
+    dict(name="upload-1mib-length", app="upload:app", conns=8, lua=lua_upload(False),
+         servers=["ours-gthread", "granian", "gunicorn-gthread"]),
+    dict(name="upload-1mib-chunked", app="upload:app", conns=8, lua=lua_upload(True),
+         servers=["ours-gthread", "granian", "gunicorn-gthread"]),
+    dict(name="stream-100-chunks", app="stream:app", conns=32, lua="",
+         servers=["ours-gthread", "granian", "gunicorn-gthread"]),
+    dict(name="sleep-50ms", app="sleep:app", conns=64, lua="",
+         servers=["ours-gthread", "granian", "gunicorn-gthread"]),
+    dict(name="slow-clients", app="hello:app", conns=32, lua="", slow=True,
+         servers=["ours-gthread", "granian", "gunicorn-gthread"]),
+    dict(name="gevent-hello", app="hello:app", conns=500, lua="",
+         servers=["ours-gevent", "gunicorn-gevent"]),
+    dict(name="gevent-sleep-50ms", app="sleep:app", conns=500, lua="",
+         servers=["ours-gevent", "gunicorn-gevent"]),
+]
+
+
+def wait_ready(port, proc, deadline_s=30.0):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                s.settimeout(5)
+                if s.recv(16).startswith(b"HTTP/"):
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def worker_rss_mib(master_pid):
+    """Average resident memory of the master's children (the workers), or of the master alone."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == master_pid:
+            kids.append(int(entry))
+    pids = kids or [master_pid]
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / len(pids) / 1024.0
+
+
+class SlowClients:
+    """500 idle keep-alive connections plus a slowloris sending one header byte per second."""
+
+    def __init__(self, port, idle=500):
+        self.port, self.idle, self.socks, self.stop = port, idle, [], threading.Event()
+        self.thread = threading.Thread(target=self._slowloris, daemon=True)
+
+    def __enter__(self):
+        for _ in range(self.idle):
+            try:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.socks.append(s)
+            except OSError:
+                break
+        self.thread.start()
+        return self
+
+    def _slowloris(self):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+            self.socks.append(s)
+            for b in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000:
+                if self.stop.wait(1.0):
+                    return
+                s.send(bytes([b]))
+        except OSError:
+            return
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for s in self.socks:
+            s.close()
+
+
+def run_wrk(port, conns, duration, lua):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua + lua_errors())
+        script = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s", "-s", script,
+             f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, timeout=duration + 60,
+        ).stdout
+    finally:
+        os.unlink(script)
+    m = re.search(r"^JSON(\{.*\})$", out, re.M)
+    if not m:
+        return None
+    r = json.loads(m.group(1))
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["errors"] = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    return r
+
+
+def bench_one(server, scenario, workers, duration):
+    port = free_port()
+    argv = SERVERS[server](scenario["app"], port, workers)
+    env = dict(os.environ)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    try:
+        if not wait_ready(port, proc):
+            err = proc.stderr.read(2000).decode(errors="replace") if proc.poll() is not None else ""
+            return {"error": f"did not start {err.strip()[:200]}"}
+        run_wrk(port, min(scenario["conns"], 16), 1, scenario["lua"])  # warm-up
+        if scenario.get("slow"):
+            with SlowClients(port):
+                r = run_wrk(port, scenario["conns"], duration, scenario["lua"])
+        else:
+            r = run_wrk(port, scenario["conns"], duration, scenario["lua"])
+        if r is None:
+            return {"error": "wrk gave no result"}
+        r["rss_mib"] = worker_rss_mib(proc.pid)
+        return r
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def write_report(results, args, started):
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `bench/run {' '.join(sys.argv[1:])}`".rstrip() + f" on {started} "
+        f"({os.cpu_count()} cores, loopback, wrk -t1, {args.duration} s per run, "
+        f"{args.workers} workers/processes each; bjoern is single-process).",
+        "",
+    ]
+    for name, rows in results.items():
+        lines += [f"## {name}", "", "| server | req/s | p50 ms | p99 ms | errors | RSS/worker MiB |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for server, r in rows.items():
+            if "error" in r:
+                lines.append(f"| {server} | — | — | — | {r['error']} | — |")
+            else:
+                lines.append(
+                    f"| {server} | {r['rps']:.0f} | {r['p50'] / 1000:.2f} | {r['p99'] / 1000:.2f} "
+                    f"| {r['errors']} | {r['rss_mib']:.1f} |")
+        lines.append("")
+    out = ROOT / "docs" / "benchmarks-results.md"
+    out.write_text("\n".join(lines))
+    (ROOT / "docs" / "benchmarks-results.json").write_text(json.dumps(results, indent=1))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no chart")
+        return
+    fig, axes = plt.subplots(len(results), 1, figsize=(8, 2.2 * len(results)), squeeze=False)
+    for ax, (name, rows) in zip(axes[:, 0], results.items()):
+        names = [s for s, r in rows.items() if "error" not in r]
+        ax.barh(names, [rows[s]["rps"] for s in names],
+                color=["tab:green" if s.startswith("ours") else "tab:gray" for s in names])
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.set_xlabel("requests/s", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(ROOT / "docs" / "benchmarks.png", dpi=90)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--servers", default="")
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    servers = set(filter(None, args.servers.split(",")))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results = {}
+    for sc in SCENARIOS:
+        if only and sc["name"] not in only:
+            continue
+        results[sc["name"]] = {}
+        for server in sc["servers"]:
+            if servers and server not in servers:
+                continue
+            r = bench_one(server, sc, args.workers, args.duration)
+            results[sc["name"]][server] = r
+            shown = r.get("error") or f"{r['rps']:.0f} req/s, p99 {r['p99'] / 1000:.1f} ms, " \
+                                        f"{r['errors']} errors, {r['rss_mib']:.1f} MiB/worker"
+            print(f"{sc['name']:<22} {server:<18} {shown}", flush=True)
+    write_report(results, args, started)
+
+
+if __name__ == "__main__":
+    main()
