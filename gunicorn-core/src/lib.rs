@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod hooks;
+pub mod log;
 pub mod registry;
 pub mod worker;
 
@@ -24,6 +25,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod heartbeat;
 pub mod listener;
 pub mod shutdown;
+mod sys;
 pub use heartbeat::Heartbeat;
 pub use listener::{Listener, LocalAddr, PeerAddr, Stream};
 pub use shutdown::{Shutdown, StopKind};

@@ -1,0 +1,360 @@
+//! The error log, in gunicorn's format, for Rust code in the master and the workers.
+//!
+//! gunicorn's `gunicorn.error` logger formats every record as
+//! `[%Y-%m-%d %H:%M:%S %z] [pid] [LEVEL] message` in local time, and writes it to stderr when
+//! `errorlog` is `-`, otherwise to a file opened for appending. USR1 reopens that file (log
+//! rotation). Each line is written with one `write(2)` so lines from the master and the workers,
+//! which share the file, never interleave.
+//!
+//! Before [`init`] is called everything at INFO or above goes to stderr, so an embedding program
+//! that never calls it still gets gunicorn's lines.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+/// A log level, ordered from the most to the least verbose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// `debug`.
+    Debug = 10,
+    /// `info`.
+    Info = 20,
+    /// `warning`.
+    Warning = 30,
+    /// `error`.
+    Error = 40,
+    /// `critical`.
+    Critical = 50,
+}
+
+impl Level {
+    /// The name printed in the `[LEVEL]` field (Python's `levelname`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+
+    /// Parses a `loglevel` setting value, case-insensitively.
+    pub fn parse(s: &str) -> Option<Level> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "debug" => Some(Level::Debug),
+            "info" => Some(Level::Info),
+            "warning" | "warn" => Some(Level::Warning),
+            "error" => Some(Level::Error),
+            "critical" => Some(Level::Critical),
+            _ => None,
+        }
+    }
+
+    fn from_u8(v: u8) -> Level {
+        match v {
+            10 => Level::Debug,
+            20 => Level::Info,
+            30 => Level::Warning,
+            40 => Level::Error,
+            _ => Level::Critical,
+        }
+    }
+}
+
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// `loglevel` is not one of debug, info, warning, error, critical.
+    #[error("invalid log level: {0}")]
+    Level(String),
+    /// The error log file cannot be opened for appending.
+    #[error("Error: '{path}' isn't writable [{source}]")]
+    Open {
+        /// The path given as `errorlog`.
+        path: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+enum Sink {
+    Stderr,
+    File { path: PathBuf, file: File },
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+static SINK: Mutex<Sink> = Mutex::new(Sink::Stderr);
+
+fn open_append(path: &PathBuf) -> io::Result<File> {
+    // std opens files with O_CLOEXEC, so a re-exec'd master does not inherit the log fd.
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Sets the level and the destination: `-` is stderr, anything else a file opened for appending.
+/// Called once by the CLI (and again on HUP when the configuration is reloaded).
+pub fn init(loglevel: &str, errorlog: &str) -> Result<(), LogError> {
+    let level = Level::parse(loglevel).ok_or_else(|| LogError::Level(loglevel.to_string()))?;
+    let sink = if errorlog == "-" {
+        Sink::Stderr
+    } else {
+        let path = PathBuf::from(errorlog);
+        let file = open_append(&path).map_err(|source| LogError::Open {
+            path: errorlog.to_string(),
+            source,
+        })?;
+        Sink::File { path, file }
+    };
+    LEVEL.store(level as u8, Ordering::Relaxed);
+    *lock_sink() = sink;
+    Ok(())
+}
+
+/// The current level threshold.
+pub fn level() -> Level {
+    Level::from_u8(LEVEL.load(Ordering::Relaxed))
+}
+
+/// Whether a record at `level` would be written.
+pub fn enabled(level: Level) -> bool {
+    level as u8 >= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Reopens the log file (USR1, after logrotate moved it). A no-op for stderr.
+pub fn reopen() -> io::Result<()> {
+    let mut sink = lock_sink();
+    if let Sink::File { path, file } = &mut *sink {
+        *file = open_append(path)?;
+    }
+    Ok(())
+}
+
+fn lock_sink() -> std::sync::MutexGuard<'static, Sink> {
+    // A thread that panicked while logging leaves a usable sink behind.
+    SINK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Formats one line exactly as gunicorn's `generic` formatter would, newline included.
+pub fn format_line(time: &LocalTime, pid: u32, level: Level, args: fmt::Arguments<'_>) -> String {
+    format!("{time} [{pid}] [{}] {args}\n", level.name())
+}
+
+/// A broken-down local time with its UTC offset, displayed as `[%Y-%m-%d %H:%M:%S %z]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Year, e.g. 2026.
+    pub year: i32,
+    /// Month, 1..=12.
+    pub month: u32,
+    /// Day of the month, 1..=31.
+    pub day: u32,
+    /// Hour, 0..=23.
+    pub hour: u32,
+    /// Minute.
+    pub minute: u32,
+    /// Second (60 on a leap second).
+    pub second: u32,
+    /// Offset from UTC in seconds, east positive.
+    pub utc_offset: i64,
+}
+
+impl LocalTime {
+    /// The current local time.
+    pub fn now() -> LocalTime {
+        crate::sys::local_time_now()
+    }
+}
+
+impl fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.utc_offset < 0 { '-' } else { '+' };
+        let off = self.utc_offset.unsigned_abs();
+        write!(
+            f,
+            "[{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}{:02}{:02}]",
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            sign,
+            off / 3600,
+            (off % 3600) / 60
+        )
+    }
+}
+
+/// Writes one record if `level` passes the threshold. Errors writing the log are ignored, as
+/// Python's logging does by default (`raiseExceptions` only prints them).
+pub fn log(level: Level, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let line = format_line(&LocalTime::now(), std::process::id(), level, args);
+    let mut sink = lock_sink();
+    let _ = match &mut *sink {
+        Sink::Stderr => io::stderr().lock().write_all(line.as_bytes()),
+        Sink::File { file, .. } => file.write_all(line.as_bytes()),
+    };
+}
+
+/// Logs at DEBUG with `format!` syntax.
+#[macro_export]
+macro_rules! log_debug {
+    ($($arg:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($arg)*)) };
+}
+
+/// Logs at INFO with `format!` syntax.
+#[macro_export]
+macro_rules! log_info {
+    ($($arg:tt)*) => { $crate::log::log($crate::log::Level::Info, format_args!($($arg)*)) };
+}
+
+/// Logs at WARNING with `format!` syntax.
+#[macro_export]
+macro_rules! log_warning {
+    ($($arg:tt)*) => { $crate::log::log($crate::log::Level::Warning, format_args!($($arg)*)) };
+}
+
+/// Logs at ERROR with `format!` syntax.
+#[macro_export]
+macro_rules! log_error {
+    ($($arg:tt)*) => { $crate::log::log($crate::log::Level::Error, format_args!($($arg)*)) };
+}
+
+/// Logs at CRITICAL with `format!` syntax.
+#[macro_export]
+macro_rules! log_critical {
+    ($($arg:tt)*) => { $crate::log::log($crate::log::Level::Critical, format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_have_gunicorns_generic_format() {
+        let t = LocalTime {
+            year: 2024,
+            month: 1,
+            day: 9,
+            hour: 13,
+            minute: 24,
+            second: 39,
+            utc_offset: 0,
+        };
+        let cases: &[(Level, &str, &str)] = &[
+            (
+                Level::Critical,
+                "WORKER TIMEOUT (pid:7214)",
+                "[2024-01-09 13:24:39 +0000] [1637] [CRITICAL] WORKER TIMEOUT (pid:7214)\n",
+            ),
+            (
+                Level::Info,
+                "Booting worker with pid: 7",
+                "[2024-01-09 13:24:39 +0000] [1637] [INFO] Booting worker with pid: 7\n",
+            ),
+            (
+                Level::Warning,
+                "w",
+                "[2024-01-09 13:24:39 +0000] [1637] [WARNING] w\n",
+            ),
+            (
+                Level::Debug,
+                "d",
+                "[2024-01-09 13:24:39 +0000] [1637] [DEBUG] d\n",
+            ),
+            (
+                Level::Error,
+                "e",
+                "[2024-01-09 13:24:39 +0000] [1637] [ERROR] e\n",
+            ),
+        ];
+        for (level, msg, want) in cases {
+            assert_eq!(format_line(&t, 1637, *level, format_args!("{msg}")), *want);
+        }
+    }
+
+    #[test]
+    fn offsets_render_like_strftime_z() {
+        let base = LocalTime {
+            year: 2026,
+            month: 11,
+            day: 22,
+            hour: 1,
+            minute: 2,
+            second: 3,
+            utc_offset: 0,
+        };
+        let cases: &[(i64, &str)] = &[
+            (0, "+0000"),
+            (3600, "+0100"),
+            (-5 * 3600, "-0500"),
+            (5 * 3600 + 1800, "+0530"),
+            (-(9 * 3600 + 1800), "-0930"),
+            (12 * 3600 + 45 * 60, "+1245"),
+        ];
+        for (offset, want) in cases {
+            let t = LocalTime {
+                utc_offset: *offset,
+                ..base
+            };
+            assert_eq!(t.to_string(), format!("[2026-11-22 01:02:03 {want}]"));
+        }
+    }
+
+    #[test]
+    fn levels_parse_and_filter() {
+        let cases: &[(&str, Option<Level>)] = &[
+            ("debug", Some(Level::Debug)),
+            ("INFO", Some(Level::Info)),
+            ("warning", Some(Level::Warning)),
+            ("error", Some(Level::Error)),
+            ("critical", Some(Level::Critical)),
+            ("loud", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Level::parse(text), *want, "{text}");
+        }
+        assert!(Level::Debug < Level::Info && Level::Error < Level::Critical);
+    }
+
+    #[test]
+    fn now_is_a_plausible_local_time() {
+        let t = LocalTime::now();
+        assert!(t.year >= 2024 && (1..=12).contains(&t.month) && (1..=31).contains(&t.day));
+        assert!(t.utc_offset.abs() < 15 * 3600);
+    }
+
+    #[test]
+    fn file_sink_appends_filters_and_reopens() {
+        let dir = std::env::temp_dir().join(format!("gunicorn-log-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("error.log");
+        std::fs::write(&path, "existing\n").unwrap();
+        init("warning", path.to_str().unwrap()).unwrap();
+        crate::log_info!("filtered out");
+        crate::log_warning!("kept {}", 1);
+        // logrotate: move the file away, reopen, and the next line goes to a new file.
+        let rotated = dir.join("error.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        reopen().unwrap();
+        crate::log_error!("after reopen");
+        init("info", "-").unwrap();
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(old.starts_with("existing\n"));
+        assert!(old.ends_with("] [WARNING] kept 1\n"), "{old}");
+        assert!(!old.contains("filtered out"));
+        assert_eq!(new.lines().count(), 1);
+        assert!(new.contains("[ERROR] after reopen"), "{new}");
+        assert!(init("loud", "-").is_err());
+        assert!(init("info", "/nonexistent-dir/x/error.log").is_err());
+    }
+}
