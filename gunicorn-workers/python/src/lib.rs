@@ -1,1 +1,13 @@
-//! gunicorn-python: embedded CPython for the workers.
+//! gunicorn-python: embedded CPython for the workers: interpreter setup ([`interpreter`]), fork
+//! hooks ([`PythonHooks`]), the config file ([`config_file`]), app loading ([`app`]) and the
+//! WSGI bridge ([`wsgi`]).
+#![deny(unsafe_code)]
+
+pub mod config_file;
+mod hooks;
+pub mod interpreter;
+#[allow(unsafe_code)]
+mod sys;
+
+pub use hooks::PythonHooks;
+pub use interpreter::{ensure_initialized, PythonError};

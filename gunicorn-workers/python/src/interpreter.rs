@@ -1,0 +1,151 @@
+//! Starting the embedded CPython so that it is the user's Python.
+//!
+//! The interpreter is the one this crate was built against (the binary links its libpython
+//! through an rpath). CPython finds its prefix, standard library and site-packages from
+//! `sys.executable`, so we hand it a real python executable instead of letting it derive one from
+//! the gunicorn binary's path:
+//! - inside an activated virtualenv (`$VIRTUAL_ENV`), `$VIRTUAL_ENV/bin/python`; CPython's path
+//!   calculation then reads `pyvenv.cfg` and `site` adds the virtualenv's site-packages, exactly as
+//!   when `python` is run from the virtualenv;
+//! - otherwise the interpreter pyo3 was configured with at build time.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::sys;
+
+/// The Python executable the crate was built against (pyo3's build configuration).
+const BUILD_EXECUTABLE: &str = env!("GUNICORN_PYTHON_EXECUTABLE");
+/// Its `major.minor` version.
+const BUILD_VERSION: &str = env!("GUNICORN_PYTHON_VERSION");
+
+/// The interpreter could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum PythonError {
+    /// `Py_InitializeFromConfig` failed (e.g. the standard library was not found).
+    #[error("failed to initialize Python (executable {executable}): {message}")]
+    Init {
+        /// The executable CPython was pointed at.
+        executable: String,
+        /// CPython's message.
+        message: String,
+    },
+}
+
+/// Serializes first-time initialization between threads of one process.
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Initializes the interpreter once per process; later calls (including in a child forked after
+/// initialization) return at once.
+pub fn ensure_initialized() -> Result<(), PythonError> {
+    if sys::is_initialized() {
+        return Ok(());
+    }
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if sys::is_initialized() {
+        return Ok(());
+    }
+    let exe = choose_executable(std::env::var_os("VIRTUAL_ENV").as_deref().map(Path::new));
+    let exe_c = exe
+        .as_ref()
+        .and_then(|p| CString::new(p.as_os_str().as_encoded_bytes()).ok());
+    // sys.argv is the server's command line, as in gunicorn.
+    let argv: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_encoded_bytes()).ok())
+        .collect();
+    sys::initialize(exe_c.as_deref(), &argv).map_err(|message| PythonError::Init {
+        executable: exe
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        message,
+    })
+}
+
+/// The python executable to initialize from: the virtualenv's when one is active and made from
+/// the same Python version as ours, else the build interpreter.
+fn choose_executable(virtual_env: Option<&Path>) -> Option<PathBuf> {
+    if let Some(venv) = virtual_env.filter(|v| !v.as_os_str().is_empty()) {
+        let python = venv.join("bin").join("python");
+        match venv_version(venv) {
+            Some(v) if same_minor(&v, BUILD_VERSION) && python.exists() => return Some(python),
+            Some(v) => eprintln!(
+                "gunicorn: VIRTUAL_ENV={} is Python {v}, but this gunicorn embeds Python {BUILD_VERSION}; \
+                 ignoring the virtualenv",
+                venv.display()
+            ),
+            None if python.exists() => return Some(python),
+            None => {}
+        }
+    }
+    if BUILD_EXECUTABLE.is_empty() {
+        return None;
+    }
+    Some(PathBuf::from(BUILD_EXECUTABLE))
+}
+
+/// The `version`/`version_info` recorded in `pyvenv.cfg` (e.g. `3.11.7`).
+fn venv_version(venv: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
+    parse_pyvenv_version(&text)
+}
+
+fn parse_pyvenv_version(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        matches!(key.trim(), "version" | "version_info").then(|| value.trim().to_string())
+    })
+}
+
+/// `3.11.7` (or `3.11.7.final.0`) against `3.11`.
+fn same_minor(full: &str, major_minor: &str) -> bool {
+    full == major_minor
+        || full
+            .strip_prefix(major_minor)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyvenv_versions() {
+        let cases = [
+            ("home = /usr/bin\nversion = 3.11.7\n", Some("3.11.7")),
+            (
+                "home=/x\nversion_info = 3.12.1.final.0\n",
+                Some("3.12.1.final.0"),
+            ),
+            ("home = /usr/bin\n", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_pyvenv_version(text).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn minor_versions() {
+        let cases = [
+            ("3.11.7", "3.11", true),
+            ("3.11", "3.11", true),
+            ("3.11.7.final.0", "3.11", true),
+            ("3.1.2", "3.11", false),
+            ("3.110.1", "3.11", false),
+            ("3.12.0", "3.11", false),
+        ];
+        for (full, mm, want) in cases {
+            assert_eq!(same_minor(full, mm), want, "{full} vs {mm}");
+        }
+    }
+
+    #[test]
+    fn no_virtualenv_means_the_build_interpreter() {
+        let exe = choose_executable(None);
+        assert_eq!(
+            exe.as_deref().map(|p| p.to_str().unwrap()),
+            Some(BUILD_EXECUTABLE)
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The only unsafe code of the crate: the CPython C-API calls pyo3 does not wrap, namely
+//! initialization from a `PyConfig` (so the embedded interpreter finds the user's prefix and
+//! virtualenv) and the `PyOS_*Fork` calls that bracket a `fork()` done by the Rust arbiter.
+
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::ffi;
+
+/// True once `Py_Initialize*` has run in this process (or in the parent before `fork()`).
+pub fn is_initialized() -> bool {
+    // SAFETY: Py_IsInitialized may be called at any time, with or without the GIL.
+    unsafe { ffi::Py_IsInitialized() != 0 }
+}
+
+fn status_error(status: ffi::PyStatus) -> Option<String> {
+    // SAFETY: PyStatus_Exception only inspects the plain struct it is given.
+    if unsafe { ffi::PyStatus_Exception(status) } == 0 {
+        return None;
+    }
+    if status.err_msg.is_null() {
+        return Some(format!(
+            "Python initialization failed (exit code {})",
+            status.exitcode
+        ));
+    }
+    // SAFETY: err_msg is a static NUL-terminated C string owned by CPython.
+    let msg = unsafe { CStr::from_ptr(status.err_msg) };
+    Some(msg.to_string_lossy().into_owned())
+}
+
+/// Initializes CPython with `program_name` and `executable` set to `executable` (when given), so
+/// CPython's own path calculation finds the prefix, the standard library and any `pyvenv.cfg`
+/// next to it. Python does not install its signal handlers (the arbiter and workers own
+/// signals). `sys.argv` is `argv`. On success the GIL is released, as pyo3 expects.
+pub fn initialize(executable: Option<&CStr>, argv: &[CString]) -> Result<(), String> {
+    let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
+    // SAFETY: PyConfig_InitPythonConfig fully initializes the struct it is given.
+    unsafe { ffi::PyConfig_InitPythonConfig(config.as_mut_ptr()) };
+    // SAFETY: initialized just above.
+    let mut config = unsafe { config.assume_init() };
+    config.install_signal_handlers = 0;
+    config.parse_argv = 0;
+    let result = (|| {
+        if let Some(exe) = executable {
+            // SAFETY: config is initialized; the field pointers belong to it; exe is NUL-terminated.
+            let status = unsafe {
+                ffi::PyConfig_SetBytesString(&mut config, &mut config.program_name, exe.as_ptr())
+            };
+            if let Some(e) = status_error(status) {
+                return Err(e);
+            }
+            // SAFETY: as above.
+            let status = unsafe {
+                ffi::PyConfig_SetBytesString(&mut config, &mut config.executable, exe.as_ptr())
+            };
+            if let Some(e) = status_error(status) {
+                return Err(e);
+            }
+        }
+        let mut ptrs: Vec<*const std::ffi::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        // SAFETY: ptrs holds argv.len() valid NUL-terminated strings that outlive the call
+        // (CPython copies them).
+        let status = unsafe {
+            ffi::PyConfig_SetBytesArgv(
+                &mut config,
+                ptrs.len() as ffi::Py_ssize_t,
+                ptrs.as_mut_ptr(),
+            )
+        };
+        if let Some(e) = status_error(status) {
+            return Err(e);
+        }
+        // SAFETY: config is a fully set-up PyConfig; the interpreter is not initialized yet
+        // (checked by the caller).
+        let status = unsafe { ffi::Py_InitializeFromConfig(&config) };
+        if let Some(e) = status_error(status) {
+            return Err(e);
+        }
+        Ok(())
+    })();
+    // SAFETY: config was initialized by PyConfig_InitPythonConfig; Clear frees its strings.
+    unsafe { ffi::PyConfig_Clear(&mut config) };
+    result?;
+    // SAFETY: this thread holds the GIL right after Py_InitializeFromConfig; releasing it lets
+    // pyo3's `Python::attach` take it from any thread. The thread state is kept by CPython and
+    // found again by PyGILState_Ensure on this thread.
+    unsafe { ffi::PyEval_SaveThread() };
+    Ok(())
+}
+
+/// Whether `before_fork` took the GIL (PyGILState_LOCKED = it was already ours).
+static HELD_BY_FORK: AtomicBool = AtomicBool::new(false);
+static FORK_GIL_WAS_UNLOCKED: AtomicBool = AtomicBool::new(false);
+
+/// Takes the GIL and runs `PyOS_BeforeFork` (Python's `os.register_at_fork(before=...)` hooks,
+/// import lock). Call right before `fork()`; pair with one of the `after_fork_*` functions.
+pub fn before_fork() {
+    if !is_initialized() {
+        return;
+    }
+    // SAFETY: the interpreter is initialized; PyGILState_Ensure works from any thread.
+    let state = unsafe { ffi::PyGILState_Ensure() };
+    FORK_GIL_WAS_UNLOCKED.store(
+        matches!(state, ffi::PyGILState_STATE::PyGILState_UNLOCKED),
+        Ordering::SeqCst,
+    );
+    // SAFETY: the GIL is held, as PyOS_BeforeFork requires.
+    unsafe { ffi::PyOS_BeforeFork() };
+    HELD_BY_FORK.store(true, Ordering::SeqCst);
+}
+
+fn release_fork_gil() {
+    let state = if FORK_GIL_WAS_UNLOCKED.load(Ordering::SeqCst) {
+        ffi::PyGILState_STATE::PyGILState_UNLOCKED
+    } else {
+        ffi::PyGILState_STATE::PyGILState_LOCKED
+    };
+    // SAFETY: pairs with the PyGILState_Ensure of before_fork on this thread.
+    unsafe { ffi::PyGILState_Release(state) };
+}
+
+/// In the master after `fork()`: `PyOS_AfterFork_Parent`, then gives the GIL back.
+pub fn after_fork_parent() {
+    if !HELD_BY_FORK.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    // SAFETY: before_fork took the GIL and ran PyOS_BeforeFork on this thread.
+    unsafe { ffi::PyOS_AfterFork_Parent() };
+    release_fork_gil();
+}
+
+/// In the child after `fork()`: `PyOS_AfterFork_Child` (re-initializes the runtime's locks and
+/// threads, runs `register_at_fork(after_in_child=...)`), then gives the GIL back.
+pub fn after_fork_child() {
+    if !HELD_BY_FORK.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    // SAFETY: the forking thread held the GIL (before_fork), which is now this child's only thread.
+    unsafe { ffi::PyOS_AfterFork_Child() };
+    release_fork_gil();
+}
