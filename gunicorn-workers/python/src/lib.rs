@@ -3,11 +3,13 @@
 //! WSGI bridge ([`wsgi`]).
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod config_file;
 mod hooks;
 pub mod interpreter;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use app::{preload, App, AppLoadError};
 pub use hooks::PythonHooks;
 pub use interpreter::{ensure_initialized, PythonError};

@@ -1,0 +1,366 @@
+//! Loading the WSGI application the way gunicorn does (`gunicorn/util.py import_app`,
+//! `gunicorn/app/base.py chdir`, `gunicorn/app/wsgiapp.py`):
+//!
+//! - `module:variable`, with dotted modules (`pkg.sub.wsgi:application`);
+//! - `module` alone means `module:application`;
+//! - `module:factory()` and `module:factory('x', debug=True)` call a factory, with arguments that
+//!   must be Python literals (read with Python's own `ast` module and `ast.literal_eval`;
+//!   anything else is refused);
+//! - before importing: `--chdir` (the directory, default the current one, is made the working
+//!   directory and put first on `sys.path`) and `--pythonpath` (a comma list, each entry made
+//!   absolute and prepended);
+//! - failures give gunicorn's one-line messages, and the worker exits with status 4.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use gunicorn_core::Config;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::interpreter::{ensure_initialized, PythonError};
+
+/// A loaded WSGI application: the callable `app(environ, start_response)`.
+#[derive(Debug)]
+pub struct App {
+    callable: Py<PyAny>,
+}
+
+impl App {
+    /// The application callable.
+    pub fn callable(&self) -> &Py<PyAny> {
+        &self.callable
+    }
+
+    /// Another reference to the same application object.
+    pub fn clone_ref(&self, py: Python<'_>) -> App {
+        App {
+            callable: self.callable.clone_ref(py),
+        }
+    }
+}
+
+/// Why the application could not be loaded. The worker turns every variant into
+/// `WorkerError::AppLoad` (exit status 4).
+#[derive(Debug, thiserror::Error)]
+pub enum AppLoadError {
+    /// Neither APP_MODULE nor `wsgi_app` was given.
+    #[error("No application module specified.")]
+    NoApp,
+    /// The interpreter could not start.
+    #[error(transparent)]
+    Interpreter(#[from] PythonError),
+    /// `--chdir` names a directory we cannot enter.
+    #[error("can't chdir to {0:?}")]
+    Chdir(String),
+    /// gunicorn's `AppImportError`: a one-line explanation, no traceback.
+    #[error("{0}")]
+    Invalid(String),
+    /// A Python exception while importing the module or calling the factory.
+    #[error("{message}")]
+    Exception {
+        /// The exception's last line (`ModuleNotFoundError: No module named 'x'`).
+        message: String,
+        /// The formatted traceback.
+        traceback: String,
+    },
+}
+
+impl AppLoadError {
+    /// Writes the error as gunicorn does: an exception's traceback to the error log, then the
+    /// one-line message on stderr.
+    pub fn report(&self) {
+        if let AppLoadError::Exception { traceback, .. } = self {
+            gunicorn_core::log_error!("Exception in worker process\n{}", traceback.trim_end());
+        }
+        eprintln!("{self}");
+    }
+}
+
+/// The application loaded in the master by [`preload`], inherited by the forked workers.
+static PRELOADED: OnceLock<Py<PyAny>> = OnceLock::new();
+
+/// `--preload`: initializes Python and loads the application in the master. Workers forked
+/// afterwards reuse the same object from [`load`] instead of importing it again.
+pub fn preload(cfg: &Config) -> Result<(), AppLoadError> {
+    if PRELOADED.get().is_some() {
+        return Ok(());
+    }
+    let app = load_fresh(cfg)?;
+    let _ = PRELOADED.set(app.callable);
+    Ok(())
+}
+
+/// Loads the application named by `cfg.wsgi_app` (or reuses the preloaded one). Initializes the
+/// interpreter when needed and applies `raw_env` to `os.environ` first.
+pub fn load(cfg: &Config) -> Result<App, AppLoadError> {
+    if let Some(app) = PRELOADED.get() {
+        return Ok(Python::attach(|py| App {
+            callable: app.clone_ref(py),
+        }));
+    }
+    load_fresh(cfg)
+}
+
+fn load_fresh(cfg: &Config) -> Result<App, AppLoadError> {
+    let uri = cfg
+        .wsgi_app
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or(AppLoadError::NoApp)?;
+    ensure_initialized()?;
+    let chdir = working_dir(cfg.chdir.as_deref())?;
+    Python::attach(|py| {
+        apply_raw_env(py, &cfg.raw_env).map_err(|e| exception(py, e))?;
+        prepare_sys_path(py, &chdir, cfg.pythonpath.as_deref()).map_err(|e| exception(py, e))?;
+        import_app(py, uri).map(|callable| App { callable })
+    })
+}
+
+/// The directory to work in: `--chdir` made absolute against the directory the server started
+/// in, or that directory. Computed once per process tree (the master's answer is inherited by
+/// the workers, so a relative `--chdir` is not applied twice), then entered.
+fn working_dir(chdir: Option<&str>) -> Result<PathBuf, AppLoadError> {
+    static START_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let start = START_DIR
+        .get_or_init(|| std::env::current_dir().ok())
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let dir = match chdir {
+        Some(d) if !d.is_empty() => start.join(d),
+        _ => start,
+    };
+    std::env::set_current_dir(&dir)
+        .map_err(|_| AppLoadError::Chdir(chdir.unwrap_or_default().to_string()))?;
+    Ok(dir)
+}
+
+/// gunicorn's `raw_env`: each `KEY=VALUE` goes into `os.environ` (and so the process env).
+fn apply_raw_env(py: Python<'_>, raw_env: &[String]) -> PyResult<()> {
+    if raw_env.is_empty() {
+        return Ok(());
+    }
+    let environ = py.import("os")?.getattr("environ")?;
+    for (key, value) in raw_env.iter().filter_map(|kv| kv.split_once('=')) {
+        environ.set_item(key, value)?;
+    }
+    Ok(())
+}
+
+/// Puts the working directory first on `sys.path` (gunicorn's `chdir()`), then each
+/// `--pythonpath` entry, made absolute, in front of it.
+fn prepare_sys_path(py: Python<'_>, chdir: &Path, pythonpath: Option<&str>) -> PyResult<()> {
+    let path = py.import("sys")?.getattr("path")?.cast_into::<PyList>()?;
+    let insert_front = |dir: &Path| -> PyResult<()> {
+        let s = PyString::new(py, &dir.to_string_lossy());
+        if !path.contains(&s)? {
+            path.insert(0, s)?;
+        }
+        Ok(())
+    };
+    insert_front(chdir)?;
+    for entry in pythonpath.unwrap_or_default().split(',') {
+        let entry = entry.trim();
+        if !entry.is_empty() {
+            insert_front(&chdir.join(entry))?;
+        }
+    }
+    Ok(())
+}
+
+/// Splits `module:object`; `module` alone means `module:application`.
+fn split_uri(uri: &str) -> (&str, &str) {
+    uri.split_once(':').unwrap_or((uri, "application"))
+}
+
+/// What follows the colon: a name, or a call of a name with literal arguments.
+enum Target<'py> {
+    Name(String),
+    Call {
+        name: String,
+        args: Bound<'py, PyTuple>,
+        kwargs: Bound<'py, PyDict>,
+    },
+}
+
+fn repr(py: Python<'_>, s: &str) -> String {
+    PyString::new(py, s)
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| format!("'{s}'"))
+}
+
+/// Parses the object part with Python's `ast`, as gunicorn does.
+fn parse_target<'py>(py: Python<'py>, obj: &str) -> Result<Target<'py>, AppLoadError> {
+    let not_a_name = || {
+        AppLoadError::Invalid(format!(
+            "Failed to parse {} as an attribute name or function call.",
+            repr(py, obj)
+        ))
+    };
+    let ast = py.import("ast").map_err(|e| exception(py, e))?;
+    let body = ast
+        .call_method1("parse", (obj, "<string>", "eval"))
+        .and_then(|tree| tree.getattr("body"))
+        .map_err(|_| not_a_name())?;
+    let name_type = ast.getattr("Name").map_err(|e| exception(py, e))?;
+    let call_type = ast.getattr("Call").map_err(|e| exception(py, e))?;
+    let ident = |node: &Bound<'py, PyAny>| -> PyResult<String> { node.getattr("id")?.extract() };
+    if body.is_instance(&name_type).unwrap_or(false) {
+        return ident(&body).map(Target::Name).map_err(|_| not_a_name());
+    }
+    if !body.is_instance(&call_type).unwrap_or(false) {
+        return Err(not_a_name());
+    }
+    let func = body.getattr("func").map_err(|_| not_a_name())?;
+    if !func.is_instance(&name_type).unwrap_or(false) {
+        return Err(AppLoadError::Invalid(format!(
+            "Function reference must be a simple name: {}",
+            repr(py, obj)
+        )));
+    }
+    let name = ident(&func).map_err(|_| not_a_name())?;
+    let not_literal = || {
+        AppLoadError::Invalid(format!(
+            "Failed to parse arguments as literal values: {}",
+            repr(py, obj)
+        ))
+    };
+    let literal_eval = ast.getattr("literal_eval").map_err(|e| exception(py, e))?;
+    let mut args = Vec::new();
+    for arg in body
+        .getattr("args")
+        .and_then(|a| a.try_iter())
+        .map_err(|_| not_a_name())?
+    {
+        let arg = arg.map_err(|_| not_a_name())?;
+        args.push(literal_eval.call1((arg,)).map_err(|_| not_literal())?);
+    }
+    let kwargs = PyDict::new(py);
+    for kw in body
+        .getattr("keywords")
+        .and_then(|k| k.try_iter())
+        .map_err(|_| not_a_name())?
+    {
+        let kw = kw.map_err(|_| not_a_name())?;
+        let key = kw.getattr("arg").map_err(|_| not_a_name())?;
+        if key.is_none() {
+            // `f(**mapping)` is not a literal argument list.
+            return Err(not_literal());
+        }
+        let value = kw
+            .getattr("value")
+            .and_then(|v| literal_eval.call1((v,)))
+            .map_err(|_| not_literal())?;
+        kwargs.set_item(key, value).map_err(|e| exception(py, e))?;
+    }
+    let args = PyTuple::new(py, args).map_err(|e| exception(py, e))?;
+    Ok(Target::Call { name, args, kwargs })
+}
+
+/// gunicorn's `import_app`: import the module, find the object, call the factory, check it is
+/// callable.
+pub fn import_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, AppLoadError> {
+    let (module, obj) = split_uri(uri);
+    let target = parse_target(py, obj)?;
+    let name = match &target {
+        Target::Name(n) | Target::Call { name: n, .. } => n.clone(),
+    };
+    let imported = match py.import(module) {
+        Ok(m) => m,
+        Err(e) => {
+            // `gunicorn hello.py` is a common mistake; point at the right spelling.
+            if module.ends_with(".py") && Path::new(module).exists() {
+                let stem = module.rsplit_once('.').map_or(module, |(s, _)| s);
+                return Err(AppLoadError::Invalid(format!(
+                    "Failed to find application, did you mean '{stem}:{obj}'?"
+                )));
+            }
+            return Err(exception(py, e));
+        }
+    };
+    let mut app = imported.getattr(name.as_str()).map_err(|_| {
+        AppLoadError::Invalid(format!(
+            "Failed to find attribute {} in {}.",
+            repr(py, &name),
+            repr(py, module)
+        ))
+    })?;
+    if let Target::Call { args, kwargs, .. } = &target {
+        app = match app.call(args, Some(kwargs)) {
+            Ok(a) => a,
+            Err(e) if e.is_instance_of::<PyTypeError>(py) && raised_by_the_call_itself(py, &e) => {
+                return Err(AppLoadError::Invalid(format!(
+                    "The factory {} in module {} could not be called with the specified arguments",
+                    repr(py, &name),
+                    repr(py, module)
+                )));
+            }
+            Err(e) => return Err(exception(py, e)),
+        };
+    }
+    if app.is_none() {
+        return Err(AppLoadError::Invalid(format!(
+            "Failed to find application object: {}",
+            repr(py, obj)
+        )));
+    }
+    if !app.is_callable() {
+        return Err(AppLoadError::Invalid(
+            "Application object must be callable.".into(),
+        ));
+    }
+    Ok(app.unbind())
+}
+
+/// A TypeError with no traceback at all: it was raised by the call machinery itself (the
+/// arguments do not match the factory's signature), not inside the factory. (Called from Rust
+/// there is no caller frame, so a TypeError raised in the factory's body has one entry.)
+fn raised_by_the_call_itself(py: Python<'_>, err: &PyErr) -> bool {
+    err.traceback(py).is_none()
+}
+
+/// A Python exception as an [`AppLoadError`] with its formatted traceback.
+fn exception(py: Python<'_>, err: PyErr) -> AppLoadError {
+    let traceback = format_exception(py, &err);
+    let message = traceback
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    AppLoadError::Exception { message, traceback }
+}
+
+/// `traceback.format_exception(err)` joined, or the exception's str if that fails.
+pub(crate) fn format_exception(py: Python<'_>, err: &PyErr) -> String {
+    let formatted = py.import("traceback").and_then(|tb| {
+        let lines = tb.call_method1(
+            "format_exception",
+            (err.get_type(py), err.value(py), err.traceback(py)),
+        )?;
+        let parts: Vec<String> = lines.extract()?;
+        Ok(parts.concat())
+    });
+    formatted.unwrap_or_else(|_| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_splitting() {
+        let cases = [
+            ("hello:app", ("hello", "app")),
+            ("hello", ("hello", "application")),
+            ("pkg.sub.wsgi:application", ("pkg.sub.wsgi", "application")),
+            ("m:create_app('a:b')", ("m", "create_app('a:b')")),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(split_uri(uri), want, "{uri}");
+        }
+    }
+}

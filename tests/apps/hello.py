@@ -1,0 +1,10 @@
+"""The smallest WSGI app: a fixed body with Content-Length."""
+
+
+def app(environ, start_response):
+    body = b"Hello, World!\n"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+application = app
