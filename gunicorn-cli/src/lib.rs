@@ -1,1 +1,166 @@
-//! The gunicorn command as a library: `run()` lets a custom binary link extra worker crates.
+//! The `gunicorn` command as a library.
+//!
+//! [`run`] is the whole command: the `gunicorn` binary's `main` only calls it. A custom binary
+//! that links extra worker crates (their `register_worker!` registrations are collected at link
+//! time) calls it the same way, and those classes become available to `-k`.
+//!
+//! The boot sequence follows gunicorn's `WSGIApplication` (`app/base.py`, `app/wsgiapp.py`):
+//! parse the command line and `$GUNICORN_CMD_ARGS`, load the config file, apply defaults < file <
+//! env < command line, then `--print-config` / `--check-config`, else resolve the worker class
+//! and run the arbiter.
+
+pub mod args;
+mod backend;
+pub mod settings_doc;
+pub mod shell_words;
+pub mod sources;
+pub mod workers;
+
+// The sync worker is the default class: make sure its registration is linked in.
+use gunicorn_sync as _;
+
+use std::ffi::OsString;
+
+use gunicorn_core::{Config, VERSION};
+
+/// Exit status for usage errors, as argparse (and clap) use.
+const EXIT_USAGE: i32 = 2;
+/// Exit status for configuration errors (gunicorn's `sys.exit(1)`).
+const EXIT_CONFIG: i32 = 1;
+/// Exit status when the application cannot be loaded (gunicorn's `APP_LOAD_ERROR`).
+const EXIT_APP_LOAD: i32 = 4;
+
+/// Runs the `gunicorn` command with this process's arguments and environment, and returns the
+/// exit status.
+pub fn run() -> i32 {
+    run_with(std::env::args_os().skip(1).collect())
+}
+
+/// Runs the `gunicorn` command with `argv` (without the program name).
+pub fn run_with(argv: Vec<OsString>) -> i32 {
+    let argv = match args::parse(argv) {
+        Ok(p) => p,
+        Err(e) => return clap_exit(&e),
+    };
+    if argv.version {
+        println!("gunicorn (version {VERSION})");
+        return 0;
+    }
+    if argv.list_workers {
+        print!("{}", workers::listing());
+        return 0;
+    }
+    if argv.print_settings_doc {
+        print!("{}", settings_doc::markdown());
+        return 0;
+    }
+    let env = match env_args() {
+        Ok(p) => p,
+        Err(status) => return status,
+    };
+    let cfg = match load_config(&argv, &env) {
+        Ok(cfg) => cfg,
+        Err(status) => return status,
+    };
+    if cfg.wsgi_app.is_none() {
+        // gunicorn raises "No application module specified."; this is a usage error here.
+        eprintln!("{}", args::command().render_usage());
+        eprintln!("gunicorn: error: No application module specified.");
+        return EXIT_USAGE;
+    }
+    if let Err(e) = gunicorn_core::log::init(&cfg.loglevel, &cfg.errorlog) {
+        eprintln!("Error: {e}");
+        return EXIT_CONFIG;
+    }
+    if let Err(e) = apply_raw_env(&cfg) {
+        eprintln!("Error: {e}");
+        return EXIT_CONFIG;
+    }
+    if cfg.print_config {
+        print!("{}", cfg.render());
+    }
+    if cfg.print_config || cfg.check_config {
+        return match backend::check_app(&cfg) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("\nError while loading the application:\n\n{e}");
+                EXIT_CONFIG
+            }
+        };
+    }
+    let class = match workers::resolve(&cfg) {
+        Ok(class) => class,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    if cfg.preload_app {
+        if let Err(e) = backend::preload(&cfg) {
+            e.report();
+            return EXIT_APP_LOAD;
+        }
+    }
+    backend::run_arbiter(cfg, class)
+}
+
+/// Prints a clap error or the help text; returns argparse's status (2, or 0 for `--help`).
+fn clap_exit(e: &clap::Error) -> i32 {
+    let _ = e.print();
+    e.exit_code()
+}
+
+/// `$GUNICORN_CMD_ARGS`, split like `shlex.split` and parsed with the same parser as argv.
+fn env_args() -> Result<args::Parsed, i32> {
+    let Some(text) = std::env::var_os("GUNICORN_CMD_ARGS") else {
+        return Ok(args::Parsed::default());
+    };
+    let words = shell_words::split(&text.to_string_lossy()).map_err(|e| {
+        eprintln!("Error: GUNICORN_CMD_ARGS: {e}");
+        EXIT_CONFIG
+    })?;
+    args::parse(words).map_err(|e| clap_exit(&e))
+}
+
+/// Loads the config file (if any) and applies every source in precedence order.
+fn load_config(argv: &args::Parsed, env: &args::Parsed) -> Result<Config, i32> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        eprintln!("Error: cannot read the current directory: {e}");
+        EXIT_CONFIG
+    })?;
+    let file = match sources::config_location(argv, env, &cwd) {
+        Some(location) => gunicorn_python::config_file::load(&location).map_err(|e| {
+            match e {
+                // gunicorn prints "Failed to read config file: ..." and the traceback as is.
+                gunicorn_python::config_file::ConfigFileError::Exception { .. } => eprint!("{e}"),
+                _ => eprintln!("Error: {e}"),
+            }
+            EXIT_CONFIG
+        })?,
+        None => Vec::new(),
+    };
+    sources::build_config(file, env, argv).map_err(|e| {
+        eprintln!("Error: {e}");
+        EXIT_CONFIG
+    })
+}
+
+/// `-e KEY=VALUE`: set in this process's environment, so the master and every forked worker
+/// (and the application) see it, as gunicorn's arbiter does in `setup()`.
+fn apply_raw_env(cfg: &Config) -> Result<(), String> {
+    for entry in &cfg.raw_env {
+        let Some((key, value)) = entry.split_once('=') else {
+            return Err(format!(
+                "invalid value for raw_env: {entry}: must be KEY=VALUE"
+            ));
+        };
+        if key.is_empty() || key.contains('\0') || value.contains('\0') {
+            return Err(format!(
+                "invalid value for raw_env: {entry}: must be KEY=VALUE"
+            ));
+        }
+        // The command is still single-threaded here: nothing reads the environment concurrently.
+        std::env::set_var(key, value);
+    }
+    Ok(())
+}

@@ -1,3 +1,4 @@
+//! The `gunicorn` binary: everything is in the library's `run()`.
 fn main() {
-    println!("gunicorn");
+    std::process::exit(gunicorn_cli::run());
 }
