@@ -1,2 +1,30 @@
 //! gunicorn-http: sans-IO HTTP/1.1 for a WSGI server. Never touches a socket, never Python.
+//!
+//! - [`parser`]: request head (PROXY header, request line, header block) with gunicorn's
+//!   strictness rules and RFC 9112 framing decisions.
+//! - [`body`]: Content-Length and chunked body decoders (state machines), trailers.
+//! - [`environ`]: the CGI part of the WSGI environ as plain Rust data.
+//! - [`response`]: response head validation/encoding, body framing, the cached Date header.
+//! - [`error`]: [`HttpError`] with gunicorn's status mapping and error page.
+//!
+//! Rules and where we differ from gunicorn: `docs/http.md`.
 #![deny(unsafe_code)]
+
+pub mod allow;
+pub mod body;
+pub mod config;
+pub mod environ;
+pub mod error;
+pub mod parser;
+pub mod proxy;
+pub mod response;
+mod syntax;
+
+pub use allow::AllowList;
+pub use body::BodyDecoder;
+pub use config::{ConnInfo, HeaderMapPolicy, HttpConfig, Limits, Local, Peer, ProxyMode};
+pub use environ::{build_environ, Environ, SERVER_SOFTWARE};
+pub use error::{error_page, HttpError};
+pub use parser::{BodyKind, Request, RequestParser};
+pub use proxy::ProxyInfo;
+pub use response::{early_hints, http_date, ReqMeta, Response, CONTINUE_100};
