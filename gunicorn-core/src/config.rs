@@ -636,6 +636,26 @@ settings! {
     /// Change to this directory before loading the application; it is also put on `sys.path`.
     chdir: Option<String> = None;
         section "Server Mechanics", flags ["--chdir"], kind Kind::Value, meta "CHDIR";
+    /// Write the master's pid to this file (atomically); refused if it names another live process.
+    pidfile: Option<String> = None;
+        section "Server Mechanics", flags ["-p", "--pid"], kind Kind::Value, meta "FILE";
+    /// The directory for the workers' heartbeat files. Default: the system temp directory.
+    /// A tmpfs such as `/dev/shm` avoids disk stalls that look like worker timeouts.
+    worker_tmp_dir: Option<String> = None;
+        section "Server Mechanics", flags ["--worker-tmp-dir"], kind Kind::Value, meta "DIR";
+    /// Switch worker processes to run as this user: a name or a numeric uid. Default: unchanged.
+    user: Option<String> = None;
+        section "Server Mechanics", flags ["-u", "--user"], kind Kind::Value, meta "USER";
+    /// Switch worker processes to run as this group: a name or a numeric gid. Default: unchanged.
+    group: Option<String> = None;
+        section "Server Mechanics", flags ["-g", "--group"], kind Kind::Value, meta "GROUP";
+    /// The umask for the files gunicorn creates: unix socket files and the worker heartbeat files.
+    /// `0o22` or `022` (a leading 0 is octal).
+    umask: Umask = Umask(0);
+        section "Server Mechanics", flags ["-m", "--umask"], kind Kind::Value, meta "INT";
+    /// With --user, also load that user's supplementary groups (initgroups(3)).
+    initgroups: bool = false;
+        section "Server Mechanics", flags ["--initgroups"], kind Kind::Flag;
     /// Set an environment variable `KEY=VALUE` in the master and the workers. Repeatable.
     raw_env: Vec<String> = Vec::new();
         section "Server Mechanics", flags ["-e", "--env"], kind Kind::Append, meta "ENV";

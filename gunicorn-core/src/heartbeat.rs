@@ -48,6 +48,12 @@ impl Heartbeat {
         let _ = futimens(self.file.as_fd(), &now, &now);
     }
 
+    /// Gives the file to the worker's user, so `notify` still works after the worker drops
+    /// privileges (setting explicit timestamps needs ownership).
+    pub fn chown(&self, uid: u32, gid: u32) -> io::Result<()> {
+        std::os::unix::fs::fchown(&self.file, Some(uid), Some(gid))
+    }
+
     /// How long ago the worker last called `notify` (master side).
     pub fn silent_for(&self) -> Duration {
         let Ok(st) = fstat(self.file.as_fd()) else {

@@ -11,11 +11,12 @@ pub trait Hooks: Send {
     /// In the master, once the listeners are up (gunicorn's `when_ready`).
     fn when_ready(&self) {}
     /// In the master, just before `fork()` of the worker of this age (gunicorn's `pre_fork`).
-    /// Runs after [`Hooks::before_fork`].
+    /// Runs before [`Hooks::before_fork`].
     fn pre_fork(&self, _age: u64) {}
     /// Immediately before `fork()`, after `pre_fork` (e.g. `PyOS_BeforeFork`).
     fn before_fork(&self) {}
-    /// In the master, immediately after `fork()` (e.g. `PyOS_AfterFork_Parent`).
+    /// In the master, immediately after `fork()` (e.g. `PyOS_AfterFork_Parent`); `child_pid` is
+    /// -1 when `fork()` failed (Python requires AfterFork_Parent after BeforeFork either way).
     fn after_fork_parent(&self, _child_pid: i32) {}
     /// In the child, immediately after `fork()` (e.g. `PyOS_AfterFork_Child`).
     fn after_fork_child(&self) {}
@@ -25,6 +26,12 @@ pub trait Hooks: Send {
     fn child_exit(&self, _pid: i32) {}
     /// In the master, when the number of workers changes (gunicorn's `nworkers_changed`).
     fn nworkers_changed(&self, _new: u64, _old: Option<u64>) {}
+    /// In the master, after a HUP reloaded the configuration, before the new workers are spawned
+    /// (gunicorn's `on_reload`).
+    fn on_reload(&self) {}
+    /// In the master, just before a USR2 upgrade spawns the new master binary (gunicorn's
+    /// `pre_exec`, which gunicorn runs in the forked child just before `exec`).
+    fn pre_exec(&self) {}
     /// In the master, just before it exits (gunicorn's `on_exit`).
     fn on_exit(&self) {}
 }

@@ -6,6 +6,8 @@
 //! arbiter itself. A Rust program can run its own workers under it with no Python linked.
 #![deny(unsafe_code)]
 
+pub mod arbiter;
+pub mod bind;
 pub mod config;
 pub mod hooks;
 pub mod log;
@@ -24,8 +26,12 @@ pub use inventory;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod heartbeat;
 pub mod listener;
+pub mod process;
 pub mod shutdown;
+pub mod signals;
 mod sys;
+pub use arbiter::{Arbiter, ArbiterError, ReloadFn};
+pub use bind::{BindAddr, BindError};
 pub use heartbeat::Heartbeat;
 pub use listener::{Listener, LocalAddr, PeerAddr, Stream};
 pub use shutdown::{Shutdown, StopKind};
