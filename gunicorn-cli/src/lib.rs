@@ -76,6 +76,14 @@ pub fn run_with(argv: Vec<OsString>) -> i32 {
         eprintln!("Error: {e}");
         return EXIT_CONFIG;
     }
+    // Resolved before --check-config so that a bad -k is a configuration error it reports.
+    let class = match workers::resolve(&cfg) {
+        Ok(class) => class,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
     if cfg.print_config {
         print!("{}", cfg.render());
     }
@@ -88,13 +96,6 @@ pub fn run_with(argv: Vec<OsString>) -> i32 {
             }
         };
     }
-    let class = match workers::resolve(&cfg) {
-        Ok(class) => class,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return EXIT_CONFIG;
-        }
-    };
     if cfg.preload_app {
         if let Err(e) = backend::preload(&cfg) {
             e.report();
