@@ -18,11 +18,21 @@ pub fn preload(cfg: &Config) -> Result<(), gunicorn_python::app::AppLoadError> {
     gunicorn_python::app::preload(cfg)
 }
 
-/// Runs the arbiter until it halts; returns the process exit status.
-pub fn run_arbiter(cfg: Config, class: &'static WorkerClass) -> i32 {
-    // TEMPORARY until gunicorn-core's Arbiter lands (core helper); replaced by
-    // `Arbiter::new(cfg, class, Box::new(gunicorn_python::PythonHooks))?.run()`.
-    let _ = (cfg, class, gunicorn_python::PythonHooks);
-    gunicorn_core::log_error!("the arbiter is not available in this build yet");
-    1
+/// Runs the arbiter until it halts; returns the process exit status. `reload` re-reads the
+/// configuration on HUP, as gunicorn's `app.reload()` does.
+pub fn run_arbiter(
+    cfg: Config,
+    class: &'static WorkerClass,
+    reload: gunicorn_core::ReloadFn,
+) -> i32 {
+    match gunicorn_core::Arbiter::new(cfg, class, Box::new(gunicorn_python::PythonHooks)) {
+        Ok(mut arbiter) => {
+            arbiter.on_reload(reload);
+            arbiter.run()
+        }
+        Err(e) => {
+            gunicorn_core::log_error!("{e}");
+            e.exit_status()
+        }
+    }
 }

@@ -37,8 +37,8 @@ pub fn run() -> i32 {
 }
 
 /// Runs the `gunicorn` command with `argv` (without the program name).
-pub fn run_with(argv: Vec<OsString>) -> i32 {
-    let argv = match args::parse(argv) {
+pub fn run_with(argv_words: Vec<OsString>) -> i32 {
+    let argv = match args::parse(argv_words.clone()) {
         Ok(p) => p,
         Err(e) => return clap_exit(&e),
     };
@@ -102,7 +102,31 @@ pub fn run_with(argv: Vec<OsString>) -> i32 {
             return EXIT_APP_LOAD;
         }
     }
-    backend::run_arbiter(cfg, class)
+    backend::run_arbiter(cfg, class, Box::new(move || reload_config(&argv_words)))
+}
+
+/// HUP: the configuration is read again from every source (gunicorn's `app.reload()`), with the
+/// same command line. Errors are returned as one line; the arbiter then keeps the old settings.
+fn reload_config(argv_words: &[OsString]) -> Result<Config, String> {
+    let argv = args::parse(argv_words.to_vec()).map_err(|e| e.to_string())?;
+    let env = match std::env::var_os("GUNICORN_CMD_ARGS") {
+        Some(text) => {
+            let words = shell_words::split(&text.to_string_lossy())
+                .map_err(|e| format!("GUNICORN_CMD_ARGS: {e}"))?;
+            args::parse(words).map_err(|e| e.to_string())?
+        }
+        None => args::Parsed::default(),
+    };
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let file = match sources::config_location(&argv, &env, &cwd) {
+        Some(location) => {
+            gunicorn_python::config_file::load(&location).map_err(|e| e.to_string())?
+        }
+        None => Vec::new(),
+    };
+    let cfg = sources::build_config(file, &env, &argv).map_err(|e| e.to_string())?;
+    apply_raw_env(&cfg)?;
+    Ok(cfg)
 }
 
 /// Prints a clap error or the help text; returns argparse's status (2, or 0 for `--help`).
