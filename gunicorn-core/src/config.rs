@@ -725,10 +725,12 @@ impl Config {
     }
 
     /// Renders the whole configuration as `--print-config` does: `name = value`, one per line.
+    /// Sorted by name, as gunicorn's `Config.__str__` prints them.
     pub fn render(&self) -> String {
         let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        SETTINGS
-            .iter()
+        let mut rows: Vec<&Setting> = SETTINGS.iter().collect();
+        rows.sort_by_key(|s| s.name);
+        rows.iter()
             .map(|s| format!("{:<width$} = {}\n", s.name, s.show(self)))
             .collect()
     }

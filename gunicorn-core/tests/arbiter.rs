@@ -1,0 +1,693 @@
+//! End-to-end tests of the arbiter with a tiny pure-Rust worker and no Python.
+//!
+//! The test binary plays two roles. Run by `cargo test`, it runs each scenario by starting a copy
+//! of itself with `GUNICORN_CORE_TEST_ROLE=master`, which runs a real [`Arbiter`] (so every
+//! scenario gets its own process and its own signal handlers), reads the master's log from its
+//! stderr, and sends it signals. Every wait is bounded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use gunicorn_core::{
+    register_worker, registry, Arbiter, BuildError, Config, NoHooks, StopKind, Value, Worker,
+    WorkerClass, WorkerContext, WorkerError,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+// ---------------------------------------------------------------------------------------------
+// The test worker: its behaviour comes from $TEST_WORKER_MODE.
+
+struct TestWorker {
+    mode: String,
+}
+
+fn build(_cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
+    let mode = std::env::var("TEST_WORKER_MODE").unwrap_or_else(|_| "serve".into());
+    if mode == "badbuild" {
+        return Err(BuildError("test worker refuses this configuration".into()));
+    }
+    Ok(Box::new(TestWorker { mode }))
+}
+
+register_worker!(WorkerClass::new("testworker", &["egg:test#worker"], build));
+
+impl Worker for TestWorker {
+    fn run(self: Box<Self>, ctx: WorkerContext) -> Result<(), WorkerError> {
+        match self.mode.as_str() {
+            "exit3" => Err(WorkerError::Boot("cannot boot".into())),
+            "exit4" => Err(WorkerError::AppLoad("No module named 'nowhere'".into())),
+            "hang" => loop {
+                // Never calls heartbeat.notify(): the master must time it out.
+                if ctx.shutdown.requested() == Some(StopKind::Quick) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            },
+            _ => serve(ctx),
+        }
+    }
+}
+
+/// Answers every connection with `pid=<pid>` and closes it; heartbeats every loop.
+fn serve(ctx: WorkerContext) -> Result<(), WorkerError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let pid = std::process::id();
+    loop {
+        ctx.heartbeat.notify();
+        if ctx.shutdown.requested().is_some() {
+            return Ok(());
+        }
+        let mut fds: Vec<PollFd<'_>> = ctx
+            .listeners
+            .iter()
+            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(ctx.shutdown.wake_fd(), PollFlags::POLLIN));
+        let _ = poll(&mut fds, PollTimeout::from(200u16));
+        for l in &ctx.listeners {
+            while let Ok((mut s, _)) = l.accept() {
+                // Read the request first, so closing does not reset the connection.
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut req = [0u8; 1024];
+                let _ = s.read(&mut req);
+                let body = format!("pid={pid}");
+                let _ = write!(
+                    s,
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        }
+    }
+}
+
+/// The master role: settings from `$TEST_SETTINGS` (`name=value;...`), then run the arbiter.
+fn run_master() -> ! {
+    let mut cfg = Config {
+        bind: vec!["127.0.0.1:0".into()],
+        ..Config::default()
+    };
+    let settings = std::env::var("TEST_SETTINGS").unwrap_or_default();
+    for pair in settings.split(';').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').expect("name=value");
+        let value = Value::Str(v.to_string());
+        if k == "bind" {
+            cfg.bind = v.split(',').map(str::to_string).collect();
+        } else {
+            cfg.set(k, value).expect("valid test setting");
+        }
+    }
+    gunicorn_core::log::init(&cfg.loglevel, &cfg.errorlog).expect("log init");
+    let class = registry::lookup("egg:test#worker").expect("registered");
+    let status = match Arbiter::new(cfg, class, Box::new(NoHooks)) {
+        Ok(a) => a.run(),
+        Err(e) => {
+            gunicorn_core::log_error!("{e}");
+            e.exit_status()
+        }
+    };
+    std::process::exit(status)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness side.
+
+struct Master {
+    child: Child,
+    lines: Receiver<String>,
+    log: Vec<String>,
+    /// Indices of `log` lines already returned by `wait_for`.
+    matched: Vec<usize>,
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+impl Master {
+    fn start(settings: &str, mode: &str) -> Master {
+        Self::start_with(settings, mode, &[])
+    }
+
+    fn start_with(settings: &str, mode: &str, env: &[(&str, &str)]) -> Master {
+        let exe = std::env::current_exe().expect("test exe");
+        let mut cmd = Command::new(exe);
+        cmd.env("GUNICORN_CORE_TEST_ROLE", "master")
+            .env("TEST_SETTINGS", settings)
+            .env("TEST_WORKER_MODE", mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn master");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Master {
+            child,
+            lines: rx,
+            log: Vec::new(),
+            matched: Vec::new(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits for a log line containing `needle` not returned before, and returns it. Lines of
+    /// different processes can arrive in any order, so earlier unmatched lines count too.
+    fn wait_for(&mut self, needle: &str) -> Result<String, String> {
+        for (i, line) in self.log.iter().enumerate() {
+            if !self.matched.contains(&i) && line.contains(needle) {
+                self.matched.push(i);
+                return Ok(line.clone());
+            }
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        self.matched.push(self.log.len() - 1);
+                        return Ok(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!(
+                        "no line containing {needle:?}; log so far:\n{}",
+                        self.log.join("\n")
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The pid in a `Booting worker with pid: N` line.
+    fn next_worker(&mut self) -> Result<i32, String> {
+        let line = self.wait_for("Booting worker with pid: ")?;
+        line.rsplit(' ')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("bad line {line}"))
+    }
+
+    /// The port from `Listening at: http://127.0.0.1:PORT (pid)`.
+    fn port(&mut self) -> Result<u16, String> {
+        let line = self.wait_for("Listening at: http://127.0.0.1:")?;
+        let after = line.split("127.0.0.1:").nth(1).unwrap_or("");
+        after
+            .split(' ')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("bad line {line}"))
+    }
+
+    fn signal(&self, sig: Signal) {
+        let _ = kill(Pid::from_raw(self.pid()), sig);
+    }
+
+    fn wait_exit(&mut self) -> Result<i32, String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().map_err(|e| e.to_string())? {
+                // Collect the rest of the log for the assertions that follow.
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.log.push(line);
+                }
+                return st.code().ok_or_else(|| format!("killed: {st:?}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "master did not exit; log:\n{}",
+                    self.log.join("\n")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn logged(&self, needle: &str) -> bool {
+        self.log.iter().any(|l| l.contains(needle))
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn get(port: u16) -> Result<String, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn check(cond: bool, what: &str, m: &Master) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(format!("{what}; log:\n{}", m.log.join("\n")))
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios.
+
+fn boots_serves_respawns_and_stops_on_term() -> Result<(), String> {
+    let mut m = Master::start("workers=2", "serve");
+    m.wait_for("Starting gunicorn ")?;
+    let port = m.port()?;
+    m.wait_for("Using worker: testworker")?;
+    let a = m.next_worker()?;
+    let b = m.next_worker()?;
+    let body = get(port)?;
+    check(
+        body.ends_with(&format!("pid={a}")) || body.ends_with(&format!("pid={b}")),
+        &format!("served by a worker: {body}"),
+        &m,
+    )?;
+    let _ = kill(Pid::from_raw(a), Signal::SIGKILL);
+    m.wait_for(&format!(
+        "[ERROR] Worker (pid:{a}) was sent SIGKILL! Perhaps out of memory?"
+    ))?;
+    let c = m.next_worker()?;
+    check(c != a && c != b, "a new worker replaced the killed one", &m)?;
+    m.signal(Signal::SIGTERM);
+    m.wait_for("[INFO] Handling signal: term")?;
+    let status = m.wait_exit()?;
+    check(status == 0, &format!("TERM exits 0, got {status}"), &m)?;
+    check(
+        m.logged("[INFO] Shutting down: Master"),
+        "shutdown logged",
+        &m,
+    )?;
+    check(
+        m.logged(&format!("Worker exiting (pid: {b})")),
+        "workers exit gracefully",
+        &m,
+    )?;
+    check(!alive(b) && !alive(c), "no worker outlives the master", &m)
+}
+
+fn boot_error_halts_with_3() -> Result<(), String> {
+    let mut m = Master::start("workers=2", "exit3");
+    let status = m.wait_exit()?;
+    check(status == 3, &format!("exit status 3, got {status}"), &m)?;
+    check(m.logged("exited with code 3."), "exit code logged", &m)?;
+    check(
+        m.logged("[ERROR] Shutting down: Master")
+            && m.logged("[ERROR] Reason: Worker failed to boot."),
+        "reason logged",
+        &m,
+    )
+}
+
+fn app_load_error_halts_with_4() -> Result<(), String> {
+    let mut m = Master::start("workers=1", "exit4");
+    let status = m.wait_exit()?;
+    check(status == 4, &format!("exit status 4, got {status}"), &m)?;
+    check(m.logged("No module named 'nowhere'"), "error printed", &m)?;
+    check(m.logged("Reason: App failed to load."), "reason logged", &m)
+}
+
+fn bad_build_exits_1_before_forking() -> Result<(), String> {
+    let mut m = Master::start("workers=1", "badbuild");
+    let status = m.wait_exit()?;
+    check(status == 1, &format!("exit status 1, got {status}"), &m)?;
+    check(
+        m.logged("test worker refuses this configuration") && !m.logged("Booting worker"),
+        "build error reported before any fork",
+        &m,
+    )
+}
+
+fn silent_worker_is_killed_at_the_timeout() -> Result<(), String> {
+    let mut m = Master::start("workers=1;timeout=1", "hang");
+    let a = m.next_worker()?;
+    m.wait_for(&format!("[CRITICAL] WORKER TIMEOUT (pid:{a})"))?;
+    m.wait_for(&format!("Worker (pid:{a}) exited with code 1."))?;
+    let b = m.next_worker()?;
+    check(a != b, "replaced", &m)?;
+    m.signal(Signal::SIGINT);
+    m.wait_for("Handling signal: int")?;
+    let status = m.wait_exit()?;
+    check(status == 0, &format!("INT exits 0, got {status}"), &m)
+}
+
+fn timeout_zero_disables_the_check() -> Result<(), String> {
+    let mut m = Master::start("workers=1;timeout=0", "hang");
+    m.next_worker()?;
+    std::thread::sleep(Duration::from_millis(2500));
+    m.signal(Signal::SIGQUIT);
+    let status = m.wait_exit()?;
+    check(status == 0, &format!("QUIT exits 0, got {status}"), &m)?;
+    check(!m.logged("WORKER TIMEOUT"), "no timeout with timeout=0", &m)
+}
+
+fn ttin_and_ttou_change_the_count() -> Result<(), String> {
+    let mut m = Master::start("workers=1;loglevel=debug", "serve");
+    let a = m.next_worker()?;
+    m.wait_for("[DEBUG] 1 workers")?;
+    m.signal(Signal::SIGTTIN);
+    m.wait_for("Handling signal: ttin")?;
+    let b = m.next_worker()?;
+    m.wait_for("[DEBUG] 2 workers")?;
+    m.signal(Signal::SIGTTOU);
+    m.wait_for("Handling signal: ttou")?;
+    // The oldest worker is retired, gracefully.
+    m.wait_for(&format!("Worker exiting (pid: {a})"))?;
+    m.wait_for("[DEBUG] 1 workers")?;
+    // TTOU never goes below one worker.
+    m.signal(Signal::SIGTTOU);
+    m.wait_for("Handling signal: ttou")?;
+    std::thread::sleep(Duration::from_millis(1500));
+    check(alive(b), "the last worker stays", &m)?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)
+}
+
+fn hup_replaces_the_generation() -> Result<(), String> {
+    let mut m = Master::start("workers=2;loglevel=debug", "serve");
+    let port = m.port()?;
+    let old = [m.next_worker()?, m.next_worker()?];
+    m.signal(Signal::SIGHUP);
+    m.wait_for("Handling signal: hup")?;
+    m.wait_for("Hang up: Master")?;
+    let new = [m.next_worker()?, m.next_worker()?];
+    for pid in old {
+        m.wait_for(&format!("Worker exiting (pid: {pid})"))?;
+    }
+    m.wait_for("[DEBUG] 2 workers")?;
+    let body = get(port)?;
+    check(
+        new.iter().any(|p| body.ends_with(&format!("pid={p}"))),
+        &format!("the new generation serves: {body}"),
+        &m,
+    )?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)
+}
+
+fn pidfile_unix_socket_and_usr1() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let pidfile = dir.join("g.pid");
+    let sock = dir.join("g.sock");
+    let log = dir.join("error.log");
+    let settings = format!(
+        "workers=1;pidfile={};bind=unix:{};errorlog={};umask=0o077",
+        pidfile.display(),
+        sock.display(),
+        log.display()
+    );
+    let mut m = Master::start(&settings, "serve");
+    // The log goes to the file; poll it.
+    let deadline = Instant::now() + WAIT;
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    while !read_log().contains("Booting worker") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = read_log();
+    m.log = text.lines().map(str::to_string).collect();
+    check(
+        text.contains(&format!("Listening at: unix:{}", sock.display())),
+        "unix listener",
+        &m,
+    )?;
+    let pid_text = std::fs::read_to_string(&pidfile).map_err(|e| e.to_string())?;
+    check(
+        pid_text == format!("{}\n", m.pid()),
+        "pidfile holds the master pid",
+        &m,
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock)
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode();
+    check(mode & 0o077 == 0, "socket created under umask 077", &m)?;
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    check(body.contains("pid="), "served over the unix socket", &m)?;
+    // A second master with the same pidfile refuses to start.
+    let mut second = Master::start(&format!("workers=1;pidfile={}", pidfile.display()), "serve");
+    let status = second.wait_exit()?;
+    check(
+        status == 1
+            && second.logged(&format!(
+                "Already running on PID {} (or pid file '{}' is stale)",
+                m.pid(),
+                pidfile.display()
+            )),
+        "second master refused",
+        &second,
+    )?;
+    // USR1 reopens the log file: after a rotation, new lines go to a new file.
+    let rotated = dir.join("error.log.1");
+    std::fs::rename(&log, &rotated).map_err(|e| e.to_string())?;
+    m.signal(Signal::SIGUSR1);
+    let deadline = Instant::now() + WAIT;
+    let read_rotated = || std::fs::read_to_string(&rotated).unwrap_or_default();
+    while !read_rotated().contains("Handling signal: usr1") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check(
+        read_rotated().contains("Handling signal: usr1"),
+        "USR1 handled",
+        &m,
+    )?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)?;
+    let new_log = read_log();
+    check(
+        new_log.contains("Handling signal: term") && new_log.contains("Shutting down: Master"),
+        &format!("after USR1 the log goes to the new file: {new_log:?}"),
+        &m,
+    )?;
+    check(!pidfile.exists(), "pidfile removed", &m)?;
+    check(!sock.exists(), "socket file removed", &m)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn busy_port_gives_up_with_1() -> Result<(), String> {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = holder.local_addr().map_err(|e| e.to_string())?.port();
+    let mut m = Master::start(&format!("bind=127.0.0.1:{port}"), "serve");
+    let status = m.wait_exit()?;
+    check(status == 1, &format!("exit 1, got {status}"), &m)?;
+    let in_use = format!("[ERROR] Connection in use: ('127.0.0.1', {port})");
+    check(
+        m.log.iter().filter(|l| l.contains(&in_use)).count() == 5,
+        "five attempts",
+        &m,
+    )?;
+    check(
+        m.logged(&format!("Can't connect to ('127.0.0.1', {port})")),
+        "gave up",
+        &m,
+    )
+}
+
+fn reuse_port_workers_bind_their_own_sockets() -> Result<(), String> {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        l.local_addr().map_err(|e| e.to_string())?.port()
+    };
+    let mut m = Master::start(
+        &format!("workers=2;reuse_port=true;bind=127.0.0.1:{port}"),
+        "serve",
+    );
+    m.wait_for(&format!("Listening at: http://127.0.0.1:{port}"))?;
+    m.next_worker()?;
+    m.next_worker()?;
+    let mut ok = false;
+    for _ in 0..50 {
+        if get(port).map(|b| b.contains("pid=")).unwrap_or(false) {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check(ok, "served through the workers' own sockets", &m)?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)
+}
+
+fn workers_leave_when_the_master_dies() -> Result<(), String> {
+    let mut m = Master::start("workers=1", "serve");
+    let a = m.next_worker()?;
+    m.signal(Signal::SIGKILL);
+    m.wait_for(&format!("Parent changed, shutting down: worker (pid: {a})"))?;
+    m.wait_for(&format!("Worker exiting (pid: {a})"))?;
+    Ok(())
+}
+
+fn usr2_starts_a_new_master_that_takes_over() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-usr2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let pidfile = dir.join("g.pid");
+    let mut m = Master::start(&format!("workers=1;pidfile={}", pidfile.display()), "serve");
+    m.wait_for("Starting gunicorn")?;
+    let port = m.port()?;
+    m.next_worker()?;
+    m.signal(Signal::SIGUSR2);
+    m.wait_for("Handling signal: usr2")?;
+    let line = m.wait_for("Starting gunicorn")?;
+    let new_pid: i32 = line
+        .split("] [")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or("no pid in the new master's line")?;
+    m.wait_for(&format!(
+        "Listening at: http://127.0.0.1:{port} ({new_pid})"
+    ))?;
+    let new_worker = m.next_worker()?;
+    let second = dir.join("g.pid.2");
+    check(
+        std::fs::read_to_string(&second).ok() == Some(format!("{new_pid}\n")),
+        "the new master writes pidfile.2",
+        &m,
+    )?;
+    // Old master goes away; the new one keeps serving on the same socket.
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "old master exits 0", &m)?;
+    m.wait_for("Master has been promoted.")?;
+    let body = get(port)?;
+    check(
+        body.ends_with(&format!("pid={new_worker}")),
+        "the new generation serves",
+        &m,
+    )?;
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_to_string(&pidfile).ok() != Some(format!("{new_pid}\n"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check(
+        std::fs::read_to_string(&pidfile).ok() == Some(format!("{new_pid}\n")),
+        "the promoted master renames its pidfile",
+        &m,
+    )?;
+    let _ = kill(Pid::from_raw(new_pid), Signal::SIGTERM);
+    m.wait_for("Shutting down: Master")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn main() {
+    if std::env::var_os("GUNICORN_CORE_TEST_ROLE").is_some() {
+        run_master();
+    }
+    type Scenario = (&'static str, fn() -> Result<(), String>);
+    let scenarios: &[Scenario] = &[
+        (
+            "boots_serves_respawns_and_stops_on_term",
+            boots_serves_respawns_and_stops_on_term,
+        ),
+        ("boot_error_halts_with_3", boot_error_halts_with_3),
+        ("app_load_error_halts_with_4", app_load_error_halts_with_4),
+        (
+            "bad_build_exits_1_before_forking",
+            bad_build_exits_1_before_forking,
+        ),
+        (
+            "silent_worker_is_killed_at_the_timeout",
+            silent_worker_is_killed_at_the_timeout,
+        ),
+        (
+            "timeout_zero_disables_the_check",
+            timeout_zero_disables_the_check,
+        ),
+        (
+            "ttin_and_ttou_change_the_count",
+            ttin_and_ttou_change_the_count,
+        ),
+        ("hup_replaces_the_generation", hup_replaces_the_generation),
+        ("pidfile_unix_socket_and_usr1", pidfile_unix_socket_and_usr1),
+        ("busy_port_gives_up_with_1", busy_port_gives_up_with_1),
+        (
+            "reuse_port_workers_bind_their_own_sockets",
+            reuse_port_workers_bind_their_own_sockets,
+        ),
+        (
+            "workers_leave_when_the_master_dies",
+            workers_leave_when_the_master_dies,
+        ),
+        (
+            "usr2_starts_a_new_master_that_takes_over",
+            usr2_starts_a_new_master_that_takes_over,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    // Scenarios are independent processes: run them a few at a time to stay well under a minute.
+    let selected: Vec<&Scenario> = scenarios
+        .iter()
+        .filter(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    let mut failed = 0;
+    for chunk in selected.chunks(4) {
+        let handles: Vec<_> = chunk
+            .iter()
+            .map(|(name, f)| {
+                let (name, f) = (*name, *f);
+                std::thread::spawn(move || (name, f()))
+            })
+            .collect();
+        for h in handles {
+            let (name, result) = h.join().expect("scenario thread");
+            match result {
+                Ok(()) => println!("test {name} ... ok"),
+                Err(e) => {
+                    failed += 1;
+                    println!("test {name} ... FAILED\n{e}\n");
+                }
+            }
+        }
+    }
+    println!(
+        "\narbiter scenarios: {} passed, {failed} failed",
+        selected.len() - failed
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
