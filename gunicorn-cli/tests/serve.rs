@@ -143,7 +143,7 @@ fn an_app_that_cannot_load_stops_the_master_with_status_4() {
     let cases: &[(&str, &str)] = &[
         ("no_such_module_xyz:app", "no_such_module_xyz"),
         ("hello:no_such_attr", "no_such_attr"),
-        ("factory:not_callable", "not_callable"),
+        ("factory:not_callable", "must be callable"),
         ("broken_import:app", "module_that_does_not_exist_anywhere"),
     ];
     for (app, needle) in cases {

@@ -19,9 +19,13 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a command that should exit gets to exit.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The gunicorn binary built by cargo for these tests.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_gunicorn")
+/// The gunicorn binary built by cargo for these tests, or `$GUNICORN_TEST_BINARY` (a custom
+/// binary that calls `gunicorn_cli::run()` with more worker crates linked).
+pub fn binary() -> PathBuf {
+    match std::env::var_os("GUNICORN_TEST_BINARY") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_gunicorn")),
+    }
 }
 
 /// `tests/apps` at the workspace root: the shared fixture applications.
