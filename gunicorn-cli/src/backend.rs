@@ -5,12 +5,16 @@
 use gunicorn_core::registry::WorkerClass;
 use gunicorn_core::Config;
 
-/// Loads the application in this process, as `--check-config` does. The error is printed by
-/// the caller.
+/// Loads the application in this process, as `--check-config` does. The error comes back as
+/// the text gunicorn prints after "Error while loading the application:": the traceback of a
+/// Python exception, or the one-line explanation.
 pub fn check_app(cfg: &Config) -> Result<(), String> {
-    gunicorn_python::app::load(cfg)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    use gunicorn_python::app::AppLoadError;
+    match gunicorn_python::app::load(cfg) {
+        Ok(_) => Ok(()),
+        Err(AppLoadError::Exception { traceback, .. }) => Err(traceback.trim_end().to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `--preload`: loads the application in the master before forking.

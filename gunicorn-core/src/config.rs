@@ -316,8 +316,10 @@ impl SettingType for Vec<String> {
             other => Err(format!("not a list of strings: {}", other.type_name())),
         }
     }
+    /// Python's list repr (`['a', 'b']`), as gunicorn's `--print-config` shows lists.
     fn render(&self) -> String {
-        format!("{self:?}")
+        let items: Vec<String> = self.iter().map(|s| format!("'{s}'")).collect();
+        format!("[{}]", items.join(", "))
     }
 }
 
