@@ -1,34 +1,72 @@
-//! Request head parser (skeleton; filled in next commit).
-use crate::config::{ConnInfo, HttpConfig};
+//! The request head parser: optional PROXY header, request line, header block, framing.
+//!
+//! Sans-IO: [`RequestParser::parse_head`] is given the unconsumed bytes and says "need more",
+//! "here is a request that used n bytes", or a typed error. It keeps its progress between
+//! calls, so a head arriving byte by byte is read once, and every limit is enforced on partial
+//! input. The rules are gunicorn's (reference §5) with RFC 9112 citations; the differences are
+//! listed in docs/http.md.
+
+use crate::config::{ConnInfo, HeaderMapPolicy, HttpConfig, ProxyMode};
 use crate::error::HttpError;
-use crate::proxy::ProxyInfo;
+use crate::fields::{FieldRules, FieldScanner};
+use crate::proxy::{self, ProxyInfo, ProxyStep};
+use crate::syntax::{find_crlf, is_token, latin1_string};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the request body is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
+    /// `Content-Length` bytes; no Content-Length and no Transfer-Encoding is `Length(0)`.
     Length(u64),
+    /// `Transfer-Encoding: ..., chunked`.
     Chunked,
 }
 
+/// A parsed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// As received, or upper-cased with `--casefold-http-method`.
     pub method: String,
+    /// The raw request-target (`RAW_URI`).
     pub uri: String,
+    /// The raw (not percent-decoded) path; for absolute-form only its path part.
     pub path: String,
     pub query: String,
     pub fragment: String,
     pub version: (u8, u8),
+    /// UPPER-CASE names, latin-1 decoded values stripped of SP/HTAB, after `--header-map`.
     pub headers: Vec<(String, String)>,
     pub body: BodyKind,
+    /// HTTP/1.1 (or later) with `Expect: 100-continue`.
     pub expect_continue: bool,
+    /// `http`/`https`: from TLS, overridden by a trusted `--secure-scheme-header`.
     pub scheme: &'static str,
+    /// The connection must close after this request whatever the headers say. The parser
+    /// never sets it today (it refuses the framings gunicorn closes on, see docs/http.md);
+    /// callers may set it, and [`Request::should_close`] honours it.
     pub must_close: bool,
 }
 
 impl Request {
+    /// gunicorn's `Message.should_close`: `must_close`, else the *first* `Connection` header
+    /// (`close` / `keep-alive`), else close for HTTP/1.0 and older (RFC 9112 §9.3).
     pub fn should_close(&self) -> bool {
-        self.must_close
+        if self.must_close {
+            return true;
+        }
+        if let Some(v) = self.header("CONNECTION") {
+            let v = v.trim_matches([' ', '\t']);
+            if v.eq_ignore_ascii_case("close") {
+                return true;
+            }
+            if v.eq_ignore_ascii_case("keep-alive") {
+                return false;
+            }
+        }
+        self.version <= (1, 0)
     }
+
+    /// The first value of a header, by its upper-case name.
     pub fn header(&self, upper_name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -37,25 +75,947 @@ impl Request {
     }
 }
 
+/// The request line, once read.
+#[derive(Debug, Clone)]
+struct Line {
+    method: String,
+    uri: String,
+    path: String,
+    query: String,
+    fragment: String,
+    version: (u8, u8),
+}
+
+/// What the header callback accumulates.
+#[derive(Debug, Default)]
+struct HeadAcc {
+    headers: Vec<(String, String)>,
+    host: bool,
+    content_type: bool,
+    content_length: Option<u64>,
+    /// A Transfer-Encoding header was present (even `identity` only).
+    te_present: bool,
+    chunked: bool,
+    /// A coding other than chunked/identity (gzip, deflate, compress) was listed.
+    other_coding: bool,
+    expect_continue: bool,
+    scheme: Option<&'static str>,
+}
+
+/// Where the parser is in the current head.
+#[derive(Debug)]
+enum Stage {
+    /// Looking for an optional PROXY header (first request of a connection only).
+    Proxy,
+    /// Reading the request line that starts at `start`.
+    Line { start: usize },
+    /// Reading the header block.
+    Fields {
+        line: Box<Line>,
+        scanner: FieldScanner,
+        acc: HeadAcc,
+    },
+}
+
+/// One per connection.
+#[derive(Debug)]
 pub struct RequestParser {
     cfg: Arc<HttpConfig>,
     conn: ConnInfo,
     proxy: Option<ProxyInfo>,
+    /// The peer may set secure-scheme and forwarder headers (`--forwarded-allow-ips`).
+    trusted: bool,
+    rules: FieldRules,
+    stage: Stage,
 }
 
 impl RequestParser {
     pub fn new(cfg: Arc<HttpConfig>, conn: ConnInfo) -> Self {
+        let trusted = cfg.forwarded_allow_ips.allows(&conn.peer);
+        let rules = FieldRules {
+            limits: cfg.limits,
+            permit_fold: cfg.permit_obsolete_folding,
+            strip_spaces: cfg.strip_header_spaces,
+        };
+        let stage = if cfg.proxy_protocol == ProxyMode::Off {
+            Stage::Line { start: 0 }
+        } else {
+            Stage::Proxy
+        };
         RequestParser {
             cfg,
             conn,
             proxy: None,
+            trusted,
+            rules,
+            stage,
         }
     }
+
+    /// `buf` holds the unconsumed bytes starting at the next request (or PROXY header). Between
+    /// calls that returned `Ok(None)` it must start with the same bytes (it may only grow).
+    /// `Ok(Some((req, n)))`: the head used `n` bytes; the next call starts a new request.
+    /// After an error the connection must be closed (the parser is left in an error state).
     pub fn parse_head(&mut self, buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
-        let _ = (&self.cfg, &self.conn, buf);
-        Ok(None)
+        loop {
+            match &mut self.stage {
+                Stage::Proxy => {
+                    let peer = &self.conn.peer;
+                    match proxy::detect(
+                        buf,
+                        self.cfg.proxy_protocol,
+                        peer,
+                        &self.cfg.proxy_allow_ips,
+                    )? {
+                        ProxyStep::NeedMore => return Ok(None),
+                        ProxyStep::Absent => self.stage = Stage::Line { start: 0 },
+                        ProxyStep::Parsed(info, n) => {
+                            self.proxy = Some(info);
+                            self.stage = Stage::Line { start: n };
+                        }
+                    }
+                }
+                Stage::Line { start } => {
+                    let start = *start;
+                    let Some(line) = self.read_line(buf, start)? else {
+                        return Ok(None);
+                    };
+                    let (line, next) = line;
+                    self.stage = Stage::Fields {
+                        line: Box::new(line),
+                        scanner: FieldScanner::new(next),
+                        acc: HeadAcc::default(),
+                    };
+                }
+                Stage::Fields { line, scanner, acc } => {
+                    let ctx = FieldCtx {
+                        cfg: &self.cfg,
+                        trusted: self.trusted,
+                        version: line.version,
+                    };
+                    let end = scanner.advance(buf, &self.rules, |n, v| ctx.add(acc, n, v))?;
+                    let Some(end) = end else { return Ok(None) };
+                    let line = std::mem::replace(line, Box::new(EMPTY_LINE.clone()));
+                    let acc = std::mem::take(acc);
+                    // Later requests never look for a PROXY header (gunicorn: request #1 only).
+                    self.stage = Stage::Line { start: 0 };
+                    let req = self.finish(*line, acc)?;
+                    return Ok(Some((req, end)));
+                }
+            }
+        }
     }
+
+    /// The PROXY header's addresses, if the connection started with one.
     pub fn proxy_info(&self) -> Option<&ProxyInfo> {
         self.proxy.as_ref()
+    }
+
+    /// Reads and validates the request line starting at `start`.
+    fn read_line(&self, buf: &[u8], start: usize) -> Result<Option<(Line, usize)>, HttpError> {
+        let limit = match self.cfg.limits.request_line {
+            // 0 = unlimited in gunicorn; we still bound the buffer (docs/http.md).
+            0 => self.cfg.limits.max_header_buffer(),
+            n => n,
+        };
+        let Some(crlf) = find_crlf(buf, start) else {
+            let partial = &buf[start..];
+            let content = partial.len() - usize::from(partial.last() == Some(&b'\r'));
+            if content > limit {
+                return Err(HttpError::LimitRequestLine(content, limit));
+            }
+            return Ok(None);
+        };
+        let raw = &buf[start..crlf];
+        if raw.len() > limit {
+            return Err(HttpError::LimitRequestLine(raw.len(), limit));
+        }
+        Ok(Some((parse_request_line(raw, &self.cfg)?, crlf + 2)))
+    }
+
+    /// Decides the framing (RFC 9112 §6) and builds the request.
+    fn finish(&self, line: Line, acc: HeadAcc) -> Result<Request, HttpError> {
+        let body = if acc.te_present {
+            // RFC 9112 §6.1: TE in an HTTP/1.0 message means the framing is faulty.
+            if line.version < (1, 1) {
+                return Err(HttpError::InvalidHeader(
+                    "Transfer-Encoding in an HTTP/1.0 request".into(),
+                ));
+            }
+            // RFC 9112 §6.1/§11.2 (CL.TE / TE.CL smuggling): refuse both, never pick one.
+            if acc.content_length.is_some() {
+                return Err(HttpError::InvalidHeader(
+                    "both Content-Length and Transfer-Encoding".into(),
+                ));
+            }
+            if acc.chunked {
+                BodyKind::Chunked
+            } else if acc.other_coding {
+                // RFC 9112 §6.3 rule 4: chunked must be the final coding, else 400.
+                return Err(HttpError::InvalidHeader(
+                    "Transfer-Encoding without a final chunked".into(),
+                ));
+            } else {
+                BodyKind::Length(0)
+            }
+        } else {
+            BodyKind::Length(acc.content_length.unwrap_or(0))
+        };
+        let scheme = acc
+            .scheme
+            .unwrap_or(if self.cfg.is_ssl { "https" } else { "http" });
+        Ok(Request {
+            method: line.method,
+            uri: line.uri,
+            path: line.path,
+            query: line.query,
+            fragment: line.fragment,
+            version: line.version,
+            headers: acc.headers,
+            body,
+            expect_continue: acc.expect_continue,
+            scheme,
+            must_close: false,
+        })
+    }
+}
+
+const EMPTY_LINE: Line = Line {
+    method: String::new(),
+    uri: String::new(),
+    path: String::new(),
+    query: String::new(),
+    fragment: String::new(),
+    version: (1, 1),
+};
+
+/// What the per-field policy needs from the parser.
+struct FieldCtx<'a> {
+    cfg: &'a HttpConfig,
+    trusted: bool,
+    version: (u8, u8),
+}
+
+impl FieldCtx<'_> {
+    /// gunicorn's header policy, applied to each field in arrival order.
+    fn add(&self, acc: &mut HeadAcc, name: &[u8], value: &[u8]) -> Result<(), HttpError> {
+        let name = upper(name);
+        if name.contains('_') {
+            // `_` names collide with `-` names in the environ (HTTP_X_A): only a trusted
+            // forwarder may send the listed ones; otherwise --header-map decides.
+            let forwarded = self.trusted && self.cfg.forwarder_allows(&name);
+            if !forwarded {
+                match self.cfg.header_map {
+                    HeaderMapPolicy::Dangerous => {}
+                    HeaderMapPolicy::Drop => return Ok(()),
+                    HeaderMapPolicy::Refuse => return Err(HttpError::InvalidHeaderName(name)),
+                }
+            }
+        }
+        let value = latin1_string(value);
+        match name.as_str() {
+            // RFC 9112 §3.2: exactly one Host; gunicorn also refuses a repeated Content-Type.
+            "HOST" => once(&mut acc.host, &name)?,
+            "CONTENT-TYPE" => once(&mut acc.content_type, &name)?,
+            "CONTENT-LENGTH" => {
+                // RFC 9112 §6.3 rule 5 / gunicorn: one value, ASCII digits only (no sign, no
+                // list, no spaces inside); a repeat is refused even when equal.
+                if acc.content_length.is_some() {
+                    return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
+                }
+                acc.content_length = Some(parse_content_length(&value)?);
+            }
+            "TRANSFER-ENCODING" => {
+                acc.te_present = true;
+                add_codings(acc, &value)?;
+            }
+            "EXPECT" => {
+                if value.eq_ignore_ascii_case("100-continue") {
+                    // RFC 9110 §10.1.1: ignored for HTTP/1.0 clients.
+                    if self.version >= (1, 1) {
+                        acc.expect_continue = true;
+                    }
+                } else {
+                    return Err(HttpError::ExpectationFailed(value));
+                }
+            }
+            _ => {}
+        }
+        if self.trusted {
+            for (sname, svalue) in &self.cfg.secure_scheme_headers {
+                if *sname == name {
+                    // Case-sensitive value compare (gunicorn); a disagreeing later header is an
+                    // error rather than "last wins".
+                    let s = if value == *svalue { "https" } else { "http" };
+                    match acc.scheme {
+                        Some(prev) if prev != s => return Err(HttpError::InvalidSchemeHeaders),
+                        _ => acc.scheme = Some(s),
+                    }
+                }
+            }
+        }
+        acc.headers.push((name, value));
+        Ok(())
+    }
+}
+
+fn once(seen: &mut bool, name: &str) -> Result<(), HttpError> {
+    if std::mem::replace(seen, true) {
+        return Err(HttpError::InvalidHeader(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Upper-cases a token (ASCII by construction).
+pub(crate) fn upper(name: &[u8]) -> String {
+    let mut s = String::with_capacity(name.len());
+    for &b in name {
+        s.push(char::from(b.to_ascii_uppercase()));
+    }
+    s
+}
+
+pub(crate) fn parse_content_length(v: &str) -> Result<u64, HttpError> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
+    }
+    v.parse::<u64>()
+        .map_err(|_| HttpError::InvalidHeader("CONTENT-LENGTH".into()))
+}
+
+/// Transfer codings, comma-separated across every TE header (RFC 9112 §6.1, §7).
+fn add_codings(acc: &mut HeadAcc, value: &str) -> Result<(), HttpError> {
+    for raw in value.split(',') {
+        let coding = raw.trim_matches([' ', '\t']);
+        if coding.eq_ignore_ascii_case("chunked") {
+            // Chunked twice, or anything after it: chunked must be applied once and last.
+            if acc.chunked {
+                return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+            }
+            acc.chunked = true;
+        } else if coding.eq_ignore_ascii_case("identity") {
+            if acc.chunked {
+                return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+            }
+        } else if ["gzip", "deflate", "compress"]
+            .iter()
+            .any(|c| coding.eq_ignore_ascii_case(c))
+        {
+            if acc.chunked {
+                return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+            }
+            acc.other_coding = true;
+        } else {
+            // RFC 9112 §6.1: an unknown coding is a 501 (gunicorn: empty elements too).
+            return Err(HttpError::UnsupportedTransferCoding(coding.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// `method SP request-target SP HTTP-version` (RFC 9112 §3), gunicorn's checks in its order:
+/// method, target, version.
+fn parse_request_line(raw: &[u8], cfg: &HttpConfig) -> Result<Line, HttpError> {
+    let mut parts = raw.splitn(3, |&b| b == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(HttpError::InvalidRequestLine(latin1_string(raw)));
+    };
+    let method = parse_method(method, cfg)?;
+    let (path, query, fragment) = parse_target(&method, target)
+        .ok_or_else(|| HttpError::InvalidRequestLine(latin1_string(raw)))?;
+    let version = parse_version(version, cfg)?;
+    Ok(Line {
+        method,
+        uri: latin1_string(target),
+        path,
+        query,
+        fragment,
+        version,
+    })
+}
+
+fn parse_method(m: &[u8], cfg: &HttpConfig) -> Result<String, HttpError> {
+    let bad = || HttpError::InvalidRequestMethod(latin1_string(m));
+    if !cfg.permit_unconventional_http_method {
+        // gunicorn: 3..20 characters, no lower case letters, no '#'.
+        if m.len() < 3 || m.len() > 20 || m.iter().any(|&b| b.is_ascii_lowercase() || b == b'#') {
+            return Err(bad());
+        }
+    }
+    // RFC 9110 §9.1: method = token, always.
+    if !is_token(m) {
+        return Err(bad());
+    }
+    Ok(if cfg.casefold_http_method {
+        upper(m)
+    } else {
+        latin1_string(m)
+    })
+}
+
+/// Splits the request-target (RFC 9112 §3.2) into (path, query, fragment); `None` = invalid.
+fn parse_target(method: &str, t: &[u8]) -> Option<(String, String, String)> {
+    // Stricter than gunicorn: controls and SP never belong in a target (RFC 3986 §2).
+    if t.is_empty() || t.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    if t == b"*" {
+        // asterisk-form: OPTIONS only (RFC 9112 §3.2.4).
+        return (method == "OPTIONS").then(|| ("*".to_string(), String::new(), String::new()));
+    }
+    let rest = if t[0] == b'/' {
+        // origin-form; a leading "//" stays part of the path (gunicorn).
+        t
+    } else if let Some(i) = find(t, b"://") {
+        // absolute-form: scheme "://" authority [path-abempty] [? query] [# fragment].
+        let scheme = &t[..i];
+        if scheme.is_empty()
+            || !scheme[0].is_ascii_alphabetic()
+            || !scheme
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            return None;
+        }
+        let after = &t[i + 3..];
+        let auth_end = after
+            .iter()
+            .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(after.len());
+        let authority = &after[..auth_end];
+        // An unbalanced IPv6 bracket is an invalid URL (urlsplit raises).
+        if authority.contains(&b'[') != authority.contains(&b']') {
+            return None;
+        }
+        &after[auth_end..]
+    } else if method == "CONNECT" {
+        // authority-form (RFC 9112 §3.2.3): no path.
+        return Some((String::new(), String::new(), String::new()));
+    } else {
+        return None;
+    };
+    let (before_frag, fragment) = match rest.iter().position(|&b| b == b'#') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &b""[..]),
+    };
+    let (path, query) = match before_frag.iter().position(|&b| b == b'?') {
+        Some(i) => (&before_frag[..i], &before_frag[i + 1..]),
+        None => (before_frag, &b""[..]),
+    };
+    Some((
+        latin1_string(path),
+        latin1_string(query),
+        latin1_string(fragment),
+    ))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `HTTP/d.d` exactly (RFC 9112 §2.3, case-sensitive); 1.x only unless
+/// `--permit-unconventional-http-version`.
+fn parse_version(v: &[u8], cfg: &HttpConfig) -> Result<(u8, u8), HttpError> {
+    let bad = || HttpError::InvalidHTTPVersion(latin1_string(v));
+    match v {
+        [b'H', b'T', b'T', b'P', b'/', maj, b'.', min]
+            if maj.is_ascii_digit() && min.is_ascii_digit() =>
+        {
+            let version = (maj - b'0', min - b'0');
+            if !cfg.permit_unconventional_http_version && version.0 != 1 {
+                return Err(bad());
+            }
+            Ok(version)
+        }
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Local, Peer};
+    use crate::AllowList;
+
+    fn conn(peer: &str) -> ConnInfo {
+        ConnInfo {
+            peer: Peer::Tcp(peer.parse().unwrap()),
+            local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+        }
+    }
+
+    fn parse_with(cfg: HttpConfig, input: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
+        RequestParser::new(Arc::new(cfg), conn("127.0.0.1:40000")).parse_head(input)
+    }
+
+    fn kind(e: &HttpError) -> String {
+        let d = format!("{e:?}");
+        d.split(['(', ' ']).next().unwrap_or("").to_string()
+    }
+
+    #[test]
+    fn request_line_table() {
+        // (request line, Ok((method, path, query, fragment, version)) or Err(kind))
+        type Want = Result<
+            (
+                &'static str,
+                &'static str,
+                &'static str,
+                &'static str,
+                (u8, u8),
+            ),
+            &'static str,
+        >;
+        let cases: &[(&str, Want)] = &[
+            ("GET / HTTP/1.1", Ok(("GET", "/", "", "", (1, 1)))),
+            (
+                "GET /a?b=c#d HTTP/1.0",
+                Ok(("GET", "/a", "b=c", "d", (1, 0))),
+            ),
+            ("GET /a#d?x HTTP/1.1", Ok(("GET", "/a", "", "d?x", (1, 1)))),
+            (
+                "GET //double HTTP/1.1",
+                Ok(("GET", "//double", "", "", (1, 1))),
+            ),
+            (
+                "GET http://h.example/p?q HTTP/1.1",
+                Ok(("GET", "/p", "q", "", (1, 1))),
+            ),
+            (
+                "GET http://h.example HTTP/1.1",
+                Ok(("GET", "", "", "", (1, 1))),
+            ),
+            (
+                "GET http://[::1]:80/x HTTP/1.1",
+                Ok(("GET", "/x", "", "", (1, 1))),
+            ),
+            ("OPTIONS * HTTP/1.1", Ok(("OPTIONS", "*", "", "", (1, 1)))),
+            (
+                "CONNECT h.example:443 HTTP/1.1",
+                Ok(("CONNECT", "", "", "", (1, 1))),
+            ),
+            (
+                "GET /\u{e9} HTTP/1.1",
+                Ok(("GET", "/\u{e9}", "", "", (1, 1))),
+            ),
+            ("GET / HTTP/1.9", Ok(("GET", "/", "", "", (1, 9)))),
+            (
+                "ABCDEFGHIJKLMNOPQRST / HTTP/1.1",
+                Ok(("ABCDEFGHIJKLMNOPQRST", "/", "", "", (1, 1))),
+            ),
+            ("M-S / HTTP/1.1", Ok(("M-S", "/", "", "", (1, 1)))),
+            ("get / HTTP/1.1", Err("InvalidRequestMethod")),
+            ("GE / HTTP/1.1", Err("InvalidRequestMethod")),
+            (
+                "ABCDEFGHIJKLMNOPQRSTU / HTTP/1.1",
+                Err("InvalidRequestMethod"),
+            ),
+            ("G#T / HTTP/1.1", Err("InvalidRequestMethod")),
+            ("G(T / HTTP/1.1", Err("InvalidRequestMethod")),
+            ("GET\t/ HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET /", Err("InvalidRequestLine")),
+            ("", Err("InvalidRequestLine")),
+            (" GET / HTTP/1.1", Err("InvalidRequestMethod")),
+            ("GET  / HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET * HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET h.example:443 HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET a/b HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET 1http://x/ HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET http://[::1/x HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET /a\x01 HTTP/1.1", Err("InvalidRequestLine")),
+            ("GET / HTTP/1.1 ", Err("InvalidHTTPVersion")),
+            ("GET / HTTP/1.1 x", Err("InvalidHTTPVersion")),
+            ("GET / http/1.1", Err("InvalidHTTPVersion")),
+            ("GET / HTTP/2.0", Err("InvalidHTTPVersion")),
+            ("GET / HTTP/0.9", Err("InvalidHTTPVersion")),
+            ("GET / HTTP/111", Err("InvalidHTTPVersion")),
+            ("GET / HTTP/1.10", Err("InvalidHTTPVersion")),
+            ("GET / HTTP/1", Err("InvalidHTTPVersion")),
+        ];
+        for (line, want) in cases {
+            let input = format!("{line}\r\n\r\n");
+            let bytes: Vec<u8> = input.chars().map(|c| c as u32 as u8).collect();
+            let got = parse_with(HttpConfig::default(), &bytes);
+            match (got, want) {
+                (Ok(Some((r, n))), Ok((m, p, q, f, v))) => {
+                    assert_eq!(n, bytes.len());
+                    assert_eq!(
+                        (
+                            r.method.as_str(),
+                            r.path.as_str(),
+                            r.query.as_str(),
+                            r.fragment.as_str(),
+                            r.version
+                        ),
+                        (*m, *p, *q, *f, *v),
+                        "{line}"
+                    );
+                }
+                (Err(e), Err(k)) => assert_eq!(kind(&e), *k, "{line:?}"),
+                (got, want) => panic!("{line:?}: {got:?} vs {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn permissive_settings() {
+        let mut cfg = HttpConfig::default();
+        cfg.permit_unconventional_http_method = true;
+        cfg.permit_unconventional_http_version = true;
+        let (r, _) = parse_with(cfg.clone(), b"get / HTTP/2.0\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.method.as_str(), r.version), ("get", (2, 0)));
+        assert!(parse_with(cfg.clone(), b"G / HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .is_some());
+        assert!(parse_with(cfg.clone(), b"G(T / HTTP/1.1\r\n\r\n").is_err());
+        cfg.casefold_http_method = true;
+        let (r, _) = parse_with(cfg, b"options * HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("OPTIONS", "*"));
+    }
+
+    #[test]
+    fn framing_table() {
+        // (headers, version, Ok(body) or Err(kind))
+        let cases: &[(&str, &str, Result<BodyKind, &str>)] = &[
+            ("", "1.1", Ok(BodyKind::Length(0))),
+            ("Content-Length: 5\r\n", "1.1", Ok(BodyKind::Length(5))),
+            ("Content-Length: 005\r\n", "1.1", Ok(BodyKind::Length(5))),
+            (
+                "Content-Length: 18446744073709551615\r\n",
+                "1.1",
+                Ok(BodyKind::Length(u64::MAX)),
+            ),
+            (
+                "Content-Length: 18446744073709551616\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Content-Length: 5\r\nContent-Length: 5\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            ("Content-Length: 5, 5\r\n", "1.1", Err("InvalidHeader")),
+            ("Content-Length: +5\r\n", "1.1", Err("InvalidHeader")),
+            ("Content-Length: -0\r\n", "1.1", Err("InvalidHeader")),
+            ("Content-Length: 0x5\r\n", "1.1", Err("InvalidHeader")),
+            ("Content-Length: \r\n", "1.1", Err("InvalidHeader")),
+            (
+                "Transfer-Encoding: chunked\r\n",
+                "1.1",
+                Ok(BodyKind::Chunked),
+            ),
+            (
+                "Transfer-Encoding: CHUNKED\r\n",
+                "1.1",
+                Ok(BodyKind::Chunked),
+            ),
+            (
+                "Transfer-Encoding: gzip, chunked\r\n",
+                "1.1",
+                Ok(BodyKind::Chunked),
+            ),
+            (
+                "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+                "1.1",
+                Ok(BodyKind::Chunked),
+            ),
+            (
+                "Transfer-Encoding: identity, chunked\r\n",
+                "1.1",
+                Ok(BodyKind::Chunked),
+            ),
+            (
+                "Transfer-Encoding: identity\r\n",
+                "1.1",
+                Ok(BodyKind::Length(0)),
+            ),
+            (
+                "Transfer-Encoding: chunked, gzip\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: chunked, identity\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            ("Transfer-Encoding: gzip\r\n", "1.1", Err("InvalidHeader")),
+            (
+                "Transfer-Encoding: xchunked\r\n",
+                "1.1",
+                Err("UnsupportedTransferCoding"),
+            ),
+            (
+                "Transfer-Encoding: chunked, \r\n",
+                "1.1",
+                Err("UnsupportedTransferCoding"),
+            ),
+            (
+                "Transfer-Encoding: \r\n",
+                "1.1",
+                Err("UnsupportedTransferCoding"),
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: chunked\r\n",
+                "1.0",
+                Err("InvalidHeader"),
+            ),
+            ("Host: a\r\nHost: b\r\n", "1.1", Err("InvalidHeader")),
+            (
+                "Content-Type: a\r\nContent-Type: b\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            ("Expect: 100-continue\r\n", "1.1", Ok(BodyKind::Length(0))),
+            ("Expect: 100-Continue\r\n", "1.0", Ok(BodyKind::Length(0))),
+            ("Expect: 200-ok\r\n", "1.1", Err("ExpectationFailed")),
+            ("Expect: 200-ok\r\n", "1.0", Err("ExpectationFailed")),
+        ];
+        for (headers, v, want) in cases {
+            let input = format!("POST / HTTP/{v}\r\n{headers}\r\n");
+            match (parse_with(HttpConfig::default(), input.as_bytes()), want) {
+                (Ok(Some((r, _))), Ok(body)) => assert_eq!(r.body, *body, "{headers:?}"),
+                (Err(e), Err(k)) => assert_eq!(kind(&e), *k, "{headers:?}"),
+                (got, want) => panic!("{headers:?}: {got:?} vs {want:?}"),
+            }
+        }
+        let (r, _) = parse_with(
+            HttpConfig::default(),
+            b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(r.expect_continue);
+        let (r, _) = parse_with(
+            HttpConfig::default(),
+            b"GET / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!r.expect_continue);
+    }
+
+    #[test]
+    fn should_close_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("1.1", "", false),
+            ("1.0", "", true),
+            ("1.1", "Connection: close\r\n", true),
+            ("1.1", "Connection: CLOSE\r\n", true),
+            ("1.0", "Connection: keep-alive\r\n", false),
+            ("1.0", "Connection: Keep-Alive\r\n", false),
+            ("1.1", "Connection: upgrade\r\n", false),
+            ("1.0", "Connection: upgrade\r\n", true),
+            (
+                "1.1",
+                "Connection: keep-alive\r\nConnection: close\r\n",
+                false,
+            ),
+            ("1.1", "Connection: x\r\nConnection: close\r\n", false),
+        ];
+        for (v, headers, want) in cases {
+            let input = format!("GET / HTTP/{v}\r\n{headers}\r\n");
+            let (r, _) = parse_with(HttpConfig::default(), input.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(r.should_close(), *want, "{v} {headers:?}");
+        }
+    }
+
+    #[test]
+    fn trust_dependent_headers() {
+        // (peer, header_map, header line, Ok(Some(kept header)) / Ok(None) dropped / Err)
+        let cases: &[(
+            &str,
+            HeaderMapPolicy,
+            &str,
+            Result<Option<(&str, &str)>, &str>,
+        )] = &[
+            (
+                "127.0.0.1:1",
+                HeaderMapPolicy::Drop,
+                "Script_Name: /a",
+                Ok(Some(("SCRIPT_NAME", "/a"))),
+            ),
+            (
+                "10.0.0.1:1",
+                HeaderMapPolicy::Drop,
+                "Script_Name: /a",
+                Ok(None),
+            ),
+            (
+                "10.0.0.1:1",
+                HeaderMapPolicy::Refuse,
+                "Script_Name: /a",
+                Err("InvalidHeaderName"),
+            ),
+            (
+                "10.0.0.1:1",
+                HeaderMapPolicy::Dangerous,
+                "Script_Name: /a",
+                Ok(Some(("SCRIPT_NAME", "/a"))),
+            ),
+            ("127.0.0.1:1", HeaderMapPolicy::Drop, "X_Other: 1", Ok(None)),
+            (
+                "127.0.0.1:1",
+                HeaderMapPolicy::Refuse,
+                "X_Other: 1",
+                Err("InvalidHeaderName"),
+            ),
+        ];
+        for (peer, map, line, want) in cases {
+            let mut cfg = HttpConfig::default();
+            cfg.header_map = *map;
+            let input = format!("GET / HTTP/1.1\r\n{line}\r\n\r\n");
+            let got = RequestParser::new(Arc::new(cfg), conn(peer)).parse_head(input.as_bytes());
+            match (got, want) {
+                (Ok(Some((r, _))), Ok(kept)) => {
+                    let got: Option<(&str, &str)> =
+                        r.headers.first().map(|(a, b)| (a.as_str(), b.as_str()));
+                    assert_eq!(got, *kept, "{peer} {line}");
+                }
+                (Err(e), Err(k)) => assert_eq!(kind(&e), *k),
+                (got, want) => panic!("{peer} {line}: {got:?} vs {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn scheme_table() {
+        // (peer, is_ssl, headers, Ok(scheme) or Err)
+        let cases: &[(&str, bool, &str, Result<&str, ()>)] = &[
+            ("127.0.0.1:1", false, "", Ok("http")),
+            ("127.0.0.1:1", true, "", Ok("https")),
+            (
+                "127.0.0.1:1",
+                false,
+                "X-Forwarded-Proto: https\r\n",
+                Ok("https"),
+            ),
+            (
+                "127.0.0.1:1",
+                false,
+                "X-Forwarded-Proto: HTTPS\r\n",
+                Ok("http"),
+            ),
+            (
+                "127.0.0.1:1",
+                true,
+                "X-Forwarded-Proto: http\r\n",
+                Ok("http"),
+            ),
+            (
+                "10.0.0.1:1",
+                false,
+                "X-Forwarded-Proto: https\r\n",
+                Ok("http"),
+            ),
+            (
+                "127.0.0.1:1",
+                false,
+                "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: on\r\n",
+                Ok("https"),
+            ),
+            (
+                "127.0.0.1:1",
+                false,
+                "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n",
+                Err(()),
+            ),
+            (
+                "10.0.0.1:1",
+                false,
+                "X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n",
+                Ok("http"),
+            ),
+        ];
+        for (peer, ssl, headers, want) in cases {
+            let mut cfg = HttpConfig::default();
+            cfg.is_ssl = *ssl;
+            let input = format!("GET / HTTP/1.1\r\n{headers}\r\n");
+            let got = RequestParser::new(Arc::new(cfg), conn(peer)).parse_head(input.as_bytes());
+            match (got, want) {
+                (Ok(Some((r, _))), Ok(s)) => assert_eq!(r.scheme, *s, "{peer} {headers:?}"),
+                (Err(HttpError::InvalidSchemeHeaders), Err(())) => {}
+                (got, want) => panic!("{peer} {headers:?}: {got:?} vs {want:?}"),
+            }
+        }
+        let mut cfg = HttpConfig::default();
+        cfg.forwarded_allow_ips = AllowList::any();
+        let input = b"GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\n\r\n";
+        let (r, _) = RequestParser::new(Arc::new(cfg), conn("10.9.9.9:1"))
+            .parse_head(input)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.scheme, "https");
+    }
+
+    #[test]
+    fn request_line_limit_and_pipelining() {
+        let mut cfg = HttpConfig::default();
+        cfg.limits = crate::Limits::from_settings(14, 100, 8190);
+        // "GET / HTTP/1.1" is exactly 14 bytes.
+        assert!(parse_with(cfg.clone(), b"GET / HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .is_some());
+        assert!(matches!(
+            parse_with(cfg.clone(), b"GET /a HTTP/1.1\r\n\r\n"),
+            Err(HttpError::LimitRequestLine(15, 14))
+        ));
+        assert!(matches!(
+            parse_with(cfg.clone(), b"GET /aaaaaaaaaaaa"),
+            Err(HttpError::LimitRequestLine(..))
+        ));
+        assert_eq!(parse_with(cfg, b"GET / HTTP/1.1\r").unwrap(), None);
+
+        let input = b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut p = RequestParser::new(Arc::new(HttpConfig::default()), conn("127.0.0.1:1"));
+        let (a, n) = p.parse_head(input).unwrap().unwrap();
+        let (b, m) = p.parse_head(&input[n..]).unwrap().unwrap();
+        assert_eq!(
+            (a.path.as_str(), b.path.as_str(), n + m),
+            ("/1", "/2", input.len())
+        );
+        assert_eq!(b.header("HOST"), Some("x"));
+        assert_eq!(b.header("NOPE"), None);
+    }
+
+    #[test]
+    fn proxy_only_on_first_request() {
+        let mut cfg = HttpConfig::default();
+        cfg.proxy_protocol = ProxyMode::Auto;
+        let input = b"PROXY TCP4 1.2.3.4 5.6.7.8 10 20\r\nGET / HTTP/1.1\r\n\r\nPROXY TCP4 1.2.3.4 5.6.7.8 10 20\r\n";
+        let mut p = RequestParser::new(Arc::new(cfg), conn("127.0.0.1:1"));
+        let (_, n) = p.parse_head(input).unwrap().unwrap();
+        assert_eq!(
+            p.proxy_info().unwrap().client.unwrap().to_string(),
+            "1.2.3.4:10"
+        );
+        // The second PROXY line is just an invalid request line now.
+        assert!(matches!(
+            p.parse_head(&input[n..]),
+            Err(HttpError::InvalidRequestLine(_))
+        ));
     }
 }
