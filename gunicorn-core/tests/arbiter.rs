@@ -75,7 +75,11 @@ fn serve(ctx: WorkerContext) -> Result<(), WorkerError> {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 let mut req = [0u8; 1024];
                 let _ = s.read(&mut req);
-                let body = format!("pid={pid}");
+                let body = format!(
+                    "uid={} gid={} pid={pid}",
+                    nix::unistd::getuid(),
+                    nix::unistd::getgid()
+                );
                 let _ = write!(
                     s,
                     "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
@@ -112,6 +116,34 @@ fn run_master() -> ! {
         }
     };
     std::process::exit(status)
+}
+
+/// A stand-in for systemd (or any parent passing a socket): binds a socket, which becomes fd 3
+/// in this fresh process, keeps it across `exec`, and re-executes itself as the master with
+/// either `LISTEN_FDS`/`LISTEN_PID` (same pid after exec) or `bind=fd://N`.
+fn run_standin() -> ! {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let fd = l.as_raw_fd();
+    nix::fcntl::fcntl(
+        &l,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .expect("clear cloexec");
+    let mut cmd = Command::new(std::env::current_exe().expect("exe"));
+    cmd.env("GUNICORN_CORE_TEST_ROLE", "master");
+    let settings = std::env::var("TEST_SETTINGS").unwrap_or_default();
+    if std::env::var("TEST_PASS_FD").as_deref() == Ok("systemd") {
+        assert_eq!(fd, 3, "the first socket of a fresh process is fd 3");
+        cmd.env("LISTEN_FDS", "1")
+            .env("LISTEN_PID", std::process::id().to_string())
+            .env("TEST_SETTINGS", settings);
+    } else {
+        cmd.env("TEST_SETTINGS", format!("{settings};bind=fd://{fd}"));
+    }
+    let err = cmd.exec();
+    panic!("exec failed: {err}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,9 +642,129 @@ fn usr2_starts_a_new_master_that_takes_over() -> Result<(), String> {
     Ok(())
 }
 
+fn systemd_socket_activation_and_notify() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-sd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let notify_path = dir.join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).map_err(|e| e.to_string())?;
+    notify
+        .set_read_timeout(Some(WAIT))
+        .map_err(|e| e.to_string())?;
+    let notify_env = notify_path.display().to_string();
+    let mut m = Master::start_with(
+        "workers=1",
+        "serve",
+        &[
+            ("GUNICORN_CORE_TEST_ROLE", "standin"),
+            ("TEST_PASS_FD", "systemd"),
+            ("NOTIFY_SOCKET", &notify_env),
+        ],
+    );
+    let port = m.port()?;
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).map_err(|e| e.to_string())?;
+    check(
+        &buf[..n] == b"READY=1\nSTATUS=Gunicorn arbiter booted",
+        "READY=1 sent to NOTIFY_SOCKET",
+        &m,
+    )?;
+    m.next_worker()?;
+    let body = get(port)?;
+    check(body.contains("pid="), "serves on the passed socket", &m)?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn fd_bind_uses_an_inherited_socket() -> Result<(), String> {
+    let mut m = Master::start_with(
+        "workers=1",
+        "serve",
+        &[
+            ("GUNICORN_CORE_TEST_ROLE", "standin"),
+            ("TEST_PASS_FD", "fd"),
+        ],
+    );
+    let port = m.port()?;
+    m.next_worker()?;
+    check(get(port)?.contains("pid="), "serves on fd://N", &m)?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)
+}
+
+fn user_group_tmp_dir_and_titles() -> Result<(), String> {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("(skipping user/group checks: not root)");
+        return Ok(());
+    }
+    let tmp = std::env::temp_dir().join(format!("gunicorn-core-tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let mut m = Master::start(
+        &format!(
+            "workers=1;user=nobody;group=65534;worker_tmp_dir={};proc_name=demo",
+            tmp.display()
+        ),
+        "serve",
+    );
+    let port = m.port()?;
+    let w = m.next_worker()?;
+    let body = get(port)?;
+    check(
+        body.starts_with("HTTP/1.0 200") && body.contains("uid=65534 gid=65534"),
+        &format!("the worker runs as nobody: {body}"),
+        &m,
+    )?;
+    // The heartbeat file lives (unlinked) in worker_tmp_dir.
+    let fds = std::fs::read_dir(format!("/proc/{w}/fd")).map_err(|e| e.to_string())?;
+    let prefix = tmp.join("wgunicorn-").display().to_string();
+    let has_tmp = fds
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .any(|p| p.display().to_string().starts_with(&prefix));
+    check(has_tmp, "heartbeat file in worker_tmp_dir", &m)?;
+    let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    check(
+        comm(m.pid()) == "gunicorn: maste\n" && comm(w) == "gunicorn: worke\n",
+        &format!("process titles: {:?} {:?}", comm(m.pid()), comm(w)),
+        &m,
+    )?;
+    // Still alive after a few heartbeats as nobody (the file was chowned to the worker).
+    let mut m2 = Master::start(
+        &format!(
+            "workers=1;user=nobody;group=nogroup;timeout=1;worker_tmp_dir={}",
+            tmp.display()
+        ),
+        "serve",
+    );
+    m2.next_worker()?;
+    std::thread::sleep(Duration::from_millis(2500));
+    check(
+        !m2.logged("WORKER TIMEOUT"),
+        "no timeout for a nobody worker",
+        &m2,
+    )?;
+    m2.signal(Signal::SIGTERM);
+    m2.wait_exit()?;
+    check(
+        !m2.logged("WORKER TIMEOUT"),
+        "no timeout for a nobody worker",
+        &m2,
+    )?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
 fn main() {
-    if std::env::var_os("GUNICORN_CORE_TEST_ROLE").is_some() {
-        run_master();
+    match std::env::var("GUNICORN_CORE_TEST_ROLE").as_deref() {
+        Ok("master") => run_master(),
+        Ok("standin") => run_standin(),
+        _ => {}
     }
     type Scenario = (&'static str, fn() -> Result<(), String>);
     let scenarios: &[Scenario] = &[
@@ -639,6 +791,18 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "systemd_socket_activation_and_notify",
+            systemd_socket_activation_and_notify,
+        ),
+        (
+            "fd_bind_uses_an_inherited_socket",
+            fd_bind_uses_an_inherited_socket,
+        ),
+        (
+            "user_group_tmp_dir_and_titles",
+            user_group_tmp_dir_and_titles,
+        ),
         ("pidfile_unix_socket_and_usr1", pidfile_unix_socket_and_usr1),
         ("busy_port_gives_up_with_1", busy_port_gives_up_with_1),
         (
