@@ -24,12 +24,23 @@ pub fn resolve(cfg: &Config) -> Result<&'static WorkerClass, UnknownWorkerClass>
             .collect::<Vec<_>>()
             .join(", "),
     })?;
-    if class.name == "sync" && cfg.threads > 1 {
-        if let Some(gthread) = registry::lookup("gthread") {
-            return Ok(gthread);
-        }
+    Ok(threaded_sync(
+        class,
+        cfg.threads,
+        registry::lookup("gthread"),
+    ))
+}
+
+/// gunicorn's rule: the sync worker with more than one thread is the gthread worker.
+fn threaded_sync(
+    class: &'static WorkerClass,
+    threads: u64,
+    gthread: Option<&'static WorkerClass>,
+) -> &'static WorkerClass {
+    match gthread {
+        Some(gthread) if class.name == "sync" && threads > 1 => gthread,
+        _ => class,
     }
-    Ok(class)
 }
 
 /// `--list-workers`: one line per registered class, with its other accepted spellings.
@@ -48,4 +59,67 @@ pub fn listing() -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gunicorn_core::{BuildError, Worker};
+
+    fn no_build(_: &Config) -> Result<Box<dyn Worker>, BuildError> {
+        Err(BuildError("test class".into()))
+    }
+
+    gunicorn_core::register_worker!(WorkerClass::new(
+        "cli-test-class",
+        &["egg:cli-test#class", "cli.test.Class"],
+        no_build
+    ));
+
+    static SYNC: WorkerClass = WorkerClass::new("sync", &[], no_build);
+    static GTHREAD: WorkerClass = WorkerClass::new("gthread", &[], no_build);
+    static OTHER: WorkerClass = WorkerClass::new("other", &[], no_build);
+
+    #[test]
+    fn names_and_aliases_resolve() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("cli-test-class", Some("cli-test-class")),
+            ("egg:cli-test#class", Some("cli-test-class")),
+            ("cli.test.Class", Some("cli-test-class")),
+            ("cli-test", None),
+        ];
+        for (name, want) in cases {
+            let cfg = Config {
+                worker_class: name.to_string(),
+                ..Config::default()
+            };
+            let got = resolve(&cfg).map(|c| c.name);
+            match want {
+                Some(w) => assert_eq!(got.ok(), Some(*w), "{name}"),
+                None => {
+                    let err = got.unwrap_err();
+                    assert!(err.to_string().contains("cli-test-class"), "{err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn threaded_sync_becomes_gthread_only_when_linked() {
+        let cases: &[(&'static WorkerClass, u64, bool, &str)] = &[
+            (&SYNC, 1, true, "sync"),
+            (&SYNC, 4, true, "gthread"),
+            (&SYNC, 4, false, "sync"),
+            (&OTHER, 4, true, "other"),
+        ];
+        for (class, threads, linked, want) in cases {
+            let gthread = linked.then_some(&GTHREAD);
+            assert_eq!(threaded_sync(class, *threads, gthread).name, *want);
+        }
+    }
+
+    #[test]
+    fn listing_shows_aliases() {
+        assert!(listing().contains("cli-test-class (also: egg:cli-test#class, cli.test.Class)"));
+    }
 }
