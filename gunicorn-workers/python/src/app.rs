@@ -33,6 +33,11 @@ impl App {
         &self.callable
     }
 
+    /// Wraps an application object already at hand (e.g. built by an embedding program).
+    pub fn from_callable(callable: Py<PyAny>) -> App {
+        App { callable }
+    }
+
     /// Another reference to the same application object.
     pub fn clone_ref(&self, py: Python<'_>) -> App {
         App {

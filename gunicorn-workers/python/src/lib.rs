@@ -9,6 +9,7 @@ mod hooks;
 pub mod interpreter;
 #[allow(unsafe_code)]
 mod sys;
+pub mod wsgi;
 
 pub use app::{preload, App, AppLoadError};
 pub use hooks::PythonHooks;

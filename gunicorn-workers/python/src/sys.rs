@@ -140,3 +140,20 @@ pub fn after_fork_child() {
     unsafe { ffi::PyOS_AfterFork_Child() };
     release_fork_gil();
 }
+
+/// `sendfile(2)` from a file descriptor owned by a Python file object (`filelike.fileno()`).
+/// `offset` is advanced; the file's own position is not changed.
+pub fn sendfile_from_python_fd(
+    out: std::os::fd::BorrowedFd<'_>,
+    in_fd: std::os::fd::RawFd,
+    offset: &mut i64,
+    count: usize,
+) -> nix::Result<usize> {
+    // SAFETY: `in_fd` comes from `fileno()` of a Python file object the caller keeps alive (and
+    // does not close) for the duration of this call, so the descriptor stays open and valid.
+    let file = unsafe { std::os::fd::BorrowedFd::borrow_raw(in_fd) };
+    let mut off: libc::off_t = *offset as libc::off_t;
+    let r = nix::sys::sendfile::sendfile(out, file, Some(&mut off), count);
+    *offset = off as i64;
+    r
+}

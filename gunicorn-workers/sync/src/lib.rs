@@ -1,1 +1,354 @@
-//! The sync worker class.
+//! The sync worker class (gunicorn's `SyncWorker`): one connection at a time, exactly one
+//! request per connection, every response with `Connection: close`.
+//!
+//! The loop follows gunicorn: the listeners are non-blocking; accept until every listener says
+//! EAGAIN, then `poll` the listeners and the shutdown pipe for `timeout / 2`, proving the worker
+//! alive on each turn. A graceful stop (TERM), `max_requests` or a new parent pid end the loop
+//! between requests, so the current request always finishes.
+#![deny(unsafe_code)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gunicorn_core::{
+    log_error, log_info, register_worker, BuildError, Config, Listener, LocalAddr, PeerAddr,
+    Stream, Worker, WorkerClass, WorkerContext, WorkerError,
+};
+use gunicorn_http::{build_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser};
+use gunicorn_python::wsgi::{self, Bridge, BridgeOptions, Exchange, Transport};
+use gunicorn_python::{app, App};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use pyo3::Python;
+
+register_worker!(WorkerClass::new(
+    "sync",
+    &["egg:gunicorn#sync", "gunicorn.workers.sync.SyncWorker"],
+    build
+));
+
+/// How much of the request head is read from the socket at a time.
+const READ_CHUNK: usize = 8192;
+/// gunicorn's graceful close: after shutting down our side, read and discard at most this much
+/// of what the client still sends (so unread request bytes do not turn the close into a RST
+/// that could destroy the response in flight), for at most `DRAIN_TIME`.
+const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// The sync worker, built in the master before each fork.
+#[derive(Debug)]
+pub struct SyncWorker {
+    /// Requests to serve before restarting (`max_requests` + jitter); None = unlimited.
+    max_requests: Option<u64>,
+}
+
+fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
+    // Refuse bad HTTP settings (allow lists, header_map) before any fork.
+    wsgi::http_config(cfg).map_err(BuildError)?;
+    Ok(Box::new(SyncWorker {
+        max_requests: max_requests(cfg.max_requests, cfg.max_requests_jitter, random_u64()),
+    }))
+}
+
+/// gunicorn: `max_requests + randint(0, jitter)`, unlimited when max_requests is 0.
+fn max_requests(max: u64, jitter: u64, random: u64) -> Option<u64> {
+    if max == 0 {
+        return None;
+    }
+    let extra = if jitter == 0 {
+        0
+    } else {
+        random % (jitter + 1)
+    };
+    Some(max.saturating_add(extra))
+}
+
+/// A random number from the OS-seeded hasher keys (no RNG crate needed for a jitter).
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// The worker's state while running in its child process.
+struct Running {
+    bridge: Bridge,
+    http: Arc<HttpConfig>,
+    /// Each listener with the address the environ reports for it.
+    listeners: Vec<(Listener, Local)>,
+    ctx: WorkerContext,
+    poll_timeout: PollTimeout,
+    handled: u64,
+    max_requests: Option<u64>,
+}
+
+impl Worker for SyncWorker {
+    fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
+        let cfg = Arc::clone(&ctx.config);
+        // Python starts in the child (or was inherited, preloaded); raw_env, chdir and
+        // pythonpath are applied by the loader.
+        let app: App = app::load(&cfg).map_err(|e| {
+            e.report();
+            WorkerError::AppLoad(e.to_string())
+        })?;
+        let http = Arc::new(wsgi::http_config(&cfg).map_err(WorkerError::Boot)?);
+        let opts = BridgeOptions::from_config(&cfg, false, true);
+        let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
+            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let mut listeners = Vec::new();
+        for l in std::mem::take(&mut ctx.listeners) {
+            l.set_nonblocking(true)
+                .map_err(|e| WorkerError::Boot(e.to_string()))?;
+            let local = match l.local_addr() {
+                Ok(LocalAddr::Tcp(a)) => Local::Tcp(a),
+                Ok(LocalAddr::Unix(p)) => Local::Unix(p.to_string_lossy().into_owned()),
+                Err(e) => return Err(WorkerError::Boot(e.to_string())),
+            };
+            listeners.push((l, local));
+        }
+        // gunicorn waits `timeout / 2` between accept rounds; with the timeout disabled (0)
+        // it still wakes up every second to check its parent.
+        let wait_ms = if cfg.timeout == 0 {
+            1000
+        } else {
+            (cfg.timeout.saturating_mul(500)).min(i32::MAX as u64) as i32
+        };
+        let mut running = Running {
+            bridge,
+            http,
+            listeners,
+            poll_timeout: PollTimeout::try_from(wait_ms).unwrap_or(PollTimeout::NONE),
+            ctx,
+            handled: 0,
+            max_requests: self.max_requests,
+        };
+        running.serve();
+        Ok(())
+    }
+}
+
+impl Running {
+    fn alive(&self) -> bool {
+        self.ctx.shutdown.requested().is_none()
+    }
+
+    fn serve(&mut self) {
+        while self.alive() {
+            self.ctx.heartbeat.notify();
+            if !self.accept_round() {
+                return;
+            }
+            if !self.parent_alive() {
+                return;
+            }
+            if !self.alive() {
+                return;
+            }
+            self.wait();
+        }
+    }
+
+    /// Accepts and serves connections until every listener would block. False when the
+    /// worker must stop (max_requests reached, stop requested).
+    fn accept_round(&mut self) -> bool {
+        for i in 0..self.listeners.len() {
+            loop {
+                let accepted = self.listeners[i].0.accept();
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let local = self.listeners[i].1.clone();
+                        self.handle_connection(stream, peer, local);
+                        self.ctx.heartbeat.notify();
+                        if self.count_request() || !self.alive() {
+                            return false;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                    Err(e) => {
+                        log_error!("Error accepting a connection: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Counts a handled request; true when max_requests is reached.
+    fn count_request(&mut self) -> bool {
+        self.handled += 1;
+        match self.max_requests {
+            Some(max) if self.handled >= max => {
+                log_info!("Autorestarting worker after current request.");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn parent_alive(&self) -> bool {
+        let ppid = nix::unistd::getppid().as_raw();
+        if ppid != self.ctx.ppid {
+            log_info!(
+                "Parent changed, shutting down: sync worker (pid: {})",
+                std::process::id()
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Sleeps until a listener is readable, a stop is requested, or the timeout passes.
+    fn wait(&self) {
+        let mut fds: Vec<PollFd<'_>> = self
+            .listeners
+            .iter()
+            .map(|(l, _)| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(self.ctx.shutdown.wake_fd(), PollFlags::POLLIN));
+        // EINTR (a signal) just ends the wait early.
+        let _ = poll(&mut fds, self.poll_timeout);
+    }
+
+    /// Reads one request, runs the app, closes the connection.
+    fn handle_connection(&self, mut stream: Stream, peer: PeerAddr, local: Local) {
+        let conn = ConnInfo {
+            peer: match peer {
+                PeerAddr::Tcp(a) => Peer::Tcp(a),
+                PeerAddr::Unix => Peer::Unix,
+            },
+            local,
+        };
+        let mut parser = RequestParser::new(Arc::clone(&self.http), conn.clone());
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        let (req, used) = loop {
+            match parser.parse_head(&buf) {
+                Ok(Some(parsed)) => break parsed,
+                Ok(None) => {}
+                Err(e) => {
+                    if let Some(page) = wsgi::request_error(&conn, &e) {
+                        let _ = stream.write_all(&page);
+                    }
+                    close_graceful(&mut stream);
+                    return;
+                }
+            }
+            let len = buf.len();
+            buf.resize(len + READ_CHUNK, 0);
+            let n = match stream.read(&mut buf[len..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                Err(_) => return,
+            };
+            buf.truncate(len + n);
+            if n == 0 {
+                // EOF before a complete head: silent when nothing came (gunicorn's
+                // StopIteration), NoMoreData (no response) part-way.
+                if len > 0 {
+                    let _ = wsgi::request_error(&conn, &gunicorn_http::HttpError::NoMoreData);
+                }
+                return;
+            }
+        };
+        let environ = match build_environ(&req, &conn, parser.proxy_info(), &self.http) {
+            Ok(env) => env,
+            Err(e) => {
+                if let Some(page) = wsgi::request_error(&conn, &e) {
+                    let _ = stream.write_all(&page);
+                }
+                close_graceful(&mut stream);
+                return;
+            }
+        };
+        let after_head = buf.split_off(used);
+        let exchange = Exchange::new(
+            Box::new(stream),
+            after_head,
+            &req,
+            Arc::clone(&self.http),
+            true,
+        );
+        Python::attach(|py| self.bridge.handle(py, &req, &conn, environ, &exchange));
+        if let Some((mut io, _)) = exchange.take_transport() {
+            close_graceful(io.as_mut());
+        }
+    }
+}
+
+/// gunicorn's `close_graceful`: shut down our sending side, read what the client still sends
+/// (bounded in bytes and time) so the close is a FIN rather than a RST, then close.
+fn close_graceful(stream: &mut dyn Transport) {
+    let fd = stream.as_fd().as_raw_fd();
+    if nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut drained = 0;
+    let mut scratch = [0u8; 8192];
+    while drained < DRAIN_LIMIT {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let timeout =
+            nix::sys::time::TimeVal::new(left.as_secs() as _, left.subsec_micros().max(1) as _);
+        if nix::sys::socket::setsockopt(
+            &stream.as_fd(),
+            nix::sys::socket::sockopt::ReceiveTimeout,
+            &timeout,
+        )
+        .is_err()
+        {
+            break;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(n) => drained += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_requests_with_jitter() {
+        let cases = [
+            // (max, jitter, random, expected)
+            (0, 0, 7, None),
+            (0, 50, 7, None),
+            (100, 0, 7, Some(100)),
+            (100, 10, 7, Some(107)),
+            (100, 10, 10, Some(110)),
+            (100, 10, 11, Some(100)),
+            (u64::MAX, 5, 3, Some(u64::MAX)),
+        ];
+        for (max, jitter, random, want) in cases {
+            assert_eq!(
+                max_requests(max, jitter, random),
+                want,
+                "{max} {jitter} {random}"
+            );
+        }
+    }
+
+    #[test]
+    fn registered_under_gunicorns_names() {
+        for name in [
+            "sync",
+            "egg:gunicorn#sync",
+            "gunicorn.workers.sync.SyncWorker",
+        ] {
+            let class = gunicorn_core::registry::lookup(name).expect(name);
+            assert_eq!(class.name, "sync");
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! One request/response exchange on a connection: the socket, the bytes read past the request
+//! head, the request-body decoder and the response being written. Shared (behind a mutex) by
+//! the Python objects of the request (`wsgi.input`, `start_response`, `write`, early hints) and
+//! the bridge. Everything here is plain Rust and blocking I/O; callers release the GIL around it.
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gunicorn_http::{BodyDecoder, HttpConfig, HttpError, ReqMeta, Request, Response};
+
+/// A connected byte stream the bridge can read, write and `sendfile(2)` to.
+pub trait Transport: Read + Write + AsFd + Send {}
+impl<T: Read + Write + AsFd + Send> Transport for T {}
+
+/// How much raw body input is read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why reading the request body failed.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The body is malformed (chunk framing, trailers) or the peer closed inside a chunked body.
+    Http(HttpError),
+    /// The socket failed.
+    Io(io::Error),
+    /// The exchange is over (the app kept `wsgi.input` past its request).
+    Closed,
+}
+
+/// What the request's Python objects and the bridge share.
+pub(crate) struct State {
+    io: Option<Box<dyn Transport>>,
+    /// Raw bytes read from the socket and not yet decoded (they start with what followed the
+    /// request head).
+    raw: Vec<u8>,
+    raw_pos: usize,
+    decoder: BodyDecoder,
+    /// Decoded body bytes not yet handed to the app.
+    body: Vec<u8>,
+    body_pos: usize,
+    body_done: bool,
+    /// The first body error, kept so the bridge answers it instead of with a generic 500.
+    pub(crate) body_error: Option<HttpError>,
+    pub(crate) meta: ReqMeta,
+    always_close: bool,
+    pub(crate) response: Option<Response>,
+    pub(crate) head_sent: bool,
+    out: Vec<u8>,
+    /// A write to the client failed: the client is gone, stop producing the body.
+    pub(crate) write_failed: bool,
+    /// Body bytes sent with sendfile(2), outside the response's own framing.
+    pub(crate) file_bytes: u64,
+    /// The status of an error page written instead of the app's response.
+    pub(crate) error_status: Option<u16>,
+}
+
+/// A request exchange on one connection. Cloning shares it.
+#[derive(Clone)]
+pub struct Exchange(pub(crate) Arc<Mutex<State>>);
+
+impl Exchange {
+    /// Starts the exchange for `req`, whose head was parsed from a buffer; `after_head` is what
+    /// followed the head in that buffer (body bytes, or the next pipelined request).
+    /// `always_close` makes every response say `Connection: close` (the sync worker).
+    pub fn new(
+        io: Box<dyn Transport>,
+        after_head: Vec<u8>,
+        req: &Request,
+        http: Arc<HttpConfig>,
+        always_close: bool,
+    ) -> Exchange {
+        let decoder = BodyDecoder::new(&req.body, http);
+        let body_done = decoder.is_done();
+        Exchange(Arc::new(Mutex::new(State {
+            io: Some(io),
+            raw: after_head,
+            raw_pos: 0,
+            decoder,
+            body: Vec::new(),
+            body_pos: 0,
+            body_done,
+            body_error: None,
+            meta: ReqMeta {
+                version: req.version,
+                is_head: req.method.eq_ignore_ascii_case("HEAD"),
+                should_close: always_close || req.should_close(),
+            },
+            always_close,
+            response: None,
+            head_sent: false,
+            out: Vec::with_capacity(1024),
+            write_failed: false,
+            file_bytes: 0,
+            error_status: None,
+        })))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads and discards the rest of the request body, at most `limit` decoded bytes.
+    /// True when the body was read completely (the connection can carry another request).
+    pub fn drain_body(&self, limit: usize) -> bool {
+        let mut st = self.lock();
+        let mut drained = 0;
+        loop {
+            let avail = st.body.len() - st.body_pos;
+            drained += avail;
+            st.consume(avail);
+            if st.body_done {
+                return st.body_error.is_none();
+            }
+            if drained > limit || st.fill(1).is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Ends the exchange and returns the socket with the bytes read past the request (a
+    /// pipelined next request), or None if already taken. Python objects of the request that
+    /// are still alive raise `OSError` from then on.
+    pub fn take_transport(&self) -> Option<(Box<dyn Transport>, Vec<u8>)> {
+        let mut st = self.lock();
+        let io = st.io.take()?;
+        let pos = st.raw_pos;
+        let rest = st.raw.split_off(pos);
+        Some((io, rest))
+    }
+}
+
+impl State {
+    /// Decoded body bytes available without I/O.
+    pub(crate) fn available(&self) -> &[u8] {
+        &self.body[self.body_pos..]
+    }
+
+    pub(crate) fn body_done(&self) -> bool {
+        self.body_done
+    }
+
+    /// Marks `n` available body bytes as handed out.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.body_pos += n;
+        if self.body_pos >= self.body.len() {
+            self.body.clear();
+            self.body_pos = 0;
+        }
+    }
+
+    /// Decodes until at least `want` body bytes are available or the body is complete.
+    pub(crate) fn fill(&mut self, want: usize) -> Result<(), BodyError> {
+        loop {
+            if self.body.len() - self.body_pos >= want || self.body_done {
+                return Ok(());
+            }
+            if self.raw_pos < self.raw.len() {
+                let used = self
+                    .decoder
+                    .decode(&self.raw[self.raw_pos..], &mut self.body)
+                    .map_err(|e| self.fail(e))?;
+                self.raw_pos += used;
+                if self.decoder.is_done() {
+                    self.body_done = true;
+                    continue;
+                }
+                if used > 0 {
+                    continue;
+                }
+            } else if self.decoder.is_done() {
+                self.body_done = true;
+                continue;
+            }
+            self.read_more()?;
+        }
+    }
+
+    fn fail(&mut self, e: HttpError) -> BodyError {
+        self.body_error.get_or_insert(e.clone());
+        self.body_done = true;
+        BodyError::Http(e)
+    }
+
+    /// Reads more raw bytes from the socket (blocking).
+    fn read_more(&mut self) -> Result<(), BodyError> {
+        if self.raw_pos > 0 {
+            self.raw.drain(..self.raw_pos);
+            self.raw_pos = 0;
+        }
+        let io = self.io.as_mut().ok_or(BodyError::Closed)?;
+        let len = self.raw.len();
+        self.raw.resize(len + READ_CHUNK, 0);
+        let n = loop {
+            match io.read(&mut self.raw[len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.raw.truncate(len);
+                    self.body_done = true;
+                    return Err(BodyError::Io(e));
+                }
+            }
+        };
+        self.raw.truncate(len + n);
+        if n == 0 {
+            // The peer closed: fine for a short Content-Length body (gunicorn returns what
+            // came), an error inside a chunked body.
+            self.decoder.eof().map_err(|e| self.fail(e))?;
+            self.body_done = true;
+        }
+        Ok(())
+    }
+
+    /// Records the response from `start_response`.
+    pub(crate) fn set_response(
+        &mut self,
+        status: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<(), HttpError> {
+        let mut resp = Response::new(&self.meta, status, headers)?;
+        if self.always_close {
+            resp.force_close();
+        }
+        self.response = Some(resp);
+        Ok(())
+    }
+
+    /// Writes `raw` bytes as they are (100 Continue, 103 Early Hints, error pages).
+    pub(crate) fn write_raw(&mut self, raw: &[u8]) -> io::Result<()> {
+        let io = self.io.as_mut().ok_or_else(closed)?;
+        let r = io.write_all(raw);
+        if r.is_err() {
+            self.write_failed = true;
+        }
+        r
+    }
+
+    /// Sends body bytes (the head first if not sent yet, in the same write); with `last`, also
+    /// ends the body (chunked terminator). Errors if `start_response` was not called.
+    pub(crate) fn write_body(&mut self, data: &[u8], last: bool) -> io::Result<()> {
+        let resp = self.response.as_mut().ok_or_else(no_response)?;
+        if !self.head_sent {
+            resp.encode_head(&mut self.out);
+            self.head_sent = true;
+        }
+        resp.encode_body(data, &mut self.out);
+        if last {
+            resp.finish(&mut self.out);
+        }
+        self.flush()
+    }
+
+    /// Ends the response: sends the head if the body was empty, and the chunked terminator.
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        self.write_body(&[], true)
+    }
+
+    /// Sends the head now (before a `sendfile`), unless already sent.
+    pub(crate) fn send_head(&mut self) -> io::Result<()> {
+        let resp = self.response.as_mut().ok_or_else(no_response)?;
+        if !self.head_sent {
+            resp.encode_head(&mut self.out);
+            self.head_sent = true;
+        }
+        self.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = match self.io.as_mut() {
+            Some(io) => io.write_all(&self.out),
+            None => Err(closed()),
+        };
+        self.out.clear();
+        if r.is_err() {
+            self.write_failed = true;
+        }
+        r
+    }
+
+    pub(crate) fn transport(&mut self) -> io::Result<&mut Box<dyn Transport>> {
+        self.io.as_mut().ok_or_else(closed)
+    }
+
+    /// Sends the head, then `count` bytes of the file `fd` from `offset` with sendfile(2)
+    /// (framed as one chunk when the response is chunked), then ends the response. The file's
+    /// own position is left unchanged. Stops early if the file is shorter than expected.
+    pub(crate) fn send_file(
+        &mut self,
+        fd: std::os::fd::RawFd,
+        mut offset: i64,
+        count: u64,
+    ) -> io::Result<()> {
+        self.send_head()?;
+        let chunked = self.response.as_ref().is_some_and(|r| r.is_chunked());
+        if count > 0 {
+            if chunked {
+                self.out
+                    .extend_from_slice(format!("{count:X}\r\n").as_bytes());
+                self.flush()?;
+            }
+            let mut sent = 0u64;
+            while sent < count {
+                let io = self.io.as_mut().ok_or_else(closed)?;
+                let want = (count - sent).min(1 << 30) as usize;
+                match crate::sys::sendfile_from_python_fd(io.as_fd(), fd, &mut offset, want) {
+                    Ok(0) => break,
+                    Ok(n) => sent += n as u64,
+                    Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
+                    Err(e) => {
+                        self.write_failed = true;
+                        return Err(e.into());
+                    }
+                }
+            }
+            self.file_bytes += sent;
+            if sent < count {
+                // The file shrank: the framing promised more bytes than exist; the connection
+                // cannot be reused (gunicorn does not detect this either).
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than the response length",
+                ));
+            }
+            if chunked {
+                self.out.extend_from_slice(b"\r\n");
+            }
+        }
+        self.finish()
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the request is over")
+}
+
+fn no_response() -> io::Error {
+    io::Error::other("start_response() was not called before the response body")
+}

@@ -1,0 +1,143 @@
+//! `wsgi.input`: the request body as a file-like object (PEP 3333 "Input and Error Streams").
+//!
+//! Bytes come from the connection through the sans-IO body decoder, with the GIL released
+//! around every socket read. Reads never go past the body (Content-Length or the chunked
+//! terminator), and EOF is always signalled (`wsgi.input_terminated`).
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::exchange::{BodyError, Exchange};
+
+/// The request body stream (`environ["wsgi.input"]`).
+#[pyclass(module = "gunicorn.http.body", name = "Body", frozen)]
+pub struct Input {
+    pub(crate) exchange: Exchange,
+}
+
+fn to_py_err(e: BodyError) -> PyErr {
+    match e {
+        BodyError::Http(e) => PyOSError::new_err(e.to_string()),
+        BodyError::Io(e) => PyErr::from(e),
+        BodyError::Closed => PyValueError::new_err("I/O operation on a finished request body"),
+    }
+}
+
+/// A size argument: None or negative means "everything".
+fn limit(size: Option<isize>) -> Option<usize> {
+    size.and_then(|s| usize::try_from(s).ok())
+}
+
+impl Input {
+    /// Makes at least `want` bytes available (or the whole rest of the body), reading from the
+    /// socket without the GIL only when the buffer is short.
+    fn fill(&self, py: Python<'_>, want: usize) -> PyResult<()> {
+        {
+            let st = self.exchange.lock();
+            if st.available().len() >= want || st.body_done() {
+                return Ok(());
+            }
+        }
+        let ex = &self.exchange;
+        py.detach(|| ex.lock().fill(want)).map_err(to_py_err)
+    }
+
+    /// Takes up to `n` available bytes as a Python bytes object.
+    fn take<'py>(&self, py: Python<'py>, n: usize) -> Bound<'py, PyBytes> {
+        let mut st = self.exchange.lock();
+        let n = n.min(st.available().len());
+        let b = PyBytes::new(py, &st.available()[..n]);
+        st.consume(n);
+        b
+    }
+
+    /// One line, at most `max` bytes (None = unbounded).
+    fn line<'py>(&self, py: Python<'py>, max: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut want = 1;
+        loop {
+            self.fill(py, want)?;
+            let st = self.exchange.lock();
+            let avail = st.available();
+            let cap = max.map_or(avail.len(), |m| m.min(avail.len()));
+            if let Some(i) = avail[..cap].iter().position(|&b| b == b'\n') {
+                drop(st);
+                return Ok(self.take(py, i + 1));
+            }
+            if max.is_some_and(|m| avail.len() >= m) || st.body_done() {
+                drop(st);
+                return Ok(self.take(py, cap));
+            }
+            want = avail.len() + 1;
+        }
+    }
+
+    /// Everything left in the body.
+    fn read_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let ex = &self.exchange;
+        py.detach(|| {
+            let mut st = ex.lock();
+            st.fill(usize::MAX)
+        })
+        .map_err(to_py_err)?;
+        Ok(self.take(py, usize::MAX))
+    }
+}
+
+#[pymethods]
+impl Input {
+    /// `read(size=-1)`: `size` bytes, fewer only at the end of the body.
+    #[pyo3(signature = (size=None))]
+    fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        match limit(size) {
+            None => self.read_all(py),
+            Some(n) => {
+                self.fill(py, n)?;
+                Ok(self.take(py, n))
+            }
+        }
+    }
+
+    /// `readline(size=-1)`: up to and including the next `\n`, at most `size` bytes.
+    #[pyo3(signature = (size=None))]
+    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        match limit(size) {
+            Some(0) => Ok(PyBytes::new(py, b"")),
+            max => self.line(py, max),
+        }
+    }
+
+    /// `readlines(hint=-1)`: lines until at least `hint` bytes were read (all with no hint).
+    #[pyo3(signature = (hint=None))]
+    fn readlines<'py>(
+        &self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let hint = limit(hint).filter(|&h| h > 0);
+        let mut lines = Vec::new();
+        let mut total = 0;
+        loop {
+            let line = self.line(py, None)?;
+            let n = line.as_bytes().len();
+            if n == 0 {
+                break;
+            }
+            total += n;
+            lines.push(line);
+            if hint.is_some_and(|h| total >= h) {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.line(py, None)?;
+        Ok((!line.as_bytes().is_empty()).then_some(line))
+    }
+}

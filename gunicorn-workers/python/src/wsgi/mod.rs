@@ -1,0 +1,552 @@
+//! The PEP 3333 bridge: runs one request through the WSGI application.
+//!
+//! A worker parses the request head with gunicorn-http, wraps the connection in an
+//! [`Exchange`], and calls [`Bridge::handle`]. The bridge builds the environ dict (the CGI part
+//! comes ready-made from gunicorn-http; the `wsgi.*` objects are added here), calls the app,
+//! sends what it returns (iterables, the `write()` callable, `wsgi.file_wrapper` with sendfile),
+//! always calls the iterable's `close()`, and turns errors into gunicorn's responses and log
+//! lines. Nothing here depends on how the worker schedules connections, so the sync, gthread
+//! and greenlet workers share it. The GIL is released around every socket operation.
+
+mod errors;
+mod exchange;
+mod file_wrapper;
+mod input;
+mod start_response;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::sync::Mutex;
+
+use gunicorn_core::config::ProxyProtocol;
+use gunicorn_core::{log_debug, log_error, log_warning, Config};
+use gunicorn_http::{
+    error_page, AllowList, ConnInfo, Environ, HeaderMapPolicy, HttpConfig, HttpError, Limits,
+    Local, Peer, ProxyMode, Request, CONTINUE_100, SERVER_SOFTWARE,
+};
+use pyo3::exceptions::{PyAssertionError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+pub use errors::Errors;
+pub use exchange::{Exchange, Transport};
+pub use file_wrapper::FileWrapper;
+pub use input::Input;
+pub use start_response::{EarlyHints, StartResponse, WriteCallable};
+
+use crate::app::{format_exception, App};
+
+/// The HTTP settings of a worker, from the configuration (built once per worker, after
+/// `raw_env` was applied so `SCRIPT_NAME` from `-e` counts).
+pub fn http_config(cfg: &Config) -> Result<HttpConfig, String> {
+    let upper = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|h| h.trim().to_ascii_uppercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    };
+    Ok(HttpConfig {
+        limits: Limits::from_settings(
+            cfg.limit_request_line,
+            cfg.limit_request_fields,
+            cfg.limit_request_field_size,
+        ),
+        permit_unconventional_http_method: cfg.permit_unconventional_http_method,
+        permit_unconventional_http_version: cfg.permit_unconventional_http_version,
+        casefold_http_method: cfg.casefold_http_method,
+        permit_obsolete_folding: cfg.permit_obsolete_folding,
+        strip_header_spaces: cfg.strip_header_spaces,
+        header_map: HeaderMapPolicy::parse(&cfg.header_map)
+            .ok_or_else(|| format!("Invalid header_map: {:?}", cfg.header_map))?,
+        forwarder_headers: upper(&cfg.forwarder_headers.0),
+        forwarded_allow_ips: AllowList::parse(&cfg.forwarded_allow_ips.0)?,
+        secure_scheme_headers: cfg
+            .secure_scheme_headers
+            .0
+            .iter()
+            .map(|(k, v)| (k.trim().to_ascii_uppercase(), v.clone()))
+            .collect(),
+        proxy_protocol: match cfg.proxy_protocol {
+            ProxyProtocol::Off => ProxyMode::Off,
+            ProxyProtocol::V1 => ProxyMode::V1,
+            ProxyProtocol::V2 => ProxyMode::V2,
+            ProxyProtocol::Auto => ProxyMode::Auto,
+        },
+        proxy_allow_ips: AllowList::parse(&cfg.proxy_allow_ips.0)?,
+        // No TLS settings exist yet: every listener is plain HTTP.
+        is_ssl: false,
+        script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
+    })
+}
+
+/// How a worker class runs requests; fixed per worker.
+#[derive(Debug, Clone, Copy)]
+pub struct BridgeOptions {
+    /// `wsgi.multithread` (true for gthread).
+    pub multithread: bool,
+    /// `wsgi.multiprocess` (gunicorn: `workers > 1`).
+    pub multiprocess: bool,
+    /// Every response says `Connection: close` (the sync worker).
+    pub always_close: bool,
+    /// Send `wsgi.file_wrapper` responses with sendfile(2) (`--no-sendfile` turns it off).
+    pub sendfile: bool,
+}
+
+impl BridgeOptions {
+    /// The options for a worker class from the configuration.
+    pub fn from_config(cfg: &Config, multithread: bool, always_close: bool) -> BridgeOptions {
+        BridgeOptions {
+            multithread,
+            multiprocess: cfg.workers > 1,
+            always_close,
+            sendfile: cfg.sendfile.enabled(),
+        }
+    }
+}
+
+/// What happened to one request, for the worker (keep-alive decision, access log, counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The status sent, if a response (or an error page) went out.
+    pub status: Option<u16>,
+    /// Body bytes sent.
+    pub body_bytes: u64,
+    /// The response was complete and the connection may carry another request.
+    pub reusable: bool,
+}
+
+/// Python-side keys are cached as interned strings; this bounds the cache against clients
+/// sending many distinct header names.
+const MAX_CACHED_KEYS: usize = 512;
+
+/// The per-worker WSGI bridge.
+pub struct Bridge {
+    app: Py<PyAny>,
+    /// The constant part of every environ; copied per request.
+    base: Py<PyDict>,
+    keys: Mutex<HashMap<String, Py<PyString>>>,
+    opts: BridgeOptions,
+    socket_class: Py<PyAny>,
+    key_input: Py<PyString>,
+    key_hints: Py<PyString>,
+    key_socket: Py<PyString>,
+}
+
+/// Why sending the response stopped.
+enum SendError {
+    /// The app (or its iterable) raised, or broke the WSGI rules.
+    App(PyErr),
+    /// The client is gone.
+    Client(io::Error),
+}
+
+impl Bridge {
+    /// Builds the bridge for `app`.
+    pub fn new(py: Python<'_>, app: &App, opts: BridgeOptions) -> PyResult<Bridge> {
+        let base = PyDict::new(py);
+        base.set_item("wsgi.version", (1, 0))?;
+        base.set_item("wsgi.errors", Bound::new(py, Errors)?)?;
+        base.set_item("wsgi.multithread", opts.multithread)?;
+        base.set_item("wsgi.multiprocess", opts.multiprocess)?;
+        base.set_item("wsgi.run_once", false)?;
+        base.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        base.set_item("wsgi.input_terminated", true)?;
+        base.set_item("SERVER_SOFTWARE", SERVER_SOFTWARE)?;
+        let socket_class = py.import("socket")?.getattr("socket")?.unbind();
+        Ok(Bridge {
+            app: app.callable().clone_ref(py),
+            base: base.unbind(),
+            keys: Mutex::new(HashMap::new()),
+            opts,
+            socket_class,
+            key_input: PyString::intern(py, "wsgi.input").unbind(),
+            key_hints: PyString::intern(py, "wsgi.early_hints").unbind(),
+            key_socket: PyString::intern(py, "gunicorn.socket").unbind(),
+        })
+    }
+
+    /// The environ key `k` as an interned Python string (cached).
+    fn key<'py>(&self, py: Python<'py>, k: &str) -> Bound<'py, PyString> {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = keys.get(k) {
+            return s.bind(py).clone();
+        }
+        let s = PyString::intern(py, k);
+        if keys.len() < MAX_CACHED_KEYS {
+            keys.insert(k.to_owned(), s.clone().unbind());
+        }
+        s
+    }
+
+    /// Builds the environ dict: the constant keys, the CGI variables, and this request's
+    /// `wsgi.input`, `wsgi.early_hints` and `gunicorn.socket`.
+    pub fn environ<'py>(
+        &self,
+        py: Python<'py>,
+        vars: Environ,
+        exchange: &Exchange,
+        conn: &ConnInfo,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let env = self.base.bind(py).copy()?;
+        for (k, v) in vars.vars {
+            env.set_item(self.key(py, &k), PyString::new(py, &v))?;
+        }
+        let input = Input {
+            exchange: exchange.clone(),
+        };
+        env.set_item(self.key_input.bind(py), Bound::new(py, input)?)?;
+        let hints = EarlyHints {
+            exchange: exchange.clone(),
+        };
+        env.set_item(self.key_hints.bind(py), Bound::new(py, hints)?)?;
+        if let Some(sock) = self.client_socket(py, exchange, conn) {
+            env.set_item(self.key_socket.bind(py), sock)?;
+        }
+        Ok(env)
+    }
+
+    /// `gunicorn.socket`: a `socket.socket` on a CLOEXEC duplicate of the client fd (closing
+    /// it does not close the connection).
+    fn client_socket<'py>(
+        &self,
+        py: Python<'py>,
+        exchange: &Exchange,
+        conn: &ConnInfo,
+    ) -> Option<Bound<'py, PyAny>> {
+        let fd = {
+            let mut st = exchange.lock();
+            st.transport().ok()?.as_fd().try_clone_to_owned().ok()?
+        };
+        let family = match &conn.local {
+            Local::Tcp(a) if a.is_ipv4() => libc::AF_INET,
+            Local::Tcp(_) => libc::AF_INET6,
+            Local::Unix(_) => libc::AF_UNIX,
+        };
+        let sock = self
+            .socket_class
+            .bind(py)
+            .call1((family, libc::SOCK_STREAM, 0, fd.as_raw_fd()))
+            .ok()?;
+        // The Python socket object owns the duplicate now.
+        let _ = fd.into_raw_fd();
+        Some(sock)
+    }
+
+    /// Runs the app for `req` and sends its response on `exchange`. Never raises: app errors
+    /// become a 500 page (when the head is not sent yet) and an `Error handling request` log
+    /// with the traceback.
+    pub fn handle(
+        &self,
+        py: Python<'_>,
+        req: &Request,
+        conn: &ConnInfo,
+        vars: Environ,
+        exchange: &Exchange,
+    ) -> Outcome {
+        // gunicorn answers `Expect: 100-continue` before calling the app.
+        if req.expect_continue
+            && py
+                .detach(|| exchange.lock().write_raw(CONTINUE_100))
+                .is_err()
+        {
+            return self.outcome(exchange, false);
+        }
+        let result = self.environ(py, vars, exchange, conn).and_then(|env| {
+            let start_response = StartResponse {
+                exchange: exchange.clone(),
+            };
+            self.app.bind(py).call1((env, start_response))
+        });
+        let sent = match result {
+            Err(e) => Err(SendError::App(e)),
+            Ok(iterable) => {
+                let sent = self.send(py, &iterable, exchange);
+                // PEP 3333: close() is called whatever happened, even on errors.
+                let closed = close_iterable(py, &iterable);
+                match (sent, closed) {
+                    (Ok(()), Err(e)) => Err(SendError::App(e)),
+                    (sent, _) => sent,
+                }
+            }
+        };
+        match sent {
+            Ok(()) => self.outcome(exchange, true),
+            Err(SendError::Client(e)) => {
+                log_client_gone(&e);
+                self.outcome(exchange, false)
+            }
+            Err(SendError::App(e)) => {
+                self.app_error(py, req, conn, exchange, e);
+                self.outcome(exchange, false)
+            }
+        }
+    }
+
+    fn outcome(&self, exchange: &Exchange, ok: bool) -> Outcome {
+        let st = exchange.lock();
+        let resp = st.response.as_ref();
+        Outcome {
+            status: st
+                .error_status
+                .or(resp.filter(|_| st.head_sent).map(|r| r.status)),
+            body_bytes: resp.map_or(0, |r| r.body_bytes_sent()) + st.file_bytes,
+            reusable: ok
+                && st.head_sent
+                && !st.write_failed
+                && st.error_status.is_none()
+                && resp.is_some_and(|r| !r.should_close()),
+        }
+    }
+
+    /// An exception from the app or while sending its response.
+    fn app_error(
+        &self,
+        py: Python<'_>,
+        req: &Request,
+        conn: &ConnInfo,
+        exchange: &Exchange,
+        err: PyErr,
+    ) {
+        let (head_sent, write_failed, body_error) = {
+            let st = exchange.lock();
+            (st.head_sent, st.write_failed, st.body_error.clone())
+        };
+        if write_failed {
+            log_debug!("Ignoring EPIPE");
+            return;
+        }
+        if let Some(body_error) = body_error {
+            // The request body was malformed or cut short and the app did not catch it:
+            // answered like a parse error (gunicorn's handle_error), or just closed.
+            log_warning!("Invalid request from ip={}: {}", peer_ip(conn), body_error);
+            if body_error.sends_response() && !head_sent {
+                let page = error_page(
+                    body_error.status(),
+                    body_error.reason(),
+                    &body_error.message(),
+                );
+                self.write_error_page(py, exchange, body_error.status(), &page);
+            }
+            return;
+        }
+        let traceback = format_exception(py, &err);
+        if head_sent {
+            // Too late for an error page: log it, the worker closes the connection.
+            log_error!("Error handling request\n{}", traceback.trim_end());
+            return;
+        }
+        log_error!(
+            "Error handling request {}\n{}",
+            req.uri,
+            traceback.trim_end()
+        );
+        let page = error_page(500, "Internal Server Error", "");
+        self.write_error_page(py, exchange, 500, &page);
+    }
+
+    fn write_error_page(&self, py: Python<'_>, exchange: &Exchange, status: u16, page: &[u8]) {
+        let r = py.detach(|| {
+            let mut st = exchange.lock();
+            st.error_status = Some(status);
+            st.write_raw(page)
+        });
+        if let Err(e) = r {
+            log_client_gone(&e);
+        }
+    }
+
+    /// Sends what the app returned.
+    fn send(
+        &self,
+        py: Python<'_>,
+        iterable: &Bound<'_, PyAny>,
+        exchange: &Exchange,
+    ) -> Result<(), SendError> {
+        if let Ok(wrapper) = iterable.cast::<FileWrapper>() {
+            if self.opts.sendfile && self.sendfile(py, wrapper.get(), exchange)? {
+                return Ok(());
+            }
+        }
+        // A list or tuple (the common case): the last chunk and the end of the body go out in
+        // the same write as the head for one-chunk responses.
+        if let Ok(list) = iterable.cast::<PyList>() {
+            let n = list.len();
+            for i in 0..n {
+                let item = list.get_item(i).map_err(SendError::App)?;
+                self.send_chunk(py, &item, exchange, i + 1 == n)?;
+            }
+            if n == 0 {
+                self.finish(py, exchange)?;
+            }
+            return Ok(());
+        }
+        if let Ok(tuple) = iterable.cast::<PyTuple>() {
+            let n = tuple.len();
+            for i in 0..n {
+                let item = tuple.get_item(i).map_err(SendError::App)?;
+                self.send_chunk(py, &item, exchange, i + 1 == n)?;
+            }
+            if n == 0 {
+                self.finish(py, exchange)?;
+            }
+            return Ok(());
+        }
+        for item in iterable.try_iter().map_err(SendError::App)? {
+            let item = item.map_err(SendError::App)?;
+            self.send_chunk(py, &item, exchange, false)?;
+        }
+        self.finish(py, exchange)
+    }
+
+    /// Sends one body chunk; `last` also ends the response.
+    fn send_chunk(
+        &self,
+        py: Python<'_>,
+        item: &Bound<'_, PyAny>,
+        exchange: &Exchange,
+        last: bool,
+    ) -> Result<(), SendError> {
+        let bytes = item.cast::<PyBytes>().map_err(|_| {
+            SendError::App(PyTypeError::new_err(format!(
+                "response body items must be bytes, not {}",
+                item.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            )))
+        })?;
+        let data = bytes.as_bytes();
+        {
+            let st = exchange.lock();
+            if st.write_failed {
+                return Err(SendError::Client(io::ErrorKind::BrokenPipe.into()));
+            }
+            if st.response.is_none() {
+                return Err(SendError::App(PyAssertionError::new_err(
+                    "Response headers not set!",
+                )));
+            }
+            // Nothing to send: an empty chunk would end a chunked body early.
+            if data.is_empty() && !last {
+                return Ok(());
+            }
+        }
+        py.detach(|| exchange.lock().write_body(data, last))
+            .map_err(SendError::Client)
+    }
+
+    /// Ends the response (head if not yet sent, chunked terminator).
+    fn finish(&self, py: Python<'_>, exchange: &Exchange) -> Result<(), SendError> {
+        {
+            let st = exchange.lock();
+            if st.write_failed {
+                return Err(SendError::Client(io::ErrorKind::BrokenPipe.into()));
+            }
+            if st.response.is_none() {
+                return Err(SendError::App(PyAssertionError::new_err(
+                    "Response headers not set!",
+                )));
+            }
+        }
+        py.detach(|| exchange.lock().finish())
+            .map_err(SendError::Client)
+    }
+
+    /// Sends a `wsgi.file_wrapper` with sendfile(2). False when the wrapped object has no
+    /// real file descriptor (the caller then iterates it).
+    fn sendfile(
+        &self,
+        py: Python<'_>,
+        wrapper: &FileWrapper,
+        exchange: &Exchange,
+    ) -> Result<bool, SendError> {
+        let file = wrapper.filelike.bind(py);
+        let fd: i32 = match file
+            .call_method0(pyo3::intern!(py, "fileno"))
+            .and_then(|r| r.extract())
+        {
+            Ok(fd) if fd >= 0 => fd,
+            _ => return Ok(false),
+        };
+        let os = py.import("os").map_err(SendError::App)?;
+        let stat = os.call_method1("fstat", (fd,));
+        let size: i64 = match stat.and_then(|s| s.getattr("st_size")?.extract()) {
+            Ok(size) => size,
+            Err(_) => return Ok(false),
+        };
+        // The position of the Python file object (tell() accounts for its read buffer).
+        let offset: i64 = match file.call_method0(pyo3::intern!(py, "tell")) {
+            Ok(pos) => pos.extract().map_err(SendError::App)?,
+            Err(_) => os
+                .call_method1("lseek", (fd, 0, 1))
+                .and_then(|p| p.extract())
+                .map_err(SendError::App)?,
+        };
+        let (count, no_body) = {
+            let st = exchange.lock();
+            let Some(resp) = st.response.as_ref() else {
+                return Err(SendError::App(PyAssertionError::new_err(
+                    "Response headers not set!",
+                )));
+            };
+            let available = (size - offset).max(0) as u64;
+            let count = resp
+                .remaining_length()
+                .map_or(available, |n| n.min(available));
+            let no_body = st.meta.is_head || matches!(resp.status, 100..=199 | 204 | 304);
+            (count, no_body)
+        };
+        let count = if no_body { 0 } else { count };
+        py.detach(|| exchange.lock().send_file(fd, offset, count))
+            .map_err(SendError::Client)?;
+        Ok(true)
+    }
+}
+
+/// Calls `iterable.close()` if it has one.
+fn close_iterable(py: Python<'_>, iterable: &Bound<'_, PyAny>) -> PyResult<()> {
+    let close = pyo3::intern!(py, "close");
+    // Lists and tuples (the common case) have no close().
+    if iterable.is_exact_instance_of::<PyList>() || iterable.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    if iterable.hasattr(close)? {
+        iterable.call_method0(close)?;
+    }
+    Ok(())
+}
+
+/// gunicorn logs a vanished client at debug level only.
+fn log_client_gone(e: &io::Error) {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset => log_debug!("Ignoring connection reset"),
+        io::ErrorKind::NotConnected => log_debug!("Ignoring socket not connected"),
+        io::ErrorKind::BrokenPipe => log_debug!("Ignoring EPIPE"),
+        _ => log_error!("Socket error processing request: {e}"),
+    }
+}
+
+/// The peer's IP as gunicorn prints it (`''` for unix sockets).
+pub fn peer_ip(conn: &ConnInfo) -> String {
+    match &conn.peer {
+        Peer::Tcp(a) => a.ip().to_string(),
+        Peer::Unix => String::new(),
+    }
+}
+
+/// The answer to a request that failed before the app ran: gunicorn's error page and its
+/// `Invalid request from ip=...` warning. Returns the page to write, or None when the peer
+/// gets no response (it closed mid-request).
+pub fn request_error(conn: &ConnInfo, err: &HttpError) -> Option<Vec<u8>> {
+    if matches!(err, HttpError::NoMoreData) {
+        log_debug!(
+            "Ignoring premature end of request from ip={}",
+            peer_ip(conn)
+        );
+    } else {
+        log_warning!("Invalid request from ip={}: {}", peer_ip(conn), err);
+    }
+    err.sends_response()
+        .then(|| error_page(err.status(), err.reason(), &err.message()))
+}

@@ -1,0 +1,143 @@
+//! `start_response`, the `write()` callable it returns, and `wsgi.early_hints`
+//! (PEP 3333 "The start_response() Callable", gunicorn's `wsgi.Response`).
+
+use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+use super::exchange::Exchange;
+
+/// `environ`'s `start_response(status, headers, exc_info=None)`.
+#[pyclass(module = "gunicorn.http.wsgi", name = "StartResponse", frozen)]
+pub struct StartResponse {
+    pub(crate) exchange: Exchange,
+}
+
+/// The `write(data)` callable returned by `start_response`.
+#[pyclass(module = "gunicorn.http.wsgi", name = "Write", frozen)]
+pub struct WriteCallable {
+    exchange: Exchange,
+}
+
+/// `environ["wsgi.early_hints"](headers)`: a 103 response before the final one.
+#[pyclass(module = "gunicorn.http.wsgi", name = "EarlyHints", frozen)]
+pub struct EarlyHints {
+    pub(crate) exchange: Exchange,
+}
+
+fn str_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    match obj.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{} is not a string",
+            obj.repr()?
+        ))),
+    }
+}
+
+/// A header list as `(name, value)` string pairs; anything else is a TypeError.
+fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(headers.len().unwrap_or(4));
+    for item in headers.try_iter()? {
+        let item = item?;
+        let pair = item
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == 2)
+            .ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "header must be a (name, value) tuple, not {}",
+                    item.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?;
+        out.push((str_of(&pair.get_item(0)?)?, str_of(&pair.get_item(1)?)?));
+    }
+    Ok(out)
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<WriteCallable> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        {
+            let st = self.exchange.lock();
+            match exc_info {
+                // PEP 3333: with exc_info after the head went out, re-raise the app's error.
+                Some(info) if st.head_sent => {
+                    drop(st);
+                    let value = info.get_item(1)?;
+                    return Err(PyErr::from_value(value));
+                }
+                // With exc_info before that, the new status and headers replace the old ones.
+                Some(_) => {}
+                None if st.response.is_some() => {
+                    return Err(PyAssertionError::new_err("Response headers already set!"));
+                }
+                None => {}
+            }
+        }
+        let status = str_of(status)?;
+        let headers = header_list(headers)?;
+        self.exchange
+            .lock()
+            .set_response(&status, headers)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let _ = py;
+        Ok(WriteCallable {
+            exchange: self.exchange.clone(),
+        })
+    }
+}
+
+#[pymethods]
+impl WriteCallable {
+    /// Sends `data` at once (the head first), without the GIL.
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "write() argument must be bytes, not {}",
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        if self.exchange.lock().response.is_none() {
+            return Err(PyAssertionError::new_err("Response headers not set!"));
+        }
+        let data = bytes.as_bytes();
+        let ex = &self.exchange;
+        py.detach(|| ex.lock().write_body(data, false))?;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl EarlyHints {
+    /// Writes `HTTP/1.1 103 Early Hints` with `headers`; a no-op for HTTP/1.0 or once the
+    /// response has started.
+    fn __call__(&self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        let headers = header_list(headers)?;
+        let (version, started) = {
+            let st = self.exchange.lock();
+            (st.meta.version, st.head_sent)
+        };
+        if started {
+            return Ok(());
+        }
+        let bytes = gunicorn_http::early_hints(version, &headers)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        if let Some(bytes) = bytes {
+            let ex = &self.exchange;
+            py.detach(|| ex.lock().write_raw(&bytes))?;
+        }
+        Ok(())
+    }
+}
