@@ -11,8 +11,8 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use support::{
-    alive, children_of, eventually, fixtures_dir, free_port, get_request, python_has, send_to,
-    skip, Gunicorn, TempDir,
+    alive, children_of, eventually, fixtures_dir, get_request, python_has, send_to, skip, Gunicorn,
+    TempDir,
 };
 
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
@@ -26,10 +26,7 @@ fn four_workers_serve_and_term_stops_everything_with_status_0() {
     server.wait_booted(4);
     let out = server.output();
     assert!(out.contains("[INFO] Starting gunicorn"), "{out}");
-    assert!(
-        out.contains(&format!("Listening at: http://127.0.0.1:{}", server.port())),
-        "{out}"
-    );
+    assert!(out.contains("Listening at: http://127.0.0.1:"), "{out}");
     assert!(out.contains("Using worker: sync"), "{out}");
 
     let resp = server.get("/");
@@ -161,24 +158,23 @@ fn an_app_that_cannot_load_stops_the_master_with_status_4() {
 
 #[test]
 fn several_binds_and_ipv6() {
-    let (a, b, c) = (free_port(), free_port(), free_port());
     let server = Gunicorn::new()
         .args([
             "-b",
-            &format!("127.0.0.1:{a}"),
+            "127.0.0.1:0",
             "-b",
-            &format!("127.0.0.1:{b}"),
+            "127.0.0.1:0",
+            "-b",
+            "[::1]:0",
+            "hello:app",
         ])
-        .args(["-b", &format!("[::1]:{c}"), "hello:app"])
         .spawn();
     server.wait_booted(1);
-    let out = server.output();
-    assert!(out.contains(&format!("http://[::1]:{c}")), "{out}");
-    for addr in [
-        SocketAddr::from(([127, 0, 0, 1], a)),
-        SocketAddr::from(([127, 0, 0, 1], b)),
-        format!("[::1]:{c}").parse().unwrap(),
-    ] {
+    let addrs = server.listening_addrs();
+    assert_eq!(addrs.len(), 3, "{}", server.output());
+    assert!(addrs[2].is_ipv6(), "{addrs:?}");
+    for addr in addrs {
+        assert_ne!(addr.port(), 0);
         let resp = send_to(addr, get_request("/").as_bytes());
         assert_eq!(resp.text(), "Hello, World!\n", "{addr}");
     }
@@ -211,23 +207,14 @@ fn unix_socket_bind() {
 
 #[test]
 fn port_env_sets_the_default_bind() {
-    let port = free_port();
-    let server = Gunicorn::new()
-        .env("PORT", port.to_string())
-        .arg("hello:app")
-        .spawn();
+    // PORT=0: gunicorn's default becomes 0.0.0.0:$PORT, and the kernel picks the port.
+    let server = Gunicorn::new().env("PORT", "0").arg("hello:app").spawn();
     server.wait_booted(1);
-    assert!(
-        server
-            .output()
-            .contains(&format!("Listening at: http://0.0.0.0:{port}")),
-        "{}",
-        server.output()
-    );
-    let resp = send_to(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        get_request("/").as_bytes(),
-    );
+    let addrs = server.listening_addrs();
+    assert_eq!(addrs.len(), 1, "{}", server.output());
+    assert!(addrs[0].ip().is_unspecified(), "{addrs:?}");
+    let loopback = SocketAddr::from(([127, 0, 0, 1], addrs[0].port()));
+    let resp = send_to(loopback, get_request("/").as_bytes());
     assert_eq!(resp.text(), "Hello, World!\n");
 }
 
@@ -256,36 +243,23 @@ fn config_file_in_the_cwd_configures_the_server() {
         dir.path().join("hello.py"),
     )
     .unwrap();
-    let port = free_port();
     dir.write(
         "gunicorn.conf.py",
-        &format!("bind = ['127.0.0.1:{port}']\nworkers = 2\nwsgi_app = 'hello:app'\n"),
+        "bind = ['127.0.0.1:0']\nworkers = 2\nwsgi_app = 'hello:app'\n",
     );
     let server = Gunicorn::new().cwd(dir.path()).spawn();
     server.wait_booted(2);
-    let resp = send_to(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        get_request("/").as_bytes(),
-    );
-    assert_eq!(resp.text(), "Hello, World!\n");
+    assert_eq!(server.get("/").text(), "Hello, World!\n");
 }
 
 #[test]
 fn gunicorn_cmd_args_configure_the_server() {
-    let port = free_port();
     let server = Gunicorn::new()
-        .env(
-            "GUNICORN_CMD_ARGS",
-            format!("--workers 2 --bind 127.0.0.1:{port}"),
-        )
+        .env("GUNICORN_CMD_ARGS", "--workers 2 --bind 127.0.0.1:0")
         .arg("hello:app")
         .spawn();
     server.wait_booted(2);
-    let resp = send_to(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        get_request("/").as_bytes(),
-    );
-    assert_eq!(resp.text(), "Hello, World!\n");
+    assert_eq!(server.get("/").text(), "Hello, World!\n");
 }
 
 #[test]

@@ -104,7 +104,6 @@ pub fn skip(reason: &str) {
 pub struct Gunicorn {
     cmd: Command,
     args: Vec<String>,
-    port: Option<u16>,
 }
 
 impl Gunicorn {
@@ -124,7 +123,6 @@ impl Gunicorn {
         Gunicorn {
             cmd,
             args: Vec::new(),
-            port: None,
         }
     }
 
@@ -154,12 +152,11 @@ impl Gunicorn {
         self
     }
 
-    /// Adds `-b 127.0.0.1:PORT` on a free port; the server's `port()` then returns it.
+    /// Adds `-b 127.0.0.1:0`: the kernel picks a free port, and the server's `port()` reads it
+    /// from the `Listening at:` line (no window in which another process could take it).
     pub fn bind_free_port(mut self) -> Gunicorn {
-        let port = free_port();
-        self.port = Some(port);
         self.args.push("-b".into());
-        self.args.push(format!("127.0.0.1:{port}"));
+        self.args.push("127.0.0.1:0".into());
         self
     }
 
@@ -201,7 +198,6 @@ impl Gunicorn {
             child,
             out,
             readers,
-            port: self.port,
             args: self.args.clone(),
             exit: Mutex::new(None),
         }
@@ -268,7 +264,6 @@ pub struct Server {
     child: Child,
     out: Arc<Output>,
     readers: Vec<std::thread::JoinHandle<()>>,
-    port: Option<u16>,
     args: Vec<String>,
     exit: Mutex<Option<ExitStatus>>,
 }
@@ -279,9 +274,23 @@ impl Server {
         self.child.id() as i32
     }
 
-    /// The port given by `bind_free_port`.
+    /// The port of the first address in the `Listening at:` line (waits for it).
     pub fn port(&self) -> u16 {
-        self.port.expect("server started without bind_free_port")
+        match self.listening_addrs().first() {
+            Some(addr) => addr.port(),
+            None => panic!(
+                "no TCP address in `Listening at:`; output:\n{}",
+                self.output()
+            ),
+        }
+    }
+
+    /// The TCP addresses of the `Listening at:` line, e.g. `http://127.0.0.1:8000,unix:/x (42)`.
+    pub fn listening_addrs(&self) -> Vec<SocketAddr> {
+        let Some(lines) = self.wait_for("Listening at: ", 1, BOOT_TIMEOUT) else {
+            panic!("no `Listening at:` line; output:\n{}", self.output());
+        };
+        parse_listening(&lines[0])
     }
 
     /// Every output line so far (stdout and stderr), joined.
@@ -443,6 +452,18 @@ impl Drop for Server {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
+}
+
+/// The TCP addresses of a `Listening at: URL,URL (PID)` line.
+pub fn parse_listening(line: &str) -> Vec<SocketAddr> {
+    let Some(rest) = line.split("Listening at: ").nth(1) else {
+        return Vec::new();
+    };
+    let urls = rest.rsplit_once(" (").map_or(rest, |(urls, _)| urls);
+    urls.split(',')
+        .filter_map(|u| u.trim().strip_prefix("http://"))
+        .filter_map(|hostport| hostport.parse().ok())
+        .collect()
 }
 
 /// A `GET` request with `Connection: close`.
