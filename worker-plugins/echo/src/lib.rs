@@ -1,0 +1,336 @@
+//! `echo`: a pure-Rust worker class for gunicorn-core.
+//!
+//! It follows gunicorn's sync model: one connection at a time, one request per connection
+//! (`Connection: close`). Requests are parsed with gunicorn-http, so the same limits and
+//! strictness apply as for the Python workers; the answer is `200 OK` with a `text/plain` body
+//! holding `METHOD TARGET`, a newline, and the request body.
+//!
+//! Linking this crate registers the class under the name `echo` (`-k echo`).
+#![deny(unsafe_code)]
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gunicorn_core::listener::{LocalAddr, PeerAddr, Stream};
+use gunicorn_core::{
+    log_error, log_info, register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext,
+    WorkerError,
+};
+use gunicorn_http::{
+    error_page, BodyDecoder, ConnInfo, HttpConfig, HttpError, Limits, Local, Peer, ReqMeta,
+    RequestParser, Response,
+};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+/// The name this worker class is registered under.
+pub const NAME: &str = "echo";
+
+/// The largest request body echoed back; a larger one gets 413.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// How long a client may take to send its request (this demo never waits forever).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+register_worker!(WorkerClass::new(
+    NAME,
+    &["egg:gunicorn-worker-echo#echo"],
+    build
+));
+
+/// The registered class. Calling it from `main` also guarantees the linker keeps the
+/// registration above.
+pub fn class() -> &'static WorkerClass {
+    gunicorn_core::registry::lookup(NAME).expect("the echo worker registers itself")
+}
+
+/// Builds one worker from the settings (in the master, before each fork).
+pub fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
+    if cfg.threads > 1 {
+        return Err(BuildError(
+            "the echo worker is single-threaded; --threads must be 1".into(),
+        ));
+    }
+    let http = HttpConfig {
+        limits: Limits::from_settings(
+            cfg.limit_request_line,
+            cfg.limit_request_fields,
+            cfg.limit_request_field_size,
+        ),
+        ..HttpConfig::default()
+    };
+    let jitter = if cfg.max_requests_jitter > 0 {
+        // A cheap spread without a random number generator: the clock's nanoseconds.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::from(d.subsec_nanos()))
+            .unwrap_or(0);
+        nanos % (cfg.max_requests_jitter + 1)
+    } else {
+        0
+    };
+    Ok(Box::new(EchoWorker {
+        http: Arc::new(http),
+        max_requests: match cfg.max_requests {
+            0 => u64::MAX,
+            n => n + jitter,
+        },
+    }))
+}
+
+/// The worker built by [`build`].
+#[derive(Debug)]
+pub struct EchoWorker {
+    http: Arc<HttpConfig>,
+    max_requests: u64,
+}
+
+impl Worker for EchoWorker {
+    fn run(self: Box<Self>, ctx: WorkerContext) -> Result<(), WorkerError> {
+        for l in &ctx.listeners {
+            l.set_nonblocking(true)
+                .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        }
+        // Heartbeat at least every timeout / 2, as gunicorn's workers do; wake at least once a
+        // second to notice a stop request or a new parent.
+        let tick_ms = (ctx.config.timeout * 1000 / 2).clamp(100, 1000) as u16;
+        let mut served = 0u64;
+        loop {
+            ctx.heartbeat.notify();
+            if ctx.shutdown.requested().is_some() {
+                return Ok(());
+            }
+            if nix::unistd::getppid().as_raw() != ctx.ppid {
+                log_info!("Parent changed, shutting down: echo worker");
+                return Ok(());
+            }
+            let mut fds: Vec<PollFd<'_>> = ctx
+                .listeners
+                .iter()
+                .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+                .collect();
+            fds.push(PollFd::new(ctx.shutdown.wake_fd(), PollFlags::POLLIN));
+            match poll(&mut fds, PollTimeout::from(tick_ms)) {
+                Ok(_) | Err(nix::Error::EINTR) => {}
+                Err(e) => return Err(WorkerError::Runtime(format!("poll: {e}"))),
+            }
+            for l in &ctx.listeners {
+                // Accept until the queue is empty (another worker may win the race: EAGAIN).
+                while ctx.shutdown.requested().is_none() {
+                    let (stream, peer) = match l.accept() {
+                        Ok(c) => c,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            log_error!("accept: {e}");
+                            break;
+                        }
+                    };
+                    let local = l.local_addr().ok();
+                    let info = conn_info(peer, local);
+                    if let Err(e) = self.handle(stream, info) {
+                        log_error!("echo: {e}");
+                    }
+                    ctx.heartbeat.notify();
+                    served += 1;
+                    if served >= self.max_requests {
+                        log_info!("Autorestarting worker after current request.");
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn conn_info(peer: PeerAddr, local: Option<LocalAddr>) -> ConnInfo {
+    ConnInfo {
+        peer: match peer {
+            PeerAddr::Tcp(a) => Peer::Tcp(a),
+            PeerAddr::Unix => Peer::Unix,
+        },
+        local: match local {
+            Some(LocalAddr::Tcp(a)) => Local::Tcp(a),
+            Some(LocalAddr::Unix(p)) => Local::Unix(p.display().to_string()),
+            None => Local::Unix(String::new()),
+        },
+    }
+}
+
+impl EchoWorker {
+    /// Reads one request, answers it and closes the connection.
+    fn handle(&self, mut stream: Stream, info: ConnInfo) -> io::Result<()> {
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        let mut parser = RequestParser::new(self.http.clone(), info);
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 8192];
+        let (req, used) = loop {
+            match parser.parse_head(&buf) {
+                Ok(Some(done)) => break done,
+                Ok(None) => {}
+                Err(e) => return send_error(&mut stream, &e),
+            }
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                // The client went away before a full head: nothing to answer.
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let mut rest = buf.split_off(used);
+        let mut body = Vec::new();
+        let mut decoder = BodyDecoder::new(&req.body, self.http.clone());
+        if req.expect_continue {
+            stream.write_all(gunicorn_http::CONTINUE_100)?;
+        }
+        while !decoder.is_done() {
+            if rest.is_empty() {
+                let n = stream.read(&mut chunk)?;
+                if n == 0 {
+                    if let Err(e) = decoder.eof() {
+                        return send_error(&mut stream, &e);
+                    }
+                    break;
+                }
+                rest.extend_from_slice(&chunk[..n]);
+            }
+            match decoder.decode(&rest, &mut body) {
+                Ok(n) => {
+                    rest.drain(..n);
+                }
+                Err(e) => return send_error(&mut stream, &e),
+            }
+            if body.len() > MAX_BODY {
+                let page = error_page(413, "Request Entity Too Large", "body too large");
+                stream.write_all(&page)?;
+                return stream.shutdown_write();
+            }
+        }
+        let mut payload = format!("{} {}\n", req.method, req.uri).into_bytes();
+        payload.extend_from_slice(&body);
+        let meta = ReqMeta {
+            version: req.version,
+            is_head: req.method == "HEAD",
+            should_close: true,
+        };
+        let headers = vec![
+            ("Content-Type".to_string(), "text/plain".to_string()),
+            ("Content-Length".to_string(), payload.len().to_string()),
+        ];
+        let mut resp = Response::new(&meta, "200 OK", headers)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        // gunicorn's sync model: one request per connection.
+        resp.force_close();
+        let mut out = Vec::with_capacity(256 + payload.len());
+        resp.encode_head(&mut out);
+        resp.encode_body(&payload, &mut out);
+        resp.finish(&mut out);
+        stream.write_all(&out)?;
+        stream.shutdown_write()
+    }
+}
+
+fn send_error(stream: &mut Stream, e: &HttpError) -> io::Result<()> {
+    if e.sends_response() {
+        let page = error_page(e.status(), e.reason(), &e.message());
+        stream.write_all(&page)?;
+        let _ = stream.shutdown_write();
+    }
+    Ok(())
+}
+
+/// Applies command-line style arguments to `cfg` using the settings table: `--bind X`, `-w 2`,
+/// `--reuse-port`, ... Every setting's flags are understood; unknown flags are an error. This
+/// lets a small program built on gunicorn-core accept gunicorn's flags without its own parser.
+pub fn apply_args(cfg: &mut Config, args: &[String]) -> Result<(), String> {
+    use gunicorn_core::config::{Kind, SETTINGS};
+    use gunicorn_core::Value;
+    let mut bind_given = false;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let setting = SETTINGS
+            .iter()
+            .find(|s| s.flags.contains(&flag))
+            .ok_or_else(|| format!("unrecognized argument: {arg}"))?;
+        let value = match setting.kind {
+            Kind::Flag => Value::Bool(true),
+            Kind::FlagFalse => Value::Bool(false),
+            Kind::FileOnly => return Err(format!("{flag} is not a command-line flag")),
+            _ => match inline {
+                Some(v) => Value::Str(v),
+                None => {
+                    i += 1;
+                    Value::Str(
+                        args.get(i)
+                            .cloned()
+                            .ok_or_else(|| format!("{flag} expects a value"))?,
+                    )
+                }
+            },
+        };
+        if setting.kind == Kind::Append {
+            // Repeatable flags accumulate; the first one replaces the default.
+            let Value::Str(v) = value else { unreachable!() };
+            if setting.name == "bind" {
+                if !bind_given {
+                    cfg.bind.clear();
+                    bind_given = true;
+                }
+                cfg.bind.push(v);
+            } else if setting.name == "raw_env" {
+                cfg.raw_env.push(v);
+            } else {
+                setting
+                    .apply(cfg, Value::Str(v))
+                    .map_err(|e| e.to_string())?;
+            }
+        } else {
+            setting.apply(cfg, value).map_err(|e| e.to_string())?;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_map_onto_the_settings_table() {
+        let parse = |args: &[&str]| {
+            let mut cfg = Config::default();
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            apply_args(&mut cfg, &args).map(|_| cfg)
+        };
+        assert_eq!(parse(&["-w", "3"]).unwrap().workers, 3);
+        assert_eq!(parse(&["--workers=4"]).unwrap().workers, 4);
+        assert!(parse(&["--reuse-port"]).unwrap().reuse_port);
+        assert_eq!(parse(&["--timeout", "0"]).unwrap().timeout, 0);
+        assert_eq!(
+            parse(&["-b", "127.0.0.1:1", "-b", "unix:/tmp/x"])
+                .unwrap()
+                .bind,
+            vec!["127.0.0.1:1".to_string(), "unix:/tmp/x".to_string()]
+        );
+        let bad: &[&[&str]] = &[&["--nope"], &["-w"], &["-w", "-1"], &["positional"]];
+        for args in bad {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn the_class_is_registered() {
+        assert_eq!(class().name, "echo");
+        assert!(gunicorn_core::registry::lookup("egg:gunicorn-worker-echo#echo").is_some());
+        let mut cfg = Config::default();
+        cfg.threads = 2;
+        assert!(build(&cfg).is_err());
+    }
+}
