@@ -329,8 +329,10 @@ mod tests {
     fn the_class_is_registered() {
         assert_eq!(class().name, "echo");
         assert!(gunicorn_core::registry::lookup("egg:gunicorn-worker-echo#echo").is_some());
-        let mut cfg = Config::default();
-        cfg.threads = 2;
+        let cfg = Config {
+            threads: 2,
+            ..Config::default()
+        };
         assert!(build(&cfg).is_err());
     }
 }
