@@ -238,6 +238,12 @@ impl Arbiter {
     /// 1 for a bind or pidfile failure, 3 when a worker failed to boot, 4 when the application
     /// failed to load.
     pub fn run(mut self) -> i32 {
+        if self.cfg.daemon && std::env::var_os("GUNICORN_FD").is_none() {
+            if let Err(e) = self.daemonize() {
+                log_error!("cannot daemonize: {e}");
+                return 1;
+            }
+        }
         if let Err(status) = self.start() {
             return status;
         }
@@ -246,6 +252,41 @@ impl Arbiter {
             Ok(()) => self.halt(None),
             Err(h) => self.halt(Some(h)),
         }
+    }
+
+    /// gunicorn's `util.daemonize`: fork, new session, fork again (so the daemon can never
+    /// reacquire a terminal), umask 022, stdin from /dev/null and, unless
+    /// `enable_stdio_inheritance`, stdout and stderr to /dev/null too. The forks are bracketed by
+    /// the fork hooks, since an interpreter may already be initialized.
+    fn daemonize(&mut self) -> Result<(), String> {
+        if std::env::var_os("NOTIFY_SOCKET").is_some() {
+            log_warning!("NOTIFY_SOCKET is set: systemd units should not use --daemon");
+        }
+        for round in 0..2 {
+            self.hooks.before_fork();
+            match sys::fork().map_err(|e| e.to_string())? {
+                // The intermediate processes leave without running any exit handler or
+                // flushing buffers the daemon still owns.
+                Forked::Parent(_) => sys::exit_immediately(0),
+                Forked::Child => self.hooks.after_fork_child(),
+            }
+            if round == 0 {
+                nix::unistd::setsid().map_err(|e| e.to_string())?;
+            }
+        }
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| e.to_string())?;
+        nix::unistd::dup2_stdin(&null).map_err(|e| e.to_string())?;
+        if !self.cfg.enable_stdio_inheritance {
+            nix::unistd::dup2_stdout(&null).map_err(|e| e.to_string())?;
+            nix::unistd::dup2_stderr(&null).map_err(|e| e.to_string())?;
+        }
+        self.pid = std::process::id() as i32;
+        Ok(())
     }
 
     fn start(&mut self) -> Result<(), i32> {
@@ -393,11 +434,14 @@ impl Arbiter {
                         self.kill_workers(Signal::SIGUSR1);
                     }
                     Signal::SIGUSR2 => self.reexec(),
-                    Signal::SIGWINCH => {
-                        // Only a daemonized master gives up its workers on WINCH; ours never
-                        // daemonizes itself.
-                        log_debug!("SIGWINCH ignored. Not daemonized");
+                    Signal::SIGWINCH if self.cfg.daemon => {
+                        // Step 2 of a binary upgrade: the old daemon stops its workers but
+                        // keeps running, so a HUP can bring them back (rollback).
+                        log_info!("graceful stop of workers");
+                        self.set_num_workers(0);
+                        self.kill_workers(Signal::SIGTERM);
                     }
+                    Signal::SIGWINCH => log_debug!("SIGWINCH ignored. Not daemonized"),
                     _ => {}
                 }
                 self.manage_workers()?;

@@ -638,6 +638,13 @@ settings! {
     /// Change to this directory before loading the application; it is also put on `sys.path`.
     chdir: Option<String> = None;
         section "Server Mechanics", flags ["--chdir"], kind Kind::Value, meta "CHDIR";
+    /// Detach from the terminal and run in the background (double fork, new session, umask 022,
+    /// stdio to /dev/null unless --enable-stdio-inheritance). WINCH then stops the workers.
+    daemon: bool = false;
+        section "Server Mechanics", flags ["-D", "--daemon"], kind Kind::Flag;
+    /// With --daemon, keep stdout and stderr (stdin still goes to /dev/null).
+    enable_stdio_inheritance: bool = false;
+        section "Server Mechanics", flags ["-R", "--enable-stdio-inheritance"], kind Kind::Flag;
     /// Write the master's pid to this file (atomically); refused if it names another live process.
     pidfile: Option<String> = None;
         section "Server Mechanics", flags ["-p", "--pid"], kind Kind::Value, meta "FILE";

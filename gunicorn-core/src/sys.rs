@@ -177,3 +177,10 @@ pub fn install_worker_handlers(
     }
     Ok(())
 }
+
+/// `_exit(2)`: leaves at once, without exit handlers or flushing stdio buffers that a forked
+/// sibling still owns (the intermediate processes of daemonizing).
+pub fn exit_immediately(status: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust-managed memory.
+    unsafe { libc::_exit(status) }
+}

@@ -760,6 +760,83 @@ fn user_group_tmp_dir_and_titles() -> Result<(), String> {
     Ok(())
 }
 
+/// Polls `path` until it contains `needle` (bounded), returning the content.
+fn wait_in_file(path: &std::path::Path, needle: &str) -> Result<String, String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return Ok(text);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no {needle:?} in {}:\n{text}", path.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn daemon_mode_and_winch() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-daemon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let pidfile = dir.join("d.pid");
+    let log = dir.join("error.log");
+    let mut m = Master::start(
+        &format!(
+            "workers=1;daemon=true;pidfile={};errorlog={}",
+            pidfile.display(),
+            log.display()
+        ),
+        "serve",
+    );
+    // The process we started returns at once; the daemon lives on.
+    let status = m.wait_exit()?;
+    check(status == 0, "the launcher exits 0", &m)?;
+    let text = wait_in_file(&log, "Booting worker with pid: ")?;
+    let daemon: i32 = std::fs::read_to_string(&pidfile)
+        .map_err(|e| e.to_string())?
+        .trim()
+        .parse()
+        .map_err(|_| "bad pidfile")?;
+    m.log = text.lines().map(str::to_string).collect();
+    check(
+        daemon != m.pid() && alive(daemon),
+        "daemon runs under a new pid",
+        &m,
+    )?;
+    let port: u16 = text
+        .split("Listening at: http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .ok_or("no port")?;
+    check(get(port)?.contains("pid="), "the daemon serves", &m)?;
+    let _ = kill(Pid::from_raw(daemon), Signal::SIGWINCH);
+    wait_in_file(&log, "graceful stop of workers")?;
+    wait_in_file(&log, "Worker exiting (pid: ")?;
+    let _ = kill(Pid::from_raw(daemon), Signal::SIGTTIN);
+    let text = wait_in_file(&log, "Handling signal: ttin")?;
+    let boots = |t: &str| t.matches("Booting worker with pid: ").count();
+    let deadline = Instant::now() + WAIT;
+    while boots(&std::fs::read_to_string(&log).unwrap_or_default()) < 2 && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check(
+        boots(&std::fs::read_to_string(&log).unwrap_or_default()) >= 2,
+        &format!("TTIN brings a worker back: {text}"),
+        &m,
+    )?;
+    let _ = kill(Pid::from_raw(daemon), Signal::SIGTERM);
+    wait_in_file(&log, "Shutting down: Master")?;
+    let deadline = Instant::now() + WAIT;
+    while pidfile.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check(!pidfile.exists(), "pidfile removed", &m)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() {
     match std::env::var("GUNICORN_CORE_TEST_ROLE").as_deref() {
         Ok("master") => run_master(),
@@ -791,6 +868,7 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        ("daemon_mode_and_winch", daemon_mode_and_winch),
         (
             "systemd_socket_activation_and_notify",
             systemd_socket_activation_and_notify,
