@@ -10,7 +10,10 @@
 //! Rules and where we differ from gunicorn: `docs/http.md`.
 #![deny(unsafe_code)]
 // Table-driven tests use tuple tables and tweak a default config field by field.
-#![cfg_attr(test, allow(clippy::type_complexity, clippy::field_reassign_with_default))]
+#![cfg_attr(
+    test,
+    allow(clippy::type_complexity, clippy::field_reassign_with_default)
+)]
 
 pub mod allow;
 pub mod body;
