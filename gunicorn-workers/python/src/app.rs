@@ -76,10 +76,17 @@ impl AppLoadError {
     /// Writes the error as gunicorn does: an exception's traceback to the error log, then the
     /// one-line message on stderr.
     pub fn report(&self) {
+        self.log_traceback();
+        eprintln!("{self}");
+    }
+
+    /// Logs an exception's traceback (`Exception in worker process`) at ERROR; nothing for the
+    /// one-line errors. A worker calls this and leaves the one line to the arbiter, which prints
+    /// the `WorkerError::AppLoad` message.
+    pub fn log_traceback(&self) {
         if let AppLoadError::Exception { traceback, .. } = self {
             gunicorn_core::log_error!("Exception in worker process\n{}", traceback.trim_end());
         }
-        eprintln!("{self}");
     }
 }
 

@@ -91,7 +91,7 @@ impl Worker for SyncWorker {
         // Python starts in the child (or was inherited, preloaded); raw_env, chdir and
         // pythonpath are applied by the loader.
         let app: App = app::load(&cfg).map_err(|e| {
-            e.report();
+            e.log_traceback();
             WorkerError::AppLoad(e.to_string())
         })?;
         let http = Arc::new(wsgi::http_config(&cfg).map_err(WorkerError::Boot)?);
@@ -274,14 +274,32 @@ impl Running {
             true,
         );
         Python::attach(|py| self.bridge.handle(py, &req, &conn, environ, &exchange));
+        let fully_read = exchange.request_fully_read();
         if let Some((mut io, _)) = exchange.take_transport() {
+            if fully_read && !readable_now(io.as_ref()) {
+                // Nothing more to read from this client: a plain close sends FIN (see
+                // close_graceful for when lingering is needed).
+                return;
+            }
             close_graceful(io.as_mut());
         }
     }
 }
 
+/// Whether the client already sent more bytes (a pipelined request, say) that wait unread.
+fn readable_now(stream: &dyn Transport) -> bool {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
 /// gunicorn's `close_graceful`: shut down our sending side, read what the client still sends
 /// (bounded in bytes and time) so the close is a FIN rather than a RST, then close.
+///
+/// Closing a socket with unread received data makes the kernel send a RST, which can destroy
+/// the response before the client read it. gunicorn lingers after every request; like nginx's
+/// `lingering_close on`, we linger only when unread data is possible: the app left part of the
+/// body unread, bytes beyond the request were buffered, or more bytes are already waiting.
+/// Otherwise the worker closes at once instead of waiting a round trip for the client's FIN.
 fn close_graceful(stream: &mut dyn Transport) {
     let fd = stream.as_fd().as_raw_fd();
     if nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write).is_err() {

@@ -117,6 +117,16 @@ impl Exchange {
         }
     }
 
+    /// True when the request was read to its end and nothing more came with it: no body bytes
+    /// left unread by the app, no body error, no bytes of a following request buffered.
+    pub fn request_fully_read(&self) -> bool {
+        let st = self.lock();
+        st.body_done
+            && st.body_error.is_none()
+            && st.body_pos >= st.body.len()
+            && st.raw_pos >= st.raw.len()
+    }
+
     /// Ends the exchange and returns the socket with the bytes read past the request (a
     /// pipelined next request), or None if already taken. Python objects of the request that
     /// are still alive raise `OSError` from then on.
