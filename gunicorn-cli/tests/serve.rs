@@ -339,3 +339,29 @@ fn django_project() {
         "{resp:?}"
     );
 }
+
+#[test]
+fn hup_rereads_the_config_file() {
+    let dir = TempDir::new("hup");
+    std::fs::copy(
+        support::apps_dir().join("hello.py"),
+        dir.path().join("hello.py"),
+    )
+    .unwrap();
+    let conf = "bind = ['127.0.0.1:0']\nwsgi_app = 'hello:app'\n";
+    dir.write("gunicorn.conf.py", &format!("{conf}workers = 1\n"));
+    let server = Gunicorn::new().cwd(dir.path()).spawn();
+    server.wait_booted(1);
+    dir.write("gunicorn.conf.py", &format!("{conf}workers = 3\n"));
+    server.signal(Signal::SIGHUP);
+    // HUP spawns a new generation of `workers` and retires the old one.
+    server.wait_booted(4);
+    assert!(
+        eventually(Duration::from_secs(30), || children_of(server.pid()).len()
+            == 3),
+        "children: {:?}\n{}",
+        children_of(server.pid()),
+        server.output()
+    );
+    assert_eq!(server.get("/").text(), "Hello, World!\n");
+}
