@@ -715,6 +715,7 @@ impl Arbiter {
             }
         };
         log_info!("Worker exiting (pid: {pid})");
+        self.hooks.worker_exit(age);
         use std::io::Write;
         let _ = std::io::stdout().flush();
         std::process::exit(status)

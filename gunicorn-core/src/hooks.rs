@@ -22,6 +22,9 @@ pub trait Hooks: Send {
     fn after_fork_child(&self) {}
     /// In the child, after the fork bookkeeping and before the worker runs (gunicorn's `post_fork`).
     fn post_fork(&self, _ctx: &WorkerContext) {}
+    /// In the worker, after its `run` returned and `Worker exiting (pid: N)` was logged, just
+    /// before the process exits (gunicorn's `worker_exit`). `age` is the worker's age.
+    fn worker_exit(&self, _age: u64) {}
     /// In the master, after a worker was reaped (gunicorn's `child_exit`).
     fn child_exit(&self, _pid: i32) {}
     /// In the master, when the number of workers changes (gunicorn's `nworkers_changed`).

@@ -13,8 +13,8 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{
-    register_worker, registry, Arbiter, BuildError, Config, NoHooks, StopKind, Value, Worker,
-    WorkerClass, WorkerContext, WorkerError,
+    log_info, register_worker, registry, Arbiter, BuildError, Config, Hooks, NoHooks, StopKind,
+    Value, Worker, WorkerClass, WorkerContext, WorkerError,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -90,6 +90,48 @@ fn serve(ctx: WorkerContext) -> Result<(), WorkerError> {
     }
 }
 
+/// Hooks that log each call, to check where and in which order the arbiter calls them.
+struct LoggingHooks;
+
+impl Hooks for LoggingHooks {
+    fn on_starting(&self) {
+        log_info!("hook: on_starting");
+    }
+    fn when_ready(&self) {
+        log_info!("hook: when_ready");
+    }
+    fn pre_fork(&self, age: u64) {
+        log_info!("hook: pre_fork {age}");
+    }
+    fn before_fork(&self) {
+        log_info!("hook: before_fork");
+    }
+    fn after_fork_parent(&self, child_pid: i32) {
+        log_info!("hook: after_fork_parent {child_pid}");
+    }
+    fn after_fork_child(&self) {
+        log_info!("hook: after_fork_child");
+    }
+    fn post_fork(&self, ctx: &WorkerContext) {
+        log_info!("hook: post_fork age={} ppid={}", ctx.age, ctx.ppid);
+    }
+    fn worker_exit(&self, age: u64) {
+        log_info!("hook: worker_exit {age}");
+    }
+    fn child_exit(&self, pid: i32) {
+        log_info!("hook: child_exit {pid}");
+    }
+    fn nworkers_changed(&self, new: u64, old: Option<u64>) {
+        log_info!("hook: nworkers_changed {new} {old:?}");
+    }
+    fn on_reload(&self) {
+        log_info!("hook: on_reload");
+    }
+    fn on_exit(&self) {
+        log_info!("hook: on_exit");
+    }
+}
+
 /// The master role: settings from `$TEST_SETTINGS` (`name=value;...`), then run the arbiter.
 fn run_master() -> ! {
     let mut cfg = Config {
@@ -108,7 +150,12 @@ fn run_master() -> ! {
     }
     gunicorn_core::log::init(&cfg.loglevel, &cfg.errorlog).expect("log init");
     let class = registry::lookup("egg:test#worker").expect("registered");
-    let status = match Arbiter::new(cfg, class, Box::new(NoHooks)) {
+    let hooks: Box<dyn Hooks> = if std::env::var_os("TEST_LOG_HOOKS").is_some() {
+        Box::new(LoggingHooks)
+    } else {
+        Box::new(NoHooks)
+    };
+    let status = match Arbiter::new(cfg, class, hooks) {
         Ok(a) => a.run(),
         Err(e) => {
             gunicorn_core::log_error!("{e}");
@@ -837,6 +884,69 @@ fn daemon_mode_and_winch() -> Result<(), String> {
     Ok(())
 }
 
+fn hooks_run_in_order_in_the_right_process() -> Result<(), String> {
+    let mut m = Master::start_with("workers=1", "serve", &[("TEST_LOG_HOOKS", "1")]);
+    let master = m.pid();
+    // Master side, in order; every line carries the master's pid.
+    let in_master = |line: &str| line.contains(&format!("] [{master}] "));
+    let mut child = 0;
+    for needle in [
+        "hook: on_starting",
+        "hook: when_ready",
+        "hook: nworkers_changed 1 None",
+        "hook: pre_fork 1",
+        "hook: before_fork",
+        "hook: after_fork_parent ",
+    ] {
+        let line = m.wait_for(needle)?;
+        check(
+            in_master(&line),
+            &format!("{needle} runs in the master"),
+            &m,
+        )?;
+        if needle == "hook: after_fork_parent " {
+            child = line
+                .rsplit(' ')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    let in_child = |line: &str| line.contains(&format!("] [{child}] "));
+    for needle in [
+        "hook: after_fork_child",
+        "Booting worker with pid: ",
+        &format!("hook: post_fork age=1 ppid={master}"),
+    ] {
+        let line = m.wait_for(needle)?;
+        check(in_child(&line), &format!("{needle} runs in the worker"), &m)?;
+    }
+    let order: Vec<usize> = [
+        "hook: after_fork_child",
+        "Booting worker",
+        "hook: post_fork",
+    ]
+    .iter()
+    .filter_map(|n| m.log.iter().position(|l| l.contains(n)))
+    .collect();
+    check(
+        order.len() == 3 && order.windows(2).all(|w| w[0] < w[1]),
+        "after_fork_child, then Booting, then post_fork",
+        &m,
+    )?;
+    m.signal(Signal::SIGHUP);
+    m.wait_for("hook: on_reload")?;
+    m.wait_for("hook: pre_fork 2")?;
+    m.wait_for(&format!("hook: worker_exit 1"))?;
+    m.wait_for(&format!("hook: child_exit {child}"))?;
+    m.signal(Signal::SIGTERM);
+    m.wait_for("hook: worker_exit 2")?;
+    let line = m.wait_for("hook: on_exit")?;
+    check(in_master(&line), "on_exit in the master", &m)?;
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)
+}
+
 fn main() {
     match std::env::var("GUNICORN_CORE_TEST_ROLE").as_deref() {
         Ok("master") => run_master(),
@@ -868,6 +978,10 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "hooks_run_in_order_in_the_right_process",
+            hooks_run_in_order_in_the_right_process,
+        ),
         ("daemon_mode_and_winch", daemon_mode_and_winch),
         (
             "systemd_socket_activation_and_notify",
