@@ -937,7 +937,7 @@ fn hooks_run_in_order_in_the_right_process() -> Result<(), String> {
     m.signal(Signal::SIGHUP);
     m.wait_for("hook: on_reload")?;
     m.wait_for("hook: pre_fork 2")?;
-    m.wait_for(&format!("hook: worker_exit 1"))?;
+    m.wait_for("hook: worker_exit 1")?;
     m.wait_for(&format!("hook: child_exit {child}"))?;
     m.signal(Signal::SIGTERM);
     m.wait_for("hook: worker_exit 2")?;
