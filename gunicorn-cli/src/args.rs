@@ -79,7 +79,10 @@ pub fn command() -> Command {
         if setting.flags.is_empty() || setting.kind == Kind::FileOnly {
             continue;
         }
-        let mut arg = Arg::new(setting.name).help(summary(setting.doc));
+        // Grouped under the sections of gunicorn's settings reference.
+        let mut arg = Arg::new(setting.name)
+            .help(summary(setting.doc))
+            .help_heading(setting.section);
         let mut longs = Vec::new();
         for flag in setting.flags {
             if let Some(long) = flag.strip_prefix("--") {

@@ -365,3 +365,49 @@ fn hup_rereads_the_config_file() {
     );
     assert_eq!(server.get("/").text(), "Hello, World!\n");
 }
+
+#[test]
+fn reuse_port_lets_each_worker_bind() {
+    // With --reuse-port each worker binds the address itself, so port 0 would give each worker
+    // its own port: use a port that was free a moment ago.
+    let port = support::free_port();
+    let server = Gunicorn::new()
+        .args([
+            "--reuse-port",
+            "-w",
+            "2",
+            "-b",
+            &format!("127.0.0.1:{port}"),
+            "hello:app",
+        ])
+        .spawn();
+    server.wait_booted(2);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..4 {
+        let resp = send_to(addr, get_request("/").as_bytes());
+        assert_eq!(resp.text(), "Hello, World!\n");
+    }
+}
+
+#[test]
+fn backlog_and_preload_are_accepted() {
+    let server = Gunicorn::new()
+        .args(["--backlog", "16", "--preload", "-w", "2", "hello:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(2);
+    assert_eq!(server.get("/").text(), "Hello, World!\n");
+    // --preload with an app that cannot load fails in the master, before any worker.
+    let server = Gunicorn::new()
+        .args(["--preload", "hello:no_such_attr"])
+        .bind_free_port()
+        .spawn();
+    let status = server.wait_exit(STOP_TIMEOUT).expect("master exits");
+    assert_eq!(status.code(), Some(4), "{}", server.output());
+    assert!(server.worker_pids().is_empty(), "{}", server.output());
+    assert!(
+        server.stderr_text().contains("no_such_attr"),
+        "{}",
+        server.output()
+    );
+}
