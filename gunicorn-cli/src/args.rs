@@ -114,9 +114,14 @@ pub fn command() -> Command {
     cmd
 }
 
-/// The first line of a setting's documentation, for `--help`.
+/// The first sentence of a setting's documentation, for `--help` (the doc text wraps, so a
+/// sentence may span lines).
 fn summary(doc: &str) -> String {
-    doc.lines().next().unwrap_or("").trim().to_string()
+    let text = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.find(". ") {
+        Some(end) => text[..=end].to_string(),
+        None => text,
+    }
 }
 
 /// Parses one command line. `args` excludes the program name. A clap error is a usage error
@@ -220,6 +225,19 @@ mod tests {
             let parsed = parse(argv.iter().copied()).unwrap();
             let got: Vec<(&str, Value)> = parsed.settings.clone();
             assert_eq!(got, want.to_vec(), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn help_summaries_are_first_sentences() {
+        let cases: &[(&str, &str)] = &[
+            ("One line.", "One line."),
+            ("First part\ncontinues. Second.", "First part continues."),
+            ("No period", "No period"),
+            ("Uses `a.b` names. More.", "Uses `a.b` names."),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(summary(doc), *want, "{doc:?}");
         }
     }
 
