@@ -18,6 +18,8 @@ pub mod workers;
 
 // The sync worker is the default class: make sure its registration is linked in.
 use gunicorn_sync as _;
+// The gthread worker (`-k gthread`, and `-k sync --threads N`).
+use gunicorn_gthread as _;
 
 use std::ffi::OsString;
 

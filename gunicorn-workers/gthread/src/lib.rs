@@ -1,0 +1,195 @@
+//! The gthread worker class (gunicorn's `ThreadWorker`), rebuilt around a poller.
+//!
+//! The worker's main thread is a poller ([`poller`]) that owns the listeners and every
+//! connection waiting for a request: it reads and parses request heads without the GIL, so a
+//! slow or idle client costs a connection slot, never a Python thread. A complete request goes
+//! to a pool of `--threads` threads ([`pool`]) that run it through the same PEP 3333 bridge as
+//! the sync worker, holding the GIL only while Python runs. After the response a keep-alive
+//! connection returns to the poller with whatever was read past the request, and a pipelined
+//! request already in that buffer is answered at once.
+#![deny(unsafe_code)]
+
+pub mod conn;
+mod poller;
+mod pool;
+mod socket;
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gunicorn_core::{
+    register_worker, BuildError, Config, LocalAddr, Worker, WorkerClass, WorkerContext, WorkerError,
+};
+use gunicorn_http::Local;
+use gunicorn_python::wsgi::{self, Bridge, BridgeOptions};
+use gunicorn_python::{app, App};
+use pyo3::Python;
+
+use crate::conn::Timeouts;
+use crate::poller::{Poller, Settings, WAKER};
+use crate::pool::Shared;
+
+register_worker!(WorkerClass::new(
+    "gthread",
+    &[
+        "egg:gunicorn#gthread",
+        "gunicorn.workers.gthread.ThreadWorker"
+    ],
+    build
+));
+
+/// The gthread worker, built in the master before each fork.
+#[derive(Debug)]
+pub struct ThreadWorker {
+    /// Requests to serve before restarting (`max_requests` + jitter); None = unlimited.
+    max_requests: Option<u64>,
+}
+
+fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
+    // Refuse bad HTTP settings (allow lists, header_map) before any fork.
+    wsgi::http_config(cfg).map_err(BuildError)?;
+    Ok(Box::new(ThreadWorker {
+        max_requests: max_requests(cfg.max_requests, cfg.max_requests_jitter, random_u64()),
+    }))
+}
+
+/// gunicorn: `max_requests + randint(0, jitter)`, unlimited when max_requests is 0.
+fn max_requests(max: u64, jitter: u64, random: u64) -> Option<u64> {
+    if max == 0 {
+        return None;
+    }
+    let extra = if jitter == 0 {
+        0
+    } else {
+        random % (jitter + 1)
+    };
+    Some(max.saturating_add(extra))
+}
+
+/// A random number from the OS-seeded hasher keys (no RNG crate needed for a jitter).
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// How often the poller touches the heartbeat: gunicorn's gthread does it on every loop turn,
+/// at least once a second; never less often than `timeout / 2`.
+fn heartbeat_interval(timeout: u64) -> Duration {
+    let second = Duration::from_secs(1);
+    if timeout == 0 {
+        second
+    } else {
+        second.min(Duration::from_millis(timeout.saturating_mul(500)))
+    }
+}
+
+fn settings(cfg: &Config, max_requests: Option<u64>) -> Settings {
+    let threads = usize::try_from(cfg.threads.max(1)).unwrap_or(usize::MAX);
+    Settings {
+        worker_connections: usize::try_from(cfg.worker_connections.max(1)).unwrap_or(usize::MAX),
+        threads,
+        keepalive_enabled: cfg.keepalive > 0,
+        timeouts: Timeouts {
+            keepalive: Duration::from_secs(cfg.keepalive),
+            head: (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout)),
+        },
+        max_requests,
+        graceful_timeout: Duration::from_secs(cfg.graceful_timeout),
+        beat: heartbeat_interval(cfg.timeout),
+    }
+}
+
+impl Worker for ThreadWorker {
+    fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
+        let cfg = Arc::clone(&ctx.config);
+        let app: App = app::load(&cfg).map_err(|e| {
+            e.log_traceback();
+            WorkerError::AppLoad(e.to_string())
+        })?;
+        let http = Arc::new(wsgi::http_config(&cfg).map_err(WorkerError::Boot)?);
+        // wsgi.multithread is True; responses may keep their connection.
+        let opts = BridgeOptions::from_config(&cfg, true, false);
+        let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
+            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let boot = |e: std::io::Error| WorkerError::Boot(e.to_string());
+        let mut listeners = Vec::new();
+        for l in std::mem::take(&mut ctx.listeners) {
+            l.set_nonblocking(true).map_err(boot)?;
+            let local = match l.local_addr().map_err(boot)? {
+                LocalAddr::Tcp(a) => Local::Tcp(a),
+                LocalAddr::Unix(p) => Local::Unix(p.to_string_lossy().into_owned()),
+            };
+            listeners.push((l, local));
+        }
+        let settings = settings(&cfg, self.max_requests);
+        let poll = mio::Poll::new().map_err(boot)?;
+        let waker = mio::Waker::new(poll.registry(), WAKER).map_err(boot)?;
+        let shared = Arc::new(Shared::new(waker));
+        // `--timeout` also bounds each wait of a pool thread on a stalled client: the
+        // heartbeat runs in the poller, so the arbiter would never time such a thread out.
+        let io_timeout = settings.timeouts.head;
+        pool::start(
+            settings.threads,
+            Arc::clone(&shared),
+            Arc::new(bridge),
+            Arc::clone(&http),
+            io_timeout,
+        )
+        .map_err(boot)?;
+        let poller = Poller::new(poll, listeners, shared, http, settings, ctx).map_err(boot)?;
+        poller.run();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_requests_with_jitter() {
+        let cases = [
+            // (max, jitter, random, expected)
+            (0, 0, 7, None),
+            (0, 50, 7, None),
+            (100, 0, 7, Some(100)),
+            (100, 10, 7, Some(107)),
+            (100, 10, 11, Some(100)),
+            (u64::MAX, 5, 3, Some(u64::MAX)),
+        ];
+        for (max, jitter, random, want) in cases {
+            assert_eq!(
+                max_requests(max, jitter, random),
+                want,
+                "{max} {jitter} {random}"
+            );
+        }
+    }
+
+    #[test]
+    fn heartbeat_at_least_every_half_timeout() {
+        let cases = [(0, 1000), (1, 500), (2, 1000), (30, 1000)];
+        for (timeout, ms) in cases {
+            assert_eq!(
+                heartbeat_interval(timeout),
+                Duration::from_millis(ms),
+                "{timeout}"
+            );
+        }
+    }
+
+    #[test]
+    fn registered_under_gunicorns_names() {
+        for name in [
+            "gthread",
+            "egg:gunicorn#gthread",
+            "gunicorn.workers.gthread.ThreadWorker",
+        ] {
+            let class = gunicorn_core::registry::lookup(name).expect(name);
+            assert_eq!(class.name, "gthread");
+        }
+    }
+}

@@ -1,0 +1,579 @@
+//! The poller: the worker's main thread. It owns the listeners and every connection that is
+//! not in a pool thread (new, idle keep-alive, half-received heads, lingering closes), reads and
+//! parses request heads without the GIL, and hands complete requests to the pool. It also
+//! proves the worker alive, enforces the deadlines and `--worker-connections`, and runs the
+//! graceful shutdown.
+//!
+//! Connections are registered once, edge-triggered, for their whole life. While a connection
+//! is in a pool thread its readiness events are only remembered; when it comes back, bytes
+//! already read past its last request are parsed first (a pipelined request is answered at
+//! once), then the socket is read if an event came in the meantime.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gunicorn_core::{log_error, log_info, Listener, StopKind, WorkerContext};
+use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
+use gunicorn_python::wsgi::{self, Transport};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::conn::{
+    must_close, HeadReader, HeadStep, KeepAliveInputs, Timeouts, Wait, LINGER_LIMIT,
+};
+use crate::pool::{Done, Job, Shared};
+use crate::socket::{try_recv, try_send, ClientSocket};
+
+/// The wake-up token of the pool threads handing connections back.
+pub const WAKER: Token = Token(usize::MAX);
+const SHUTDOWN: Token = Token(usize::MAX - 1);
+/// Listener `i` has token `LISTENER_BASE - i`; connections count up from 0 and never get
+/// near these.
+const LISTENER_BASE: usize = usize::MAX - 2;
+const FIRST_LISTENER_TOKEN: usize = LISTENER_BASE - (1 << 16);
+
+/// The poller's shared read buffer: a head usually arrives in one read and is parsed from here.
+const READ_BUFFER: usize = 64 * 1024;
+/// Deadlines are checked at most this often (a sweep looks at every connection).
+const SWEEP_GRANULARITY: Duration = Duration::from_millis(100);
+
+/// Where a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// In the poller, waiting for (the rest of) a request head.
+    Reading,
+    /// In a pool thread.
+    Busy,
+    /// Our side is shut down; discarding what the client still sends before closing.
+    Closing { drained: usize },
+}
+
+struct Conn {
+    /// None while the connection is in a pool thread.
+    io: Option<Box<dyn Transport>>,
+    info: ConnInfo,
+    head: HeadReader,
+    phase: Phase,
+    wait: Wait,
+    deadline: Option<Instant>,
+    /// A readiness event came while the connection was in a pool thread.
+    readable_while_busy: bool,
+}
+
+/// The worker settings the poller applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub worker_connections: usize,
+    pub threads: usize,
+    pub keepalive_enabled: bool,
+    pub timeouts: Timeouts,
+    pub max_requests: Option<u64>,
+    pub graceful_timeout: Duration,
+    /// How often the heartbeat is touched.
+    pub beat: Duration,
+}
+
+pub struct Poller {
+    poll: Poll,
+    events: Events,
+    listeners: Vec<(Listener, Local)>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    open: usize,
+    busy: usize,
+    shared: Arc<Shared>,
+    http: Arc<HttpConfig>,
+    settings: Settings,
+    ctx: WorkerContext,
+    scratch: Vec<u8>,
+    done: Vec<Done>,
+    ready: Vec<Token>,
+    handled: u64,
+    /// Accepting stopped at `worker_connections`.
+    paused: bool,
+    /// Set once a graceful stop began: the time by which the worker exits.
+    stopping: Option<Instant>,
+    next_sweep: Instant,
+    next_beat: Instant,
+}
+
+impl Poller {
+    pub fn new(
+        poll: Poll,
+        listeners: Vec<(Listener, Local)>,
+        shared: Arc<Shared>,
+        http: Arc<HttpConfig>,
+        settings: Settings,
+        ctx: WorkerContext,
+    ) -> std::io::Result<Poller> {
+        for (i, (l, _)) in listeners.iter().enumerate() {
+            poll.registry().register(
+                &mut SourceFd(&l.as_raw_fd()),
+                Token(LISTENER_BASE - i),
+                Interest::READABLE,
+            )?;
+        }
+        poll.registry().register(
+            &mut SourceFd(&ctx.shutdown.wake_fd().as_raw_fd()),
+            SHUTDOWN,
+            Interest::READABLE,
+        )?;
+        let now = Instant::now();
+        Ok(Poller {
+            poll,
+            events: Events::with_capacity(1024),
+            listeners,
+            conns: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            busy: 0,
+            shared,
+            http,
+            settings,
+            ctx,
+            scratch: vec![0; READ_BUFFER],
+            done: Vec::new(),
+            ready: Vec::with_capacity(1024),
+            handled: 0,
+            paused: false,
+            stopping: None,
+            next_sweep: now + Duration::from_secs(1),
+            next_beat: now,
+        })
+    }
+
+    /// Serves until a stop: returns at once for a quick stop, after the in-flight requests (or
+    /// at the graceful timeout) for a graceful one.
+    pub fn run(mut self) {
+        // Connections queued before this worker started are picked up now (edge-triggered
+        // registration only reports new arrivals reliably).
+        self.accept_all();
+        loop {
+            let now = Instant::now();
+            if now >= self.next_beat {
+                self.ctx.heartbeat.notify();
+                self.next_beat = now + self.settings.beat;
+            }
+            match self.ctx.shutdown.requested() {
+                Some(StopKind::Quick) => break,
+                Some(StopKind::Graceful) if self.stopping.is_none() => self.begin_stop(now),
+                _ => {}
+            }
+            if let Some(deadline) = self.stopping {
+                if self.busy == 0 || now >= deadline {
+                    break;
+                }
+            }
+            if now >= self.next_sweep {
+                self.sweep(now);
+            }
+            if self.paused
+                && self.stopping.is_none()
+                && self.open < self.settings.worker_connections
+            {
+                self.accept_all();
+            }
+            let mut wake = self.next_beat.min(self.next_sweep);
+            if let Some(deadline) = self.stopping {
+                wake = wake.min(deadline);
+            }
+            let timeout = wake.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log_error!("poll failed: {e}");
+                    break;
+                }
+            }
+            let mut accept = false;
+            // The tokens are copied out so the handlers may borrow the poller mutably.
+            self.ready.clear();
+            self.ready.extend(self.events.iter().map(|e| e.token()));
+            for i in 0..self.ready.len() {
+                match self.ready[i] {
+                    WAKER | SHUTDOWN => {}
+                    Token(t) if t >= FIRST_LISTENER_TOKEN => accept = true,
+                    Token(t) => self.on_ready(t),
+                }
+            }
+            let mut done = std::mem::take(&mut self.done);
+            self.shared.take_done(&mut done);
+            for d in done.drain(..) {
+                self.on_done(d);
+            }
+            self.done = done;
+            if accept && self.stopping.is_none() {
+                self.accept_all();
+            }
+        }
+        self.shared.close();
+    }
+
+    // ---- accepting ----------------------------------------------------------------------
+
+    /// Accepts until every listener would block or `worker_connections` is reached.
+    fn accept_all(&mut self) {
+        for i in 0..self.listeners.len() {
+            loop {
+                if self.open >= self.settings.worker_connections {
+                    // gunicorn's gthread stops accepting at the cap; we resume when a
+                    // connection closes (the listener's edge may already be spent).
+                    self.paused = true;
+                    return;
+                }
+                let accepted = match &self.listeners[i].0 {
+                    Listener::Tcp(l) => l
+                        .accept()
+                        .map(|(s, a)| (gunicorn_core::Stream::Tcp(s), Peer::Tcp(a))),
+                    Listener::Unix { listener, .. } => listener
+                        .accept()
+                        .map(|(s, _)| (gunicorn_core::Stream::Unix(s), Peer::Unix)),
+                };
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let local = self.listeners[i].1.clone();
+                        self.add_conn(stream, ConnInfo { peer, local });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted
+                        ) =>
+                    {
+                        continue
+                    }
+                    Err(e) => {
+                        log_error!("Error accepting a connection: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        self.paused = false;
+    }
+
+    fn add_conn(&mut self, stream: gunicorn_core::Stream, info: ConnInfo) {
+        let token = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        if let Err(e) = self.poll.registry().register(
+            &mut SourceFd(&stream.as_raw_fd()),
+            Token(token),
+            Interest::READABLE,
+        ) {
+            log_error!("cannot watch a connection: {e}");
+            self.free.push(token);
+            return;
+        }
+        let parser = RequestParser::new(Arc::clone(&self.http), info.clone());
+        let deadline = self
+            .settings
+            .timeouts
+            .deadline(Wait::FirstRequest, Instant::now());
+        self.set_deadline(deadline);
+        self.conns[token] = Some(Conn {
+            io: Some(Box::new(ClientSocket::new(stream))),
+            info,
+            head: HeadReader::new(parser),
+            phase: Phase::Reading,
+            wait: Wait::FirstRequest,
+            deadline,
+            readable_while_busy: false,
+        });
+        self.open += 1;
+    }
+
+    // ---- reading heads --------------------------------------------------------------------
+
+    fn on_ready(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Busy => conn.readable_while_busy = true,
+            Phase::Reading => self.read_head(token),
+            Phase::Closing { .. } => self.linger(token),
+        }
+    }
+
+    /// Reads what the socket has and parses it; dispatches a complete head.
+    fn read_head(&mut self, token: usize) {
+        loop {
+            let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+                return;
+            };
+            let Some(io) = conn.io.as_ref() else { return };
+            let n = match try_recv(io.as_fd(), &mut self.scratch) {
+                Ok(Some(0)) => {
+                    if conn.head.started() {
+                        // The peer closed part-way through a head: no response (gunicorn's
+                        // NoMoreData), only the debug line.
+                        let _ = wsgi::request_error(&conn.info, &HttpError::NoMoreData);
+                    }
+                    self.remove(token);
+                    return;
+                }
+                Ok(Some(n)) => n,
+                Ok(None) => return,
+                Err(_) => {
+                    self.remove(token);
+                    return;
+                }
+            };
+            let step = conn.head.feed(&self.scratch[..n]);
+            if !self.on_step(token, step) {
+                return;
+            }
+            // A short read emptied the socket: Linux reports the next arrival as a new edge.
+            if n < self.scratch.len() {
+                return;
+            }
+        }
+    }
+
+    /// Acts on a parse step; true when the connection still waits for bytes.
+    fn on_step(&mut self, token: usize, step: HeadStep) -> bool {
+        match step {
+            HeadStep::NeedMore => {
+                let now = Instant::now();
+                let timeouts = self.settings.timeouts;
+                let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+                    return false;
+                };
+                if conn.head.started() && conn.wait != Wait::PartialHead {
+                    // The head's deadline runs from its first byte and is not extended by
+                    // later bytes (a slowloris client cannot keep its slot forever).
+                    conn.wait = Wait::PartialHead;
+                    conn.deadline = timeouts.deadline(Wait::PartialHead, now);
+                    let d = conn.deadline;
+                    self.set_deadline(d);
+                }
+                true
+            }
+            HeadStep::Ready { req, after_head } => {
+                self.dispatch(token, req, after_head);
+                false
+            }
+            HeadStep::Invalid(e) => {
+                self.reject(token, &e);
+                false
+            }
+        }
+    }
+
+    /// Answers a request that failed before the app: gunicorn's error page and log line.
+    fn reject(&mut self, token: usize, err: &HttpError) {
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return;
+        };
+        if let (Some(page), Some(io)) = (wsgi::request_error(&conn.info, err), conn.io.as_ref()) {
+            // Error pages are small: one non-blocking send fits in the socket buffer.
+            let _ = try_send(io.as_fd(), &page);
+        }
+        self.close(token, true);
+    }
+
+    /// Hands a complete request to the pool.
+    fn dispatch(&mut self, token: usize, req: Box<gunicorn_http::Request>, after_head: Vec<u8>) {
+        let parked = self.open - self.busy - 1;
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return;
+        };
+        let environ = match build_environ(&req, &conn.info, conn.head.proxy_info(), &self.http) {
+            Ok(env) => env,
+            Err(e) => {
+                self.reject(token, &e);
+                return;
+            }
+        };
+        let Some(io) = conn.io.take() else { return };
+        self.handled += 1;
+        let last = self
+            .settings
+            .max_requests
+            .is_some_and(|max| self.handled >= max);
+        let force_close = must_close(KeepAliveInputs {
+            alive: self.stopping.is_none(),
+            keepalive_enabled: self.settings.keepalive_enabled,
+            last_request: last,
+            parked,
+            worker_connections: self.settings.worker_connections,
+            threads: self.settings.threads,
+        });
+        conn.phase = Phase::Busy;
+        conn.deadline = None;
+        conn.readable_while_busy = false;
+        self.busy += 1;
+        self.shared.submit(Job {
+            token,
+            io,
+            req,
+            conn: conn.info.clone(),
+            environ,
+            after_head,
+            force_close,
+        });
+        if last && self.stopping.is_none() {
+            log_info!("Autorestarting worker after current request.");
+            self.begin_stop(Instant::now());
+        }
+    }
+
+    /// A connection back from a pool thread.
+    fn on_done(&mut self, done: Done) {
+        self.busy -= 1;
+        let token = done.token;
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(io) = done.io else {
+            // The socket is gone with its exchange: only the slot remains to free.
+            self.remove(token);
+            return;
+        };
+        conn.io = Some(io);
+        if !done.keep_alive || self.stopping.is_some() {
+            self.close(token, done.linger);
+            return;
+        }
+        let now = Instant::now();
+        conn.phase = Phase::Reading;
+        conn.wait = Wait::Idle;
+        conn.deadline = self.settings.timeouts.deadline(Wait::Idle, now);
+        let deadline = conn.deadline;
+        let read_now = conn.readable_while_busy;
+        conn.readable_while_busy = false;
+        // A pipelined request already read is answered before anything else.
+        let step = conn.head.resume(done.leftover);
+        self.set_deadline(deadline);
+        if self.on_step(token, step) && read_now {
+            self.read_head(token);
+        }
+    }
+
+    // ---- closing ----------------------------------------------------------------------------
+
+    /// Closes a connection; with `linger`, gunicorn's graceful close: shut our side, discard
+    /// what the client still sends (bounded), so unread request bytes do not turn the close
+    /// into a reset that destroys the response in flight.
+    fn close(&mut self, token: usize, linger: bool) {
+        if !linger || self.stopping.is_some() {
+            self.remove(token);
+            return;
+        }
+        let deadline = self
+            .settings
+            .timeouts
+            .deadline(Wait::Closing, Instant::now());
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(io) = conn.io.as_ref() else { return };
+        if nix::sys::socket::shutdown(io.as_fd().as_raw_fd(), nix::sys::socket::Shutdown::Write)
+            .is_err()
+        {
+            self.remove(token);
+            return;
+        }
+        conn.phase = Phase::Closing { drained: 0 };
+        conn.wait = Wait::Closing;
+        conn.deadline = deadline;
+        self.set_deadline(deadline);
+        self.linger(token);
+    }
+
+    fn linger(&mut self, token: usize) {
+        loop {
+            let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+                return;
+            };
+            let (Some(io), Phase::Closing { drained }) = (conn.io.as_ref(), conn.phase) else {
+                return;
+            };
+            match try_recv(io.as_fd(), &mut self.scratch) {
+                Ok(Some(n)) if n > 0 && drained + n <= LINGER_LIMIT => {
+                    conn.phase = Phase::Closing {
+                        drained: drained + n,
+                    };
+                }
+                Ok(None) => return,
+                _ => {
+                    self.remove(token);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Forgets a connection and closes its socket.
+    fn remove(&mut self, token: usize) {
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::take) else {
+            return;
+        };
+        if let Some(io) = conn.io {
+            // Explicitly, because a duplicate of the fd (`gunicorn.socket` kept by the app)
+            // would keep the registration alive after close.
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()));
+        }
+        self.free.push(token);
+        self.open -= 1;
+    }
+
+    // ---- time and shutdown ----------------------------------------------------------------
+
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        if let Some(d) = deadline {
+            if d < self.next_sweep {
+                self.next_sweep = d;
+            }
+        }
+    }
+
+    /// Closes the waiting connections whose deadline passed (idle keep-alive past
+    /// `--keep-alive`, heads slower than `--timeout`, lingering closes).
+    fn sweep(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        let mut next: Option<Instant> = None;
+        for (token, conn) in self.conns.iter().enumerate() {
+            let Some(conn) = conn else { continue };
+            match conn.deadline {
+                Some(d) if d <= now => expired.push(token),
+                Some(d) => next = Some(next.map_or(d, |n: Instant| n.min(d))),
+                None => {}
+            }
+        }
+        for token in expired {
+            self.remove(token);
+        }
+        let floor = now + SWEEP_GRANULARITY;
+        self.next_sweep = next.map_or(now + Duration::from_secs(1), |n| n.max(floor));
+    }
+
+    /// Graceful stop (TERM, max_requests, parent gone): stop accepting, close every
+    /// connection not in a pool thread at once (idle keep-alive ones included), and let the
+    /// in-flight requests finish until `--graceful-timeout`.
+    fn begin_stop(&mut self, now: Instant) {
+        self.stopping = Some(now + self.settings.graceful_timeout);
+        for (l, _) in self.listeners.drain(..) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&l.as_raw_fd()));
+        }
+        let waiting: Vec<usize> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_ref().is_some_and(|c| c.phase != Phase::Busy))
+            .map(|(t, _)| t)
+            .collect();
+        for token in waiting {
+            self.remove(token);
+        }
+    }
+}

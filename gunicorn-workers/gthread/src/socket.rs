@@ -1,0 +1,138 @@
+//! Client sockets as the gthread worker uses them.
+//!
+//! Accepted sockets stay in blocking mode for their whole life (so the bridge's `sendfile(2)`
+//! just blocks), and every `recv`/`send` of ours passes `MSG_DONTWAIT`: the poller gets
+//! non-blocking reads without an `fcntl` per hand-over, and a pool thread that meets `EAGAIN`
+//! waits in `poll(2)` with a bound instead of blocking forever on a stalled client.
+
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use gunicorn_core::Stream;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recv, send, MsgFlags};
+
+/// How long a pool thread waits for a stalled client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IoLimit {
+    /// Each wait for readiness (`--timeout`; None = no bound).
+    pub per_wait: Option<Duration>,
+    /// An overall deadline (draining an unread body).
+    pub deadline: Option<Instant>,
+}
+
+thread_local! {
+    /// The limit for the socket I/O of the request this pool thread is running. A thread-local
+    /// because the bridge owns the socket during the request; it runs on this thread.
+    static IO_LIMIT: Cell<IoLimit> = const { Cell::new(IoLimit { per_wait: None, deadline: None }) };
+}
+
+/// Sets this thread's I/O limit; returns the previous one.
+pub fn set_io_limit(limit: IoLimit) -> IoLimit {
+    IO_LIMIT.with(|l| l.replace(limit))
+}
+
+/// An accepted client connection.
+#[derive(Debug)]
+pub struct ClientSocket {
+    stream: Stream,
+}
+
+impl ClientSocket {
+    pub fn new(stream: Stream) -> ClientSocket {
+        ClientSocket { stream }
+    }
+}
+
+/// One non-blocking `recv`. `Ok(None)` = would block.
+pub fn try_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+            Ok(n) => return Ok(Some(n)),
+            Err(Errno::EAGAIN) => return Ok(None),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One non-blocking `send` (no SIGPIPE). `Ok(None)` = would block.
+pub fn try_send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Option<usize>> {
+    loop {
+        match send(
+            fd.as_raw_fd(),
+            buf,
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        ) {
+            Ok(n) => return Ok(Some(n)),
+            Err(Errno::EAGAIN) => return Ok(None),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Waits until `fd` is ready for `flags`, within this thread's I/O limit.
+fn wait_ready(fd: BorrowedFd<'_>, flags: PollFlags) -> io::Result<()> {
+    let limit = IO_LIMIT.with(Cell::get);
+    let now = Instant::now();
+    let mut wait = limit.per_wait;
+    if let Some(deadline) = limit.deadline {
+        let left = deadline.saturating_duration_since(now);
+        wait = Some(wait.map_or(left, |w| w.min(left)));
+    }
+    let timeout = match wait {
+        None => PollTimeout::NONE,
+        Some(w) => PollTimeout::try_from(w.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX),
+    };
+    loop {
+        let mut fds = [PollFd::new(fd, flags)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "timed out waiting for the client",
+                ))
+            }
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+impl Read for ClientSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(n) = try_recv(self.stream.as_fd(), buf)? {
+                return Ok(n);
+            }
+            wait_ready(self.stream.as_fd(), PollFlags::POLLIN)?;
+        }
+    }
+}
+
+impl Write for ClientSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            if let Some(n) = try_send(self.stream.as_fd(), buf)? {
+                return Ok(n);
+            }
+            wait_ready(self.stream.as_fd(), PollFlags::POLLOUT)?;
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for ClientSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
