@@ -180,14 +180,15 @@ impl Bridge {
     }
 
     /// Builds the environ dict: the constant keys, the CGI variables, and this request's
-    /// `wsgi.input`, `wsgi.early_hints` and `gunicorn.socket`.
+    /// `wsgi.input`, `wsgi.early_hints` and `gunicorn.socket` (also returned: the bridge closes
+    /// it when the request is over).
     pub fn environ<'py>(
         &self,
         py: Python<'py>,
         vars: Environ,
         exchange: &Exchange,
         conn: &ConnInfo,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
         let env = self.base.bind(py).copy()?;
         for (k, v) in vars.vars {
             env.set_item(self.key(py, &k), PyString::new(py, &v))?;
@@ -200,10 +201,11 @@ impl Bridge {
             exchange: exchange.clone(),
         };
         env.set_item(self.key_hints.bind(py), Bound::new(py, hints)?)?;
-        if let Some(sock) = self.client_socket(py, exchange, conn) {
+        let sock = self.client_socket(py, exchange, conn);
+        if let Some(sock) = &sock {
             env.set_item(self.key_socket.bind(py), sock)?;
         }
-        Ok(env)
+        Ok((env, sock))
     }
 
     /// `gunicorn.socket`: a `socket.socket` on a CLOEXEC duplicate of the client fd (closing
@@ -252,12 +254,16 @@ impl Bridge {
         {
             return self.outcome(exchange, false);
         }
-        let result = self.environ(py, vars, exchange, conn).and_then(|env| {
-            let start_response = StartResponse {
-                exchange: exchange.clone(),
-            };
-            self.app.bind(py).call1((env, start_response))
-        });
+        let mut socket = None;
+        let result = self
+            .environ(py, vars, exchange, conn)
+            .and_then(|(env, sock)| {
+                socket = sock;
+                let start_response = StartResponse {
+                    exchange: exchange.clone(),
+                };
+                self.app.bind(py).call1((env, start_response))
+            });
         let sent = match result {
             Err(e) => Err(SendError::App(e)),
             Ok(iterable) => {
@@ -270,6 +276,12 @@ impl Bridge {
                 }
             }
         };
+        // Close our duplicate of the client socket explicitly: the request is over, and a
+        // socket left to the garbage collector formats an "unclosed socket" ResourceWarning
+        // (getsockname + getpeername) even when warnings are filtered out.
+        if let Some(sock) = socket {
+            let _ = sock.call_method0(pyo3::intern!(py, "close"));
+        }
         match sent {
             Ok(()) => self.outcome(exchange, true),
             Err(SendError::Client(e)) => {
