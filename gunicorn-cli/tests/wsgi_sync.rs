@@ -222,3 +222,19 @@ fn environ_over_a_unix_socket() {
     }
     assert!(!text.contains("REMOTE_PORT"), "{text}");
 }
+
+#[test]
+fn a_worker_whose_master_died_exits() {
+    // --timeout 2: the worker checks its parent at least every second.
+    let server = Gunicorn::new()
+        .args(["hello:app", "-t", "2"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let worker = server.worker_pids()[0];
+    server.signal(Signal::SIGKILL);
+    assert!(
+        support::eventually(Duration::from_secs(15), || !support::alive(worker)),
+        "worker {worker} outlived its master"
+    );
+}
