@@ -90,6 +90,8 @@ fn serve_with(uri: &str, request: &[u8], opts: BridgeOptions) -> (Vec<String>, R
         let mut c = client.try_clone().unwrap();
         std::thread::spawn(move || {
             let _ = c.write_all(&req_bytes);
+            // The client sends nothing more: a short body ends at this EOF.
+            let _ = c.shutdown(std::net::Shutdown::Write);
         })
     };
     let reader = std::thread::spawn(move || {
@@ -126,6 +128,17 @@ fn serve_with(uri: &str, request: &[u8], opts: BridgeOptions) -> (Vec<String>, R
     drop(exchange.take_transport());
     writer.join().unwrap();
     let raw = reader.join().unwrap();
+    if raw.is_empty() {
+        let head = String::new();
+        return (
+            Vec::new(),
+            Reply {
+                head,
+                body: raw,
+                outcome,
+            },
+        );
+    }
     let (interim, head, body) = split(&raw);
     let chunked = head
         .to_ascii_lowercase()
@@ -461,4 +474,29 @@ fn http_10_gets_no_chunking() {
     assert_eq!(r.status_line(), "HTTP/1.0 200 OK");
     assert_eq!(r.header("Transfer-Encoding"), None);
     assert_eq!(r.text(), "gen-erated");
+}
+
+#[test]
+fn body_errors() {
+    // A short Content-Length body: the app gets what came (gunicorn's LengthReader).
+    let j = echo(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    assert_eq!(serde_like::get(&j, &["body"]).as_deref(), Some("abc"));
+    // Broken chunk framing raises in the app; uncaught, it is answered like a bad request.
+    for req in [
+        &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"[..],
+        &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"[..],
+    ] {
+        let r = serve("echo:app", req);
+        assert_eq!(r.status_line(), "HTTP/1.1 400 Bad Request", "{}", String::from_utf8_lossy(req));
+        assert_eq!(r.outcome.status, Some(400));
+        assert!(!r.outcome.reusable);
+    }
+    // A chunked body cut by EOF: the client is gone, nothing is sent.
+    let r = serve(
+        "echo:app",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+    );
+    assert_eq!(r.head, "");
+    assert_eq!(r.outcome.status, None);
+    assert!(!r.outcome.reusable);
 }

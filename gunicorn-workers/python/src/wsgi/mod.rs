@@ -330,7 +330,15 @@ impl Bridge {
         }
         if let Some(body_error) = body_error {
             // The request body was malformed or cut short and the app did not catch it:
-            // answered like a parse error (gunicorn's handle_error), or just closed.
+            // answered like a parse error (gunicorn's handle_error), or just closed when the
+            // client went away mid-body.
+            if matches!(body_error, HttpError::NoMoreData) {
+                log_debug!(
+                    "Ignoring premature end of request body from ip={}",
+                    peer_ip(conn)
+                );
+                return;
+            }
             log_warning!("Invalid request from ip={}: {}", peer_ip(conn), body_error);
             if body_error.sends_response() && !head_sent {
                 let page = error_page(
