@@ -1,0 +1,489 @@
+//! End-to-end tests of the gthread worker's connection handling (issue 5, parts 1, 2 and 4):
+//! keep-alive, pipelining, `Connection: close` and HTTP/1.0, the keep-alive timeout, the
+//! `--threads` pool running requests in parallel, `--worker-connections`, slow clients, and
+//! errors. Every wait is bounded; nothing asserts how long something took.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use support::{Gunicorn, Server, TempDir};
+
+/// The test application, written to a temp dir per test.
+const APP: &str = r#"
+import os, threading, time
+
+BARRIER = {}
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path.startswith("/sleep/"):
+        time.sleep(float(path.split("/")[2]))
+    elif path.startswith("/barrier/"):
+        # Passes only when N requests run at the same time (proves the pool's parallelism
+        # without measuring time).
+        n = int(path.split("/")[2])
+        b = BARRIER.setdefault(n, threading.Barrier(n, timeout=30))
+        b.wait()
+    elif path == "/boom":
+        raise ValueError("boom from the app")
+    elif path == "/body":
+        data = environ["wsgi.input"].read()
+        body = b"got %d" % len(data)
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+    elif path == "/ignore-body":
+        pass
+    elif path == "/marker":
+        open(environ["QUERY_STRING"], "w").close()
+        time.sleep(2)
+    body = ("%s pid=%d mt=%s" % (path, os.getpid(), environ["wsgi.multithread"])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+fn app_dir() -> TempDir {
+    let dir = TempDir::new("gthread");
+    dir.write("gtapp.py", APP);
+    dir
+}
+
+/// A gthread server with one worker on the test app.
+fn server(dir: &TempDir, extra: &[&str]) -> Server {
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["-k", "gthread", "-w", "1"])
+        .args(extra)
+        .arg("gtapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    server
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// One response read off a connection that may stay open.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Reads responses with Content-Length bodies from a kept-alive connection.
+struct Reader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    fn new(stream: TcpStream) -> Reader {
+        Reader {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).expect("send");
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 8192];
+        match self.stream.read(&mut tmp) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next response, or None if the connection closed (or timed out) first.
+    fn response(&mut self) -> Option<Resp> {
+        let end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            if !self.fill() {
+                return None;
+            }
+        };
+        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while self.buf.len() < end + 4 + len {
+            if !self.fill() {
+                return None;
+            }
+        }
+        let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).into_owned();
+        self.buf.drain(..end + 4 + len);
+        Some(Resp { status, head, body })
+    }
+
+    /// True when the server closed the connection (EOF) with nothing more sent.
+    fn closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill()
+    }
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "2"]);
+    let mut conn = Reader::new(connect(&server));
+    let mut pids = Vec::new();
+    for i in 0..5 {
+        conn.send(get(&format!("/r{i}")).as_bytes());
+        let r = conn
+            .response()
+            .expect("response on the kept-alive connection");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.body.starts_with(&format!("/r{i} ")), "{r:?}");
+        assert_eq!(
+            r.header("Connection").as_deref(),
+            Some("keep-alive"),
+            "{r:?}"
+        );
+        assert!(r.body.ends_with("mt=True"), "wsgi.multithread: {r:?}");
+        pids.push(r.body.split("pid=").nth(1).unwrap().to_string());
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 1, "one worker served them all");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_without_waiting() {
+    let dir = app_dir();
+    // A long keep-alive: a request stalled in the buffer would wait for it (or forever).
+    let server = server(&dir, &["--threads", "4", "--keep-alive", "60"]);
+    let mut conn = Reader::new(connect(&server));
+    let mut batch = String::new();
+    for p in ["/a", "/b", "/c"] {
+        batch.push_str(&get(p));
+    }
+    // A POST with a body in the middle of the pipeline.
+    batch.push_str("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    batch.push_str(&get("/d"));
+    conn.send(batch.as_bytes());
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let r = conn
+            .response()
+            .expect("every pipelined request is answered");
+        assert_eq!(r.status, 200, "{r:?}");
+        seen.push(r.body.split(' ').next().unwrap().to_string());
+    }
+    assert_eq!(seen, ["/a", "/b", "/c", "got", "/d"]);
+    // The connection is still usable afterwards.
+    conn.send(get("/e").as_bytes());
+    assert!(conn.response().unwrap().body.starts_with("/e "));
+}
+
+#[test]
+fn connection_close_and_http_1_0_close_the_connection() {
+    let dir = app_dir();
+    let server = server(&dir, &["--keep-alive", "60"]);
+    let cases: &[(&str, &str, bool)] = &[
+        // (request, expected Connection header, server closes)
+        (
+            "GET /1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "close",
+            true,
+        ),
+        ("GET /2 HTTP/1.0\r\n\r\n", "close", true),
+        (
+            "GET /3 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            "keep-alive",
+            false,
+        ),
+    ];
+    for (req, want_header, closes) in cases {
+        let mut conn = Reader::new(connect(&server));
+        conn.send(req.as_bytes());
+        let r = conn.response().expect("a response");
+        assert_eq!(r.status, 200, "{req:?}: {r:?}");
+        assert_eq!(
+            r.header("Connection").as_deref(),
+            Some(*want_header),
+            "{req:?}: {r:?}"
+        );
+        if *closes {
+            assert!(
+                conn.closed(),
+                "{req:?}: the server closes after the response"
+            );
+        } else {
+            conn.send(b"GET /again HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+            let r = conn.response().expect("the connection was kept");
+            assert!(r.body.starts_with("/again "), "{r:?}");
+        }
+    }
+}
+
+#[test]
+fn keep_alive_0_closes_after_each_response() {
+    let dir = app_dir();
+    let server = server(&dir, &["--keep-alive", "0"]);
+    let mut conn = Reader::new(connect(&server));
+    conn.send(get("/x").as_bytes());
+    let r = conn.response().expect("a response");
+    assert_eq!(r.header("Connection").as_deref(), Some("close"), "{r:?}");
+    assert!(conn.closed());
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    let dir = app_dir();
+    let server = server(&dir, &["--keep-alive", "1"]);
+    let mut conn = Reader::new(connect(&server));
+    conn.send(get("/x").as_bytes());
+    assert_eq!(conn.response().expect("a response").status, 200);
+    // Nothing more is sent: the server closes (the read timeout of 20 s would fail this).
+    let started = Instant::now();
+    assert!(conn.closed(), "the idle connection was closed");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn the_pool_runs_threads_requests_at_the_same_time() {
+    let dir = app_dir();
+    let n = 4;
+    let server = server(&dir, &["--threads", &n.to_string()]);
+    // Each request waits on a barrier of 4: they all complete only if all 4 run at once.
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
+            std::thread::spawn(move || {
+                support::send_to(addr, support::get_request("/barrier/4").as_bytes())
+            })
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
+#[test]
+fn worker_connections_caps_open_connections() {
+    let dir = app_dir();
+    let server = server(
+        &dir,
+        &[
+            "--worker-connections",
+            "1",
+            "--keep-alive",
+            "60",
+            "--threads",
+            "2",
+        ],
+    );
+    // The first connection takes the only slot and sends nothing.
+    let holder = connect(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    // The second one is left in the listen backlog: no answer while the first is open.
+    let mut waiting = Reader::new(connect(&server));
+    waiting
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    waiting.send(get("/second").as_bytes());
+    assert!(
+        waiting.response().is_none(),
+        "served beyond --worker-connections"
+    );
+    // Closing the first frees the slot: the second is accepted and answered.
+    drop(holder);
+    waiting
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let r = waiting.response().expect("served once a slot is free");
+    assert!(r.body.starts_with("/second "), "{r:?}");
+}
+
+#[test]
+fn a_slowloris_client_does_not_hold_up_the_only_thread() {
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "1", "--keep-alive", "60"]);
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let head = b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+            for b in head {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if s.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    // Meanwhile normal clients, on new and kept-alive connections, are served.
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..10 {
+        let r = server.get(&format!("/n{i}"));
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let mut conn = Reader::new(connect(&server));
+    for i in 0..10 {
+        conn.send(get(&format!("/k{i}")).as_bytes());
+        assert_eq!(conn.response().expect("served").status, 200);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    slow.join().unwrap();
+}
+
+#[test]
+fn a_head_slower_than_the_timeout_is_dropped() {
+    let dir = app_dir();
+    let server = server(&dir, &["--timeout", "2", "--keep-alive", "60"]);
+    let mut conn = Reader::new(connect(&server));
+    conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    // The head never completes: the connection is closed without a response.
+    assert!(conn.closed(), "the incomplete head was dropped");
+    // The worker kept running (its heartbeat is independent of requests).
+    assert_eq!(server.get("/after").status, 200);
+}
+
+#[test]
+fn an_app_exception_gives_500_and_the_worker_goes_on() {
+    let dir = app_dir();
+    let server = server(&dir, &["--keep-alive", "60"]);
+    let mut conn = Reader::new(connect(&server));
+    conn.send(get("/boom").as_bytes());
+    let r = conn.response().expect("an error page");
+    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(r.header("Connection").as_deref(), Some("close"), "{r:?}");
+    assert!(conn.closed(), "closed after the error page");
+    assert!(server
+        .wait_for("Error handling request /boom", 1, Duration::from_secs(10))
+        .is_some());
+    assert!(server.output().contains("ValueError: boom from the app"));
+    // Later requests, also kept alive, are fine.
+    let mut conn = Reader::new(connect(&server));
+    for _ in 0..2 {
+        conn.send(get("/ok").as_bytes());
+        assert_eq!(conn.response().expect("served").status, 200);
+    }
+}
+
+#[test]
+fn malformed_requests_get_the_sync_workers_error_page_and_log_line() {
+    let dir = app_dir();
+    let server = server(&dir, &[]);
+    let r = server.send(b"GARBAGE\r\n\r\n");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.text().contains("Invalid Request Line"), "{}", r.text());
+    assert!(server
+        .wait_for(
+            "Invalid request from ip=127.0.0.1: Invalid HTTP request line",
+            1,
+            Duration::from_secs(10)
+        )
+        .is_some());
+    // A header field over --limit-request-field_size: gunicorn's 431 page.
+    let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
+    let r = server.send(big.as_bytes());
+    assert_eq!(r.status, 431, "{r:?}");
+}
+
+#[test]
+fn an_unread_request_body_is_drained_and_the_connection_kept() {
+    let dir = app_dir();
+    let server = server(&dir, &["--keep-alive", "60"]);
+    let mut conn = Reader::new(connect(&server));
+    // The app ignores a 10 KiB body; the worker drains it, then reads the next request.
+    let body = "z".repeat(10 * 1024);
+    conn.send(
+        format!(
+            "POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(conn.response().expect("first").status, 200);
+    conn.send(get("/next").as_bytes());
+    let r = conn.response().expect("the connection was kept");
+    assert!(r.body.starts_with("/next "), "{r:?}");
+}
+
+#[test]
+fn sync_with_threads_runs_the_gthread_worker() {
+    let dir = app_dir();
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["-k", "sync", "--threads", "3", "gtapp:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    assert!(
+        server.output().contains("Using worker: gthread"),
+        "{}",
+        server.output()
+    );
+    let mut conn = Reader::new(connect(&server));
+    for _ in 0..2 {
+        conn.send(get("/t").as_bytes());
+        let r = conn.response().expect("kept alive, unlike the sync worker");
+        assert!(r.body.ends_with("mt=True"), "{r:?}");
+    }
+}
+
+#[test]
+fn flask_app_under_gthread() {
+    if !support::python_has("flask") {
+        support::skip("flask is not installed");
+        return;
+    }
+    let server = Gunicorn::new()
+        .args(["-k", "gthread", "--threads", "4", "flask_app:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let mut conn = Reader::new(connect(&server));
+    conn.send(b"GET /json?a=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = conn.response().expect("json");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("\"path\":\"/json\""), "{r:?}");
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nping");
+    let r = conn.response().expect("echo");
+    assert_eq!(r.body, "ping");
+}

@@ -1,0 +1,194 @@
+//! End-to-end tests of the gthread worker's life cycle (issue 5, part 3): graceful TERM with an
+//! in-flight request and an idle keep-alive connection, `--max-requests` recycling, and a
+//! heartbeat that does not depend on requests. Every wait is bounded; nothing asserts timings.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::{alive, eventually, Gunicorn, Server, TempDir};
+
+const APP: &str = r#"
+import os, time
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/marker":
+        # Tells the test the request is in flight, then takes a while.
+        open(environ["QUERY_STRING"], "w").close()
+        time.sleep(2)
+    elif path.startswith("/sleep/"):
+        time.sleep(float(path.split("/")[2]))
+    body = ("%s pid=%d" % (path, os.getpid())).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+fn server(dir: &TempDir, extra: &[&str]) -> Server {
+    dir.write("lifeapp.py", APP);
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["-k", "gthread", "-w", "1", "--threads", "2"])
+        .args(extra)
+        .arg("lifeapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    server
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// Reads until the head and `Content-Length` body of one response arrived; returns the text.
+fn read_one(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return String::from_utf8_lossy(&buf).into_owned();
+            }
+        }
+        match s.read(&mut tmp) {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&buf).into_owned(),
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    }
+}
+
+/// True when the peer closed the connection (EOF within the read timeout).
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    let mut tmp = [0u8; 64];
+    matches!(s.read(&mut tmp), Ok(0))
+}
+
+#[test]
+fn term_finishes_the_in_flight_request_and_closes_idle_keep_alive_at_once() {
+    let dir = TempDir::new("gthread-term");
+    let server = server(&dir, &["--keep-alive", "60", "--graceful-timeout", "30"]);
+    let worker = server.worker_pids()[0];
+
+    // An idle keep-alive connection: one request answered, then silence.
+    let mut idle = connect(&server);
+    idle.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_one(&mut idle).contains("200 OK"));
+
+    // A request in flight when TERM arrives.
+    let marker = dir.path().join("in-flight");
+    let mut busy = connect(&server);
+    busy.write_all(
+        format!(
+            "GET /marker?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            marker.display()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || Path::new(&marker).exists()),
+        "the request did not start"
+    );
+
+    server.signal(Signal::SIGTERM);
+    // The idle connection is closed without waiting for the keep-alive timeout (60 s).
+    assert!(
+        closed_by_server(&mut idle),
+        "idle keep-alive connection closed"
+    );
+    // The in-flight request completes, and says the connection will close.
+    let resp = read_one(&mut busy);
+    assert!(resp.contains("200 OK"), "{resp}");
+    assert!(resp.contains("/marker pid="), "{resp}");
+    assert!(closed_by_server(&mut busy));
+
+    let status = server
+        .wait_exit(Duration::from_secs(40))
+        .expect("the master exits after TERM");
+    assert_eq!(status.code(), Some(0), "{}", server.output());
+    assert!(eventually(Duration::from_secs(10), || !alive(worker)));
+}
+
+#[test]
+fn int_stops_the_worker_without_waiting_for_requests() {
+    let dir = TempDir::new("gthread-int");
+    let server = server(&dir, &["--graceful-timeout", "60"]);
+    let worker = server.worker_pids()[0];
+    let marker = dir.path().join("in-flight");
+    let mut busy = connect(&server);
+    busy.write_all(
+        format!(
+            "GET /marker?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            marker.display()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(eventually(Duration::from_secs(20), || Path::new(&marker).exists()));
+    // INT to the worker itself: a quick stop; the master replaces it.
+    kill(Pid::from_raw(worker), Signal::SIGINT).unwrap();
+    assert!(eventually(Duration::from_secs(20), || !alive(worker)));
+    server.wait_booted(2);
+}
+
+#[test]
+fn max_requests_recycles_the_worker() {
+    let dir = TempDir::new("gthread-max");
+    let server = server(&dir, &["--max-requests", "3", "--keep-alive", "60"]);
+    let first = server.worker_pids()[0];
+    // Three requests on one keep-alive connection: the third says Connection: close.
+    let mut conn = connect(&server);
+    let mut last = String::new();
+    for i in 0..3 {
+        conn.write_all(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        last = read_one(&mut conn);
+        assert!(last.contains("200 OK"), "{last}");
+    }
+    assert!(last.contains("Connection: close"), "{last}");
+    assert!(server
+        .wait_for(
+            "Autorestarting worker after current request.",
+            1,
+            Duration::from_secs(20)
+        )
+        .is_some());
+    // A new worker takes over and serves.
+    server.wait_booted(2);
+    assert!(eventually(Duration::from_secs(20), || !alive(first)));
+    let r = server.get("/after");
+    assert_eq!(r.status, 200);
+    assert!(!r.text().contains(&format!("pid={first}")), "{}", r.text());
+}
+
+#[test]
+fn a_request_longer_than_the_timeout_does_not_kill_the_worker() {
+    // gthread's heartbeat comes from the poller, not from finished requests.
+    let dir = TempDir::new("gthread-beat");
+    let server = server(&dir, &["--timeout", "2"]);
+    let worker = server.worker_pids()[0];
+    let r = server.get("/sleep/4");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text().contains(&format!("pid={worker}")), "{}", r.text());
+    assert!(
+        !server.output().contains("WORKER TIMEOUT"),
+        "{}",
+        server.output()
+    );
+}
