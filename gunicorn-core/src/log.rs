@@ -203,6 +203,16 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     };
 }
 
+/// Writes `bytes` to the error log's destination as they are, without the record format: the
+/// WSGI `wsgi.errors` stream, which gunicorn points at its error-log streams.
+pub fn write_raw(bytes: &[u8]) {
+    let mut sink = lock_sink();
+    let _ = match &mut *sink {
+        Sink::Stderr => io::stderr().lock().write_all(bytes),
+        Sink::File { file, .. } => file.write_all(bytes),
+    };
+}
+
 /// Logs at DEBUG with `format!` syntax.
 #[macro_export]
 macro_rules! log_debug {

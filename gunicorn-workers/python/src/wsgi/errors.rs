@@ -1,7 +1,5 @@
-//! `wsgi.errors`: a text stream writing to the server's stderr (gunicorn's
-//! `WSGIErrorsWrapper` with the default `--error-logfile -`).
-
-use std::io::Write;
+//! `wsgi.errors`: a text stream writing to the error log's destination (stderr with the
+//! default `--error-logfile -`, else the error-log file), like gunicorn's `WSGIErrorsWrapper`.
 
 use pyo3::prelude::*;
 
@@ -13,9 +11,7 @@ pub struct Errors;
 impl Errors {
     fn write(&self, py: Python<'_>, s: &str) -> usize {
         let bytes = s.as_bytes();
-        py.detach(|| {
-            let _ = std::io::stderr().lock().write_all(bytes);
-        });
+        py.detach(|| gunicorn_core::log::write_raw(bytes));
         s.chars().count()
     }
 
@@ -27,7 +23,6 @@ impl Errors {
         Ok(())
     }
 
-    fn flush(&self) {
-        let _ = std::io::stderr().flush();
-    }
+    /// Every write goes straight to the destination: nothing to flush.
+    fn flush(&self) {}
 }
