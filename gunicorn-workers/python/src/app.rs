@@ -130,6 +130,13 @@ fn load_fresh(cfg: &Config) -> Result<App, AppLoadError> {
     })
 }
 
+/// Enters the working directory of `--chdir` (gunicorn changes directory in the master, before
+/// binding, so relative unix-socket, pidfile and log paths are taken from there). Safe to call
+/// again, in the master and in the workers: see [`working_dir`].
+pub fn enter_working_dir(cfg: &Config) -> Result<PathBuf, AppLoadError> {
+    working_dir(cfg.chdir.as_deref())
+}
+
 /// The directory to work in: `--chdir` made absolute against the directory the server started
 /// in, or that directory. Computed once per process tree (the master's answer is inherited by
 /// the workers, so a relative `--chdir` is not applied twice), then entered.
