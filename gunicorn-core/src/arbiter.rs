@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -645,7 +645,15 @@ impl Arbiter {
         };
         self.hooks.pre_fork(age);
         self.hooks.before_fork();
-        match sys::fork() {
+        // Signals are blocked across the fork: a TERM or QUIT sent to the new worker before it
+        // has its own handlers stays pending instead of running the inherited master handler
+        // (which would write to the master's pipe and be lost for the worker).
+        let old_mask = block_all_signals();
+        let forked = sys::fork();
+        if !matches!(forked, Ok(Forked::Child)) {
+            restore_signal_mask(&old_mask);
+        }
+        match forked {
             Ok(Forked::Parent(pid)) => {
                 self.hooks.after_fork_parent(pid);
                 self.workers.insert(
@@ -659,7 +667,7 @@ impl Arbiter {
                 );
                 Ok(())
             }
-            Ok(Forked::Child) => self.run_child(worker, heartbeat, age),
+            Ok(Forked::Child) => self.run_child(worker, heartbeat, age, old_mask),
             Err(e) => {
                 self.hooks.after_fork_parent(-1);
                 log_error!("fork failed: {e}");
@@ -682,7 +690,13 @@ impl Arbiter {
     }
 
     /// The forked child: becomes the worker and never returns.
-    fn run_child(&mut self, worker: Box<dyn Worker>, heartbeat: Heartbeat, age: u64) -> ! {
+    fn run_child(
+        &mut self,
+        worker: Box<dyn Worker>,
+        heartbeat: Heartbeat,
+        age: u64,
+        old_mask: SigSet,
+    ) -> ! {
         self.hooks.after_fork_child();
         if let Some(q) = self.signals.take() {
             q.uninstall();
@@ -693,7 +707,7 @@ impl Arbiter {
         process::set_title("worker", &self.proc_name);
         let pid = std::process::id();
         log_info!("Booting worker with pid: {pid}");
-        let status = match self.prepare_child() {
+        let status = match self.prepare_child(&old_mask) {
             Ok((listeners, shutdown, _pipe)) => {
                 let ctx = WorkerContext {
                     age,
@@ -723,7 +737,10 @@ impl Arbiter {
 
     /// The child's setup before the worker runs: listeners (bound here with reuse_port),
     /// privileges, signal handlers and the helper thread.
-    fn prepare_child(&mut self) -> Result<(Vec<Listener>, Shutdown, OwnedFd), String> {
+    fn prepare_child(
+        &mut self,
+        old_mask: &SigSet,
+    ) -> Result<(Vec<Listener>, Shutdown, OwnedFd), String> {
         let listeners = if self.cfg.reuse_port && self.listeners.is_empty() {
             bind::bind_all(&self.cfg).map_err(|e| e.to_string())?
         } else {
@@ -744,6 +761,8 @@ impl Arbiter {
             let _ = sys::reset_signals(&[sig]);
         }
         let _ = sys::ignore_signal(Signal::SIGWINCH);
+        // The worker's handlers are in place: let pending signals in.
+        restore_signal_mask(old_mask);
         let helper_shutdown = shutdown.clone();
         let ppid = self.pid;
         std::thread::Builder::new()
@@ -886,6 +905,17 @@ impl Arbiter {
     }
 }
 
+/// Blocks every signal in this (single) thread, returning the previous mask.
+fn block_all_signals() -> SigSet {
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
+    old
+}
+
+fn restore_signal_mask(old: &SigSet) {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+}
+
 /// Logs why a worker stopped with an error and returns its exit status. An application that
 /// failed to load is printed plainly to stderr, as gunicorn prints `AppImportError`.
 fn report_worker_error(e: &WorkerError) -> i32 {
@@ -900,9 +930,10 @@ fn report_worker_error(e: &WorkerError) -> i32 {
     e.exit_status()
 }
 
-/// The worker's helper thread: reopens the log on USR1, exits on SIGABRT (a timeout kill from
-/// the master; gunicorn's worker exits 1 after its `worker_abort` hook), and asks the worker to
-/// stop gracefully once its parent changes (the master died).
+/// The worker's helper thread: reopens the log on USR1, runs the abort behaviour on SIGABRT (a
+/// timeout kill from the master: [`crate::worker::set_abort_handler`], by default exit 1 as
+/// gunicorn's worker does after its `worker_abort` hook), and asks the worker to stop
+/// gracefully once its parent changes (the master died).
 fn worker_signal_thread(pipe: OwnedFd, shutdown: Shutdown, ppid: i32) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut parent_gone = false;
@@ -919,7 +950,7 @@ fn worker_signal_thread(pipe: OwnedFd, shutdown: Shutdown, ppid: i32) {
                     Ok(Signal::SIGUSR1) => {
                         let _ = crate::log::reopen();
                     }
-                    Ok(Signal::SIGABRT) => std::process::exit(1),
+                    Ok(Signal::SIGABRT) => crate::worker::abort_worker(),
                     _ => {}
                 }
             }

@@ -61,3 +61,26 @@ impl WorkerError {
         }
     }
 }
+
+/// What a worker does on SIGABRT, the master's first answer to a `WORKER TIMEOUT`.
+type AbortHandler = Box<dyn Fn() + Send + Sync + 'static>;
+
+static ABORT_HANDLER: std::sync::OnceLock<AbortHandler> = std::sync::OnceLock::new();
+
+/// Replaces the worker's SIGABRT behaviour (by default: exit 1 at once). Call it in the worker
+/// process (in `Worker::run` or `Hooks::post_fork`). The handler runs on the worker's helper
+/// thread, not in signal context, so it may take locks or the GIL; it is then responsible for
+/// ending the process, e.g. by asking the serving thread to unwind the current request (a 500
+/// if no header was sent yet, as gunicorn does) and exit. The master sends SIGKILL on its next
+/// tick if the worker is still silent. Returns false if a handler was already set.
+pub fn set_abort_handler(handler: AbortHandler) -> bool {
+    ABORT_HANDLER.set(handler).is_ok()
+}
+
+/// Runs the SIGABRT behaviour: the handler set with [`set_abort_handler`], else exit 1.
+pub(crate) fn abort_worker() {
+    match ABORT_HANDLER.get() {
+        Some(handler) => handler(),
+        None => std::process::exit(1),
+    }
+}

@@ -41,6 +41,16 @@ impl Worker for TestWorker {
         match self.mode.as_str() {
             "exit3" => Err(WorkerError::Boot("cannot boot".into())),
             "exit4" => Err(WorkerError::AppLoad("No module named 'nowhere'".into())),
+            "hang-custom-abort" => {
+                gunicorn_core::worker::set_abort_handler(Box::new(|| {
+                    log_info!("abort handler ran");
+                    std::process::exit(7);
+                }));
+                while ctx.shutdown.requested() != Some(StopKind::Quick) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(())
+            }
             "hang" => loop {
                 // Never calls heartbeat.notify(): the master must time it out.
                 if ctx.shutdown.requested() == Some(StopKind::Quick) {
@@ -311,8 +321,12 @@ impl Master {
                 return st.code().ok_or_else(|| format!("killed: {st:?}"));
             }
             if Instant::now() > deadline {
+                let pid = self.pid();
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let wchan =
+                    std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
                 return Err(format!(
-                    "master did not exit; log:\n{}",
+                    "master did not exit (stat {stat:?}, wchan {wchan:?}); log:\n{}",
                     self.log.join("\n")
                 ));
             }
@@ -439,6 +453,18 @@ fn silent_worker_is_killed_at_the_timeout() -> Result<(), String> {
     m.wait_for("Handling signal: int")?;
     let status = m.wait_exit()?;
     check(status == 0, &format!("INT exits 0, got {status}"), &m)
+}
+
+fn abort_handler_replaces_the_default() -> Result<(), String> {
+    let mut m = Master::start("workers=1;timeout=1", "hang-custom-abort");
+    let a = m.next_worker()?;
+    m.wait_for(&format!("WORKER TIMEOUT (pid:{a})"))?;
+    let line = m.wait_for("abort handler ran")?;
+    check(line.contains(&format!("[{a}]")), "runs in the worker", &m)?;
+    m.wait_for(&format!("Worker (pid:{a}) exited with code 7."))?;
+    m.signal(Signal::SIGQUIT);
+    let status = m.wait_exit()?;
+    check(status == 0, "QUIT exits 0", &m)
 }
 
 fn timeout_zero_disables_the_check() -> Result<(), String> {
@@ -978,6 +1004,10 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "abort_handler_replaces_the_default",
+            abort_handler_replaces_the_default,
+        ),
         (
             "hooks_run_in_order_in_the_right_process",
             hooks_run_in_order_in_the_right_process,
