@@ -159,3 +159,91 @@ fn bad_flags_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized argument: --no-such-flag"));
 }
+
+/// Issue 4's proof: a bounded load loop runs while the master gets HUP, then USR2 followed by
+/// TERM to the old master. Every request must succeed.
+#[test]
+fn zero_failed_requests_across_hup_and_usr2_upgrade() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let dir = std::env::temp_dir().join(format!("echo-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("echo.pid");
+    let mut srv = Server::start(&[
+        "-b",
+        "127.0.0.1:0",
+        "-w",
+        "2",
+        "--pid",
+        pidfile.to_str().unwrap(),
+    ]);
+    let port = srv.port();
+    srv.wait_for("Booting worker with pid: ");
+    srv.wait_for("Booting worker with pid: ");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            let deadline = Instant::now() + Duration::from_secs(40);
+            // Bounded in count and time.
+            for i in 0..200_000u64 {
+                if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    break;
+                }
+                let req = format!("GET /r{i} HTTP/1.0\r\n\r\n");
+                let result = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                    s.write_all(req.as_bytes())?;
+                    let mut out = String::new();
+                    s.read_to_string(&mut out)?;
+                    Ok(out)
+                });
+                match result {
+                    Ok(out)
+                        if out.starts_with("HTTP/1.0 200 OK")
+                            && out.ends_with(&format!("GET /r{i}\n")) =>
+                    {
+                        ok += 1
+                    }
+                    Ok(out) => failed.push(format!("request {i}: bad response {out:?}")),
+                    Err(e) => failed.push(format!("request {i}: {e}")),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    let master = srv.child.id() as i32;
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(master), Signal::SIGHUP).unwrap();
+    srv.wait_for("Hang up: Master");
+    srv.wait_for("Booting worker with pid: ");
+    srv.wait_for("Booting worker with pid: ");
+    std::thread::sleep(Duration::from_millis(500));
+    kill(Pid::from_raw(master), Signal::SIGUSR2).unwrap();
+    let line = srv.wait_for("Starting gunicorn");
+    let new_master: i32 = line.split("] [").nth(1).unwrap().parse().unwrap();
+    srv.wait_for(&format!("({new_master})"));
+    std::thread::sleep(Duration::from_millis(500));
+    kill(Pid::from_raw(master), Signal::SIGTERM).unwrap();
+    srv.wait_for("Master has been promoted.");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = client.join().unwrap();
+    let _ = kill(Pid::from_raw(new_master), Signal::SIGTERM);
+    srv.wait_for("Shutting down: Master");
+    let _ = srv.child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{ok} requests across HUP and USR2+TERM, {} failed", failed.len());
+    assert!(ok > 50, "only {ok} requests done");
+    assert!(
+        failed.is_empty(),
+        "{} failed of {}: {:?}",
+        failed.len(),
+        ok + failed.len() as u64,
+        &failed[..failed.len().min(5)]
+    );
+}
