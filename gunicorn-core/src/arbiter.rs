@@ -226,6 +226,13 @@ impl Arbiter {
         })
     }
 
+    /// A handle to control this master (reload, incr, decr, stop...) from another thread or
+    /// process. With `--daemon` the pid changes when `run` detaches: use
+    /// [`crate::ArbiterHandle::from_pidfile`] then.
+    pub fn handle(&self) -> crate::ArbiterHandle {
+        crate::ArbiterHandle::from_pid(self.pid)
+    }
+
     /// Sets how HUP reloads the configuration: the callback re-reads the config file, the
     /// environment and the command line and returns the new [`Config`] (the CLI passes its own
     /// loader). An error is logged and the old configuration is kept. Without a callback, HUP

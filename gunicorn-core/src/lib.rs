@@ -9,6 +9,7 @@
 pub mod arbiter;
 pub mod bind;
 pub mod config;
+pub mod handle;
 pub mod hooks;
 pub mod log;
 pub mod registry;
@@ -32,6 +33,7 @@ pub mod signals;
 mod sys;
 pub use arbiter::{Arbiter, ArbiterError, ReloadFn};
 pub use bind::{BindAddr, BindError};
+pub use handle::ArbiterHandle;
 pub use heartbeat::Heartbeat;
 pub use listener::{Listener, LocalAddr, PeerAddr, Stream};
 pub use shutdown::{Shutdown, StopKind};

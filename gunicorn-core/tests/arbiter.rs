@@ -13,8 +13,8 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{
-    log_info, register_worker, registry, Arbiter, BuildError, Config, Hooks, NoHooks, StopKind,
-    Value, Worker, WorkerClass, WorkerContext, WorkerError,
+    log_info, register_worker, registry, Arbiter, ArbiterHandle, BuildError, Config, Hooks,
+    NoHooks, StopKind, Value, Worker, WorkerClass, WorkerContext, WorkerError,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -498,6 +498,38 @@ fn ttin_and_ttou_change_the_count() -> Result<(), String> {
     m.signal(Signal::SIGTERM);
     let status = m.wait_exit()?;
     check(status == 0, "TERM exits 0", &m)
+}
+
+fn arbiter_handle_drives_the_master() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-handle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let pidfile = dir.join("h.pid");
+    let mut m = Master::start(
+        &format!("workers=1;loglevel=debug;pidfile={}", pidfile.display()),
+        "serve",
+    );
+    m.next_worker()?;
+    let h = ArbiterHandle::from_pidfile(&pidfile).map_err(|e| e.to_string())?;
+    check(
+        h.pid() == m.pid() && h.is_alive(),
+        "handle from the pidfile",
+        &m,
+    )?;
+    h.incr().map_err(|e| e.to_string())?;
+    m.wait_for("Handling signal: ttin")?;
+    m.wait_for("[DEBUG] 2 workers")?;
+    h.decr().map_err(|e| e.to_string())?;
+    m.wait_for("Handling signal: ttou")?;
+    h.reload().map_err(|e| e.to_string())?;
+    m.wait_for("Hang up: Master")?;
+    h.reopen_logs().map_err(|e| e.to_string())?;
+    m.wait_for("Handling signal: usr1")?;
+    h.stop().map_err(|e| e.to_string())?;
+    let status = m.wait_exit()?;
+    check(status == 0, "stop() exits 0", &m)?;
+    check(!h.is_alive(), "gone", &m)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 fn hup_replaces_the_generation() -> Result<(), String> {
@@ -1004,6 +1036,10 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "arbiter_handle_drives_the_master",
+            arbiter_handle_drives_the_master,
+        ),
         (
             "abort_handler_replaces_the_default",
             abort_handler_replaces_the_default,
