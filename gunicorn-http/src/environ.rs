@@ -7,7 +7,7 @@ use crate::parser::Request;
 use crate::proxy::ProxyInfo;
 use crate::syntax::latin1_string;
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// `SERVER_SOFTWARE`.
 pub const SERVER_SOFTWARE: &str = concat!("gunicorn/", env!("CARGO_PKG_VERSION"));
@@ -59,14 +59,14 @@ pub fn build_environ(
     let mut host: Option<&str> = None;
     let first_header = env.vars.len();
     for (name, value) in &req.headers {
-        match name.as_str() {
+        match name {
             // No HTTP_ prefix for these two (CGI, RFC 3875 §4.1.2/§4.1.3); repeats were refused.
             "CONTENT-TYPE" => {
-                env.set("CONTENT_TYPE", value.clone());
+                env.set("CONTENT_TYPE", value.to_string());
                 continue;
             }
             "CONTENT-LENGTH" => {
-                env.set("CONTENT_LENGTH", value.clone());
+                env.set("CONTENT_LENGTH", value.to_string());
                 continue;
             }
             // Only present when a trusted forwarder sent it (or --header-map dangerous).
@@ -81,15 +81,15 @@ pub fn build_environ(
                 v.push(',');
                 v.push_str(value);
             }
-            None => env.set(key, value.clone()),
+            None => env.set(key, value.to_string()),
         }
     }
 
     // REMOTE_*: the socket peer, or the client a PROXY header named.
     match (proxy.and_then(|p| p.client), &conn.peer) {
         (Some(client), _) | (None, &Peer::Tcp(client)) => {
-            env.set("REMOTE_ADDR", client.ip().to_string());
-            env.set("REMOTE_PORT", client.port().to_string());
+            env.set("REMOTE_ADDR", ip_string(client.ip()));
+            env.set("REMOTE_PORT", port_string(client.port()));
         }
         // gunicorn: a unix peer has REMOTE_ADDR "" and no REMOTE_PORT.
         (None, Peer::Unix) => env.set("REMOTE_ADDR", String::new()),
@@ -97,8 +97,8 @@ pub fn build_environ(
     if let Some(p) = proxy {
         env.set("PROXY_PROTOCOL", p.protocol.to_string());
         if let Some(dst) = p.proxy {
-            env.set("PROXY_ADDR", dst.ip().to_string());
-            env.set("PROXY_PORT", dst.port().to_string());
+            env.set("PROXY_ADDR", ip_string(dst.ip()));
+            env.set("PROXY_PORT", port_string(dst.port()));
         }
     }
 
@@ -134,7 +134,46 @@ pub fn build_environ(
 }
 
 fn server_addr(addr: &SocketAddr) -> (String, String) {
-    (addr.ip().to_string(), addr.port().to_string())
+    (ip_string(addr.ip()), port_string(addr.port()))
+}
+
+/// Decimal text of a port without the formatting machinery (hot path).
+fn port_string(p: u16) -> String {
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut n = p;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[i..].iter().map(|&b| char::from(b)).collect()
+}
+
+/// Dotted-quad text of an IPv4 address without the formatting machinery; IPv6 uses Display.
+fn ip_string(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(15);
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                if *o >= 100 {
+                    s.push(char::from(b'0' + o / 100));
+                }
+                if *o >= 10 {
+                    s.push(char::from(b'0' + o / 10 % 10));
+                }
+                s.push(char::from(b'0' + o % 10));
+            }
+            s
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
 }
 
 /// `host[:port]` or `[v6]:port`; a missing port is 80/443 by scheme.
@@ -261,6 +300,25 @@ mod tests {
         ConnInfo {
             peer: Peer::Tcp("10.0.0.7:5555".parse().unwrap()),
             local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn number_formatting() {
+        for p in [0u16, 7, 10, 99, 100, 8000, 65535] {
+            assert_eq!(port_string(p), p.to_string());
+        }
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.100.255.9",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::1",
+            "::ffff:1.2.3.4",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_string(ip), ip.to_string());
         }
     }
 

@@ -8,7 +8,7 @@
 
 use crate::config::Limits;
 use crate::error::HttpError;
-use crate::syntax::{find_crlf, is_bad_value_byte, is_token, latin1_string, trim_ows};
+use crate::syntax::{find_crlf, has_bad_value_byte, is_token, latin1_string, trim_ows};
 use std::borrow::Cow;
 
 /// The settings that change how field lines are read.
@@ -194,7 +194,7 @@ where
         Cow::Owned(trim_ows(&v).to_vec())
     };
     // RFC 9110 §5.5: CR, LF, NUL and other controls are refused (HTAB and obs-text allowed).
-    if value.iter().any(|&b| is_bad_value_byte(b)) {
+    if has_bad_value_byte(&value) {
         return Err(HttpError::InvalidHeader(latin1_string(name)));
     }
     on_field(name, &value)

@@ -9,8 +9,9 @@
 use crate::config::{ConnInfo, HeaderMapPolicy, HttpConfig, ProxyMode};
 use crate::error::HttpError;
 use crate::fields::{FieldRules, FieldScanner};
+use crate::headers::Headers;
 use crate::proxy::{self, ProxyInfo, ProxyStep};
-use crate::syntax::{find_crlf, is_token, latin1_string};
+use crate::syntax::{find_crlf, is_token, latin1_string, push_latin1, trim_ows};
 use std::sync::Arc;
 
 /// How the request body is framed (RFC 9112 §6.3).
@@ -35,7 +36,7 @@ pub struct Request {
     pub fragment: String,
     pub version: (u8, u8),
     /// UPPER-CASE names, latin-1 decoded values stripped of SP/HTAB, after `--header-map`.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub body: BodyKind,
     /// HTTP/1.1 (or later) with `Expect: 100-continue`.
     pub expect_continue: bool,
@@ -68,10 +69,7 @@ impl Request {
 
     /// The first value of a header, by its upper-case name.
     pub fn header(&self, upper_name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == upper_name)
-            .map(|(_, v)| v.as_str())
+        self.headers.get(upper_name)
     }
 }
 
@@ -89,7 +87,7 @@ struct Line {
 /// What the header callback accumulates.
 #[derive(Debug, Default)]
 struct HeadAcc {
-    headers: Vec<(String, String)>,
+    headers: Headers,
     host: bool,
     content_type: bool,
     content_length: Option<u64>,
@@ -102,8 +100,10 @@ struct HeadAcc {
     scheme: Option<&'static str>,
 }
 
-/// Where the parser is in the current head.
+/// Where the parser is in the current head. Kept inline (not boxed): there is one per
+/// connection, and boxing would cost an allocation per request.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     /// Looking for an optional PROXY header (first request of a connection only).
     Proxy,
@@ -111,7 +111,7 @@ enum Stage {
     Line { start: usize },
     /// Reading the header block.
     Fields {
-        line: Box<Line>,
+        line: Line,
         scanner: FieldScanner,
         acc: HeadAcc,
     },
@@ -182,9 +182,15 @@ impl RequestParser {
                     };
                     let (line, next) = line;
                     self.stage = Stage::Fields {
-                        line: Box::new(line),
+                        line,
                         scanner: FieldScanner::new(next),
-                        acc: HeadAcc::default(),
+                        acc: HeadAcc {
+                            headers: Headers::with_capacity(
+                                buf.len().saturating_sub(next).min(4096),
+                                16,
+                            ),
+                            ..HeadAcc::default()
+                        },
                     };
                 }
                 Stage::Fields { line, scanner, acc } => {
@@ -195,12 +201,13 @@ impl RequestParser {
                     };
                     let end = scanner.advance(buf, &self.rules, |n, v| ctx.add(acc, n, v))?;
                     let Some(end) = end else { return Ok(None) };
-                    let line = std::mem::replace(line, Box::new(EMPTY_LINE.clone()));
-                    let acc = std::mem::take(acc);
                     // Later requests never look for a PROXY header (gunicorn: request #1 only).
-                    self.stage = Stage::Line { start: 0 };
-                    let req = self.finish(*line, acc)?;
-                    return Ok(Some((req, end)));
+                    if let Stage::Fields { line, acc, .. } =
+                        std::mem::replace(&mut self.stage, Stage::Line { start: 0 })
+                    {
+                        let req = self.finish(line, acc)?;
+                        return Ok(Some((req, end)));
+                    }
                 }
             }
         }
@@ -280,15 +287,6 @@ impl RequestParser {
     }
 }
 
-const EMPTY_LINE: Line = Line {
-    method: String::new(),
-    uri: String::new(),
-    path: String::new(),
-    query: String::new(),
-    fragment: String::new(),
-    version: (1, 1),
-};
-
 /// What the per-field policy needs from the parser.
 struct FieldCtx<'a> {
     cfg: &'a HttpConfig,
@@ -297,56 +295,72 @@ struct FieldCtx<'a> {
 }
 
 impl FieldCtx<'_> {
-    /// gunicorn's header policy, applied to each field in arrival order.
+    /// gunicorn's header policy, applied to each field in arrival order. The name is written
+    /// upper-cased straight into the request's header text, then checked there.
     fn add(&self, acc: &mut HeadAcc, name: &[u8], value: &[u8]) -> Result<(), HttpError> {
-        let name = upper(name);
-        if name.contains('_') {
+        let n0 = acc.headers.text().len();
+        push_upper(acc.headers.text_mut(), name);
+        let n1 = acc.headers.text().len();
+        let (known, refused_underscore) = {
+            let uname = &acc.headers.text()[n0..n1];
             // `_` names collide with `-` names in the environ (HTTP_X_A): only a trusted
             // forwarder may send the listed ones; otherwise --header-map decides.
-            let forwarded = self.trusted && self.cfg.forwarder_allows(&name);
-            if !forwarded {
-                match self.cfg.header_map {
-                    HeaderMapPolicy::Dangerous => {}
-                    HeaderMapPolicy::Drop => return Ok(()),
-                    HeaderMapPolicy::Refuse => return Err(HttpError::InvalidHeaderName(name)),
+            let underscore =
+                uname.contains('_') && !(self.trusted && self.cfg.forwarder_allows(uname));
+            (Known::of(uname), underscore)
+        };
+        if refused_underscore {
+            match self.cfg.header_map {
+                HeaderMapPolicy::Dangerous => {}
+                HeaderMapPolicy::Drop => {
+                    acc.headers.text_mut().truncate(n0);
+                    return Ok(());
+                }
+                HeaderMapPolicy::Refuse => {
+                    return Err(HttpError::InvalidHeaderName(
+                        acc.headers.text()[n0..n1].to_string(),
+                    ))
                 }
             }
         }
-        let value = latin1_string(value);
-        match name.as_str() {
+        match known {
             // RFC 9112 §3.2: exactly one Host; gunicorn also refuses a repeated Content-Type.
-            "HOST" => once(&mut acc.host, &name)?,
-            "CONTENT-TYPE" => once(&mut acc.content_type, &name)?,
-            "CONTENT-LENGTH" => {
+            Known::Host => once(&mut acc.host, "HOST")?,
+            Known::ContentType => once(&mut acc.content_type, "CONTENT-TYPE")?,
+            Known::ContentLength => {
                 // RFC 9112 §6.3 rule 5 / gunicorn: one value, ASCII digits only (no sign, no
                 // list, no spaces inside); a repeat is refused even when equal.
                 if acc.content_length.is_some() {
                     return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
                 }
-                acc.content_length = Some(parse_content_length(&value)?);
+                acc.content_length = Some(parse_content_length(value)?);
             }
-            "TRANSFER-ENCODING" => {
+            Known::TransferEncoding => {
                 acc.te_present = true;
-                add_codings(acc, &value)?;
+                add_codings(acc, value)?;
             }
-            "EXPECT" => {
-                if value.eq_ignore_ascii_case("100-continue") {
+            Known::Expect => {
+                if value.eq_ignore_ascii_case(b"100-continue") {
                     // RFC 9110 §10.1.1: ignored for HTTP/1.0 clients.
                     if self.version >= (1, 1) {
                         acc.expect_continue = true;
                     }
                 } else {
-                    return Err(HttpError::ExpectationFailed(value));
+                    return Err(HttpError::ExpectationFailed(latin1_string(value)));
                 }
             }
-            _ => {}
+            Known::Other => {}
         }
         if self.trusted {
             for (sname, svalue) in &self.cfg.secure_scheme_headers {
-                if *sname == name {
+                if acc.headers.text()[n0..n1] == **sname {
                     // Case-sensitive value compare (gunicorn); a disagreeing later header is an
                     // error rather than "last wins".
-                    let s = if value == *svalue { "https" } else { "http" };
+                    let s = if latin1_eq(value, svalue) {
+                        "https"
+                    } else {
+                        "http"
+                    };
                     match acc.scheme {
                         Some(prev) if prev != s => return Err(HttpError::InvalidSchemeHeaders),
                         _ => acc.scheme = Some(s),
@@ -354,9 +368,54 @@ impl FieldCtx<'_> {
                 }
             }
         }
-        acc.headers.push((name, value));
+        push_latin1(acc.headers.text_mut(), value);
+        let end = acc.headers.text().len();
+        acc.headers.push_span(n0, n1, end);
         Ok(())
     }
+}
+
+/// The header names the policy looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Host,
+    ContentType,
+    ContentLength,
+    TransferEncoding,
+    Expect,
+    Other,
+}
+
+impl Known {
+    fn of(upper_name: &str) -> Known {
+        match upper_name {
+            "HOST" => Known::Host,
+            "CONTENT-TYPE" => Known::ContentType,
+            "CONTENT-LENGTH" => Known::ContentLength,
+            "TRANSFER-ENCODING" => Known::TransferEncoding,
+            "EXPECT" => Known::Expect,
+            _ => Known::Other,
+        }
+    }
+}
+
+/// Bytes read as latin-1 equal `s`.
+fn latin1_eq(bytes: &[u8], s: &str) -> bool {
+    if s.is_ascii() {
+        return bytes == s.as_bytes();
+    }
+    bytes.len() == s.chars().count()
+        && bytes
+            .iter()
+            .zip(s.chars())
+            .all(|(&b, c)| char::from(b) == c)
+}
+
+/// Appends an ASCII token upper-cased.
+fn push_upper(out: &mut String, name: &[u8]) {
+    let start = out.len();
+    push_latin1(out, name);
+    out[start..].make_ascii_uppercase();
 }
 
 fn once(seen: &mut bool, name: &str) -> Result<(), HttpError> {
@@ -368,36 +427,45 @@ fn once(seen: &mut bool, name: &str) -> Result<(), HttpError> {
 
 /// Upper-cases a token (ASCII by construction).
 pub(crate) fn upper(name: &[u8]) -> String {
-    let mut s = String::with_capacity(name.len());
-    for &b in name {
-        s.push(char::from(b.to_ascii_uppercase()));
-    }
-    s
+    let mut v = name.to_vec();
+    v.make_ascii_uppercase();
+    // A token is ASCII, so this never falls back.
+    String::from_utf8(v).unwrap_or_else(|e| latin1_string(e.as_bytes()))
 }
 
-pub(crate) fn parse_content_length(v: &str) -> Result<u64, HttpError> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
+pub(crate) fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
+    let bad = || HttpError::InvalidHeader("CONTENT-LENGTH".into());
+    if v.is_empty() {
+        return Err(bad());
     }
-    v.parse::<u64>()
-        .map_err(|_| HttpError::InvalidHeader("CONTENT-LENGTH".into()))
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return Err(bad());
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or_else(bad)?;
+    }
+    Ok(n)
 }
 
 /// Transfer codings, comma-separated across every TE header (RFC 9112 §6.1, §7).
-fn add_codings(acc: &mut HeadAcc, value: &str) -> Result<(), HttpError> {
-    for raw in value.split(',') {
-        let coding = raw.trim_matches([' ', '\t']);
-        if coding.eq_ignore_ascii_case("chunked") {
+fn add_codings(acc: &mut HeadAcc, value: &[u8]) -> Result<(), HttpError> {
+    for raw in value.split(|&b| b == b',') {
+        let coding = trim_ows(raw);
+        if coding.eq_ignore_ascii_case(b"chunked") {
             // Chunked twice, or anything after it: chunked must be applied once and last.
             if acc.chunked {
                 return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
             }
             acc.chunked = true;
-        } else if coding.eq_ignore_ascii_case("identity") {
+        } else if coding.eq_ignore_ascii_case(b"identity") {
             if acc.chunked {
                 return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
             }
-        } else if ["gzip", "deflate", "compress"]
+        } else if [&b"gzip"[..], b"deflate", b"compress"]
             .iter()
             .any(|c| coding.eq_ignore_ascii_case(c))
         {
@@ -407,7 +475,7 @@ fn add_codings(acc: &mut HeadAcc, value: &str) -> Result<(), HttpError> {
             acc.other_coding = true;
         } else {
             // RFC 9112 §6.1: an unknown coding is a 501 (gunicorn: empty elements too).
-            return Err(HttpError::UnsupportedTransferCoding(coding.to_string()));
+            return Err(HttpError::UnsupportedTransferCoding(latin1_string(coding)));
         }
     }
     Ok(())
@@ -891,8 +959,7 @@ mod tests {
             let got = RequestParser::new(Arc::new(cfg), conn(peer)).parse_head(input.as_bytes());
             match (got, want) {
                 (Ok(Some((r, _))), Ok(kept)) => {
-                    let got: Option<(&str, &str)> =
-                        r.headers.first().map(|(a, b)| (a.as_str(), b.as_str()));
+                    let got: Option<(&str, &str)> = r.headers.iter().next();
                     assert_eq!(got, *kept, "{peer} {line}");
                 }
                 (Err(e), Err(k)) => assert_eq!(kind(&e), *k),

@@ -43,6 +43,26 @@ pub(crate) const fn is_bad_value_byte(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
+/// Whether `v` holds a byte refused in a request field value, eight bytes at a time: a word
+/// with no byte below 0x20 and no 0x7f is skipped; otherwise its bytes are checked one by one.
+pub(crate) fn has_bad_value_byte(v: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        let below_space = x.wrapping_sub(LO * 0x20) & !x & HI;
+        let y = x ^ (LO * 0x7f);
+        let del = y.wrapping_sub(LO) & !y & HI;
+        if (below_space | del) != 0 && c.iter().any(|&b| is_bad_value_byte(b)) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| is_bad_value_byte(b))
+}
+
 pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     let start = s
         .iter()
@@ -65,22 +85,47 @@ pub(crate) fn latin1_string(b: &[u8]) -> String {
     }
 }
 
-/// Finds `\r\n` in `hay` at or after `from`.
+/// Appends bytes decoded as latin-1.
+pub(crate) fn push_latin1(out: &mut String, b: &[u8]) {
+    match std::str::from_utf8(b) {
+        Ok(s) if b.is_ascii() => out.push_str(s),
+        _ => out.extend(b.iter().map(|&c| char::from(c))),
+    }
+}
+
+/// Finds `\r\n` in `hay` at or after `from` (the index of the CR).
 pub(crate) fn find_crlf(hay: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while i < hay.len() {
-        match hay[i..].iter().position(|&b| b == b'\n') {
-            None => return None,
-            Some(off) => {
-                let nl = i + off;
-                if nl > 0 && hay[nl - 1] == b'\r' && nl > from {
-                    return Some(nl - 1);
-                }
-                i = nl + 1;
-            }
+    while let Some(nl) = find_lf(hay, i) {
+        if nl > from && hay[nl - 1] == b'\r' {
+            return Some(nl - 1);
         }
+        i = nl + 1;
     }
     None
+}
+
+/// Finds the first LF at or after `from`, eight bytes at a time (SWAR: a zero byte of
+/// `word ^ 0x0a..0a` marks an LF).
+pub(crate) fn find_lf(hay: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+    let mut i = from;
+    while i + 8 <= hay.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&hay[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ LF;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay[i.min(hay.len())..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| i + p)
 }
 
 #[cfg(test)]
@@ -106,11 +151,47 @@ mod tests {
     }
 
     #[test]
+    fn bad_value_bytes() {
+        for b in 0..=255u8 {
+            for len in [1usize, 7, 8, 9, 17] {
+                for at in [0, len / 2, len - 1] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    assert_eq!(
+                        has_bad_value_byte(&v),
+                        is_bad_value_byte(b),
+                        "{b:#x} {len} {at}"
+                    );
+                }
+            }
+        }
+        assert!(!has_bad_value_byte(
+            b"text/html,application/xhtml+xml\t\x80\xff"
+        ));
+    }
+
+    #[test]
     fn crlf_and_trim() {
         assert_eq!(find_crlf(b"ab\r\ncd", 0), Some(2));
         assert_eq!(find_crlf(b"a\nb\r\n", 0), Some(3));
         assert_eq!(find_crlf(b"\r\n", 1), None);
         assert_eq!(find_crlf(b"ab\r", 0), None);
+        // Every position, both sides of the eight-byte blocks.
+        for len in 0..40 {
+            for at in 0..len {
+                let mut v = vec![b'a'; len];
+                v[at] = b'\n';
+                assert_eq!(find_lf(&v, 0), Some(at), "{len} {at}");
+                assert_eq!(find_lf(&v, at + 1), None);
+                if at > 0 {
+                    v[at - 1] = b'\r';
+                    assert_eq!(find_crlf(&v, 0), Some(at - 1));
+                    assert_eq!(find_crlf(&v, at), None);
+                }
+            }
+        }
+        // High bytes must not look like LF (borrow propagation in the SWAR test).
+        assert_eq!(find_lf(b"\x8a\x0b\xff\x09\x8a\x8a\x8a\x8a\n", 0), Some(8));
         assert_eq!(trim_ows(b" \t a b \t"), b"a b");
         assert_eq!(trim_ows(b"   "), b"");
         assert_eq!(latin1_string(b"a\xe9"), "a\u{e9}");
