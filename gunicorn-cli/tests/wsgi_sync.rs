@@ -238,3 +238,17 @@ fn a_worker_whose_master_died_exits() {
         "worker {worker} outlived its master"
     );
 }
+
+#[test]
+fn a_request_past_the_timeout_gets_a_500_and_the_worker_is_replaced() {
+    let server = Gunicorn::new()
+        .args(["slow:app", "-t", "2"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let r = server.get("/?s=8");
+    assert_eq!(r.status, 500, "{}", server.output());
+    assert!(server.wait_for("WORKER TIMEOUT", 1, LOG_TIMEOUT).is_some());
+    server.wait_booted(2);
+    assert_eq!(server.get("/?s=0").status, 200);
+}

@@ -11,7 +11,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{
@@ -37,6 +37,22 @@ const READ_CHUNK: usize = 8192;
 /// that could destroy the response in flight), for at most `DRAIN_TIME`.
 const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// The request being served, for the SIGABRT (timeout) handler.
+static CURRENT: Mutex<Option<Exchange>> = Mutex::new(None);
+
+/// gunicorn's answer to the master's `WORKER TIMEOUT` SIGABRT: the request in progress is
+/// abandoned, with a 500 page if its response had not started, and the worker exits with
+/// status 1. (Runs on the worker's signal helper thread, not in signal context.)
+fn abort_current_request() {
+    if let Ok(current) = CURRENT.try_lock() {
+        if let Some(exchange) = current.as_ref() {
+            let page = gunicorn_http::error_page(500, "Internal Server Error", "");
+            exchange.try_send_error_page(&page);
+        }
+    }
+    std::process::exit(1);
+}
 
 /// The sync worker, built in the master before each fork.
 #[derive(Debug)]
@@ -98,6 +114,7 @@ impl Worker for SyncWorker {
         let opts = BridgeOptions::from_config(&cfg, false, true);
         let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
             .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        gunicorn_core::worker::set_abort_handler(Box::new(abort_current_request));
         let mut listeners = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
             l.set_nonblocking(true)
@@ -273,7 +290,9 @@ impl Running {
             Arc::clone(&self.http),
             true,
         );
+        set_current(Some(exchange.clone()));
         Python::attach(|py| self.bridge.handle(py, &req, &conn, environ, &exchange));
+        set_current(None);
         let fully_read = exchange.request_fully_read();
         if let Some((mut io, _)) = exchange.take_transport() {
             if fully_read && !readable_now(io.as_ref()) {
@@ -284,6 +303,10 @@ impl Running {
             close_graceful(io.as_mut());
         }
     }
+}
+
+fn set_current(exchange: Option<Exchange>) {
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = exchange;
 }
 
 /// Whether the client already sent more bytes (a pipelined request, say) that wait unread.

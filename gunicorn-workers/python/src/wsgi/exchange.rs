@@ -127,6 +127,20 @@ impl Exchange {
             && st.raw_pos >= st.raw.len()
     }
 
+    /// For a worker being killed mid-request (the master's timeout): sends `page` if the
+    /// response head has not gone out yet. Never blocks on the exchange: when the serving
+    /// thread is inside a socket operation right now, nothing is sent. True if sent.
+    pub fn try_send_error_page(&self, page: &[u8]) -> bool {
+        let Ok(mut st) = self.0.try_lock() else {
+            return false;
+        };
+        if st.head_sent || st.io.is_none() {
+            return false;
+        }
+        st.head_sent = true;
+        st.write_raw(page).is_ok()
+    }
+
     /// Ends the exchange and returns the socket with the bytes read past the request (a
     /// pipelined next request), or None if already taken. Python objects of the request that
     /// are still alive raise `OSError` from then on.
