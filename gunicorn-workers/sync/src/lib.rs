@@ -208,13 +208,17 @@ impl Running {
         }
     }
 
+    /// gunicorn's `is_parent_alive`. (The worker's signal helper thread in gunicorn-core also
+    /// watches the parent and requests a graceful stop; whichever notices first logs.)
     fn parent_alive(&self) -> bool {
         let ppid = nix::unistd::getppid().as_raw();
         if ppid != self.ctx.ppid {
-            log_info!(
-                "Parent changed, shutting down: sync worker (pid: {})",
-                std::process::id()
-            );
+            if self.alive() {
+                log_info!(
+                    "Parent changed, shutting down: worker (pid: {})",
+                    std::process::id()
+                );
+            }
             return false;
         }
         true
