@@ -18,6 +18,8 @@ pub mod workers;
 
 // The sync worker is the default class: make sure its registration is linked in.
 use gunicorn_sync as _;
+// The greenlet workers (`-k gevent`, `-k eventlet`).
+use gunicorn_greenlet as _;
 // The gthread worker (`-k gthread`, and `-k sync --threads N`).
 use gunicorn_gthread as _;
 

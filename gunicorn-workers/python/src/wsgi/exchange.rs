@@ -7,6 +7,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use pyo3::Python;
+
 use gunicorn_http::{BodyDecoder, HttpConfig, HttpError, ReqMeta, Request, Response};
 
 /// A connected byte stream the bridge can read, write and `sendfile(2)` to.
@@ -52,6 +54,9 @@ pub(crate) struct State {
     pub(crate) file_bytes: u64,
     /// The status of an error page written instead of the app's response.
     pub(crate) error_status: Option<u16>,
+    /// The transport yields to a Python event loop instead of blocking (see
+    /// [`Exchange::set_cooperative`]).
+    cooperative: bool,
 }
 
 /// A request exchange on one connection. Cloning shares it.
@@ -92,11 +97,31 @@ impl Exchange {
             write_failed: false,
             file_bytes: 0,
             error_status: None,
+            cooperative: false,
         })))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the exchange as cooperative: its transport waits by switching greenlets on a
+    /// Python hub (gevent, eventlet) rather than by blocking the thread, so the bridge does its
+    /// socket work with the GIL held instead of inside `Python::detach`. (pyo3 keeps a per-thread
+    /// attach count that `detach` zeroes and then restores as an absolute value; other greenlets
+    /// running while one is suspended inside a `detach` would leave that count wrong, and a
+    /// negative count makes pyo3 panic.)
+    pub fn set_cooperative(&self) {
+        self.lock().cooperative = true;
+    }
+
+    /// Runs socket work `f` for this exchange: without the GIL, or with it when cooperative.
+    pub(crate) fn blocking_io<R: Send>(&self, py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
+        if self.lock().cooperative {
+            f()
+        } else {
+            py.detach(f)
+        }
     }
 
     /// Reads and discards the rest of the request body, at most `limit` decoded bytes.

@@ -40,7 +40,8 @@ impl Input {
             }
         }
         let ex = &self.exchange;
-        py.detach(|| ex.lock().fill(want)).map_err(to_py_err)
+        ex.blocking_io(py, || ex.lock().fill(want))
+            .map_err(to_py_err)
     }
 
     /// Takes up to `n` available bytes as a Python bytes object.
@@ -75,7 +76,7 @@ impl Input {
     /// Everything left in the body.
     fn read_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let ex = &self.exchange;
-        py.detach(|| {
+        ex.blocking_io(py, || {
             let mut st = ex.lock();
             st.fill(usize::MAX)
         })

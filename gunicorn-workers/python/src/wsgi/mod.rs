@@ -248,8 +248,8 @@ impl Bridge {
     ) -> Outcome {
         // gunicorn answers `Expect: 100-continue` before calling the app.
         if req.expect_continue
-            && py
-                .detach(|| exchange.lock().write_raw(CONTINUE_100))
+            && exchange
+                .blocking_io(py, || exchange.lock().write_raw(CONTINUE_100))
                 .is_err()
         {
             return self.outcome(exchange, false);
@@ -366,7 +366,7 @@ impl Bridge {
     }
 
     fn write_error_page(&self, py: Python<'_>, exchange: &Exchange, status: u16, page: &[u8]) {
-        let r = py.detach(|| {
+        let r = exchange.blocking_io(py, || {
             let mut st = exchange.lock();
             st.error_status = Some(status);
             st.write_raw(page)
@@ -452,7 +452,8 @@ impl Bridge {
                 return Ok(());
             }
         }
-        py.detach(|| exchange.lock().write_body(data, last))
+        exchange
+            .blocking_io(py, || exchange.lock().write_body(data, last))
             .map_err(SendError::Client)
     }
 
@@ -469,7 +470,8 @@ impl Bridge {
                 )));
             }
         }
-        py.detach(|| exchange.lock().finish())
+        exchange
+            .blocking_io(py, || exchange.lock().finish())
             .map_err(SendError::Client)
     }
 
@@ -518,7 +520,8 @@ impl Bridge {
             (count, no_body)
         };
         let count = if no_body { 0 } else { count };
-        py.detach(|| exchange.lock().send_file(fd, offset, count))
+        exchange
+            .blocking_io(py, || exchange.lock().send_file(fd, offset, count))
             .map_err(SendError::Client)?;
         Ok(true)
     }

@@ -114,7 +114,7 @@ impl WriteCallable {
         }
         let data = bytes.as_bytes();
         let ex = &self.exchange;
-        py.detach(|| ex.lock().write_body(data, false))?;
+        ex.blocking_io(py, || ex.lock().write_body(data, false))?;
         Ok(())
     }
 }
@@ -136,7 +136,7 @@ impl EarlyHints {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         if let Some(bytes) = bytes {
             let ex = &self.exchange;
-            py.detach(|| ex.lock().write_raw(&bytes))?;
+            ex.blocking_io(py, || ex.lock().write_raw(&bytes))?;
         }
         Ok(())
     }

@@ -1,0 +1,162 @@
+"""The event-loop side of gunicorn-rs's greenlet workers (embedded in the binary).
+
+The hub of gevent or eventlet owns the worker's thread. This module monkey-patches the standard
+library (before the application is imported), accepts connections on the inherited listeners
+through the library's cooperative sockets, and runs one greenlet per connection from a pool of
+`worker_connections`. Each connection greenlet calls `server.serve(index, sock)`, written in
+Rust: it parses requests, runs the WSGI application through the bridge and writes responses,
+waiting only inside calls on the cooperative socket, so it never blocks the hub.
+
+Around that: a heartbeat greenlet (`server.tick()` every second, which also notices a new parent
+pid), a wait on the worker's shutdown pipe (TERM = graceful, INT/QUIT = quick), and the graceful
+stop: close the listeners, wait for the pool to drain up to `graceful_timeout`, then return.
+"""
+
+import errno
+import socket
+import sys
+import time
+import warnings
+
+# How often the graceful drain looks for a quick stop (QUIT/INT) arriving meanwhile.
+_DRAIN_POLL = 0.5
+
+
+# The library was already imported when the worker started (inherited over fork from a master
+# that imported it, e.g. `--preload` of an app importing gevent): its hub needs re-initializing.
+_inherited = False
+
+
+def import_library(name):
+    """Imports gevent or eventlet (ImportError when it is not installed)."""
+    global _inherited
+    _inherited = name in sys.modules
+    with warnings.catch_warnings():
+        # eventlet warns about its own deprecation on import: noise in every worker's log.
+        warnings.simplefilter("ignore")
+        __import__(name)
+
+
+def patch_gevent():
+    """`gevent.monkey.patch_all()`; a hub inherited over fork (`--preload` imported gevent in
+    the master) is re-initialized for this process."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    if _inherited:
+        import gevent
+
+        gevent.reinit()
+
+
+def patch_eventlet():
+    """`eventlet.monkey_patch()` and a fresh hub for this process."""
+    import eventlet
+
+    eventlet.monkey_patch()
+    from eventlet import hubs
+
+    hubs.use_hub()
+
+
+def _serve(server, index, sock, _address=None):
+    server.serve(index, sock)
+
+
+def _heartbeat(server, sleep):
+    while server.tick():
+        sleep(1.0)
+
+
+def _wait_for_stop(server, wait_read):
+    """Sleeps on the shutdown pipe until a stop is requested; returns its kind."""
+    while True:
+        kind = server.stop_requested()
+        if kind is not None:
+            return kind
+        wait_read(server.wake_fd)
+
+
+def _drain(server, busy, wait):
+    """Waits for the connection greenlets to finish, up to `graceful_timeout`, and returns
+    early on a quick stop. `busy()` counts them, `wait(t)` waits up to `t` seconds."""
+    deadline = time.monotonic() + server.graceful_timeout
+    while busy():
+        if server.stop_requested() == "quick":
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            server.log_warning("Worker graceful timeout (pid:%d)" % server.pid)
+            return
+        wait(min(left, _DRAIN_POLL))
+
+
+def run_gevent(server, listeners, worker_connections, max_accept):
+    import gevent
+    import gevent.pool
+    import gevent.server
+    import gevent.socket
+
+    pool = gevent.pool.Pool(worker_connections)
+    servers = []
+    for index, (fd, family) in enumerate(listeners):
+        sock = gevent.socket.socket(family, socket.SOCK_STREAM, 0, fd)
+        srv = gevent.server.StreamServer(
+            sock, lambda s, a, i=index: _serve(server, i, s, a), spawn=pool
+        )
+        srv.max_accept = max_accept
+        srv.start()
+        servers.append(srv)
+    gevent.spawn(_heartbeat, server, gevent.sleep)
+    kind = _wait_for_stop(server, gevent.socket.wait_read)
+    if kind == "quick":
+        return
+    for srv in servers:
+        srv.close()
+    _drain(server, lambda: len(pool), lambda t: pool.join(timeout=t))
+
+
+def _accept_loop(server, index, sock, pool, eventlet):
+    while True:
+        try:
+            conn, _address = sock.accept()
+        except OSError as e:
+            # Another worker took it, the peer gave up, or a signal: try again. Anything else
+            # (EMFILE...) is logged and retried a little later rather than spinning.
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EINTR):
+                server.log_error("Error accepting a connection: %s" % e)
+                eventlet.sleep(0.1)
+            continue
+        # Waits for a free slot when worker_connections are busy.
+        pool.spawn_n(_serve, server, index, conn)
+
+
+def run_eventlet(server, listeners, worker_connections, _max_accept):
+    import eventlet
+    import eventlet.greenpool
+    import eventlet.hubs
+    from eventlet.green import socket as green_socket
+
+    pool = eventlet.greenpool.GreenPool(worker_connections)
+    acceptors = []
+    socks = []
+    for index, (fd, family) in enumerate(listeners):
+        sock = green_socket.socket(family, socket.SOCK_STREAM, 0, fd)
+        socks.append(sock)
+        acceptors.append(eventlet.spawn(_accept_loop, server, index, sock, pool, eventlet))
+    eventlet.spawn(_heartbeat, server, eventlet.sleep)
+    kind = _wait_for_stop(
+        server, lambda fd: eventlet.hubs.trampoline(fd, read=True)
+    )
+    if kind == "quick":
+        return
+    for acceptor in acceptors:
+        acceptor.kill()
+    for sock in socks:
+        sock.close()
+
+    def wait(t):
+        with eventlet.Timeout(t, False):
+            pool.waitall()
+
+    _drain(server, pool.running, wait)

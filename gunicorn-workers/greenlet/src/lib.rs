@@ -1,0 +1,244 @@
+//! The greenlet worker classes `gevent` and `eventlet`: Python's hub schedules the worker.
+//!
+//! After the fork the worker starts Python, monkey-patches the standard library with the chosen
+//! library (before the application is imported, as gunicorn's `init_process` does), loads the
+//! app, and hands the listeners to a small embedded Python driver (`driver.py`). The driver
+//! accepts through the library's cooperative sockets and runs one greenlet per connection; each
+//! greenlet calls [`server::GreenServer::serve`], which parses, builds the environ, runs the app
+//! through the WSGI bridge and encodes the response in Rust, reading and writing through the
+//! cooperative socket ([`green_socket::GreenSocket`]), so a would-block switches greenlets
+//! instead of blocking the thread. See docs/greenlet.md for the design.
+#![deny(unsafe_code)]
+
+mod green_socket;
+mod library;
+mod server;
+#[allow(unsafe_code)]
+mod sys;
+
+use std::collections::hash_map::RandomState;
+use std::ffi::CString;
+use std::hash::{BuildHasher, Hasher};
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gunicorn_core::{
+    register_worker, BuildError, Config, Listener, LocalAddr, Worker, WorkerClass, WorkerContext,
+    WorkerError,
+};
+use gunicorn_http::Local;
+use gunicorn_python::wsgi::{self, Bridge, BridgeOptions};
+use gunicorn_python::{app, ensure_initialized};
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+pub use library::Library;
+use server::GreenServer;
+
+register_worker!(WorkerClass::new(
+    "gevent",
+    &[
+        "egg:gunicorn#gevent",
+        "gunicorn.workers.ggevent.GeventWorker"
+    ],
+    build_gevent
+));
+
+register_worker!(WorkerClass::new(
+    "eventlet",
+    &[
+        "egg:gunicorn#eventlet",
+        "gunicorn.workers.geventlet.EventletWorker"
+    ],
+    build_eventlet
+));
+
+/// The driver module, compiled in the worker once Python runs.
+const DRIVER: &str = include_str!("driver.py");
+
+/// A greenlet worker, built in the master before each fork.
+#[derive(Debug)]
+pub struct GreenletWorker {
+    library: Library,
+    /// Requests to serve before restarting (`max_requests` + jitter); None = unlimited.
+    max_requests: Option<u64>,
+}
+
+fn build_gevent(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
+    build(cfg, Library::Gevent)
+}
+
+fn build_eventlet(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
+    build(cfg, Library::Eventlet)
+}
+
+fn build(cfg: &Config, library: Library) -> Result<Box<dyn Worker>, BuildError> {
+    // Refuse bad HTTP settings (allow lists, header_map) before any fork.
+    wsgi::http_config(cfg).map_err(BuildError)?;
+    Ok(Box::new(GreenletWorker {
+        library,
+        max_requests: max_requests(cfg.max_requests, cfg.max_requests_jitter, random_u64()),
+    }))
+}
+
+/// gunicorn: `max_requests + randint(0, jitter)`, unlimited when max_requests is 0.
+fn max_requests(max: u64, jitter: u64, random: u64) -> Option<u64> {
+    if max == 0 {
+        return None;
+    }
+    let extra = if jitter == 0 {
+        0
+    } else {
+        random % (jitter + 1)
+    };
+    Some(max.saturating_add(extra))
+}
+
+/// A random number from the OS-seeded hasher keys (no RNG crate needed for a jitter).
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// A listener handed to Python: its descriptor (Python's socket object owns it from then on),
+/// its address family, and the address the environ reports for it.
+struct HandedListener {
+    fd: i32,
+    family: i32,
+    local: Local,
+}
+
+fn hand_over(listener: Listener) -> Result<HandedListener, WorkerError> {
+    let (local, family) = match listener.local_addr() {
+        Ok(LocalAddr::Tcp(a)) if a.is_ipv4() => (Local::Tcp(a), libc::AF_INET),
+        Ok(LocalAddr::Tcp(a)) => (Local::Tcp(a), libc::AF_INET6),
+        Ok(LocalAddr::Unix(p)) => (Local::Unix(p.to_string_lossy().into_owned()), libc::AF_UNIX),
+        Err(e) => return Err(WorkerError::Boot(e.to_string())),
+    };
+    let fd: OwnedFd = match listener {
+        Listener::Tcp(l) => l.into(),
+        Listener::Unix { listener, .. } => listener.into(),
+    };
+    Ok(HandedListener {
+        fd: fd.into_raw_fd(),
+        family,
+        local,
+    })
+}
+
+impl Worker for GreenletWorker {
+    fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
+        let cfg = Arc::clone(&ctx.config);
+        ensure_initialized().map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let driver = Python::attach(|py| -> Result<Py<PyModule>, WorkerError> {
+            let code = CString::new(DRIVER).map_err(|e| WorkerError::Boot(e.to_string()))?;
+            let driver = PyModule::from_code(
+                py,
+                &code,
+                c"gunicorn_greenlet_driver.py",
+                c"gunicorn_greenlet_driver",
+            )
+            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+            // Patching comes before the application is imported (gunicorn's init_process).
+            self.library.patch(py, &driver)?;
+            Ok(driver.unbind())
+        })?;
+        let app = app::load(&cfg).map_err(|e| {
+            e.log_traceback();
+            WorkerError::AppLoad(e.to_string())
+        })?;
+        let http = Arc::new(wsgi::http_config(&cfg).map_err(WorkerError::Boot)?);
+        // sendfile(2) on the (non-blocking) client socket would spin instead of yielding to
+        // the hub: file_wrapper bodies go through the cooperative socket in blksize chunks.
+        let opts = BridgeOptions {
+            sendfile: false,
+            ..BridgeOptions::from_config(&cfg, false, false)
+        };
+        let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
+            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let mut listeners = Vec::new();
+        for l in std::mem::take(&mut ctx.listeners) {
+            listeners.push(hand_over(l)?);
+        }
+        let worker_connections = usize::try_from(cfg.worker_connections.max(1)).unwrap_or(1000);
+        // gunicorn: with several workers each accepts one connection per wake-up, spreading
+        // the load; a single worker accepts in batches.
+        let max_accept = if cfg.workers > 1 { 1 } else { 100 };
+        let server = GreenServer::new(server::Settings {
+            bridge,
+            http,
+            locals: listeners.iter().map(|l| l.local.clone()).collect(),
+            keepalive: Duration::from_secs(cfg.keepalive),
+            graceful_timeout: cfg.graceful_timeout as f64,
+            max_requests: self.max_requests,
+            ctx,
+        });
+        Python::attach(|py| -> PyResult<()> {
+            let server = Bound::new(py, server)?;
+            let socks: Vec<(i32, i32)> = listeners.iter().map(|l| (l.fd, l.family)).collect();
+            driver.bind(py).getattr(self.library.runner())?.call1((
+                server,
+                socks,
+                worker_connections,
+                max_accept,
+            ))?;
+            Ok(())
+        })
+        .map_err(|e| WorkerError::Runtime(Python::attach(|py| library::format_exception(py, &e))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_requests_with_jitter() {
+        let cases = [
+            // (max, jitter, random, expected)
+            (0, 0, 7, None),
+            (0, 50, 7, None),
+            (100, 0, 7, Some(100)),
+            (100, 10, 7, Some(107)),
+            (100, 10, 11, Some(100)),
+        ];
+        for (max, jitter, random, want) in cases {
+            assert_eq!(
+                max_requests(max, jitter, random),
+                want,
+                "{max} {jitter} {random}"
+            );
+        }
+    }
+
+    #[test]
+    fn registered_under_gunicorns_names() {
+        let cases = [
+            ("gevent", "gevent"),
+            ("egg:gunicorn#gevent", "gevent"),
+            ("gunicorn.workers.ggevent.GeventWorker", "gevent"),
+            ("eventlet", "eventlet"),
+            ("egg:gunicorn#eventlet", "eventlet"),
+            ("gunicorn.workers.geventlet.EventletWorker", "eventlet"),
+        ];
+        for (name, class) in cases {
+            let found = gunicorn_core::registry::lookup(name).expect(name);
+            assert_eq!(found.name, class, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_driver_is_valid_python_text() {
+        assert!(CString::new(DRIVER).is_ok());
+        for name in [
+            "def run_gevent(",
+            "def run_eventlet(",
+            "def patch_gevent(",
+            "def patch_eventlet(",
+        ] {
+            assert!(DRIVER.contains(name), "{name}");
+        }
+    }
+}

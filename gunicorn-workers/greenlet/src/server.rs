@@ -1,0 +1,345 @@
+//! The Rust half of a greenlet worker: what the Python driver calls.
+//!
+//! One [`GreenServer`] per worker process, shared by every connection greenlet of the hub's
+//! thread. Its state is immutable or atomic (no `RefCell`, no lock held across a call into
+//! Python), because a greenlet can switch away inside any socket call and another greenlet then
+//! enters `serve` on the same object.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
+use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
+use gunicorn_python::wsgi::{self, Bridge, Exchange, Transport};
+use nix::sys::socket::{getpeername, SockaddrLike, SockaddrStorage};
+use pyo3::prelude::*;
+
+use crate::green_socket::GreenSocket;
+
+/// How much of a request head is read at a time.
+const READ_CHUNK: usize = 8192;
+/// An idle keep-alive connection looks at the stop request this often, so a graceful stop
+/// does not wait for every idle client's keep-alive timeout.
+const IDLE_SLICE: Duration = Duration::from_secs(1);
+/// After a response, at most this much of a request body the app left unread is read and
+/// dropped to reuse the connection (gunicorn's gthread drain), within `DRAIN_TIME`.
+const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// Closing after an error page: shut down our side, then read and drop what the client still
+/// sends (bounded) so the close is a FIN, not a RST that could destroy the page in flight.
+const LINGER_LIMIT: usize = 64 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// What a worker's server is built from.
+pub struct Settings {
+    pub bridge: Bridge,
+    pub http: Arc<HttpConfig>,
+    /// The address of each listener, by the index the driver passes to `serve`.
+    pub locals: Vec<Local>,
+    /// `--keep-alive`: how long to wait for the next request; zero = one request per connection.
+    pub keepalive: Duration,
+    pub graceful_timeout: f64,
+    pub max_requests: Option<u64>,
+    pub ctx: WorkerContext,
+}
+
+/// The worker's server object, as seen by the driver.
+#[pyclass(module = "gunicorn_greenlet_driver", name = "Server", frozen)]
+pub struct GreenServer {
+    s: Settings,
+    handled: AtomicU64,
+    /// The ppid check already asked for a stop.
+    orphaned: AtomicBool,
+}
+
+/// Why reading a request head ended without a request.
+enum NoHead {
+    /// The client closed or went idle past the keep-alive timeout: close quietly.
+    Closed,
+    /// A malformed request: answer with an error page, then close.
+    Invalid(HttpError),
+}
+
+impl GreenServer {
+    pub fn new(s: Settings) -> GreenServer {
+        GreenServer {
+            s,
+            handled: AtomicU64::new(0),
+            orphaned: AtomicBool::new(false),
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.s.ctx.shutdown.requested().is_some()
+    }
+
+    /// Counts a request; true when it is the last one (max_requests reached), which also
+    /// starts a graceful stop like gunicorn's `alive = False`.
+    fn count_request(&self) -> bool {
+        let n = self.handled.fetch_add(1, Ordering::AcqRel) + 1;
+        match self.s.max_requests {
+            Some(max) if n >= max => {
+                if n == max {
+                    log_info!("Autorestarting worker after current request.");
+                    self.s.ctx.shutdown.request(StopKind::Graceful);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Serves requests on one connection until it closes, keep-alive ends, or the worker
+    /// stops. Errors only to re-raise an exception that kills the greenlet.
+    fn serve_connection(
+        &self,
+        py: Python<'_>,
+        sock: &GreenSocket,
+        conn: &ConnInfo,
+    ) -> PyResult<()> {
+        let mut parser = RequestParser::new(Arc::clone(&self.s.http), conn.clone());
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        let mut first = true;
+        loop {
+            let head = self.read_head(py, sock, &mut parser, &mut buf, first);
+            if let Some(e) = sock.take_fatal() {
+                return Err(e);
+            }
+            let (req, used) = match head {
+                Ok(parsed) => parsed,
+                Err(NoHead::Closed) => return Ok(()),
+                Err(NoHead::Invalid(e)) => {
+                    self.reject(py, sock, conn, &e);
+                    return Ok(());
+                }
+            };
+            first = false;
+            let environ = match build_environ(&req, conn, parser.proxy_info(), &self.s.http) {
+                Ok(env) => env,
+                Err(e) => {
+                    self.reject(py, sock, conn, &e);
+                    return Ok(());
+                }
+            };
+            // The app may take as long as it needs (gunicorn's gevent worker has no timeout
+            // around the application either).
+            if sock.set_timeout(py, None).is_err() {
+                return sock.take_fatal().map_or(Ok(()), Err);
+            }
+            let last = self.count_request();
+            let must_close = last || self.s.keepalive.is_zero() || self.stopping();
+            let after_head = buf.split_off(used);
+            let transport: Box<dyn Transport> = Box::new(sock.clone());
+            let exchange = Exchange::new(
+                transport,
+                after_head,
+                &req,
+                Arc::clone(&self.s.http),
+                must_close,
+            );
+            exchange.set_cooperative();
+            let outcome = self.s.bridge.handle(py, &req, conn, environ, &exchange);
+            let mut reusable = outcome.reusable && !must_close && !self.stopping();
+            if reusable {
+                reusable = sock.set_timeout(py, Some(DRAIN_TIME)).is_ok()
+                    && exchange.drain_body(DRAIN_LIMIT);
+            }
+            let rest = exchange.take_transport().map(|(_, rest)| rest);
+            if let Some(e) = sock.take_fatal() {
+                return Err(e);
+            }
+            match rest {
+                Some(rest) if reusable => buf = rest,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads until `parser` has a complete request head. With keep-alive on, the whole head
+    /// must arrive within `keepalive` (gunicorn's gevent worker: `Timeout(keepalive)` around
+    /// reading each request); with it off, the first request may take as long as it needs.
+    fn read_head(
+        &self,
+        py: Python<'_>,
+        sock: &GreenSocket,
+        parser: &mut RequestParser,
+        buf: &mut Vec<u8>,
+        first: bool,
+    ) -> Result<(gunicorn_http::Request, usize), NoHead> {
+        let deadline = (!self.s.keepalive.is_zero()).then(|| Instant::now() + self.s.keepalive);
+        if !first && deadline.is_none() {
+            return Err(NoHead::Closed);
+        }
+        let mut reader = sock.clone();
+        loop {
+            match parser.parse_head(buf) {
+                Ok(Some(parsed)) => return Ok(parsed),
+                Ok(None) => {}
+                Err(e) => return Err(NoHead::Invalid(e)),
+            }
+            let idle = buf.is_empty() && !first;
+            if idle && self.stopping() {
+                return Err(NoHead::Closed);
+            }
+            let timeout = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(NoHead::Closed);
+                    }
+                    Some(if idle { left.min(IDLE_SLICE) } else { left })
+                }
+                None => None,
+            };
+            if sock.set_timeout(py, timeout).is_err() {
+                return Err(NoHead::Closed);
+            }
+            let len = buf.len();
+            buf.resize(len + READ_CHUNK, 0);
+            let read = reader.read(&mut buf[len..]);
+            let n = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    buf.truncate(len);
+                    match e.kind() {
+                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => continue,
+                        _ => return Err(NoHead::Closed),
+                    }
+                }
+            };
+            buf.truncate(len + n);
+            if n == 0 {
+                // EOF: quiet between requests, NoMoreData (logged, no response) part-way.
+                if len == 0 {
+                    return Err(NoHead::Closed);
+                }
+                return Err(NoHead::Invalid(HttpError::NoMoreData));
+            }
+        }
+    }
+
+    /// Answers a request that failed before the app ran (gunicorn's error page and log line),
+    /// then closes gracefully.
+    fn reject(&self, py: Python<'_>, sock: &GreenSocket, conn: &ConnInfo, err: &HttpError) {
+        let Some(page) = wsgi::request_error(conn, err) else {
+            return;
+        };
+        let mut writer = sock.clone();
+        if sock.set_timeout(py, Some(LINGER_TIME)).is_err() || writer.write_all(&page).is_err() {
+            return;
+        }
+        if nix::sys::socket::shutdown(sock.raw_fd(), nix::sys::socket::Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut drained = 0;
+        let mut scratch = vec![0u8; READ_CHUNK];
+        while drained < LINGER_LIMIT {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || sock.set_timeout(py, Some(left)).is_err() {
+                break;
+            }
+            match writer.read(&mut scratch) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+}
+
+/// The peer of a connected socket as the environ reports it.
+fn peer_of(fd: i32) -> Peer {
+    let Ok(addr) = getpeername::<SockaddrStorage>(fd) else {
+        return Peer::Unix;
+    };
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Peer::Tcp(std::net::SocketAddr::V4((*v4).into()));
+    }
+    if let Some(v6) = addr.as_sockaddr_in6() {
+        return Peer::Tcp(std::net::SocketAddr::V6((*v6).into()));
+    }
+    let _ = addr.family();
+    Peer::Unix
+}
+
+#[pymethods]
+impl GreenServer {
+    /// Serves one accepted connection (the body of a connection greenlet), then closes it.
+    fn serve(&self, py: Python<'_>, index: usize, sock: &Bound<'_, PyAny>) -> PyResult<()> {
+        let green = GreenSocket::new(sock)?;
+        let local = match self.s.locals.get(index) {
+            Some(l) => l.clone(),
+            None => {
+                green.close(py);
+                return Ok(());
+            }
+        };
+        let conn = ConnInfo {
+            peer: peer_of(green.raw_fd()),
+            local,
+        };
+        let result = self.serve_connection(py, &green, &conn);
+        green.close(py);
+        result
+    }
+
+    /// The heartbeat (called about once a second from its own greenlet): proves the worker
+    /// alive to the master. False once the parent changed (the master is gone), after asking
+    /// for a graceful stop like gunicorn's `notify()`.
+    fn tick(&self) -> bool {
+        self.s.ctx.heartbeat.notify();
+        if nix::unistd::getppid().as_raw() != self.s.ctx.ppid {
+            if !self.orphaned.swap(true, Ordering::AcqRel) {
+                log_info!(
+                    "Parent changed, shutting down: greenlet worker (pid: {})",
+                    std::process::id()
+                );
+                self.s.ctx.shutdown.request(StopKind::Graceful);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// `None`, `"graceful"` (TERM, max_requests, parent gone) or `"quick"` (INT, QUIT). Also
+    /// empties the wake-up pipe so the driver's next wait sleeps until a new signal.
+    fn stop_requested(&self) -> Option<&'static str> {
+        let mut scratch = [0u8; 64];
+        while matches!(
+            nix::unistd::read(self.s.ctx.shutdown.wake_fd(), &mut scratch),
+            Ok(n) if n > 0
+        ) {}
+        match self.s.ctx.shutdown.requested() {
+            None => None,
+            Some(StopKind::Graceful) => Some("graceful"),
+            Some(StopKind::Quick) => Some("quick"),
+        }
+    }
+
+    /// The read end of the shutdown pipe, readable once a stop was requested.
+    #[getter]
+    fn wake_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.s.ctx.shutdown.wake_fd().as_raw_fd()
+    }
+
+    #[getter]
+    fn graceful_timeout(&self) -> f64 {
+        self.s.graceful_timeout
+    }
+
+    #[getter]
+    fn pid(&self) -> u32 {
+        std::process::id()
+    }
+
+    fn log_warning(&self, msg: &str) {
+        log_warning!("{msg}");
+    }
+
+    fn log_error(&self, msg: &str) {
+        log_error!("{msg}");
+    }
+}
