@@ -114,3 +114,14 @@ def errors_stream(environ, start_response):
     environ["wsgi.errors"].flush()
     start_response("200 OK", [("Content-Length", "2")])
     return [b"ok"]
+
+
+def list_headers(environ, start_response):
+    """Headers as lists rather than tuples (gunicorn accepts any pair)."""
+    start_response("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"]])
+    return [b"ok"]
+
+
+def bad_header_shape(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain", "extra")])
+    return [b"x"]

@@ -218,6 +218,7 @@ fn response_shapes() {
         ),
         ("responses:no_content", "HTTP/1.1 204 No Content", ""),
         ("responses:errors_stream", "HTTP/1.1 200 OK", "ok"),
+        ("responses:list_headers", "HTTP/1.1 200 OK", "ok"),
     ];
     for (uri, status, body) in cases {
         let r = get(uri);

@@ -35,22 +35,27 @@ fn str_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
-/// A header list as `(name, value)` string pairs; anything else is a TypeError.
+/// A header list as `(name, value)` string pairs. Like gunicorn (`for name, value in headers`)
+/// any two-item sequence is a pair; tuples, the PEP 3333 form, take the fast path.
 fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
     let mut out = Vec::with_capacity(headers.len().unwrap_or(4));
     for item in headers.try_iter()? {
         let item = item?;
-        let pair = item
-            .cast::<PyTuple>()
-            .ok()
-            .filter(|t| t.len() == 2)
-            .ok_or_else(|| {
-                PyTypeError::new_err(format!(
-                    "header must be a (name, value) tuple, not {}",
-                    item.repr().map(|r| r.to_string()).unwrap_or_default()
-                ))
-            })?;
-        out.push((str_of(&pair.get_item(0)?)?, str_of(&pair.get_item(1)?)?));
+        let not_a_pair = || {
+            PyTypeError::new_err(format!(
+                "header must be a (name, value) tuple, not {}",
+                item.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        };
+        let (name, value) = match item.cast::<PyTuple>() {
+            Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
+            Ok(_) => return Err(not_a_pair()),
+            Err(_) if !item.is_instance_of::<PyString>() && item.len().ok() == Some(2) => {
+                (item.get_item(0)?, item.get_item(1)?)
+            }
+            Err(_) => return Err(not_a_pair()),
+        };
+        out.push((str_of(&name)?, str_of(&value)?));
     }
     Ok(out)
 }
