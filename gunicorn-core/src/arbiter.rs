@@ -374,6 +374,12 @@ impl Arbiter {
         }
         if let Ok(fds) = std::env::var("GUNICORN_FD") {
             std::env::remove_var("GUNICORN_FD");
+            // The sockets came from systemd through the old master: they are still systemd's
+            // to remove, not ours (gunicorn passes LISTEN_FDS again for the same effect).
+            if std::env::var_os("GUNICORN_SYSTEMD").is_some() {
+                std::env::remove_var("GUNICORN_SYSTEMD");
+                self.systemd = true;
+            }
             for part in fds.split(',').filter(|p| !p.trim().is_empty()) {
                 let fd: i32 = part
                     .trim()
@@ -880,6 +886,9 @@ impl Arbiter {
         cmd.args(self.start_args.iter().skip(1))
             .env("GUNICORN_PID", self.pid.to_string())
             .env("GUNICORN_FD", fds.join(","));
+        if self.systemd {
+            cmd.env("GUNICORN_SYSTEMD", "1");
+        }
         if let Some(cwd) = &self.start_cwd {
             cmd.current_dir(cwd);
         }

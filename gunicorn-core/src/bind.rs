@@ -496,6 +496,22 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_listeners_report_bracketed_urls() {
+        // Skipped where the host has no IPv6 loopback.
+        if std::net::TcpListener::bind("[::1]:0").is_err() {
+            return;
+        }
+        let ls = bind_addresses(
+            &[BindAddr::parse("[::1]:0").unwrap()],
+            &opts(),
+            1,
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert!(ls[0].url().starts_with("http://[::1]:"), "{}", ls[0].url());
+    }
+
+    #[test]
     fn busy_port_fails_after_the_retries() {
         let first = bind_addresses(&[tcp("127.0.0.1", 0)], &opts(), 1, Duration::ZERO).unwrap();
         let port = match first[0].local_addr().unwrap() {

@@ -81,6 +81,10 @@ pub fn set_abort_handler(handler: AbortHandler) -> bool {
 pub(crate) fn abort_worker() {
     match ABORT_HANDLER.get() {
         Some(handler) => handler(),
-        None => std::process::exit(1),
+        None => {
+            // gunicorn's worker logs this on every way out, the abort included.
+            crate::log_info!("Worker exiting (pid: {})", std::process::id());
+            std::process::exit(1)
+        }
     }
 }

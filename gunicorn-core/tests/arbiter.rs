@@ -446,6 +446,7 @@ fn silent_worker_is_killed_at_the_timeout() -> Result<(), String> {
     let mut m = Master::start("workers=1;timeout=1", "hang");
     let a = m.next_worker()?;
     m.wait_for(&format!("[CRITICAL] WORKER TIMEOUT (pid:{a})"))?;
+    m.wait_for(&format!("Worker exiting (pid: {a})"))?;
     m.wait_for(&format!("Worker (pid:{a}) exited with code 1."))?;
     let b = m.next_worker()?;
     check(a != b, "replaced", &m)?;
