@@ -199,6 +199,14 @@ impl Arbiter {
     ) -> Result<Arbiter, ArbiterError> {
         let addrs = bind::parse_all(&cfg)?;
         process::worker_ids(&cfg).map_err(ArbiterError::Config)?;
+        if let Some(dir) = &cfg.worker_tmp_dir {
+            if !Path::new(dir).is_dir() {
+                // gunicorn's WorkerTmp: "%s doesn't exist. Can't create workertmp."
+                return Err(ArbiterError::Config(format!(
+                    "{dir} doesn't exist. Can't create workertmp."
+                )));
+            }
+        }
         drop((class.build)(&cfg)?);
         let proc_name = process::proc_name(&cfg);
         Ok(Arbiter {

@@ -442,6 +442,18 @@ fn bad_build_exits_1_before_forking() -> Result<(), String> {
     )
 }
 
+fn missing_worker_tmp_dir_is_a_config_error() -> Result<(), String> {
+    let mut m = Master::start("worker_tmp_dir=/nonexistent/dir", "serve");
+    let status = m.wait_exit()?;
+    check(status == 1, &format!("exit 1, got {status}"), &m)?;
+    check(
+        m.logged("/nonexistent/dir doesn't exist. Can't create workertmp.")
+            && !m.logged("Starting gunicorn"),
+        "reported before starting",
+        &m,
+    )
+}
+
 fn silent_worker_is_killed_at_the_timeout() -> Result<(), String> {
     let mut m = Master::start("workers=1;timeout=1", "hang");
     let a = m.next_worker()?;
@@ -1037,6 +1049,10 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "missing_worker_tmp_dir_is_a_config_error",
+            missing_worker_tmp_dir_is_a_config_error,
+        ),
         (
             "arbiter_handle_drives_the_master",
             arbiter_handle_drives_the_master,
