@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -121,8 +121,10 @@ fn term_lets_the_current_request_finish() {
         let mut s = TcpStream::connect(addr).unwrap();
         exchange(&mut s, b"GET /?s=1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
     });
-    // Let the request reach the app, then ask for a graceful stop.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the request is inside the app, ask for a graceful stop.
+    assert!(server
+        .wait_for("slow app: sleeping", 1, LOG_TIMEOUT)
+        .is_some());
     server.signal(Signal::SIGTERM);
     let r = client.join().unwrap();
     assert_eq!(r.status, 200);
@@ -251,4 +253,29 @@ fn a_request_past_the_timeout_gets_a_500_and_the_worker_is_replaced() {
     assert!(server.wait_for("WORKER TIMEOUT", 1, LOG_TIMEOUT).is_some());
     server.wait_booted(2);
     assert_eq!(server.get("/?s=0").status, 200);
+}
+
+#[test]
+fn quit_does_not_wait_for_the_request_in_progress() {
+    let server = Gunicorn::new()
+        .args(["slow:app", "--graceful-timeout", "60"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /?s=50 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(server
+        .wait_for("slow app: sleeping", 1, LOG_TIMEOUT)
+        .is_some());
+    server.signal(Signal::SIGQUIT);
+    // The master exits (well before the request's 50 s or the 60 s graceful timeout would end
+    // it: STOP_TIMEOUT is shorter) ...
+    let status = server.wait_exit(STOP_TIMEOUT).expect("master exits");
+    assert_eq!(status.code(), Some(0), "{}", server.output());
+    // ... and the request was cut: the connection closed without a response.
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
 }

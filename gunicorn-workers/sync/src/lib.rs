@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use gunicorn_core::{
     log_error, log_info, register_worker, BuildError, Config, Listener, LocalAddr, PeerAddr,
-    Stream, Worker, WorkerClass, WorkerContext, WorkerError,
+    Shutdown, StopKind, Stream, Worker, WorkerClass, WorkerContext, WorkerError,
 };
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{self, Bridge, BridgeOptions, Exchange, Transport};
@@ -52,6 +52,37 @@ fn abort_current_request() {
         }
     }
     std::process::exit(1);
+}
+
+/// gunicorn's worker exits at once on INT/QUIT (its handler raises `SystemExit` inside the
+/// request). Between requests the serving loop sees the stop itself; this thread covers a
+/// request in progress: after gunicorn's 0.1 s grace it ends the process with status 0. It
+/// holds `CURRENT` while exiting so the serving thread cannot finish and log a second
+/// `Worker exiting` line meanwhile.
+fn spawn_quick_stop_watcher(shutdown: Shutdown) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("gunicorn-quick-stop".into())
+        .spawn(move || loop {
+            match shutdown.requested() {
+                Some(StopKind::Quick) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+                    if current.is_some() {
+                        log_info!("Worker exiting (pid: {})", std::process::id());
+                        std::process::exit(0);
+                    }
+                    return;
+                }
+                // The wake pipe stays readable once a graceful stop was asked for: from then
+                // on, look every 100 ms for the quick stop that may follow.
+                Some(StopKind::Graceful) => std::thread::sleep(Duration::from_millis(100)),
+                None => {
+                    let mut fds = [PollFd::new(shutdown.wake_fd(), PollFlags::POLLIN)];
+                    let _ = poll(&mut fds, PollTimeout::NONE);
+                }
+            }
+        })?;
+    Ok(())
 }
 
 /// The sync worker, built in the master before each fork.
@@ -115,6 +146,8 @@ impl Worker for SyncWorker {
         let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
             .map_err(|e| WorkerError::Boot(e.to_string()))?;
         gunicorn_core::worker::set_abort_handler(Box::new(abort_current_request));
+        spawn_quick_stop_watcher(ctx.shutdown.clone())
+            .map_err(|e| WorkerError::Boot(e.to_string()))?;
         let mut listeners = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
             l.set_nonblocking(true)
