@@ -655,7 +655,8 @@ settings! {
     /// Switch worker processes to run as this user: a name or a numeric uid. Default: unchanged.
     user: Option<String> = None;
         section "Server Mechanics", flags ["-u", "--user"], kind Kind::Value, meta "USER";
-    /// Switch worker processes to run as this group: a name or a numeric gid. Default: unchanged.
+    /// Switch worker processes to run as this group: a name or a numeric gid. Default: the
+    /// --user's primary group when --user is given, else unchanged.
     group: Option<String> = None;
         section "Server Mechanics", flags ["-g", "--group"], kind Kind::Value, meta "GROUP";
     /// The umask for the files gunicorn creates: unix socket files and the worker heartbeat files.

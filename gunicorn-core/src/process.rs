@@ -10,8 +10,10 @@ use nix::unistd::{Gid, Group, Uid, User};
 use crate::config::Config;
 
 /// Resolves `user` / `group` (names or numbers) to the uid and gid workers switch to, as
-/// gunicorn's `validate_user` / `validate_group`. `None` when neither is set; an unset one keeps
-/// the master's effective id.
+/// gunicorn's `validate_user` / `validate_group`. `None` when neither is set. An unset user keeps
+/// the master's effective uid. An unset group is the user's primary group when a user is given
+/// (stricter than gunicorn, whose workers keep the master's group, root's for a root master),
+/// else the master's effective gid.
 pub fn worker_ids(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
     if cfg.user.is_none() && cfg.group.is_none() {
         return Ok(None);
@@ -20,9 +22,14 @@ pub fn worker_ids(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
         None => Uid::effective().as_raw(),
         Some(u) => resolve_user(u)?,
     };
-    let gid = match &cfg.group {
-        None => Gid::effective().as_raw(),
-        Some(g) => resolve_group(g)?,
+    let gid = match (&cfg.group, &cfg.user) {
+        (Some(g), _) => resolve_group(g)?,
+        (None, Some(_)) => User::from_uid(Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.gid.as_raw())
+            .unwrap_or_else(|| Gid::effective().as_raw()),
+        (None, None) => Gid::effective().as_raw(),
     };
     Ok(Some((uid, gid)))
 }
@@ -293,6 +300,15 @@ mod tests {
         cfg.user = Some("0".into());
         cfg.group = Some("root".into());
         assert_eq!(worker_ids(&cfg).unwrap(), Some((0, 0)));
+        cfg.group = None;
+        cfg.user = Some("nobody".into());
+        if let Ok(Some(nobody)) = User::from_name("nobody") {
+            // Without --group, the user's own primary group.
+            assert_eq!(
+                worker_ids(&cfg).unwrap(),
+                Some((nobody.uid.as_raw(), nobody.gid.as_raw()))
+            );
+        }
         cfg.user = Some("no-such-user-here".into());
         assert_eq!(
             worker_ids(&cfg).unwrap_err(),

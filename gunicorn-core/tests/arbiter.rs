@@ -85,10 +85,16 @@ fn serve(ctx: WorkerContext) -> Result<(), WorkerError> {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 let mut req = [0u8; 1024];
                 let _ = s.read(&mut req);
+                let groups: Vec<String> = nix::unistd::getgroups()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect();
                 let body = format!(
-                    "uid={} gid={} pid={pid}",
+                    "uid={} gid={} groups={} pid={pid}",
                     nix::unistd::getuid(),
-                    nix::unistd::getgid()
+                    nix::unistd::getgid(),
+                    groups.join(",")
                 );
                 let _ = write!(
                     s,
@@ -452,6 +458,89 @@ fn missing_worker_tmp_dir_is_a_config_error() -> Result<(), String> {
         "reported before starting",
         &m,
     )
+}
+
+/// A user that is a member of some supplementary group, from /etc/group: (user, that group's gid).
+fn user_with_supplementary_group() -> Option<(String, u32)> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        let member = f.get(3)?.split(',').find(|m| !m.is_empty())?;
+        let gid: u32 = f.get(2)?.parse().ok()?;
+        nix::unistd::User::from_name(member)
+            .ok()
+            .flatten()
+            .filter(|u| u.gid.as_raw() != gid)
+            .map(|_| (member.to_string(), gid))
+    })
+}
+
+fn initgroups_loads_the_users_groups() -> Result<(), String> {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("(skipping initgroups: not root)");
+        return Ok(());
+    }
+    let Some((user, extra_gid)) = user_with_supplementary_group() else {
+        println!("(skipping initgroups: no user with a supplementary group)");
+        return Ok(());
+    };
+    let groups_of = |body: &str| -> Vec<String> {
+        body.split("groups=")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .map(|g| g.split(',').map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let mut with = Master::start(&format!("workers=1;user={user};initgroups=true"), "serve");
+    let port = with.port()?;
+    with.next_worker()?;
+    let body = get(port)?;
+    check(
+        groups_of(&body).contains(&extra_gid.to_string()),
+        &format!("--initgroups gives {user} its group {extra_gid}: {body}"),
+        &with,
+    )?;
+    with.signal(Signal::SIGTERM);
+    with.wait_exit()?;
+    let mut without = Master::start(&format!("workers=1;user={user}"), "serve");
+    let port = without.port()?;
+    without.next_worker()?;
+    let body = get(port)?;
+    check(
+        !groups_of(&body).contains(&extra_gid.to_string())
+            && !groups_of(&body).contains(&"0".to_string()),
+        &format!("without --initgroups only the user's primary group remains: {body}"),
+        &without,
+    )?;
+    without.signal(Signal::SIGTERM);
+    without.wait_exit()?;
+    Ok(())
+}
+
+fn daemon_with_stdio_inheritance_keeps_stderr() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-stdio-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let pidfile = dir.join("d.pid");
+    let mut m = Master::start(
+        &format!(
+            "workers=1;daemon=true;enable_stdio_inheritance=true;pidfile={}",
+            pidfile.display()
+        ),
+        "serve",
+    );
+    // The daemon keeps our stderr pipe: its lines still arrive here.
+    let line = m.wait_for("Booting worker with pid: ")?;
+    check(
+        !line.contains(&format!("[{}]", m.pid())),
+        "logged by the daemon's worker",
+        &m,
+    )?;
+    let daemon = ArbiterHandle::from_pidfile(&pidfile).map_err(|e| e.to_string())?;
+    check(daemon.pid() != m.pid(), "detached under a new pid", &m)?;
+    daemon.stop().map_err(|e| e.to_string())?;
+    m.wait_for("Shutting down: Master")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 fn silent_worker_is_killed_at_the_timeout() -> Result<(), String> {
@@ -1049,6 +1138,14 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "initgroups_loads_the_users_groups",
+            initgroups_loads_the_users_groups,
+        ),
+        (
+            "daemon_with_stdio_inheritance_keeps_stderr",
+            daemon_with_stdio_inheritance_keeps_stderr,
+        ),
         (
             "missing_worker_tmp_dir_is_a_config_error",
             missing_worker_tmp_dir_is_a_config_error,
