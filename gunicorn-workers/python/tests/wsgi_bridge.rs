@@ -501,3 +501,35 @@ fn body_errors() {
     assert_eq!(r.outcome.status, None);
     assert!(!r.outcome.reusable);
 }
+
+#[test]
+fn large_bodies_arrive_whole() {
+    let body: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    // Content-Length.
+    let mut req = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let r = serve("echo:sized_reads", &req);
+    let pieces = serde_like::parse(&r.text());
+    let joined = Python::attach(|py| -> String {
+        let list = pieces.bind(py);
+        let parts: Vec<String> = list.extract().unwrap();
+        assert!(parts[..parts.len() - 1].iter().all(|p| p.len() == 3));
+        parts.concat()
+    });
+    assert!(joined.as_bytes() == body.as_slice());
+    // Chunked, in chunks of 1000 bytes with extensions and a trailer.
+    let mut req = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for chunk in body.chunks(1000) {
+        req.extend_from_slice(format!("{:x};ext=1\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\nX-Trailer: yes\r\n\r\n");
+    let j = echo(&req);
+    let got = serde_like::get(&j, &["body"]).unwrap();
+    assert!(got.as_bytes() == body.as_slice());
+}
