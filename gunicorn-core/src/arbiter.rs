@@ -870,7 +870,16 @@ impl Arbiter {
             log_warning!("USR2 signal ignored. Parent exists.");
             return;
         }
-        let Some(exe) = self.start_exe.clone() else {
+        // Like gunicorn (which execs `sys.executable` with `sys.argv`), run the program by the
+        // name it was started with, resolved from the start directory or PATH, so an upgrade
+        // picks up a binary replaced on disk; /proc/self/exe would still name the old, deleted
+        // file. The running executable's path is the fallback.
+        let by_name = self
+            .start_args
+            .first()
+            .filter(|a| !a.is_empty())
+            .map(PathBuf::from);
+        let Some(exe) = by_name.or_else(|| self.start_exe.clone()) else {
             log_error!("USR2: cannot find the running executable");
             return;
         };

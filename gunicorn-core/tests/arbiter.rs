@@ -229,6 +229,15 @@ impl Master {
 
     fn start_with(settings: &str, mode: &str, env: &[(&str, &str)]) -> Master {
         let exe = std::env::current_exe().expect("test exe");
+        Self::start_exe(&exe, settings, mode, env)
+    }
+
+    fn start_exe(
+        exe: &std::path::Path,
+        settings: &str,
+        mode: &str,
+        env: &[(&str, &str)],
+    ) -> Master {
         let mut cmd = Command::new(exe);
         cmd.env("GUNICORN_CORE_TEST_ROLE", "master")
             .env("TEST_SETTINGS", settings)
@@ -1107,6 +1116,46 @@ fn hooks_run_in_order_in_the_right_process() -> Result<(), String> {
     check(status == 0, "TERM exits 0", &m)
 }
 
+fn usr2_runs_the_binary_replaced_on_disk() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let exe = dir.join("server");
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    std::fs::copy(&me, &exe).map_err(|e| e.to_string())?;
+    let mut m = Master::start_exe(&exe, "workers=1", "serve", &[]);
+    m.wait_for("Starting gunicorn")?;
+    m.next_worker()?;
+    // A package upgrade: the new binary is renamed over the old path.
+    let staged = dir.join("server.new");
+    std::fs::copy(&me, &staged).map_err(|e| e.to_string())?;
+    std::fs::rename(&staged, &exe).map_err(|e| e.to_string())?;
+    m.signal(Signal::SIGUSR2);
+    m.wait_for("Handling signal: usr2")?;
+    let line = m.wait_for("Starting gunicorn")?;
+    let new_pid: i32 = line
+        .split("] [")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or("no pid")?;
+    m.wait_for("Booting worker with pid: ")?;
+    let target = std::fs::read_link(format!("/proc/{new_pid}/exe")).map_err(|e| e.to_string())?;
+    check(
+        target == exe,
+        &format!(
+            "the new master runs the new file, not a deleted one: {}",
+            target.display()
+        ),
+        &m,
+    )?;
+    let _ = kill(Pid::from_raw(new_pid), Signal::SIGTERM);
+    m.wait_for("Shutting down: Master.2")?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "old master exits 0", &m)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() {
     match std::env::var("GUNICORN_CORE_TEST_ROLE").as_deref() {
         Ok("master") => run_master(),
@@ -1138,6 +1187,10 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "usr2_runs_the_binary_replaced_on_disk",
+            usr2_runs_the_binary_replaced_on_disk,
+        ),
         (
             "initgroups_loads_the_users_groups",
             initgroups_loads_the_users_groups,
