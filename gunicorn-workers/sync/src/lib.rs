@@ -51,6 +51,8 @@ fn abort_current_request() {
             exchange.try_send_error_page(&page);
         }
     }
+    // gunicorn's worker logs this on every way out, the abort included.
+    log_info!("Worker exiting (pid: {})", std::process::id());
     std::process::exit(1);
 }
 
