@@ -339,7 +339,7 @@ impl Arbiter {
         );
         log_info!("Using worker: {}", self.class.name);
         if let Err(e) = process::sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted") {
-            log_warning!("sd_notify failed: {e}");
+            log_debug!("Exception while invoking sd_notify(): {e}");
         }
         self.hooks.when_ready();
         process::set_title("master", &self.proc_name);
