@@ -35,7 +35,11 @@ def app(environ, start_response):
         environ["wsgi.errors"].flush()
         # Patched by the worker: yields to the hub.
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
+        environ["wsgi.errors"].write("sleep finished\n")
         body = b"slept"
+    elif path == "/mark":
+        environ["wsgi.errors"].write("mark reached\n")
+        body = b"mark"
     elif path == "/inner":
         body = b"inner:" + environ["wsgi.input"].read()
     elif path == "/outer":
@@ -562,4 +566,95 @@ fn plone_style_four_eventlet_workers() {
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(STOP_TIMEOUT).expect("master exits");
     assert_eq!(status.code(), Some(0), "{}", server.output());
+}
+
+#[test]
+fn graceful_stop_closes_idle_keep_alive_connections() {
+    for lib in LIBRARIES {
+        if !have(lib) {
+            continue;
+        }
+        let dir = app_dir();
+        let server = server(
+            &dir,
+            lib,
+            &["--keep-alive", "60", "--graceful-timeout", "30"],
+        );
+        let stream = connect(&server);
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        writer
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_one(&mut reader).map(|r| r.status), Some(200), "{lib}");
+        // The connection now idles in keep-alive; TERM must not wait for it.
+        server.signal(Signal::SIGTERM);
+        let status = server.wait_exit(STOP_TIMEOUT).expect("master exits");
+        assert_eq!(status.code(), Some(0), "{lib}: {}", server.output());
+        assert!(
+            !server.output().contains("Worker graceful timeout"),
+            "{lib}: {}",
+            server.output()
+        );
+        let mut rest = Vec::new();
+        assert_eq!(reader.read_to_end(&mut rest).unwrap_or(0), 0, "{lib}");
+    }
+}
+
+#[test]
+fn worker_connections_bounds_concurrent_connections() {
+    for lib in LIBRARIES {
+        if !have(lib) {
+            continue;
+        }
+        let dir = app_dir();
+        let server = server(&dir, lib, &["-w", "1", "--worker-connections", "1"]);
+        let target = addr(&server);
+        let a = std::thread::spawn(move || {
+            let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(10)).unwrap();
+            s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            exchange(&mut s, get_request("/sleep?1.5").as_bytes()).status
+        });
+        assert!(
+            server.wait_for("sleep started", 1, LOG_TIMEOUT).is_some(),
+            "{lib}"
+        );
+        // The only slot is taken: this request reaches the app after the sleeping one ended
+        // (the worker writes both lines to its stderr, in the order they happen).
+        let r = server.get("/mark");
+        assert_eq!(r.status, 200, "{lib}");
+        assert_eq!(a.join().unwrap(), 200, "{lib}");
+        let out = server.output();
+        let finished = out.find("sleep finished").expect("sleep finished line");
+        let marked = out.find("mark reached").expect("mark line");
+        assert!(finished < marked, "{lib}: {out}");
+    }
+}
+
+#[test]
+fn serves_a_unix_socket() {
+    for lib in LIBRARIES {
+        if !have(lib) {
+            continue;
+        }
+        let dir = app_dir();
+        let path = dir.path().join("g.sock");
+        let server = Gunicorn::new()
+            .cwd(dir.path())
+            .args(["-k", lib, "-b"])
+            .arg(format!("unix:{}", path.display()))
+            .arg("green_app:app")
+            .spawn();
+        server.wait_booted(1);
+        assert!(
+            support::eventually(LOG_TIMEOUT, || path.exists()),
+            "{lib}: {}",
+            server.output()
+        );
+        let mut s = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let r = exchange(&mut s, get_request("/environ").as_bytes());
+        assert_eq!(r.status, 200, "{lib}");
+        assert!(r.text().contains("REMOTE_ADDR="), "{lib}: {}", r.text());
+    }
 }
