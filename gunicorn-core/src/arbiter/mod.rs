@@ -10,12 +10,11 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -26,11 +25,15 @@ use crate::hooks::Hooks;
 use crate::listener::Listener;
 use crate::process::{self, Pidfile};
 use crate::registry::WorkerClass;
-use crate::shutdown::{Shutdown, StopKind};
 use crate::signals::{signal_name, SignalQueue};
 use crate::sys::{self, Forked};
-use crate::worker::{Worker, WorkerContext, WorkerError};
 use crate::{log_critical, log_debug, log_error, log_info, log_warning};
+
+mod child;
+mod decisions;
+mod upgrade;
+
+pub use decisions::{classify_exit, workers_to_retire, ExitReport};
 
 /// gunicorn's exit status when a worker failed to boot.
 pub const WORKER_BOOT_ERROR: i32 = 3;
@@ -86,67 +89,6 @@ struct WorkerSlot {
     aborted: bool,
     /// Sent SIGTERM to retire it (TTOU, HUP's old generation); not counted as a live worker.
     retiring: bool,
-}
-
-/// What a reaped child's status means for the master (gunicorn's `reap_workers`), decided
-/// without side effects so it can be tested without forking.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitReport {
-    /// The line to log, and at which level; `None` for a clean exit.
-    pub log: Option<(crate::log::Level, String)>,
-    /// Set when the master must halt: the reason and the master's exit status.
-    pub halt: Option<(&'static str, i32)>,
-}
-
-/// Classifies a worker's end: exit codes 3 and 4 halt the master with the same status, any other
-/// non-zero code is logged as an error, and death by signal is logged at error level for
-/// SIGKILL (with gunicorn's out-of-memory hint), info for SIGTERM and warning otherwise.
-pub fn classify_exit(pid: i32, status: WaitStatus) -> ExitReport {
-    use crate::log::Level;
-    match status {
-        WaitStatus::Exited(_, code) => ExitReport {
-            log: (code != 0).then(|| {
-                (
-                    Level::Error,
-                    format!("Worker (pid:{pid}) exited with code {code}."),
-                )
-            }),
-            halt: match code {
-                WORKER_BOOT_ERROR => Some(("Worker failed to boot.", WORKER_BOOT_ERROR)),
-                APP_LOAD_ERROR => Some(("App failed to load.", APP_LOAD_ERROR)),
-                _ => None,
-            },
-        },
-        WaitStatus::Signaled(_, sig, _) => {
-            let msg = format!("Worker (pid:{pid}) was sent {}!", sig.as_str());
-            let log = match sig {
-                Signal::SIGKILL => (Level::Error, format!("{msg} Perhaps out of memory?")),
-                Signal::SIGTERM => (Level::Info, msg),
-                _ => (Level::Warning, msg),
-            };
-            ExitReport {
-                log: Some(log),
-                halt: None,
-            }
-        }
-        _ => ExitReport {
-            log: None,
-            halt: None,
-        },
-    }
-}
-
-/// Which workers to retire so that `wanted` remain: the oldest first (lowest age), as gunicorn.
-/// `live` is `(pid, age)` of the workers not already retiring.
-pub fn workers_to_retire(live: &[(i32, u64)], wanted: u64) -> Vec<i32> {
-    let mut sorted = live.to_vec();
-    sorted.sort_by_key(|(_, age)| *age);
-    let excess = sorted.len().saturating_sub(wanted as usize);
-    sorted
-        .into_iter()
-        .take(excess)
-        .map(|(pid, _)| pid)
-        .collect()
 }
 
 /// The pre-fork master. See the module documentation.
@@ -669,10 +611,10 @@ impl Arbiter {
         // Signals are blocked across the fork: a TERM or QUIT sent to the new worker before it
         // has its own handlers stays pending instead of running the inherited master handler
         // (which would write to the master's pipe and be lost for the worker).
-        let old_mask = block_all_signals();
+        let old_mask = child::block_all_signals();
         let forked = sys::fork();
         if !matches!(forked, Ok(Forked::Child)) {
-            restore_signal_mask(&old_mask);
+            child::restore_signal_mask(&old_mask);
         }
         match forked {
             Ok(Forked::Parent(pid)) => {
@@ -708,89 +650,6 @@ impl Arbiter {
             hb.chown(uid, gid)?;
         }
         Ok(hb)
-    }
-
-    /// The forked child: becomes the worker and never returns.
-    fn run_child(
-        &mut self,
-        worker: Box<dyn Worker>,
-        heartbeat: Heartbeat,
-        age: u64,
-        old_mask: SigSet,
-    ) -> ! {
-        self.hooks.after_fork_child();
-        if let Some(q) = self.signals.take() {
-            q.uninstall();
-        }
-        // The siblings' heartbeat files and the master's pidfile are not the worker's business.
-        self.workers.clear();
-        self.pidfile = None;
-        process::set_title("worker", &self.proc_name);
-        let pid = std::process::id();
-        log_info!("Booting worker with pid: {pid}");
-        let status = match self.prepare_child(&old_mask) {
-            Ok((listeners, shutdown, _pipe)) => {
-                let ctx = WorkerContext {
-                    age,
-                    ppid: self.pid,
-                    listeners,
-                    heartbeat,
-                    config: self.cfg.clone(),
-                    shutdown,
-                };
-                self.hooks.post_fork(&ctx);
-                match worker.run(ctx) {
-                    Ok(()) => 0,
-                    Err(e) => report_worker_error(&e),
-                }
-            }
-            Err(msg) => {
-                log_error!("Exception in worker process\n{msg}");
-                WORKER_BOOT_ERROR
-            }
-        };
-        log_info!("Worker exiting (pid: {pid})");
-        self.hooks.worker_exit(age);
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        std::process::exit(status)
-    }
-
-    /// The child's setup before the worker runs: listeners (bound here with reuse_port),
-    /// privileges, signal handlers and the helper thread.
-    fn prepare_child(
-        &mut self,
-        old_mask: &SigSet,
-    ) -> Result<(Vec<Listener>, Shutdown, OwnedFd), String> {
-        let listeners = if self.cfg.reuse_port && self.listeners.is_empty() {
-            bind::bind_all(&self.cfg).map_err(|e| e.to_string())?
-        } else {
-            std::mem::take(&mut self.listeners)
-        };
-        process::drop_privileges(&self.cfg)?;
-        let shutdown = Shutdown::new().map_err(|e| e.to_string())?;
-        let (read, write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-                .map_err(|e| e.to_string())?;
-        sys::install_worker_handlers(
-            &shutdown,
-            write.as_raw_fd(),
-            &[Signal::SIGUSR1, Signal::SIGABRT],
-        )
-        .map_err(|e| e.to_string())?;
-        for sig in [Signal::SIGHUP, Signal::SIGUSR2, Signal::SIGCHLD] {
-            let _ = sys::reset_signals(&[sig]);
-        }
-        let _ = sys::ignore_signal(Signal::SIGWINCH);
-        // The worker's handlers are in place: let pending signals in.
-        restore_signal_mask(old_mask);
-        let helper_shutdown = shutdown.clone();
-        let ppid = self.pid;
-        std::thread::Builder::new()
-            .name("gunicorn-signals".into())
-            .spawn(move || worker_signal_thread(read, helper_shutdown, ppid))
-            .map_err(|e| e.to_string())?;
-        Ok((listeners, shutdown, write))
     }
 
     /// HUP: reload the configuration, start a new generation of workers, retire the old one.
@@ -857,220 +716,5 @@ impl Arbiter {
         }
         log_info!("Listening at: {}", self.listener_urls().join(","));
         Ok(())
-    }
-
-    /// USR2: start a new master from the same binary and arguments, handing it the listeners
-    /// in `GUNICORN_FD` and this pid in `GUNICORN_PID`.
-    fn reexec(&mut self) {
-        if self.reexec_pid != 0 {
-            log_warning!("USR2 signal ignored. Child exists.");
-            return;
-        }
-        if self.parent_master.is_some() {
-            log_warning!("USR2 signal ignored. Parent exists.");
-            return;
-        }
-        // Like gunicorn (which execs `sys.executable` with `sys.argv`), run the program by the
-        // name it was started with, resolved from the start directory or PATH, so an upgrade
-        // picks up a binary replaced on disk; /proc/self/exe would still name the old, deleted
-        // file. The running executable's path is the fallback.
-        let by_name = self
-            .start_args
-            .first()
-            .filter(|a| !a.is_empty())
-            .map(PathBuf::from);
-        let Some(exe) = by_name.or_else(|| self.start_exe.clone()) else {
-            log_error!("USR2: cannot find the running executable");
-            return;
-        };
-        // dup(2) gives copies without CLOEXEC, so exactly these are inherited by the new master.
-        let mut inherited: Vec<OwnedFd> = Vec::new();
-        for l in &self.listeners {
-            match nix::unistd::dup(l.as_fd()) {
-                Ok(fd) => inherited.push(fd),
-                Err(e) => {
-                    log_error!("USR2: cannot pass the listeners on: {e}");
-                    return;
-                }
-            }
-        }
-        let fds: Vec<String> = inherited
-            .iter()
-            .map(|f| f.as_raw_fd().to_string())
-            .collect();
-        self.hooks.pre_exec();
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args(self.start_args.iter().skip(1))
-            .env("GUNICORN_PID", self.pid.to_string())
-            .env("GUNICORN_FD", fds.join(","));
-        if self.systemd {
-            cmd.env("GUNICORN_SYSTEMD", "1");
-        }
-        if let Some(cwd) = &self.start_cwd {
-            cmd.current_dir(cwd);
-        }
-        match cmd.spawn() {
-            Ok(child) => self.reexec_pid = child.id() as i32,
-            Err(e) => log_error!("USR2: cannot start {}: {e}", exe.display()),
-        }
-        drop(inherited);
-    }
-
-    /// A master started by USR2 takes over once its parent (the old master) is gone.
-    fn maybe_promote_master(&mut self) {
-        let Some(old) = self.parent_master else {
-            return;
-        };
-        if nix::unistd::getppid().as_raw() == old {
-            return;
-        }
-        log_info!("Master has been promoted.");
-        self.master_name = "Master".into();
-        self.parent_master = None;
-        std::env::remove_var("GUNICORN_PID");
-        self.proc_name = process::proc_name(&self.cfg);
-        process::set_title("master", &self.proc_name);
-        if let (Some(pf), Some(base)) = (self.pidfile.as_mut(), self.cfg.pidfile.as_ref()) {
-            if let Err(e) = pf.rename(Path::new(base)) {
-                log_error!("cannot rename the pid file: {e}");
-            }
-        }
-    }
-}
-
-/// Blocks every signal in this (single) thread, returning the previous mask.
-fn block_all_signals() -> SigSet {
-    let mut old = SigSet::empty();
-    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
-    old
-}
-
-fn restore_signal_mask(old: &SigSet) {
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
-}
-
-/// Logs why a worker stopped with an error and returns its exit status. An application that
-/// failed to load is printed plainly to stderr, as gunicorn prints `AppImportError`.
-fn report_worker_error(e: &WorkerError) -> i32 {
-    match e {
-        WorkerError::AppLoad(msg) => {
-            eprintln!("{msg}");
-        }
-        WorkerError::Boot(msg) | WorkerError::Runtime(msg) => {
-            log_error!("Exception in worker process\n{msg}");
-        }
-    }
-    e.exit_status()
-}
-
-/// The worker's helper thread: reopens the log on USR1, runs the abort behaviour on SIGABRT (a
-/// timeout kill from the master: [`crate::worker::set_abort_handler`], by default exit 1 as
-/// gunicorn's worker does after its `worker_abort` hook), and asks the worker to stop
-/// gracefully once its parent changes (the master died).
-fn worker_signal_thread(pipe: OwnedFd, shutdown: Shutdown, ppid: i32) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut parent_gone = false;
-    loop {
-        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(1000u16));
-        let mut buf = [0u8; 16];
-        while let Ok(n) = nix::unistd::read(&pipe, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            for b in &buf[..n] {
-                match Signal::try_from(i32::from(*b)) {
-                    Ok(Signal::SIGUSR1) => {
-                        let _ = crate::log::reopen();
-                    }
-                    Ok(Signal::SIGABRT) => crate::worker::abort_worker(),
-                    _ => {}
-                }
-            }
-        }
-        if !parent_gone && nix::unistd::getppid().as_raw() != ppid {
-            parent_gone = true;
-            log_info!(
-                "Parent changed, shutting down: worker (pid: {})",
-                std::process::id()
-            );
-            shutdown.request(StopKind::Graceful);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::log::Level;
-
-    #[test]
-    fn exits_are_classified_like_gunicorn() {
-        let p = Pid::from_raw(42);
-        type Case = (
-            WaitStatus,
-            Option<(Level, &'static str)>,
-            Option<(&'static str, i32)>,
-        );
-        let cases: Vec<Case> = vec![
-            (WaitStatus::Exited(p, 0), None, None),
-            (
-                WaitStatus::Exited(p, 1),
-                Some((Level::Error, "Worker (pid:42) exited with code 1.")),
-                None,
-            ),
-            (
-                WaitStatus::Exited(p, 3),
-                Some((Level::Error, "Worker (pid:42) exited with code 3.")),
-                Some(("Worker failed to boot.", 3)),
-            ),
-            (
-                WaitStatus::Exited(p, 4),
-                Some((Level::Error, "Worker (pid:42) exited with code 4.")),
-                Some(("App failed to load.", 4)),
-            ),
-            (
-                WaitStatus::Signaled(p, Signal::SIGKILL, false),
-                Some((
-                    Level::Error,
-                    "Worker (pid:42) was sent SIGKILL! Perhaps out of memory?",
-                )),
-                None,
-            ),
-            (
-                WaitStatus::Signaled(p, Signal::SIGTERM, false),
-                Some((Level::Info, "Worker (pid:42) was sent SIGTERM!")),
-                None,
-            ),
-            (
-                WaitStatus::Signaled(p, Signal::SIGSEGV, true),
-                Some((Level::Warning, "Worker (pid:42) was sent SIGSEGV!")),
-                None,
-            ),
-        ];
-        for (status, log, halt) in cases {
-            let r = classify_exit(42, status);
-            assert_eq!(
-                r.log.as_ref().map(|(l, s)| (*l, s.as_str())),
-                log,
-                "{status:?}"
-            );
-            assert_eq!(r.halt, halt, "{status:?}");
-        }
-    }
-
-    #[test]
-    fn the_oldest_workers_are_retired_first() {
-        let live = [(10, 3), (11, 1), (12, 2), (13, 4)];
-        let cases: &[(u64, &[i32])] = &[
-            (4, &[]),
-            (5, &[]),
-            (3, &[11]),
-            (2, &[11, 12]),
-            (1, &[11, 12, 10]),
-        ];
-        for (wanted, want) in cases {
-            assert_eq!(workers_to_retire(&live, *wanted), *want, "{wanted}");
-        }
     }
 }

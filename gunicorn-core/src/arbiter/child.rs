@@ -1,0 +1,161 @@
+//! The worker side of a fork: everything the child does between `fork()` and `exit()`.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+
+use super::{Arbiter, WORKER_BOOT_ERROR};
+use crate::bind;
+use crate::heartbeat::Heartbeat;
+use crate::listener::Listener;
+use crate::process;
+use crate::shutdown::{Shutdown, StopKind};
+use crate::sys;
+use crate::worker::{Worker, WorkerContext, WorkerError};
+use crate::{log_error, log_info};
+
+impl Arbiter {
+    /// The forked child: becomes the worker and never returns.
+    pub(super) fn run_child(
+        &mut self,
+        worker: Box<dyn Worker>,
+        heartbeat: Heartbeat,
+        age: u64,
+        old_mask: SigSet,
+    ) -> ! {
+        self.hooks.after_fork_child();
+        if let Some(q) = self.signals.take() {
+            q.uninstall();
+        }
+        // The siblings' heartbeat files and the master's pidfile are not the worker's business.
+        self.workers.clear();
+        self.pidfile = None;
+        process::set_title("worker", &self.proc_name);
+        let pid = std::process::id();
+        log_info!("Booting worker with pid: {pid}");
+        let status = match self.prepare_child(&old_mask) {
+            Ok((listeners, shutdown, _pipe)) => {
+                let ctx = WorkerContext {
+                    age,
+                    ppid: self.pid,
+                    listeners,
+                    heartbeat,
+                    config: self.cfg.clone(),
+                    shutdown,
+                };
+                self.hooks.post_fork(&ctx);
+                match worker.run(ctx) {
+                    Ok(()) => 0,
+                    Err(e) => report_worker_error(&e),
+                }
+            }
+            Err(msg) => {
+                log_error!("Exception in worker process\n{msg}");
+                WORKER_BOOT_ERROR
+            }
+        };
+        log_info!("Worker exiting (pid: {pid})");
+        self.hooks.worker_exit(age);
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(status)
+    }
+
+    /// The child's setup before the worker runs: listeners (bound here with reuse_port),
+    /// privileges, signal handlers and the helper thread.
+    fn prepare_child(
+        &mut self,
+        old_mask: &SigSet,
+    ) -> Result<(Vec<Listener>, Shutdown, OwnedFd), String> {
+        let listeners = if self.cfg.reuse_port && self.listeners.is_empty() {
+            bind::bind_all(&self.cfg).map_err(|e| e.to_string())?
+        } else {
+            std::mem::take(&mut self.listeners)
+        };
+        process::drop_privileges(&self.cfg)?;
+        let shutdown = Shutdown::new().map_err(|e| e.to_string())?;
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(|e| e.to_string())?;
+        sys::install_worker_handlers(
+            &shutdown,
+            write.as_raw_fd(),
+            &[Signal::SIGUSR1, Signal::SIGABRT],
+        )
+        .map_err(|e| e.to_string())?;
+        for sig in [Signal::SIGHUP, Signal::SIGUSR2, Signal::SIGCHLD] {
+            let _ = sys::reset_signals(&[sig]);
+        }
+        let _ = sys::ignore_signal(Signal::SIGWINCH);
+        // The worker's handlers are in place: let pending signals in.
+        restore_signal_mask(old_mask);
+        let helper_shutdown = shutdown.clone();
+        let ppid = self.pid;
+        std::thread::Builder::new()
+            .name("gunicorn-signals".into())
+            .spawn(move || worker_signal_thread(read, helper_shutdown, ppid))
+            .map_err(|e| e.to_string())?;
+        Ok((listeners, shutdown, write))
+    }
+}
+
+/// Blocks every signal in this (single) thread, returning the previous mask.
+pub(super) fn block_all_signals() -> SigSet {
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
+    old
+}
+
+pub(super) fn restore_signal_mask(old: &SigSet) {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+}
+
+/// Logs why a worker stopped with an error and returns its exit status. An application that
+/// failed to load is printed plainly to stderr, as gunicorn prints `AppImportError`.
+fn report_worker_error(e: &WorkerError) -> i32 {
+    match e {
+        WorkerError::AppLoad(msg) => {
+            eprintln!("{msg}");
+        }
+        WorkerError::Boot(msg) | WorkerError::Runtime(msg) => {
+            log_error!("Exception in worker process\n{msg}");
+        }
+    }
+    e.exit_status()
+}
+
+/// The worker's helper thread: reopens the log on USR1, runs the abort behaviour on SIGABRT (a
+/// timeout kill from the master: [`crate::worker::set_abort_handler`], by default exit 1 as
+/// gunicorn's worker does after its `worker_abort` hook), and asks the worker to stop
+/// gracefully once its parent changes (the master died).
+fn worker_signal_thread(pipe: OwnedFd, shutdown: Shutdown, ppid: i32) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut parent_gone = false;
+    loop {
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(1000u16));
+        let mut buf = [0u8; 16];
+        while let Ok(n) = nix::unistd::read(&pipe, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            for b in &buf[..n] {
+                match Signal::try_from(i32::from(*b)) {
+                    Ok(Signal::SIGUSR1) => {
+                        let _ = crate::log::reopen();
+                    }
+                    Ok(Signal::SIGABRT) => crate::worker::abort_worker(),
+                    _ => {}
+                }
+            }
+        }
+        if !parent_gone && nix::unistd::getppid().as_raw() != ppid {
+            parent_gone = true;
+            log_info!(
+                "Parent changed, shutting down: worker (pid: {})",
+                std::process::id()
+            );
+            shutdown.request(StopKind::Graceful);
+        }
+    }
+}
