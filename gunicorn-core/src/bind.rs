@@ -206,6 +206,14 @@ pub fn bind_all(cfg: &Config) -> Result<Vec<Listener>, BindError> {
     )
 }
 
+/// Binds `addrs` with gunicorn's retries (five tries, one second apart).
+pub fn bind_with_retries(
+    addrs: &[BindAddr],
+    opts: &BindOptions,
+) -> Result<Vec<Listener>, BindError> {
+    bind_addresses(addrs, opts, BIND_ATTEMPTS, BIND_RETRY_DELAY)
+}
+
 /// Binds `addrs` in order with `attempts` tries each, `delay` apart.
 pub fn bind_addresses(
     addrs: &[BindAddr],

@@ -774,13 +774,36 @@ fn reuse_port_workers_bind_their_own_sockets() -> Result<(), String> {
         let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         l.local_addr().map_err(|e| e.to_string())?.port()
     };
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-rp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let sock = dir.join("rp.sock");
     let mut m = Master::start(
-        &format!("workers=2;reuse_port=true;bind=127.0.0.1:{port}"),
+        &format!(
+            "workers=2;reuse_port=true;bind=127.0.0.1:{port},unix:{}",
+            sock.display()
+        ),
         "serve",
     );
-    m.wait_for(&format!("Listening at: http://127.0.0.1:{port}"))?;
-    m.next_worker()?;
-    m.next_worker()?;
+    // The unix socket stays with the master (listed first); TCP is bound by each worker.
+    m.wait_for(&format!(
+        "Listening at: unix:{},http://127.0.0.1:{port} (",
+        sock.display()
+    ))?;
+    let workers = [m.next_worker()?, m.next_worker()?];
+    // Each worker holds its own TCP socket on the port (SO_REUSEPORT).
+    for w in workers {
+        let fds = std::fs::read_dir(format!("/proc/{w}/fd")).map_err(|e| e.to_string())?;
+        let sockets = fds
+            .filter_map(|e| e.ok())
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter(|p| p.display().to_string().starts_with("socket:"))
+            .count();
+        check(
+            sockets >= 2,
+            &format!("worker {w} has its own listener"),
+            &m,
+        )?;
+    }
     let mut ok = false;
     for _ in 0..50 {
         if get(port).map(|b| b.contains("pid=")).unwrap_or(false) {
@@ -790,9 +813,22 @@ fn reuse_port_workers_bind_their_own_sockets() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     check(ok, "served through the workers' own sockets", &m)?;
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    check(
+        body.contains("pid="),
+        "the master's unix socket serves too",
+        &m,
+    )?;
     m.signal(Signal::SIGTERM);
     let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)
+    check(status == 0, "TERM exits 0", &m)?;
+    check(!sock.exists(), "unix socket removed at exit", &m)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 fn workers_leave_when_the_master_dies() -> Result<(), String> {

@@ -67,11 +67,13 @@ impl Arbiter {
         &mut self,
         old_mask: &SigSet,
     ) -> Result<(Vec<Listener>, Shutdown, OwnedFd), String> {
-        let listeners = if self.cfg.reuse_port && self.listeners.is_empty() {
-            bind::bind_all(&self.cfg).map_err(|e| e.to_string())?
-        } else {
-            std::mem::take(&mut self.listeners)
-        };
+        let mut listeners = std::mem::take(&mut self.listeners);
+        if !self.reuse_port_addrs.is_empty() {
+            let opts = bind::BindOptions::from_config(&self.cfg);
+            let own = bind::bind_with_retries(&self.reuse_port_addrs, &opts)
+                .map_err(|e| e.to_string())?;
+            listeners.extend(own);
+        }
         process::drop_privileges(&self.cfg)?;
         let shutdown = Shutdown::new().map_err(|e| e.to_string())?;
         let (read, write) =

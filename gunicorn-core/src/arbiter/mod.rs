@@ -91,6 +91,17 @@ struct WorkerSlot {
     retiring: bool,
 }
 
+/// The addresses each worker binds itself: the TCP ones when `reuse_port` is on, else none.
+fn per_worker_addrs(cfg: &Config, addrs: Vec<BindAddr>) -> Vec<BindAddr> {
+    if !cfg.reuse_port {
+        return Vec::new();
+    }
+    addrs
+        .into_iter()
+        .filter(|a| matches!(a, BindAddr::Tcp { .. }))
+        .collect()
+}
+
 /// The pre-fork master. See the module documentation.
 pub struct Arbiter {
     cfg: Arc<Config>,
@@ -98,7 +109,9 @@ pub struct Arbiter {
     hooks: Box<dyn Hooks>,
     reload: Option<ReloadFn>,
     listeners: Vec<Listener>,
-    /// With `reuse_port` the master binds nothing and each worker binds these itself.
+    /// With `reuse_port` each worker binds these TCP addresses itself, after the fork; unix and
+    /// `fd://` addresses stay with the master (SO_REUSEPORT does not apply to them, and a second
+    /// bind of a unix path would replace the first worker's socket).
     reuse_port_addrs: Vec<BindAddr>,
     workers: BTreeMap<i32, WorkerSlot>,
     num_workers: u64,
@@ -153,7 +166,7 @@ impl Arbiter {
         let proc_name = process::proc_name(&cfg);
         Ok(Arbiter {
             num_workers: cfg.workers,
-            reuse_port_addrs: if cfg.reuse_port { addrs } else { Vec::new() },
+            reuse_port_addrs: per_worker_addrs(&cfg, addrs),
             cfg: Arc::new(cfg),
             class,
             hooks,
@@ -340,29 +353,34 @@ impl Arbiter {
             }
             return Ok(());
         }
-        if self.cfg.reuse_port {
-            // gunicorn 24: with reuse_port every worker binds its own sockets after fork.
-            return Ok(());
-        }
-        self.listeners = bind::bind_all(&self.cfg).map_err(|e| e.to_string())?;
+        self.bind_configured().map_err(|e| e.to_string())
+    }
+
+    /// Binds the configured addresses, except those each worker binds itself under
+    /// `reuse_port` (gunicorn 24: with reuse_port the workers bind after the fork).
+    fn bind_configured(&mut self) -> Result<(), bind::BindError> {
+        let addrs = bind::parse_all(&self.cfg)?;
+        self.reuse_port_addrs = per_worker_addrs(&self.cfg, addrs.clone());
+        let in_master: Vec<BindAddr> = addrs
+            .into_iter()
+            .filter(|a| !self.reuse_port_addrs.contains(a))
+            .collect();
+        self.listeners =
+            bind::bind_with_retries(&in_master, &bind::BindOptions::from_config(&self.cfg))?;
         Ok(())
     }
 
     fn listener_urls(&self) -> Vec<String> {
-        if !self.listeners.is_empty() {
-            return self.listeners.iter().map(Listener::url).collect();
-        }
-        self.reuse_port_addrs
-            .iter()
-            .map(|a| match a {
-                BindAddr::Tcp { host, port } if host.contains(':') => {
-                    format!("http://[{host}]:{port}")
-                }
-                BindAddr::Tcp { host, port } => format!("http://{host}:{port}"),
-                BindAddr::Unix(p) => format!("unix:{}", p.display()),
-                BindAddr::Fd(n) => format!("fd://{n}"),
-            })
-            .collect()
+        let bound = self.listeners.iter().map(Listener::url);
+        let per_worker = self.reuse_port_addrs.iter().map(|a| match a {
+            BindAddr::Tcp { host, port } if host.contains(':') => {
+                format!("http://[{host}]:{port}")
+            }
+            BindAddr::Tcp { host, port } => format!("http://{host}:{port}"),
+            BindAddr::Unix(p) => format!("unix:{}", p.display()),
+            BindAddr::Fd(n) => format!("fd://{n}"),
+        });
+        bound.chain(per_worker).collect()
     }
 
     fn main_loop(&mut self) -> Result<(), Halt> {
@@ -446,10 +464,7 @@ impl Arbiter {
     /// waits up to `graceful_timeout` for them, then SIGKILLs the rest. An INT or QUIT arriving
     /// during a graceful stop switches to a quick one with two seconds left, as gunicorn does.
     fn stop(&mut self, graceful: bool) {
-        let unlink = self.reexec_pid == 0
-            && self.parent_master.is_none()
-            && !self.systemd
-            && !self.cfg.reuse_port;
+        let unlink = self.reexec_pid == 0 && self.parent_master.is_none() && !self.systemd;
         for l in self.listeners.drain(..) {
             if let (true, Listener::Unix { path, .. }) = (unlink, &l) {
                 let _ = std::fs::remove_file(path);
@@ -705,15 +720,10 @@ impl Arbiter {
     fn rebind(&mut self) -> Result<(), Halt> {
         self.listeners.clear();
         self.reuse_port_addrs.clear();
-        if self.cfg.reuse_port {
-            self.reuse_port_addrs =
-                bind::parse_all(&self.cfg).map_err(|e| Halt::new(&e.to_string(), 1))?;
-        } else {
-            self.listeners = bind::bind_all(&self.cfg).map_err(|e| {
-                log_error!("{e}");
-                Halt::new(&e.to_string(), 1)
-            })?;
-        }
+        self.bind_configured().map_err(|e| {
+            log_error!("{e}");
+            Halt::new(&e.to_string(), 1)
+        })?;
         log_info!("Listening at: {}", self.listener_urls().join(","));
         Ok(())
     }
