@@ -658,3 +658,51 @@ fn serves_a_unix_socket() {
         assert!(r.text().contains("REMOTE_ADDR="), "{lib}: {}", r.text());
     }
 }
+
+#[test]
+fn preloaded_apps_are_served_cooperatively() {
+    for lib in LIBRARIES {
+        if !have(lib) {
+            continue;
+        }
+        let dir = app_dir();
+        let server = server(&dir, lib, &["-w", "1", "--preload"]);
+        let target = addr(&server);
+        let clients: Vec<_> = (0..20)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(10))
+                        .expect("connect");
+                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    exchange(&mut s, get_request("/sleep?1").as_bytes()).status
+                })
+            })
+            .collect();
+        for c in clients {
+            assert_eq!(c.join().unwrap(), 200, "{lib}");
+        }
+        // All 20 were sleeping at the same time (each logs its start before any ends).
+        let out = server.output();
+        let starts: Vec<usize> = out.match_indices("sleep started").map(|(i, _)| i).collect();
+        let first_end = out.find("sleep finished").expect("a sleep finished");
+        assert_eq!(starts.len(), 20, "{lib}");
+        assert!(starts.iter().all(|&i| i < first_end), "{lib}: {out}");
+    }
+}
+
+#[test]
+fn the_worker_exits_when_the_master_dies() {
+    for lib in LIBRARIES {
+        if !have(lib) {
+            continue;
+        }
+        let dir = app_dir();
+        let server = server(&dir, lib, &["-w", "1"]);
+        let worker: i32 = server.get("/pid").text().parse().expect("pid");
+        server.signal(Signal::SIGKILL);
+        assert!(
+            support::eventually(Duration::from_secs(20), || !support::alive(worker)),
+            "{lib}: worker {worker} outlived its master"
+        );
+    }
+}
