@@ -5,23 +5,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser};
 use std::sync::Arc;
 
-/// A Firefox navigation request as it arrives on a keep-alive connection.
-const HEAD: &[u8] = b"GET /articles/2024/rust-http-parsing?page=2&sort=newest HTTP/1.1\r\n\
-Host: www.example.com\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
-Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n\
-Accept-Language: en-US,en;q=0.5\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-Referer: https://www.example.com/articles/2024\r\n\
-Connection: keep-alive\r\n\
-Cookie: session=8f2a9c1e7b6d4e3f0a1b2c3d4e5f6071; theme=dark; consent=yes\r\n\
-Upgrade-Insecure-Requests: 1\r\n\
-Sec-Fetch-Dest: document\r\n\
-Sec-Fetch-Mode: navigate\r\n\
-Sec-Fetch-Site: same-origin\r\n\
-Sec-Fetch-User: ?1\r\n\
-Priority: u=0, i\r\n\
-\r\n";
+include!("head.in");
 
 fn conn() -> ConnInfo {
     ConnInfo {

@@ -157,8 +157,8 @@ impl BodyDecoder {
                     };
                     let policy = self.cfg.header_map;
                     let trailers = &mut self.trailers;
-                    let end =
-                        scanner.advance(buf, &rules, |n, v| add_trailer(trailers, policy, n, v))?;
+                    let end = scanner
+                        .advance(buf, &rules, |n, v, _| add_trailer(trailers, policy, n, v))?;
                     match end {
                         Some(end) => {
                             i += end - before;

@@ -154,10 +154,10 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    pub(crate) fn forwarder_allows(&self, upper_name: &str) -> bool {
+    pub(crate) fn forwarder_allows(&self, upper_name: &[u8]) -> bool {
         self.forwarder_headers
             .iter()
-            .any(|h| h == "*" || h == upper_name)
+            .any(|h| h == "*" || h.as_bytes() == upper_name)
     }
 }
 

@@ -8,7 +8,7 @@
 
 use crate::config::Limits;
 use crate::error::HttpError;
-use crate::syntax::{find_crlf, has_bad_value_byte, is_token, latin1_string, trim_ows};
+use crate::syntax::{find_crlf, is_tchar, is_token, latin1_string, scan_value, trim_ows};
 use std::borrow::Cow;
 
 /// The settings that change how field lines are read.
@@ -73,7 +73,7 @@ impl FieldScanner {
         mut on_field: F,
     ) -> Result<Option<usize>, HttpError>
     where
-        F: FnMut(&[u8], &[u8]) -> Result<(), HttpError>,
+        F: FnMut(&[u8], &[u8], bool) -> Result<(), HttpError>,
     {
         let limit = rules.limits.field_size;
         loop {
@@ -161,26 +161,36 @@ fn finish_field<F>(
     on_field: &mut F,
 ) -> Result<(), HttpError>
 where
-    F: FnMut(&[u8], &[u8]) -> Result<(), HttpError>,
+    F: FnMut(&[u8], &[u8], bool) -> Result<(), HttpError>,
 {
     let line = &buf[p.start..p.end];
-    // No colon, or an empty name (gunicorn: InvalidHeader).
-    let colon = match line.iter().position(|&b| b == b':') {
-        Some(c) if c > 0 => c,
-        _ => return Err(HttpError::InvalidHeader(latin1_string(line))),
+    // Fast path: a run of tchars ended by ':' is a valid name (one pass over the name).
+    let run = line
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(line.len());
+    let (colon, name) = if run > 0 && line.get(run) == Some(&b':') {
+        (run, &line[..run])
+    } else {
+        // No colon, or an empty name (gunicorn: InvalidHeader).
+        let colon = match line.iter().position(|&b| b == b':') {
+            Some(c) if c > 0 => c,
+            _ => return Err(HttpError::InvalidHeader(latin1_string(line))),
+        };
+        let mut name = &line[..colon];
+        if rules.strip_spaces {
+            let end = name
+                .iter()
+                .rposition(|&b| b != b' ' && b != b'\t')
+                .map_or(0, |e| e + 1);
+            name = &name[..end];
+        }
+        // RFC 9110 §5.1: field-name = token. No whitespace before the colon (RFC 9112 §5.1).
+        if !is_token(name) {
+            return Err(HttpError::InvalidHeaderName(latin1_string(name)));
+        }
+        (colon, name)
     };
-    let mut name = &line[..colon];
-    if rules.strip_spaces {
-        let end = name
-            .iter()
-            .rposition(|&b| b != b' ' && b != b'\t')
-            .map_or(0, |e| e + 1);
-        name = &name[..end];
-    }
-    // RFC 9110 §5.1: field-name = token. No whitespace before the colon (RFC 9112 §5.1).
-    if !is_token(name) {
-        return Err(HttpError::InvalidHeaderName(latin1_string(name)));
-    }
     let first = trim_ows(&line[colon + 1..]);
     let value: Cow<'_, [u8]> = if p.conts.is_empty() {
         Cow::Borrowed(first)
@@ -194,10 +204,10 @@ where
         Cow::Owned(trim_ows(&v).to_vec())
     };
     // RFC 9110 §5.5: CR, LF, NUL and other controls are refused (HTAB and obs-text allowed).
-    if has_bad_value_byte(&value) {
+    let Some(ascii) = scan_value(&value) else {
         return Err(HttpError::InvalidHeader(latin1_string(name)));
-    }
-    on_field(name, &value)
+    };
+    on_field(name, &value, ascii)
 }
 
 #[cfg(test)]
@@ -222,7 +232,7 @@ mod tests {
     ) -> Result<Option<(usize, Vec<(String, String)>)>, HttpError> {
         let mut out = Vec::new();
         let mut s = FieldScanner::new(0);
-        let end = s.advance(input, r, |n, v| {
+        let end = s.advance(input, r, |n, v, _| {
             out.push((latin1_string(n), latin1_string(v)));
             Ok(())
         })?;
@@ -337,7 +347,7 @@ mod tests {
         for cut in 0..=input.len() {
             let mut out = Vec::new();
             let mut s = FieldScanner::new(0);
-            let mut push = |n: &[u8], v: &[u8]| {
+            let mut push = |n: &[u8], v: &[u8], _: bool| {
                 out.push((latin1_string(n), latin1_string(v)));
                 Ok(())
             };

@@ -38,14 +38,6 @@ impl Headers {
         self.push_span(n0, n1, self.text.len());
     }
 
-    pub(crate) fn text_mut(&mut self) -> &mut String {
-        &mut self.text
-    }
-
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
     /// Records a field whose name is `text[n0..n1]` and value `text[n1..end]`.
     pub(crate) fn push_span(&mut self, n0: usize, n1: usize, end: usize) {
         let c = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
@@ -96,6 +88,82 @@ impl Headers {
         let value = self.text.get(s.value.0 as usize..s.value.1 as usize)?;
         Some((name, value))
     }
+}
+
+fn span(n0: usize, n1: usize, end: usize) -> Span {
+    let c = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+    Span {
+        name: (c(n0), c(n1)),
+        value: (c(n1), c(end)),
+    }
+}
+
+/// [`Headers`] under construction by the parser: the text is built as UTF-8 bytes and
+/// checked once at the end, rather than once per name and value.
+#[derive(Debug, Default)]
+pub(crate) struct HeaderBuf {
+    text: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+impl HeaderBuf {
+    pub(crate) fn with_capacity(bytes: usize, fields: usize) -> Self {
+        HeaderBuf {
+            text: Vec::with_capacity(bytes),
+            spans: Vec::with_capacity(fields),
+        }
+    }
+
+    /// Appends a token (ASCII, checked by the field scanner) upper-cased; returns its range and
+    /// whether it holds `_` (one pass after a bulk copy: no per-byte capacity checks).
+    pub(crate) fn push_name(&mut self, name: &[u8]) -> (usize, usize, bool) {
+        let n0 = self.text.len();
+        self.text.extend_from_slice(name);
+        let mut underscore = false;
+        for b in &mut self.text[n0..] {
+            underscore |= *b == b'_';
+            b.make_ascii_uppercase();
+        }
+        (n0, self.text.len(), underscore)
+    }
+
+    pub(crate) fn bytes(&self, from: usize, to: usize) -> &[u8] {
+        &self.text[from..to]
+    }
+
+    /// Forgets everything from `n0` (a dropped field).
+    pub(crate) fn truncate(&mut self, n0: usize) {
+        self.text.truncate(n0);
+    }
+
+    /// Appends a value (latin-1 bytes; `ascii` when known to be plain ASCII) and records the
+    /// field whose name starts at `n0` and ends at `n1`.
+    pub(crate) fn push_value(&mut self, n0: usize, n1: usize, value: &[u8], ascii: bool) {
+        if ascii {
+            self.text.extend_from_slice(value);
+        } else {
+            for &b in value {
+                push_latin1_byte(&mut self.text, b);
+            }
+        }
+        self.spans.push(span(n0, n1, self.text.len()));
+    }
+
+    pub(crate) fn finish(self) -> Headers {
+        // Valid UTF-8 by construction (ASCII, or latin-1 encoded by push_latin1_byte).
+        let text = String::from_utf8(self.text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Headers {
+            text,
+            spans: self.spans,
+        }
+    }
+}
+
+/// Appends one latin-1 byte as UTF-8.
+fn push_latin1_byte(out: &mut Vec<u8>, b: u8) {
+    let mut utf8 = [0u8; 2];
+    out.extend_from_slice(char::from(b).encode_utf8(&mut utf8).as_bytes());
 }
 
 /// Iterator over [`Headers`].
@@ -174,5 +242,22 @@ mod tests {
         assert_eq!(h.iter().len(), 4);
         assert_eq!(h.to_vec()[2], ("X-A".to_string(), "\u{e9}".to_string()));
         assert!(Headers::new().is_empty());
+        let mut b = HeaderBuf::with_capacity(0, 0);
+        let (n0, n1, u) = b.push_name(b"x-a_b");
+        assert_eq!((b.bytes(n0, n1), u), (&b"X-A_B"[..], true));
+        b.push_value(n0, n1, b"caf\xe9", false);
+        let (n0, n1, _) = b.push_name(b"Drop");
+        b.truncate(n0);
+        let (m0, m1, u) = b.push_name(b"Host");
+        assert!(!u && m0 == n0 && m1 == n1);
+        b.push_value(m0, m1, b"h", true);
+        let h = b.finish();
+        assert_eq!(
+            h.to_vec(),
+            vec![
+                ("X-A_B".to_string(), "caf\u{e9}".to_string()),
+                ("HOST".to_string(), "h".to_string())
+            ]
+        );
     }
 }

@@ -9,9 +9,9 @@
 use crate::config::{ConnInfo, HeaderMapPolicy, HttpConfig, ProxyMode};
 use crate::error::HttpError;
 use crate::fields::{FieldRules, FieldScanner};
-use crate::headers::Headers;
+use crate::headers::{HeaderBuf, Headers};
 use crate::proxy::{self, ProxyInfo, ProxyStep};
-use crate::syntax::{find_crlf, is_token, latin1_string, push_latin1, trim_ows};
+use crate::syntax::{find_crlf, is_token, latin1_string, trim_ows};
 use std::sync::Arc;
 
 /// How the request body is framed (RFC 9112 §6.3).
@@ -87,7 +87,7 @@ struct Line {
 /// What the header callback accumulates.
 #[derive(Debug, Default)]
 struct HeadAcc {
-    headers: Headers,
+    headers: HeaderBuf,
     host: bool,
     content_type: bool,
     content_length: Option<u64>,
@@ -185,7 +185,7 @@ impl RequestParser {
                         line,
                         scanner: FieldScanner::new(next),
                         acc: HeadAcc {
-                            headers: Headers::with_capacity(
+                            headers: HeaderBuf::with_capacity(
                                 buf.len().saturating_sub(next).min(4096),
                                 16,
                             ),
@@ -199,7 +199,8 @@ impl RequestParser {
                         trusted: self.trusted,
                         version: line.version,
                     };
-                    let end = scanner.advance(buf, &self.rules, |n, v| ctx.add(acc, n, v))?;
+                    let end = scanner
+                        .advance(buf, &self.rules, |n, v, ascii| ctx.add(acc, n, v, ascii))?;
                     let Some(end) = end else { return Ok(None) };
                     // Later requests never look for a PROXY header (gunicorn: request #1 only).
                     if let Stage::Fields { line, acc, .. } =
@@ -278,7 +279,7 @@ impl RequestParser {
             query: line.query,
             fragment: line.fragment,
             version: line.version,
-            headers: acc.headers,
+            headers: acc.headers.finish(),
             body,
             expect_continue: acc.expect_continue,
             scheme,
@@ -297,29 +298,27 @@ struct FieldCtx<'a> {
 impl FieldCtx<'_> {
     /// gunicorn's header policy, applied to each field in arrival order. The name is written
     /// upper-cased straight into the request's header text, then checked there.
-    fn add(&self, acc: &mut HeadAcc, name: &[u8], value: &[u8]) -> Result<(), HttpError> {
-        let n0 = acc.headers.text().len();
-        push_upper(acc.headers.text_mut(), name);
-        let n1 = acc.headers.text().len();
-        let (known, refused_underscore) = {
-            let uname = &acc.headers.text()[n0..n1];
-            // `_` names collide with `-` names in the environ (HTTP_X_A): only a trusted
-            // forwarder may send the listed ones; otherwise --header-map decides.
-            let underscore =
-                uname.contains('_') && !(self.trusted && self.cfg.forwarder_allows(uname));
-            (Known::of(uname), underscore)
-        };
-        if refused_underscore {
+    fn add(
+        &self,
+        acc: &mut HeadAcc,
+        name: &[u8],
+        value: &[u8],
+        ascii: bool,
+    ) -> Result<(), HttpError> {
+        let (n0, n1, underscore) = acc.headers.push_name(name);
+        let uname = acc.headers.bytes(n0, n1);
+        let known = Known::of(uname);
+        // `_` names collide with `-` names in the environ (HTTP_X_A): only a trusted
+        // forwarder may send the listed ones; otherwise --header-map decides.
+        if underscore && !(self.trusted && self.cfg.forwarder_allows(uname)) {
             match self.cfg.header_map {
                 HeaderMapPolicy::Dangerous => {}
                 HeaderMapPolicy::Drop => {
-                    acc.headers.text_mut().truncate(n0);
+                    acc.headers.truncate(n0);
                     return Ok(());
                 }
                 HeaderMapPolicy::Refuse => {
-                    return Err(HttpError::InvalidHeaderName(
-                        acc.headers.text()[n0..n1].to_string(),
-                    ))
+                    return Err(HttpError::InvalidHeaderName(latin1_string(uname)))
                 }
             }
         }
@@ -353,7 +352,7 @@ impl FieldCtx<'_> {
         }
         if self.trusted {
             for (sname, svalue) in &self.cfg.secure_scheme_headers {
-                if acc.headers.text()[n0..n1] == **sname {
+                if acc.headers.bytes(n0, n1) == sname.as_bytes() {
                     // Case-sensitive value compare (gunicorn); a disagreeing later header is an
                     // error rather than "last wins".
                     let s = if latin1_eq(value, svalue) {
@@ -368,9 +367,7 @@ impl FieldCtx<'_> {
                 }
             }
         }
-        push_latin1(acc.headers.text_mut(), value);
-        let end = acc.headers.text().len();
-        acc.headers.push_span(n0, n1, end);
+        acc.headers.push_value(n0, n1, value, ascii);
         Ok(())
     }
 }
@@ -387,13 +384,13 @@ enum Known {
 }
 
 impl Known {
-    fn of(upper_name: &str) -> Known {
+    fn of(upper_name: &[u8]) -> Known {
         match upper_name {
-            "HOST" => Known::Host,
-            "CONTENT-TYPE" => Known::ContentType,
-            "CONTENT-LENGTH" => Known::ContentLength,
-            "TRANSFER-ENCODING" => Known::TransferEncoding,
-            "EXPECT" => Known::Expect,
+            b"HOST" => Known::Host,
+            b"CONTENT-TYPE" => Known::ContentType,
+            b"CONTENT-LENGTH" => Known::ContentLength,
+            b"TRANSFER-ENCODING" => Known::TransferEncoding,
+            b"EXPECT" => Known::Expect,
             _ => Known::Other,
         }
     }
@@ -409,13 +406,6 @@ fn latin1_eq(bytes: &[u8], s: &str) -> bool {
             .iter()
             .zip(s.chars())
             .all(|(&b, c)| char::from(b) == c)
-}
-
-/// Appends an ASCII token upper-cased.
-fn push_upper(out: &mut String, name: &[u8]) {
-    let start = out.len();
-    push_latin1(out, name);
-    out[start..].make_ascii_uppercase();
 }
 
 fn once(seen: &mut bool, name: &str) -> Result<(), HttpError> {

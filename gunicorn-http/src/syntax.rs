@@ -43,24 +43,37 @@ pub(crate) const fn is_bad_value_byte(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
-/// Whether `v` holds a byte refused in a request field value, eight bytes at a time: a word
-/// with no byte below 0x20 and no 0x7f is skipped; otherwise its bytes are checked one by one.
-pub(crate) fn has_bad_value_byte(v: &[u8]) -> bool {
+/// Scans a request field value eight bytes at a time: `None` if it holds a refused byte
+/// (a word with no byte below 0x20 and no 0x7f is skipped whole; others are checked byte by
+/// byte), else `Some(is_ascii)`, which saves the caller another pass when decoding.
+pub(crate) fn scan_value(v: &[u8]) -> Option<bool> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
+    let mut high = 0u64;
     let mut chunks = v.chunks_exact(8);
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
         let x = u64::from_le_bytes(w);
+        high |= x;
         let below_space = x.wrapping_sub(LO * 0x20) & !x & HI;
         let y = x ^ (LO * 0x7f);
         let del = y.wrapping_sub(LO) & !y & HI;
         if (below_space | del) != 0 && c.iter().any(|&b| is_bad_value_byte(b)) {
-            return true;
+            return None;
         }
     }
-    chunks.remainder().iter().any(|&b| is_bad_value_byte(b))
+    let rest = chunks.remainder();
+    if rest.iter().any(|&b| is_bad_value_byte(b)) {
+        return None;
+    }
+    Some(high & HI == 0 && rest.is_ascii())
+}
+
+/// Whether `v` holds a byte refused in a request field value.
+#[cfg(test)]
+pub(crate) fn has_bad_value_byte(v: &[u8]) -> bool {
+    scan_value(v).is_none()
 }
 
 pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
@@ -82,14 +95,6 @@ pub(crate) fn latin1_string(b: &[u8]) -> String {
         String::from_utf8(b.to_vec()).unwrap_or_default()
     } else {
         b.iter().map(|&c| char::from(c)).collect()
-    }
-}
-
-/// Appends bytes decoded as latin-1.
-pub(crate) fn push_latin1(out: &mut String, b: &[u8]) {
-    match std::str::from_utf8(b) {
-        Ok(s) if b.is_ascii() => out.push_str(s),
-        _ => out.extend(b.iter().map(|&c| char::from(c))),
     }
 }
 
