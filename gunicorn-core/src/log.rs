@@ -133,6 +133,16 @@ pub fn reopen() -> io::Result<()> {
     Ok(())
 }
 
+/// Gives the log file to the workers' user, so they can still reopen it (USR1) after dropping
+/// privileges, as gunicorn's `util.chown` of the error log. A no-op for stderr.
+pub fn chown(uid: u32, gid: u32) -> io::Result<()> {
+    let sink = lock_sink();
+    if let Sink::File { path, .. } = &*sink {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
 fn lock_sink() -> std::sync::MutexGuard<'static, Sink> {
     // A thread that panicked while logging leaves a usable sink behind.
     SINK.lock().unwrap_or_else(|e| e.into_inner())

@@ -954,15 +954,37 @@ fn user_group_tmp_dir_and_titles() -> Result<(), String> {
     }
     let tmp = std::env::temp_dir().join(format!("gunicorn-core-tmp-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let log = tmp.join("error.log");
     let mut m = Master::start(
         &format!(
-            "workers=1;user=nobody;group=65534;worker_tmp_dir={};proc_name=demo",
-            tmp.display()
+            "workers=1;user=nobody;group=65534;worker_tmp_dir={};proc_name=demo;errorlog={}",
+            tmp.display(),
+            log.display()
         ),
         "serve",
     );
-    let port = m.port()?;
-    let w = m.next_worker()?;
+    let text = wait_in_file(&log, "Listening at: ")?;
+    m.log = text.lines().map(str::to_string).collect();
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(&log).map_err(|e| e.to_string())?.uid();
+    check(
+        owner == 65534,
+        "the error log belongs to the worker user",
+        &m,
+    )?;
+    let port: u16 = text
+        .split("Listening at: http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .ok_or("no port")?;
+    let text = wait_in_file(&log, "Booting worker with pid: ")?;
+    let w: i32 = text
+        .split("Booting worker with pid: ")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .and_then(|p| p.trim().parse().ok())
+        .ok_or("no worker pid")?;
     let body = get(port)?;
     check(
         body.starts_with("HTTP/1.0 200") && body.contains("uid=65534 gid=65534"),

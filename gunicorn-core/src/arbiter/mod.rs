@@ -274,6 +274,11 @@ impl Arbiter {
             return Err(1);
         }
         self.hooks.on_starting();
+        if let Ok(Some((uid, gid))) = process::worker_ids(&self.cfg) {
+            if let Err(e) = crate::log::chown(uid, gid) {
+                log_warning!("cannot give the error log to the worker user: {e}");
+            }
+        }
         match SignalQueue::install() {
             Ok(q) => self.signals = Some(q),
             Err(e) => {
