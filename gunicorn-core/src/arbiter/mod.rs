@@ -709,9 +709,9 @@ impl Arbiter {
         }
         self.proc_name = process::proc_name(&self.cfg);
         process::set_title("master", &self.proc_name);
-        if self.cfg.workers != self.num_workers {
-            self.set_num_workers(self.cfg.workers);
-        }
+        // gunicorn's setup() assigns num_workers again, firing nworkers_changed even when the
+        // count is the same.
+        self.set_num_workers(self.cfg.workers);
         for w in self.workers.values_mut() {
             // The whole old generation goes once the new one is up.
             w.retiring = false;
