@@ -274,24 +274,17 @@ pub fn apply_args(cfg: &mut Config, args: &[String]) -> Result<(), String> {
                 }
             },
         };
-        if setting.kind == Kind::Append {
-            // Repeatable flags accumulate; the first one replaces the default.
-            let Value::Str(v) = value else { unreachable!() };
-            if setting.name == "bind" {
+        // Repeatable flags accumulate; the first `--bind` replaces the default address.
+        match (setting.name, value) {
+            ("bind", Value::Str(v)) => {
                 if !bind_given {
                     cfg.bind.clear();
                     bind_given = true;
                 }
                 cfg.bind.push(v);
-            } else if setting.name == "raw_env" {
-                cfg.raw_env.push(v);
-            } else {
-                setting
-                    .apply(cfg, Value::Str(v))
-                    .map_err(|e| e.to_string())?;
             }
-        } else {
-            setting.apply(cfg, value).map_err(|e| e.to_string())?;
+            ("raw_env", Value::Str(v)) => cfg.raw_env.push(v),
+            (_, value) => setting.apply(cfg, value).map_err(|e| e.to_string())?,
         }
         i += 1;
     }

@@ -237,7 +237,10 @@ fn zero_failed_requests_across_hup_and_usr2_upgrade() {
     srv.wait_for("Shutting down: Master");
     let _ = srv.child.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    println!("{ok} requests across HUP and USR2+TERM, {} failed", failed.len());
+    println!(
+        "{ok} requests across HUP and USR2+TERM, {} failed",
+        failed.len()
+    );
     assert!(ok > 50, "only {ok} requests done");
     assert!(
         failed.is_empty(),
