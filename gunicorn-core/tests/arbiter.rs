@@ -51,6 +51,15 @@ impl Worker for TestWorker {
                 }
                 Ok(())
             }
+            "ignore-term" => {
+                // Heartbeats, honours only a quick stop.
+                while ctx.shutdown.requested() != Some(StopKind::Quick) {
+                    ctx.heartbeat.notify();
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                log_info!("quick stop honoured");
+                Ok(())
+            }
             "hang" => loop {
                 // Never calls heartbeat.notify(): the master must time it out.
                 if ctx.shutdown.requested() == Some(StopKind::Quick) {
@@ -576,6 +585,30 @@ fn abort_handler_replaces_the_default() -> Result<(), String> {
     m.signal(Signal::SIGQUIT);
     let status = m.wait_exit()?;
     check(status == 0, "QUIT exits 0", &m)
+}
+
+fn graceful_timeout_ends_in_sigkill() -> Result<(), String> {
+    let mut m = Master::start("workers=1;graceful_timeout=1", "ignore-term");
+    let a = m.next_worker()?;
+    m.signal(Signal::SIGTERM);
+    m.wait_for(&format!(
+        "[ERROR] Worker (pid:{a}) was sent SIGKILL! Perhaps out of memory?"
+    ))?;
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM still exits 0", &m)
+}
+
+fn int_during_a_graceful_stop_switches_to_quick() -> Result<(), String> {
+    let mut m = Master::start("workers=1;graceful_timeout=30", "ignore-term");
+    let a = m.next_worker()?;
+    m.signal(Signal::SIGTERM);
+    m.wait_for("Handling signal: term")?;
+    std::thread::sleep(Duration::from_millis(300));
+    m.signal(Signal::SIGINT);
+    let line = m.wait_for("quick stop honoured")?;
+    check(line.contains(&format!("[{a}]")), "the worker got QUIT", &m)?;
+    let status = m.wait_exit()?;
+    check(status == 0, "exits 0", &m)
 }
 
 fn timeout_zero_disables_the_check() -> Result<(), String> {
@@ -1245,6 +1278,14 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "graceful_timeout_ends_in_sigkill",
+            graceful_timeout_ends_in_sigkill,
+        ),
+        (
+            "int_during_a_graceful_stop_switches_to_quick",
+            int_during_a_graceful_stop_switches_to_quick,
+        ),
         (
             "usr2_runs_the_binary_replaced_on_disk",
             usr2_runs_the_binary_replaced_on_disk,
