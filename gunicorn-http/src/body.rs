@@ -161,7 +161,8 @@ impl BodyDecoder {
                         .advance(buf, &rules, |n, v, _| add_trailer(trailers, policy, n, v))?;
                     match end {
                         Some(end) => {
-                            i += end - before;
+                            // The end lies in the bytes just appended (an earlier call would have seen it).
+                            i += end.saturating_sub(before);
                             self.state = State::Done;
                         }
                         None => i = input.len(),

@@ -9,17 +9,17 @@ pub enum HttpError {
     /// The peer closed part-way through a request head or a chunked body.
     #[error("No more data")]
     NoMoreData,
-    #[error("Invalid HTTP request line: {0:?}")]
+    #[error("Invalid HTTP request line: {}", repr(.0))]
     InvalidRequestLine(String),
-    #[error("Invalid HTTP method: {0:?}")]
+    #[error("Invalid HTTP method: {}", repr(.0))]
     InvalidRequestMethod(String),
-    #[error("Invalid HTTP Version: {0:?}")]
+    #[error("Invalid HTTP Version: {}", repr(.0))]
     InvalidHTTPVersion(String),
-    #[error("Invalid HTTP Header: {0:?}")]
+    #[error("Invalid HTTP Header: {}", repr(.0))]
     InvalidHeader(String),
-    #[error("Invalid HTTP header name: {0:?}")]
+    #[error("Invalid HTTP header name: {}", repr(.0))]
     InvalidHeaderName(String),
-    #[error("Obsolete line folding is unacceptable: {0:?}")]
+    #[error("Obsolete line folding is unacceptable: {}", repr(.0))]
     ObsoleteFolding(String),
     /// `(size seen, limit)`.
     #[error("Request Line is too large ({0} > {1})")]
@@ -28,9 +28,9 @@ pub enum HttpError {
     LimitRequestHeaders(String),
     #[error("Contradictory scheme headers")]
     InvalidSchemeHeaders,
-    #[error("Unable to comply with expectation: {0:?}")]
+    #[error("Unable to comply with expectation: {}", repr(.0))]
     ExpectationFailed(String),
-    #[error("Unsupported transfer coding: {0:?}")]
+    #[error("Unsupported transfer coding: {}", repr(.0))]
     UnsupportedTransferCoding(String),
     #[error("Invalid chunk size: {0}")]
     InvalidChunkSize(String),
@@ -38,16 +38,16 @@ pub enum HttpError {
     ChunkMissingTerminator(String),
     #[error("Invalid chunk extension: {0}")]
     InvalidChunkExtension(String),
-    #[error("Invalid PROXY line: {0:?}")]
+    #[error("Invalid PROXY line: {}", repr(.0))]
     InvalidProxyLine(String),
     #[error("Invalid PROXY header: {0}")]
     InvalidProxyHeader(String),
-    #[error("Proxy request from {0:?} not allowed")]
+    #[error("Proxy request from {} not allowed", repr(.0))]
     ForbiddenProxyRequest(String),
     #[error("Configuration problem: {0}")]
     ConfigurationProblem(String),
     /// The app gave a status line we cannot send (not `NNN reason`, or control characters).
-    #[error("Invalid response status: {0:?}")]
+    #[error("Invalid response status: {}", repr(.0))]
     InvalidResponseStatus(String),
     /// The app gave a header name or value that could split or corrupt the response.
     #[error("Invalid response header: {0}")]
@@ -91,10 +91,10 @@ impl HttpError {
     pub fn message(&self) -> String {
         use HttpError::*;
         match self {
-            InvalidRequestLine(s) => format!("Invalid Request Line '{s}'"),
-            InvalidRequestMethod(s) => format!("Invalid Method '{s}'"),
-            InvalidHTTPVersion(s) => format!("Invalid HTTP Version '{s}'"),
-            LimitRequestHeaders(s) => format!("Error parsing headers: '{s}'"),
+            InvalidRequestLine(s) => format!("Invalid Request Line {}", repr(s)),
+            InvalidRequestMethod(s) => format!("Invalid Method {}", repr(s)),
+            InvalidHTTPVersion(s) => format!("Invalid HTTP Version {}", repr(s)),
+            LimitRequestHeaders(s) => format!("Error parsing headers: {}", repr(s)),
             // gunicorn's generic 500 page carries no message.
             InvalidProxyHeader(_) | InvalidResponseStatus(_) | InvalidResponseHeader(_) => {
                 String::new()
@@ -109,6 +109,28 @@ impl HttpError {
     pub fn sends_response(&self) -> bool {
         !matches!(self, HttpError::NoMoreData)
     }
+}
+
+/// Python-`repr`-like quoting for messages and log lines: single quotes, and controls (and the
+/// latin-1 C1 range) as escapes, so request bytes never reach a log or page raw.
+pub(crate) fn repr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// gunicorn's `util.write_error` page: always `HTTP/1.1`, `Connection: close`, no Server/Date.
@@ -284,6 +306,14 @@ mod tests {
                 "Request Line is too large (10 > 4)",
             ),
             (HttpError::InvalidProxyHeader("x".into()), ""),
+            (
+                HttpError::InvalidRequestLine("GET /\x01\r\n\\'\u{e9}\u{85}".into()),
+                "Invalid Request Line 'GET /\\x01\\r\\n\\\\\\'\u{e9}\\x85'",
+            ),
+            (
+                HttpError::InvalidHeader("X".into()),
+                "Invalid HTTP Header: 'X'",
+            ),
         ];
         for (e, msg) in cases {
             assert_eq!(e.message(), *msg);

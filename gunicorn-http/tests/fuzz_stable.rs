@@ -71,7 +71,18 @@ fn mutate(rng: &mut XorShift, input: &[u8], other: &[u8]) -> Vec<u8> {
     v
 }
 
+/// `GUNICORN_HTTP_FUZZ_ITERS=N` replaces the default iteration count, for a longer
+/// run on stable, e.g. `GUNICORN_HTTP_FUZZ_ITERS=2000000 cargo test --release -p gunicorn-http
+/// --test fuzz_stable`. `GUNICORN_HTTP_FUZZ_SEED` changes the sequence.
 fn run(target: fn(&[u8]), seeds: &[Vec<u8>], iterations: usize, seed: u64) {
+    let iterations = std::env::var("GUNICORN_HTTP_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(iterations);
+    let seed = std::env::var("GUNICORN_HTTP_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(seed, |s| seed ^ s.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut rng = XorShift(seed);
     // Every seed unmutated first, with a few settings bytes.
     for s in seeds {
