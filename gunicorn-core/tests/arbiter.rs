@@ -823,16 +823,24 @@ fn reuse_port_workers_bind_their_own_sockets() -> Result<(), String> {
         sock.display()
     ))?;
     let workers = [m.next_worker()?, m.next_worker()?];
-    // Each worker holds its own TCP socket on the port (SO_REUSEPORT).
+    // Each worker binds its own TCP socket on the port (SO_REUSEPORT), just after booting.
+    let sockets_of = |w: i32| {
+        std::fs::read_dir(format!("/proc/{w}/fd"))
+            .map(|fds| {
+                fds.filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .filter(|p| p.display().to_string().starts_with("socket:"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
     for w in workers {
-        let fds = std::fs::read_dir(format!("/proc/{w}/fd")).map_err(|e| e.to_string())?;
-        let sockets = fds
-            .filter_map(|e| e.ok())
-            .filter_map(|e| std::fs::read_link(e.path()).ok())
-            .filter(|p| p.display().to_string().starts_with("socket:"))
-            .count();
+        let deadline = Instant::now() + WAIT;
+        while sockets_of(w) < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         check(
-            sockets >= 2,
+            sockets_of(w) >= 2,
             &format!("worker {w} has its own listener"),
             &m,
         )?;
