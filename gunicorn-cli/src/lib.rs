@@ -80,6 +80,12 @@ pub fn run_with(argv_words: Vec<OsString>) -> i32 {
         eprintln!("Error: {e}");
         return EXIT_CONFIG;
     }
+    // gunicorn changes to --chdir in the master, before binding: relative unix-socket, pidfile
+    // and log paths are taken from there.
+    if let Err(e) = gunicorn_python::app::enter_working_dir(&cfg) {
+        eprintln!("Error: {e}");
+        return EXIT_CONFIG;
+    }
     // Resolved before --check-config so that a bad -k is a configuration error it reports.
     let class = match workers::resolve(&cfg) {
         Ok(class) => class,

@@ -411,3 +411,31 @@ fn backlog_and_preload_are_accepted() {
         server.output()
     );
 }
+
+#[test]
+fn chdir_applies_before_binding() {
+    // A relative unix socket path is taken from --chdir, as gunicorn chdirs in the master.
+    let dir = TempDir::new("chdirbind");
+    std::fs::copy(
+        support::apps_dir().join("hello.py"),
+        dir.path().join("hello.py"),
+    )
+    .unwrap();
+    let elsewhere = TempDir::new("chdirbind-start");
+    let server = Gunicorn::new()
+        .cwd(elsewhere.path())
+        .args([
+            "--chdir",
+            dir.path().to_str().unwrap(),
+            "-b",
+            "unix:rel.sock",
+            "hello:app",
+        ])
+        .spawn();
+    server.wait_booted(1);
+    assert!(dir.path().join("rel.sock").exists(), "{}", server.output());
+    let missing = Gunicorn::new()
+        .args(["--chdir", "/no/such/dir/for/gunicorn", "hello:app"])
+        .run();
+    assert_eq!(missing.code(), Some(1), "{missing:?}");
+}

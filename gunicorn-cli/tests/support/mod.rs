@@ -507,14 +507,26 @@ pub fn send_to(addr: SocketAddr, request: &[u8]) -> Response {
             Err(e) => panic!("connect to {addr}: {e}"),
         }
     };
+    stream
+        .set_read_timeout(Some(RESPONSE_TIMEOUT))
+        .expect("set read timeout");
     exchange(&mut stream, request)
 }
+
+/// How long a response may take to arrive and the connection to be closed.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends `request` on `stream` and reads the response until EOF.
 pub fn exchange(stream: &mut (impl Read + Write), request: &[u8]) -> Response {
     stream.write_all(request).expect("send request");
     let mut raw = Vec::new();
-    let _ = read_to_end_bounded(stream, &mut raw);
+    if let Err(e) = read_to_end_bounded(stream, &mut raw) {
+        // The sync worker answers `Connection: close`: a response that never ends is a bug.
+        panic!(
+            "reading the response failed ({e}); the server did not close the connection; got {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
     parse_response(&raw)
         .unwrap_or_else(|| panic!("not an HTTP response: {:?}", String::from_utf8_lossy(&raw)))
 }
