@@ -99,6 +99,8 @@ fn settings(cfg: &Config, max_requests: Option<u64>) -> Settings {
         max_requests,
         graceful_timeout: Duration::from_secs(cfg.graceful_timeout),
         beat: heartbeat_interval(cfg.timeout),
+        shared_listeners: cfg.workers > 1,
+        fair_share: threads.saturating_mul(2).max(4),
     }
 }
 

@@ -72,6 +72,10 @@ pub struct Settings {
     pub graceful_timeout: Duration,
     /// How often the heartbeat is touched.
     pub beat: Duration,
+    /// Other workers accept on the same listeners (`--workers` > 1).
+    pub shared_listeners: bool,
+    /// Connections a worker takes without deferring to the others (see `Poller::accept_at`).
+    pub fair_share: usize,
 }
 
 pub struct Poller {
@@ -90,8 +94,10 @@ pub struct Poller {
     done: Vec<Done>,
     ready: Vec<Token>,
     handled: u64,
-    /// Accepting stopped at `worker_connections`.
-    paused: bool,
+    /// A listener may have connections waiting (its edge came, or a batch stopped short).
+    accept_more: bool,
+    /// Since when connections have been waiting on the listeners (reset at each accept).
+    pending_since: Instant,
     /// Set once a graceful stop began: the time by which the worker exits.
     stopping: Option<Instant>,
     next_sweep: Instant,
@@ -136,7 +142,9 @@ impl Poller {
             done: Vec::new(),
             ready: Vec::with_capacity(1024),
             handled: 0,
-            paused: false,
+            // Connections queued before this worker started are picked up at once.
+            accept_more: true,
+            pending_since: now,
             stopping: None,
             next_sweep: now + Duration::from_secs(1),
             next_beat: now,
@@ -146,9 +154,6 @@ impl Poller {
     /// Serves until a stop: returns at once for a quick stop, after the in-flight requests (or
     /// at the graceful timeout) for a graceful one.
     pub fn run(mut self) {
-        // Connections queued before this worker started are picked up now (edge-triggered
-        // registration only reports new arrivals reliably).
-        self.accept_all();
         loop {
             let now = Instant::now();
             if now >= self.next_beat {
@@ -168,31 +173,40 @@ impl Poller {
             if now >= self.next_sweep {
                 self.sweep(now);
             }
-            if self.paused
-                && self.stopping.is_none()
-                && self.open < self.settings.worker_connections
-            {
-                self.accept_all();
-            }
             let mut wake = self.next_beat.min(self.next_sweep);
             if let Some(deadline) = self.stopping {
                 wake = wake.min(deadline);
             }
-            let timeout = wake.saturating_duration_since(now);
-            if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
+            if let Some(kick) = self.shared.kick(now) {
+                wake = wake.min(kick);
+            }
+            if self.can_accept() {
+                wake = wake.min(self.accept_at());
+            }
+            let mut timeout = wake.saturating_duration_since(now);
+            if !self.shared.may_sleep() {
+                timeout = Duration::ZERO;
+            }
+            let polled = self.poll.poll(&mut self.events, Some(timeout));
+            self.shared.awake();
+            if let Err(e) = polled {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     log_error!("poll failed: {e}");
                     break;
                 }
             }
-            let mut accept = false;
             // The tokens are copied out so the handlers may borrow the poller mutably.
             self.ready.clear();
             self.ready.extend(self.events.iter().map(|e| e.token()));
             for i in 0..self.ready.len() {
                 match self.ready[i] {
                     WAKER | SHUTDOWN => {}
-                    Token(t) if t >= FIRST_LISTENER_TOKEN => accept = true,
+                    Token(t) if t >= FIRST_LISTENER_TOKEN => {
+                        if !self.accept_more {
+                            self.accept_more = true;
+                            self.pending_since = Instant::now();
+                        }
+                    }
                     Token(t) => self.on_ready(t),
                 }
             }
@@ -202,8 +216,8 @@ impl Poller {
                 self.on_done(d);
             }
             self.done = done;
-            if accept && self.stopping.is_none() {
-                self.accept_all();
+            if self.can_accept() && Instant::now() >= self.accept_at() {
+                self.accept_some();
             }
         }
         self.shared.close();
@@ -211,15 +225,53 @@ impl Poller {
 
     // ---- accepting ----------------------------------------------------------------------
 
-    /// Accepts until every listener would block or `worker_connections` is reached.
-    fn accept_all(&mut self) {
+    /// A listener may hold connections and this worker may take them.
+    fn can_accept(&self) -> bool {
+        self.accept_more && self.stopping.is_none() && self.open < self.settings.worker_connections
+    }
+
+    /// When this worker takes the next waiting connection.
+    ///
+    /// Every worker sharing a listener is woken by a new connection, and the first one to run
+    /// would take a whole burst (a benchmark's 64 keep-alive connections, leaving the other
+    /// core idle for the whole run). So a worker that already holds its fair share
+    /// (`2 * threads`) leaves a waiting connection to the others for a moment that grows with
+    /// what it holds (100 µs per connection over the share, at most 2 ms), and takes it only if
+    /// nobody else did by then.
+    fn accept_at(&self) -> Instant {
+        let s = &self.settings;
+        if !s.shared_listeners || self.open < s.fair_share {
+            return self.pending_since;
+        }
+        let over = (self.open - s.fair_share + 1).min(20) as u32;
+        self.pending_since + Duration::from_micros(100) * over
+    }
+
+    /// Accepts at most `accept_batch` connections per listener; `accept_more` stays set
+    /// while a listener may hold more (the loop then polls without sleeping and comes back).
+    ///
+    /// Taking a few at a time rather than until `EAGAIN` spreads a burst of connections over
+    /// the workers sharing the listener: every worker is woken by it, and each takes turns
+    /// between its other work. Accepting everything at once let one worker take most of a
+    /// benchmark's 64 keep-alive connections, leaving the other core idle.
+    fn accept_some(&mut self) {
+        let accept_batch = if self.settings.shared_listeners {
+            1
+        } else {
+            64
+        };
+        let mut more = false;
         for i in 0..self.listeners.len() {
+            let mut taken = 0;
             loop {
                 if self.open >= self.settings.worker_connections {
-                    // gunicorn's gthread stops accepting at the cap; we resume when a
-                    // connection closes (the listener's edge may already be spent).
-                    self.paused = true;
+                    // gunicorn's gthread stops accepting at the cap; `accept_more` stays set
+                    // so accepting resumes when a connection closes.
                     return;
+                }
+                if taken == accept_batch {
+                    more = true;
+                    break;
                 }
                 let accepted = match &self.listeners[i].0 {
                     Listener::Tcp(l) => l
@@ -233,6 +285,8 @@ impl Poller {
                     Ok((stream, peer)) => {
                         let local = self.listeners[i].1.clone();
                         self.add_conn(stream, ConnInfo { peer, local });
+                        self.pending_since = Instant::now();
+                        taken += 1;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e)
@@ -250,7 +304,7 @@ impl Poller {
                 }
             }
         }
-        self.paused = false;
+        self.accept_more = more;
     }
 
     fn add_conn(&mut self, stream: gunicorn_core::Stream, info: ConnInfo) {
@@ -406,15 +460,18 @@ impl Poller {
         conn.deadline = None;
         conn.readable_while_busy = false;
         self.busy += 1;
-        self.shared.submit(Job {
-            token,
-            io,
-            req,
-            conn: conn.info.clone(),
-            environ,
-            after_head,
-            force_close,
-        });
+        self.shared.submit(
+            Job {
+                token,
+                io,
+                req,
+                conn: conn.info.clone(),
+                environ,
+                after_head,
+                force_close,
+            },
+            Instant::now(),
+        );
         if last && self.stopping.is_none() {
             log_info!("Autorestarting worker after current request.");
             self.begin_stop(Instant::now());
@@ -559,6 +616,7 @@ impl Poller {
     /// in-flight requests finish until `--graceful-timeout`.
     fn begin_stop(&mut self, now: Instant) {
         self.stopping = Some(now + self.settings.graceful_timeout);
+        self.shared.wake_on_every_hand_back();
         for (l, _) in self.listeners.drain(..) {
             let _ = self
                 .poll

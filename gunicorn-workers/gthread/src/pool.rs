@@ -6,6 +6,7 @@
 //! body, handing the socket back) and waiting for the next job happen in a single release.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -47,13 +48,35 @@ pub struct Done {
 struct Queue {
     jobs: VecDeque<Job>,
     closed: bool,
+    /// Pool threads holding a job (running it, or finishing it and about to take the next).
+    busy: usize,
+    /// Pool threads asleep waiting for a job.
+    idle: usize,
+    /// When the queue last made progress (a job taken, or the first job queued).
+    since: Option<Instant>,
 }
+
+/// A queued job waits this long for a busy thread before an idle one is woken for it.
+///
+/// Only one thread runs Python at a time: waking a second thread for every request makes it
+/// queue on the GIL behind the first, and each hand-off costs two context switches (the
+/// profile of a hello-world app showed a quarter of the worker's time in the scheduler). So a
+/// busy thread takes the next job itself right after its response, and idle threads are woken
+/// only when no thread is busy or the queue stalls (the busy ones are blocked: sleeping,
+/// waiting on a socket, or on a lock), which keeps `--threads` parallelism for such apps.
+const WAKE_DELAY: Duration = Duration::from_millis(1);
 
 /// What the poller and the pool threads share.
 pub struct Shared {
     queue: Mutex<Queue>,
     job_ready: Condvar,
     done: Mutex<Vec<Done>>,
+    /// Connections in `done` (changed under its lock).
+    done_count: AtomicUsize,
+    /// The poller is in (or about to enter) `epoll_wait`: a hand-back must wake it.
+    poller_sleeping: AtomicBool,
+    /// Set when stopping: see [`Shared::hand_back`].
+    wake_always: AtomicBool,
     waker: mio::Waker,
 }
 
@@ -67,17 +90,48 @@ impl Shared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 closed: false,
+                busy: 0,
+                idle: 0,
+                since: None,
             }),
             job_ready: Condvar::new(),
             done: Mutex::new(Vec::new()),
+            done_count: AtomicUsize::new(0),
+            poller_sleeping: AtomicBool::new(false),
+            wake_always: AtomicBool::new(false),
             waker,
         }
     }
 
-    /// Queues a request for the next free pool thread.
-    pub fn submit(&self, job: Job) {
-        lock(&self.queue).jobs.push_back(job);
+    /// Queues a request; wakes a pool thread only if none is busy (see [`WAKE_DELAY`]).
+    pub fn submit(&self, job: Job, now: Instant) {
+        let mut q = lock(&self.queue);
+        q.jobs.push_back(job);
+        if q.jobs.len() == 1 {
+            q.since = Some(now);
+        }
+        let wake = q.busy == 0 && q.idle > 0;
+        drop(q);
+        if wake {
+            self.job_ready.notify_one();
+        }
+    }
+
+    /// Wakes an idle pool thread when the queue made no progress for [`WAKE_DELAY`]; returns
+    /// when to check again (None: nothing waits).
+    pub fn kick(&self, now: Instant) -> Option<Instant> {
+        let mut q = lock(&self.queue);
+        let since = q.since?;
+        if q.jobs.is_empty() || q.idle == 0 {
+            return None;
+        }
+        if now < since + WAKE_DELAY {
+            return Some(since + WAKE_DELAY);
+        }
+        q.since = Some(now);
+        drop(q);
         self.job_ready.notify_one();
+        Some(now + WAKE_DELAY)
     }
 
     /// Lets the pool threads exit once the queue is empty.
@@ -86,28 +140,80 @@ impl Shared {
         self.job_ready.notify_all();
     }
 
-    /// Connections handed back since the last call (the poller's side).
-    pub fn take_done(&self, into: &mut Vec<Done>) {
-        into.append(&mut lock(&self.done));
+    /// The poller is about to wait: true if it may (no connection came back meanwhile).
+    /// The flag and the count are sequentially consistent, so either the poller sees the
+    /// count or the pool thread sees the flag and wakes it.
+    pub fn may_sleep(&self) -> bool {
+        self.poller_sleeping.store(true, Ordering::SeqCst);
+        if self.done_count.load(Ordering::SeqCst) > 0 {
+            self.poller_sleeping.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
-    fn next_job(&self) -> Option<Job> {
+    /// The poller is awake again.
+    pub fn awake(&self) {
+        self.poller_sleeping.store(false, Ordering::SeqCst);
+    }
+
+    /// Connections handed back since the last call (the poller's side).
+    pub fn take_done(&self, into: &mut Vec<Done>) {
+        if self.done_count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut done = lock(&self.done);
+        into.append(&mut done);
+        self.done_count.store(0, Ordering::SeqCst);
+    }
+
+    /// The next job for a pool thread; `was_busy` = it just finished one.
+    fn next_job(&self, was_busy: bool) -> Option<Job> {
         let mut q = lock(&self.queue);
+        if was_busy {
+            q.busy -= 1;
+        }
         loop {
             if let Some(job) = q.jobs.pop_front() {
+                q.busy += 1;
+                q.since = (!q.jobs.is_empty()).then(Instant::now);
                 return Some(job);
             }
             if q.closed {
                 return None;
             }
+            q.idle += 1;
             q = self.job_ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            q.idle -= 1;
         }
     }
 
+    /// From now on every hand-back wakes the poller (a stop waits for the in-flight requests).
+    pub fn wake_on_every_hand_back(&self) {
+        self.wake_always.store(true, Ordering::SeqCst);
+    }
+
+    /// Gives a connection back to the poller.
+    ///
+    /// A kept-alive connection with nothing read past its request does not wake the poller:
+    /// its next request arrives as a readiness event, which wakes the poller anyway and is
+    /// handled after the events of that turn (the event is remembered while the connection
+    /// counts as busy). That saves a wake-up and a context switch per request; the cost is
+    /// that its keep-alive deadline starts at the poller's next turn (at most a heartbeat
+    /// interval later). Closing connections, pipelined leftovers and a stopping worker wake
+    /// the poller at once.
     fn hand_back(&self, done: Done) {
-        lock(&self.done).push(done);
-        if let Err(e) = self.waker.wake() {
-            log_error!("cannot wake the poller: {e}");
+        let quiet =
+            done.keep_alive && done.leftover.is_empty() && !self.wake_always.load(Ordering::SeqCst);
+        {
+            let mut list = lock(&self.done);
+            list.push(done);
+            self.done_count.fetch_add(1, Ordering::SeqCst);
+        }
+        if !quiet && self.poller_sleeping.swap(false, Ordering::SeqCst) {
+            if let Err(e) = self.waker.wake() {
+                log_error!("cannot wake the poller: {e}");
+            }
         }
     }
 }
@@ -156,10 +262,14 @@ fn pool_thread(
         let mut ran: Option<Ran> = None;
         loop {
             let next = py.detach(|| {
-                if let Some(r) = ran.take() {
-                    shared.hand_back(finish(r, io_limit));
-                }
-                shared.next_job()
+                let was_busy = match ran.take() {
+                    Some(r) => {
+                        shared.hand_back(finish(r, io_limit));
+                        true
+                    }
+                    None => false,
+                };
+                shared.next_job(was_busy)
             });
             let Some(job) = next else { return };
             ran = Some(run(py, bridge, http, job));
