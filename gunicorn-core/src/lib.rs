@@ -2,22 +2,36 @@
 //!
 //! This crate holds everything a pre-fork server needs that is neither Python nor HTTP:
 //! the settings table ([`config`]), the worker-class registry ([`registry`]), the [`Worker`]
-//! trait and its [`WorkerContext`], the [`Hooks`] the arbiter calls around forks, and the
-//! arbiter itself. A Rust program can run its own workers under it with no Python linked.
+//! trait and its [`WorkerContext`], the [`Hooks`] the arbiter calls around forks, the error log
+//! ([`log`]), bind addresses ([`bind`]), and the [`Arbiter`] itself, with an [`ArbiterHandle`]
+//! to control it. A Rust program can run its own workers under it with no Python linked
+//! (see `docs/embedding.md`).
 #![deny(unsafe_code)]
 
 pub mod arbiter;
 pub mod bind;
 pub mod config;
 pub mod handle;
+pub mod heartbeat;
 pub mod hooks;
+pub mod listener;
 pub mod log;
+pub mod process;
 pub mod registry;
+pub mod shutdown;
+pub mod signals;
+mod sys;
 pub mod worker;
 
+pub use arbiter::{Arbiter, ArbiterError, ReloadFn};
+pub use bind::{BindAddr, BindError};
 pub use config::{Config, ConfigError, Setting, Value};
+pub use handle::ArbiterHandle;
+pub use heartbeat::Heartbeat;
 pub use hooks::{Hooks, NoHooks};
+pub use listener::{Listener, LocalAddr, PeerAddr, Stream};
 pub use registry::WorkerClass;
+pub use shutdown::{Shutdown, StopKind};
 pub use worker::{BuildError, Worker, WorkerContext, WorkerError};
 
 #[doc(hidden)]
@@ -25,15 +39,3 @@ pub use inventory;
 
 /// The version string reported by `--version` and `Starting gunicorn <version>`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub mod heartbeat;
-pub mod listener;
-pub mod process;
-pub mod shutdown;
-pub mod signals;
-mod sys;
-pub use arbiter::{Arbiter, ArbiterError, ReloadFn};
-pub use bind::{BindAddr, BindError};
-pub use handle::ArbiterHandle;
-pub use heartbeat::Heartbeat;
-pub use listener::{Listener, LocalAddr, PeerAddr, Stream};
-pub use shutdown::{Shutdown, StopKind};
