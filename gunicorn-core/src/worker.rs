@@ -63,7 +63,7 @@ impl WorkerError {
 }
 
 /// What a worker does on SIGABRT, the master's first answer to a `WORKER TIMEOUT`.
-type AbortHandler = Box<dyn Fn() + Send + Sync + 'static>;
+pub type AbortHandler = Box<dyn Fn() + Send + Sync + 'static>;
 
 static ABORT_HANDLER: std::sync::OnceLock<AbortHandler> = std::sync::OnceLock::new();
 
