@@ -158,21 +158,31 @@ impl Hooks for LoggingHooks {
 }
 
 /// The master role: settings from `$TEST_SETTINGS` (`name=value;...`), then run the arbiter.
-fn run_master() -> ! {
+/// Builds a test configuration from `name=value;...` (`bind` takes a comma-separated list).
+fn config_from(settings: &str) -> Result<Config, String> {
     let mut cfg = Config {
         bind: vec!["127.0.0.1:0".into()],
         ..Config::default()
     };
-    let settings = std::env::var("TEST_SETTINGS").unwrap_or_default();
-    for pair in settings.split(';').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').expect("name=value");
-        let value = Value::Str(v.to_string());
+    for pair in settings.trim().split(';').filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("not name=value: {pair}"))?;
         if k == "bind" {
             cfg.bind = v.split(',').map(str::to_string).collect();
         } else {
-            cfg.set(k, value).expect("valid test setting");
+            cfg.set(k, Value::Str(v.to_string()))
+                .map_err(|e| e.to_string())?;
         }
     }
+    Ok(cfg)
+}
+
+/// The master role: settings from `$TEST_SETTINGS`, then run the arbiter. With
+/// `$TEST_RELOAD_FILE`, HUP reads the new settings from that file.
+fn run_master() -> ! {
+    let settings = std::env::var("TEST_SETTINGS").unwrap_or_default();
+    let cfg = config_from(&settings).expect("valid test settings");
     gunicorn_core::log::init(&cfg.loglevel, &cfg.errorlog).expect("log init");
     let class = registry::lookup("egg:test#worker").expect("registered");
     let hooks: Box<dyn Hooks> = if std::env::var_os("TEST_LOG_HOOKS").is_some() {
@@ -181,7 +191,15 @@ fn run_master() -> ! {
         Box::new(NoHooks)
     };
     let status = match Arbiter::new(cfg, class, hooks) {
-        Ok(a) => a.run(),
+        Ok(mut a) => {
+            if let Some(path) = std::env::var_os("TEST_RELOAD_FILE") {
+                a.on_reload(Box::new(move || {
+                    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                    config_from(&text)
+                }));
+            }
+            a.run()
+        }
         Err(e) => {
             gunicorn_core::log_error!("{e}");
             e.exit_status()
@@ -585,6 +603,61 @@ fn abort_handler_replaces_the_default() -> Result<(), String> {
     m.signal(Signal::SIGQUIT);
     let status = m.wait_exit()?;
     check(status == 0, "QUIT exits 0", &m)
+}
+
+fn hup_reloads_the_configuration_and_rebinds() -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let reload = dir.join("settings");
+    let reload_env = reload.display().to_string();
+    let mut m = Master::start_with(
+        "workers=1",
+        "serve",
+        &[("TEST_RELOAD_FILE", reload_env.as_str())],
+    );
+    let old_port = m.port()?;
+    m.next_worker()?;
+    // A bad new configuration is refused; the old one stays and the workers are replaced.
+    std::fs::write(&reload, "workers=-1").map_err(|e| e.to_string())?;
+    m.signal(Signal::SIGHUP);
+    m.wait_for("Error reloading the configuration: invalid value for workers: -1")?;
+    m.next_worker()?;
+    check(
+        get(old_port)?.contains("pid="),
+        "still on the old address",
+        &m,
+    )?;
+    // A new address and worker count: the master rebinds and logs it (without a pid, as gunicorn).
+    let new_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        l.local_addr().map_err(|e| e.to_string())?.port()
+    };
+    std::fs::write(
+        &reload,
+        format!("workers=2;loglevel=debug;bind=127.0.0.1:{new_port}"),
+    )
+    .map_err(|e| e.to_string())?;
+    m.signal(Signal::SIGHUP);
+    let line = m.wait_for(&format!("Listening at: http://127.0.0.1:{new_port}"))?;
+    check(
+        line.ends_with(&format!("127.0.0.1:{new_port}")),
+        "no pid after a rebind",
+        &m,
+    )?;
+    m.next_worker()?;
+    m.next_worker()?;
+    m.wait_for("[DEBUG] 2 workers")?;
+    check(
+        get(new_port)?.contains("pid="),
+        "serves on the new address",
+        &m,
+    )?;
+    check(get(old_port).is_err(), "the old address is closed", &m)?;
+    m.signal(Signal::SIGTERM);
+    let status = m.wait_exit()?;
+    check(status == 0, "TERM exits 0", &m)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 fn graceful_timeout_ends_in_sigkill() -> Result<(), String> {
@@ -1286,6 +1359,10 @@ fn main() {
             ttin_and_ttou_change_the_count,
         ),
         ("hup_replaces_the_generation", hup_replaces_the_generation),
+        (
+            "hup_reloads_the_configuration_and_rebinds",
+            hup_reloads_the_configuration_and_rebinds,
+        ),
         (
             "graceful_timeout_ends_in_sigkill",
             graceful_timeout_ends_in_sigkill,
