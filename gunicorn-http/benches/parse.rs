@@ -2,7 +2,9 @@
 //! Run: `cargo bench -p gunicorn-http --bench parse` (figures in docs/http.md).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use gunicorn_http::{build_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser};
+use gunicorn_http::{
+    build_environ, for_each_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser,
+};
 use std::sync::Arc;
 
 include!("head.in");
@@ -32,6 +34,15 @@ fn bench(c: &mut Criterion) {
     let c2 = conn();
     g.bench_function("build_environ", |b| {
         b.iter(|| black_box(build_environ(black_box(&req), &c2, None, &cfg).unwrap()))
+    });
+    g.bench_function("for_each_environ", |b| {
+        b.iter(|| {
+            let mut total = 0usize;
+            let r = for_each_environ(black_box(&req), &c2, None, &cfg, |k, v| {
+                total += k.as_str().len() + v.len()
+            });
+            black_box((r.ok(), total))
+        })
     });
     g.bench_function("parse_head_and_environ", |b| {
         b.iter(|| {

@@ -1,8 +1,10 @@
 //! Runs the hot path N times, for counting cycles on a busy machine where wall-clock
 //! benchmarks are noisy: `perf stat -e cycles:u,instructions:u target/release/examples/hot_path
-//! parse 1000000` (modes: parse, environ, httparse). See docs/http.md.
+//! parse 1000000` (modes: parse, environ, visit, httparse). See docs/http.md.
 
-use gunicorn_http::{build_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser};
+use gunicorn_http::{
+    build_environ, for_each_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser,
+};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -36,6 +38,15 @@ fn main() {
                 black_box(build_environ(black_box(&req), &conn, None, &cfg).ok());
             }
         }
+        "visit" => {
+            for _ in 0..n {
+                let mut total = 0usize;
+                let r = for_each_environ(black_box(&req), &conn, None, &cfg, |k, v| {
+                    total += k.as_str().len() + v.len()
+                });
+                black_box((r.ok(), total));
+            }
+        }
         "httparse" => {
             // Calibration: httparse (no gunicorn rules, no allocation) on the same bytes.
             for _ in 0..n {
@@ -46,7 +57,7 @@ fn main() {
             }
         }
         other => {
-            eprintln!("unknown mode {other} (parse | environ | httparse)");
+            eprintln!("unknown mode {other} (parse | environ | visit | httparse)");
             std::process::exit(2);
         }
     }

@@ -7,7 +7,7 @@ use crate::parser::Request;
 use crate::proxy::ProxyInfo;
 use crate::syntax::latin1_string;
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// `SERVER_SOFTWARE`.
 pub const SERVER_SOFTWARE: &str = concat!("gunicorn/", env!("CARGO_PKG_VERSION"));
@@ -26,9 +26,30 @@ impl Environ {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
 
-    fn set(&mut self, key: impl Into<Cow<'static, str>>, value: String) {
-        self.vars.push((key.into(), value));
+/// An environ key handed to [`for_each_environ`]: a fixed name, or `HTTP_*` made from a
+/// header name (uncommon names only; common ones are static).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvKey<'a> {
+    Static(&'static str),
+    Header(&'a str),
+}
+
+impl EnvKey<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            EnvKey::Static(s) => s,
+            EnvKey::Header(s) => s,
+        }
+    }
+
+    /// The key as [`Environ`] stores it (allocates only for `Header`).
+    pub fn to_cow(&self) -> Cow<'static, str> {
+        match *self {
+            EnvKey::Static(s) => Cow::Borrowed(s),
+            EnvKey::Header(s) => Cow::Owned(s.to_string()),
+        }
     }
 }
 
@@ -41,143 +62,255 @@ pub fn build_environ(
     cfg: &HttpConfig,
 ) -> Result<Environ, HttpError> {
     let mut env = Environ {
-        vars: Vec::with_capacity(16 + req.headers.len()),
+        vars: Vec::with_capacity(15 + req.headers.len()),
     };
-    env.set("SERVER_SOFTWARE", SERVER_SOFTWARE.to_string());
-    env.set("REQUEST_METHOD", req.method.clone());
-    env.set("RAW_URI", req.uri.clone());
-    env.set("QUERY_STRING", req.query.clone());
-    let protocol = match req.version {
-        (1, 1) => "HTTP/1.1".to_string(),
-        (1, 0) => "HTTP/1.0".to_string(),
-        (a, b) => format!("HTTP/{a}.{b}"),
-    };
-    env.set("SERVER_PROTOCOL", protocol);
-    env.set("wsgi.url_scheme", req.scheme.to_string());
+    for_each_environ(req, conn, proxy, cfg, |k, v| {
+        env.vars.push((k.to_cow(), v.to_string()))
+    })?;
+    Ok(env)
+}
 
+/// The same keys and values as [`build_environ`], in the same order, handed to `f` without
+/// building owned strings: values borrow from the request or from stack buffers (only repeated
+/// headers, uncommon header names and percent-escaped paths allocate). For a bridge that copies
+/// the values into its own strings anyway. Nothing is handed to `f` when it fails.
+pub fn for_each_environ<F>(
+    req: &Request,
+    conn: &ConnInfo,
+    proxy: Option<&ProxyInfo>,
+    cfg: &HttpConfig,
+    mut f: F,
+) -> Result<(), HttpError>
+where
+    F: FnMut(EnvKey<'_>, &str),
+{
     let mut script_name: &str = &cfg.script_name;
     let mut host: Option<&str> = None;
-    let first_header = env.vars.len();
     for (name, value) in &req.headers {
         match name {
-            // No HTTP_ prefix for these two (CGI, RFC 3875 §4.1.2/§4.1.3); repeats were refused.
-            "CONTENT-TYPE" => {
-                env.set("CONTENT_TYPE", value.to_string());
-                continue;
-            }
-            "CONTENT-LENGTH" => {
-                env.set("CONTENT_LENGTH", value.to_string());
-                continue;
-            }
             // Only present when a trusted forwarder sent it (or --header-map dangerous).
             "SCRIPT_NAME" => script_name = value,
             "HOST" => host = Some(value),
             _ => {}
         }
-        let key = http_key(name);
-        // Repeated headers are joined with "," (no space), at the first one's place.
-        match env.vars[first_header..].iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => {
-                v.push(',');
-                v.push_str(value);
+    }
+    // PATH_INFO: SCRIPT_NAME removed (raw compare, gunicorn), then percent-decoded to bytes and
+    // read as latin-1 (PEP 3333). Checked first, so a failure hands nothing out.
+    let path = if script_name.is_empty() {
+        &req.path[..]
+    } else {
+        req.path.strip_prefix(script_name).ok_or_else(|| {
+            HttpError::ConfigurationProblem(format!(
+                "Request path {:?} does not start with SCRIPT_NAME {:?}",
+                req.path, script_name
+            ))
+        })?
+    };
+
+    f(EnvKey::Static("SERVER_SOFTWARE"), SERVER_SOFTWARE);
+    f(EnvKey::Static("REQUEST_METHOD"), &req.method);
+    f(EnvKey::Static("RAW_URI"), &req.uri);
+    f(EnvKey::Static("QUERY_STRING"), &req.query);
+    let mut proto = [b'H', b'T', b'T', b'P', b'/', b'0', b'.', b'0'];
+    proto[5] = b'0' + req.version.0 % 10;
+    proto[7] = b'0' + req.version.1 % 10;
+    f(
+        EnvKey::Static("SERVER_PROTOCOL"),
+        std::str::from_utf8(&proto).unwrap_or("HTTP/1.1"),
+    );
+    f(EnvKey::Static("wsgi.url_scheme"), req.scheme);
+
+    // The fields as a slice (on the stack for up to 32), and cheap signatures (length, first
+    // and last byte) so that repeated names are found without comparing every pair of strings.
+    let mut stack = [("", ""); 32];
+    let heap: Vec<(&str, &str)>;
+    let fields: &[(&str, &str)] = if req.headers.len() <= stack.len() {
+        for (slot, field) in stack.iter_mut().zip(req.headers.iter()) {
+            *slot = field;
+        }
+        &stack[..req.headers.len()]
+    } else {
+        heap = req.headers.iter().collect();
+        &heap
+    };
+    let mut sigs = [0u32; 32];
+    let sig_of = |n: &str| match (n.as_bytes().first(), n.as_bytes().last()) {
+        (Some(&a), Some(&z)) => (n.len() as u32) << 16 | u32::from(a) << 8 | u32::from(z),
+        _ => 0,
+    };
+    let small = fields.len() <= sigs.len();
+    if small {
+        for (s, (n, _)) in sigs.iter_mut().zip(fields) {
+            *s = sig_of(n);
+        }
+    }
+    let same = |i: usize, j: usize| (!small || sigs[i] == sigs[j]) && fields[i].0 == fields[j].0;
+    let mut key_buf = String::new();
+    for (i, &(name, value)) in fields.iter().enumerate() {
+        match name {
+            // No HTTP_ prefix for these two (CGI, RFC 3875 §4.1.2/§4.1.3); repeats were refused.
+            "CONTENT-TYPE" => {
+                f(EnvKey::Static("CONTENT_TYPE"), value);
+                continue;
             }
-            None => env.set(key, value.to_string()),
+            "CONTENT-LENGTH" => {
+                f(EnvKey::Static("CONTENT_LENGTH"), value);
+                continue;
+            }
+            _ => {}
+        }
+        // Repeated headers are joined with "," (no space), at the first one's place.
+        if (0..i).any(|j| same(i, j)) {
+            continue;
+        }
+        let key = match known_http_key(name) {
+            Some(k) => EnvKey::Static(k),
+            None => {
+                key_buf.clear();
+                key_buf.push_str("HTTP_");
+                key_buf.extend(name.chars().map(|c| if c == '-' { '_' } else { c }));
+                EnvKey::Header(&key_buf)
+            }
+        };
+        if !(i + 1..fields.len()).any(|j| same(i, j)) {
+            f(key, value);
+        } else {
+            let mut joined = value.to_string();
+            for j in (i + 1..fields.len()).filter(|&j| same(i, j)) {
+                joined.push(',');
+                joined.push_str(fields[j].1);
+            }
+            f(key, &joined);
         }
     }
 
     // REMOTE_*: the socket peer, or the client a PROXY header named.
+    let mut ip_buf = StackStr::new();
+    let mut port_buf = StackStr::new();
     match (proxy.and_then(|p| p.client), &conn.peer) {
         (Some(client), _) | (None, &Peer::Tcp(client)) => {
-            env.set("REMOTE_ADDR", ip_string(client.ip()));
-            env.set("REMOTE_PORT", port_string(client.port()));
+            f(EnvKey::Static("REMOTE_ADDR"), ip_buf.ip(client.ip()));
+            f(EnvKey::Static("REMOTE_PORT"), port_buf.port(client.port()));
         }
         // gunicorn: a unix peer has REMOTE_ADDR "" and no REMOTE_PORT.
-        (None, Peer::Unix) => env.set("REMOTE_ADDR", String::new()),
+        (None, Peer::Unix) => f(EnvKey::Static("REMOTE_ADDR"), ""),
     }
     if let Some(p) = proxy {
-        env.set("PROXY_PROTOCOL", p.protocol.to_string());
+        f(EnvKey::Static("PROXY_PROTOCOL"), p.protocol);
         if let Some(dst) = p.proxy {
-            env.set("PROXY_ADDR", ip_string(dst.ip()));
-            env.set("PROXY_PORT", port_string(dst.port()));
+            f(EnvKey::Static("PROXY_ADDR"), ip_buf.ip(dst.ip()));
+            f(EnvKey::Static("PROXY_PORT"), port_buf.port(dst.port()));
         }
     }
 
     // SERVER_NAME/PORT: the bound address for TCP (not the Host header, gunicorn); for a
     // unix listener the Host header, else the socket path.
-    let (server_name, server_port) = match &conn.local {
-        Local::Tcp(addr) => server_addr(addr),
+    match &conn.local {
+        Local::Tcp(addr) => {
+            f(EnvKey::Static("SERVER_NAME"), ip_buf.ip(addr.ip()));
+            f(EnvKey::Static("SERVER_PORT"), port_buf.port(addr.port()));
+        }
         Local::Unix(path) => match host {
-            Some(h) => split_host(h, req.scheme),
-            None => (path.clone(), String::new()),
-        },
-    };
-    env.set("SERVER_NAME", server_name);
-    env.set("SERVER_PORT", server_port);
-
-    // PATH_INFO: SCRIPT_NAME removed (raw compare, gunicorn), then percent-decoded to bytes and
-    // read as latin-1 (PEP 3333).
-    let mut path: &str = &req.path;
-    if !script_name.is_empty() {
-        match path.strip_prefix(script_name) {
-            Some(rest) => path = rest,
+            Some(h) => {
+                let (name, port) = split_host(h, req.scheme);
+                f(EnvKey::Static("SERVER_NAME"), name);
+                f(EnvKey::Static("SERVER_PORT"), port);
+            }
             None => {
-                return Err(HttpError::ConfigurationProblem(format!(
-                    "Request path {:?} does not start with SCRIPT_NAME {:?}",
-                    req.path, script_name
-                )))
+                f(EnvKey::Static("SERVER_NAME"), path);
+                f(EnvKey::Static("SERVER_PORT"), "");
             }
+        },
+    }
+    f(EnvKey::Static("SCRIPT_NAME"), script_name);
+    f(EnvKey::Static("PATH_INFO"), &unquote_latin1(path));
+    Ok(())
+}
+
+/// A small stack buffer for formatting addresses and ports without allocating.
+struct StackStr {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl StackStr {
+    fn new() -> Self {
+        StackStr {
+            buf: [0; 48],
+            len: 0,
         }
     }
-    env.set("SCRIPT_NAME", script_name.to_string());
-    env.set("PATH_INFO", unquote_latin1(path));
-    Ok(env)
-}
 
-fn server_addr(addr: &SocketAddr) -> (String, String) {
-    (ip_string(addr.ip()), port_string(addr.port()))
-}
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
 
-/// Decimal text of a port without the formatting machinery (hot path).
-fn port_string(p: u16) -> String {
-    let mut buf = [0u8; 5];
-    let mut i = buf.len();
-    let mut n = p;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+    fn ip(&mut self, ip: IpAddr) -> &str {
+        self.len = 0;
+        match ip {
+            IpAddr::V4(v4) => {
+                for (i, o) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        self.push(b'.');
+                    }
+                    if *o >= 100 {
+                        self.push(b'0' + o / 100);
+                    }
+                    if *o >= 10 {
+                        self.push(b'0' + o / 10 % 10);
+                    }
+                    self.push(b'0' + o % 10);
+                }
+            }
+            IpAddr::V6(v6) => {
+                use std::fmt::Write;
+                // The longest IPv6 text is 45 bytes: it always fits.
+                let _ = write!(self, "{v6}");
+            }
+        }
+        self.as_str()
+    }
+
+    fn port(&mut self, p: u16) -> &str {
+        let mut digits = [0u8; 5];
+        let mut i = digits.len();
+        let mut n = p;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.len = 0;
+        for &d in &digits[i..] {
+            self.push(d);
+        }
+        self.as_str()
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
         }
     }
-    buf[i..].iter().map(|&b| char::from(b)).collect()
 }
 
-/// Dotted-quad text of an IPv4 address without the formatting machinery; IPv6 uses Display.
-fn ip_string(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mut s = String::with_capacity(15);
-            for (i, o) in v4.octets().iter().enumerate() {
-                if i > 0 {
-                    s.push('.');
-                }
-                if *o >= 100 {
-                    s.push(char::from(b'0' + o / 100));
-                }
-                if *o >= 10 {
-                    s.push(char::from(b'0' + o / 10 % 10));
-                }
-                s.push(char::from(b'0' + o % 10));
-            }
-            s
+impl std::fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            return Err(std::fmt::Error);
         }
-        IpAddr::V6(v6) => v6.to_string(),
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
     }
 }
 
 /// `host[:port]` or `[v6]:port`; a missing port is 80/443 by scheme.
-fn split_host(h: &str, scheme: &str) -> (String, String) {
+fn split_host<'a>(h: &'a str, scheme: &str) -> (&'a str, &'a str) {
     let default_port = if scheme == "https" { "443" } else { "80" };
     let (name, port) = if h.starts_with('[') {
         match h.find(']') {
@@ -190,12 +323,12 @@ fn split_host(h: &str, scheme: &str) -> (String, String) {
             None => (h, None),
         }
     };
-    (name.to_string(), port.unwrap_or(default_port).to_string())
+    (name, port.unwrap_or(default_port))
 }
 
-/// `HTTP_` + the name with `-` as `_`; common names are static (no allocation).
-fn http_key(name: &str) -> Cow<'static, str> {
-    let known: Option<&'static str> = match name {
+/// `HTTP_` + the name with `-` as `_`, for common names (no allocation).
+fn known_http_key(name: &str) -> Option<&'static str> {
+    match name {
         "HOST" => Some("HTTP_HOST"),
         "USER-AGENT" => Some("HTTP_USER_AGENT"),
         "ACCEPT" => Some("HTTP_ACCEPT"),
@@ -229,23 +362,14 @@ fn http_key(name: &str) -> Cow<'static, str> {
         "EXPECT" => Some("HTTP_EXPECT"),
         "TRANSFER-ENCODING" => Some("HTTP_TRANSFER_ENCODING"),
         _ => None,
-    };
-    match known {
-        Some(k) => Cow::Borrowed(k),
-        None => {
-            let mut k = String::with_capacity(5 + name.len());
-            k.push_str("HTTP_");
-            k.extend(name.chars().map(|c| if c == '-' { '_' } else { c }));
-            Cow::Owned(k)
-        }
     }
 }
 
 /// Python's `unquote_to_wsgi_str`: `%XY` becomes the byte XY, invalid escapes stay as they
 /// are, and the bytes are read as latin-1. `path` holds latin-1 characters only.
-pub(crate) fn unquote_latin1(path: &str) -> String {
+pub(crate) fn unquote_latin1(path: &str) -> Cow<'_, str> {
     if !path.contains('%') {
-        return path.to_string();
+        return Cow::Borrowed(path);
     }
     let bytes: Vec<u8> = path
         .chars()
@@ -264,7 +388,7 @@ pub(crate) fn unquote_latin1(path: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    latin1_string(&out)
+    Cow::Owned(latin1_string(&out))
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -305,8 +429,9 @@ mod tests {
 
     #[test]
     fn number_formatting() {
+        let mut b = StackStr::new();
         for p in [0u16, 7, 10, 99, 100, 8000, 65535] {
-            assert_eq!(port_string(p), p.to_string());
+            assert_eq!(b.port(p), p.to_string());
         }
         for ip in [
             "0.0.0.0",
@@ -316,10 +441,59 @@ mod tests {
             "::1",
             "2001:db8::1",
             "::ffff:1.2.3.4",
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+            "1111:2222:3333:4444:5555:6666:7777:8888",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_string(ip), ip.to_string());
+            assert_eq!(b.ip(ip), ip.to_string());
         }
+    }
+
+    #[test]
+    fn visitor_matches_builder() {
+        let r = req(
+            "/p",
+            &[
+                ("X-A", "1"),
+                ("HOST", "h"),
+                ("X-A", "2"),
+                ("X-ODD-NAME", "o"),
+                ("X-A", "3"),
+                ("CONTENT-LENGTH", "0"),
+            ],
+        );
+        let env = build_environ(&r, &tcp_conn(), None, &HttpConfig::default()).unwrap();
+        let mut seen = Vec::new();
+        for_each_environ(&r, &tcp_conn(), None, &HttpConfig::default(), |k, v| {
+            seen.push((k.as_str().to_string(), v.to_string()))
+        })
+        .unwrap();
+        let built: Vec<(String, String)> = env
+            .vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        assert_eq!(seen, built);
+        assert_eq!(env.get("HTTP_X_A"), Some("1,2,3"));
+        assert_eq!(env.get("HTTP_X_ODD_NAME"), Some("o"));
+        // Many headers (past the signature table) still join correctly.
+        let many: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("X-{}", i % 7), i.to_string()))
+            .collect();
+        let refs: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let env =
+            build_environ(&req("/", &refs), &tcp_conn(), None, &HttpConfig::default()).unwrap();
+        let want: Vec<String> = (0..100)
+            .filter(|i| i % 7 == 3)
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(env.get("HTTP_X_3"), Some(want.join(",").as_str()));
+        // A failure hands nothing out.
+        let mut cfg = HttpConfig::default();
+        cfg.script_name = "/app".into();
+        let mut calls = 0;
+        assert!(for_each_environ(&r, &tcp_conn(), None, &cfg, |_, _| calls += 1).is_err());
+        assert_eq!(calls, 0);
     }
 
     #[test]

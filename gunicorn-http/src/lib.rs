@@ -30,7 +30,7 @@ mod syntax;
 pub use allow::AllowList;
 pub use body::BodyDecoder;
 pub use config::{ConnInfo, HeaderMapPolicy, HttpConfig, Limits, Local, Peer, ProxyMode};
-pub use environ::{build_environ, Environ, SERVER_SOFTWARE};
+pub use environ::{build_environ, for_each_environ, EnvKey, Environ, SERVER_SOFTWARE};
 pub use error::{error_page, HttpError};
 pub use headers::{HeaderIter, Headers};
 pub use parser::{BodyKind, Request, RequestParser};
