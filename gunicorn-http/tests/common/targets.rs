@@ -239,8 +239,19 @@ pub fn environ_builder(data: &[u8]) {
     let Ok(Some((req, _))) = p.parse_head(input) else {
         return;
     };
+    let mut visited = Vec::new();
+    let visit = gunicorn_http::for_each_environ(&req, &conn, p.proxy_info(), &cfg, |k, v| {
+        visited.push((k.as_str().to_string(), v.to_string()))
+    });
     match build_environ(&req, &conn, p.proxy_info(), &cfg) {
         Ok(env) => {
+            assert!(visit.is_ok());
+            let built: Vec<(String, String)> = env
+                .vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            assert_eq!(visited, built, "for_each_environ and build_environ agree");
             let mut keys: Vec<&str> = env.vars.iter().map(|(k, _)| k.as_ref()).collect();
             for k in [
                 "REQUEST_METHOD",
@@ -266,6 +277,9 @@ pub fn environ_builder(data: &[u8]) {
                 "PATH_INFO is latin-1"
             );
         }
-        Err(e) => assert_eq!(e.status(), 500),
+        Err(e) => {
+            assert_eq!(e.status(), 500);
+            assert!(visit.is_err() && visited.is_empty());
+        }
     }
 }
