@@ -72,7 +72,7 @@ pub fn run_with(argv_words: Vec<OsString>) -> i32 {
         eprintln!("gunicorn: error: No application module specified.");
         return EXIT_USAGE;
     }
-    if let Err(e) = gunicorn_core::log::init(&cfg.loglevel, &cfg.errorlog) {
+    if let Err(e) = gunicorn_core::log::setup(&cfg) {
         eprintln!("Error: {e}");
         return EXIT_CONFIG;
     }

@@ -384,6 +384,23 @@ impl SettingType for StrMap {
     }
 }
 
+/// A dict of any values (`logconfig_dict`), in insertion order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dict(pub Vec<(String, Value)>);
+
+impl SettingType for Dict {
+    fn from_value(v: Value) -> Result<Self, String> {
+        match v {
+            Value::None => Ok(Dict::default()),
+            Value::Map(items) => Ok(Dict(items)),
+            other => Err(format!("not a dict: {}", other.type_name())),
+        }
+    }
+    fn render(&self) -> String {
+        render_value(&Value::Map(self.0.clone()))
+    }
+}
+
 /// A file-mode mask; strings with a leading `0` are octal, as gunicorn's `validate_pos_int`
 /// with `int(x, 0)` after prefixing `0o`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -548,6 +565,19 @@ fn default_forwarded_allow_ips() -> CommaList {
     }
 }
 
+fn default_syslog_addr() -> String {
+    // gunicorn: the platform's local syslog socket on BSDs and macOS, else UDP to localhost.
+    if cfg!(target_os = "macos") {
+        "unix:///var/run/syslog".into()
+    } else if cfg!(any(target_os = "freebsd", target_os = "dragonfly")) {
+        "unix:///var/run/log".into()
+    } else if cfg!(target_os = "openbsd") {
+        "unix:///dev/log".into()
+    } else {
+        "udp://localhost:514".into()
+    }
+}
+
 fn default_secure_scheme_headers() -> StrMap {
     StrMap(vec![
         ("X-FORWARDED-PROTOCOL".into(), "ssl".into()),
@@ -709,12 +739,55 @@ settings! {
         section "Server Mechanics", flags ["--header-map"], kind Kind::Value, meta "STRING", choices ["drop", "refuse", "dangerous"];
 
     // ---- Logging ----
+    /// The access log file; `-` means stdout. Unset: no access log.
+    accesslog: Option<String> = None;
+        section "Logging", flags ["--access-logfile"], kind Kind::Value, meta "FILE";
+    /// Do not send access lines to syslog when --log-syslog is on.
+    disable_redirect_access_to_syslog: bool = false;
+        section "Logging", flags ["--disable-redirect-access-to-syslog"], kind Kind::Flag;
+    /// The access log format, with gunicorn's `%(atom)s` atoms (see docs/logging.md).
+    access_log_format: String = crate::access_log::DEFAULT_FORMAT.into();
+        section "Logging", flags ["--access-logformat"], kind Kind::Value, meta "STRING";
     /// The error log file; `-` means stderr.
     errorlog: String = "-".into();
         section "Logging", flags ["--error-logfile", "--log-file"], kind Kind::Value, meta "FILE";
     /// The granularity of error log output.
     loglevel: String = "info".into();
         section "Logging", flags ["--log-level"], kind Kind::Value, meta "LEVEL", choices ["debug", "info", "warning", "error", "critical"];
+    /// Redirect the workers' and the app's stdout/stderr into the error log file (when it is a file).
+    capture_output: bool = false;
+        section "Logging", flags ["--capture-output"], kind Kind::Flag;
+    /// A logging configuration file for Python's `logging.config.fileConfig` (ini format).
+    logconfig: Option<String> = None;
+        section "Logging", flags ["--log-config"], kind Kind::Value, meta "FILE";
+    /// A dict for Python's `logging.config.dictConfig`, merged over gunicorn's defaults.
+    /// Takes precedence over logconfig and logconfig_json.
+    logconfig_dict: Dict = Dict::default();
+        section "Logging", flags [], kind Kind::FileOnly;
+    /// A JSON file for Python's `logging.config.dictConfig`, merged over gunicorn's defaults.
+    logconfig_json: Option<String> = None;
+        section "Logging", flags ["--log-config-json"], kind Kind::Value, meta "FILE";
+    /// Where syslog lines go: `udp://HOST:PORT`, `tcp://HOST:PORT` or `unix://PATH[#dgram|#stream]`.
+    syslog_addr: String = default_syslog_addr();
+        section "Logging", flags ["--log-syslog-to"], kind Kind::Value, meta "SYSLOG_ADDR";
+    /// Also send error (and access) lines to syslog.
+    syslog: bool = false;
+        section "Logging", flags ["--log-syslog"], kind Kind::Flag;
+    /// The program name in syslog lines (`gunicorn.<prefix>.error`). Default: the process name.
+    syslog_prefix: Option<String> = None;
+        section "Logging", flags ["--log-syslog-prefix"], kind Kind::Value, meta "SYSLOG_PREFIX";
+    /// The syslog facility name (user, daemon, local0..local7, ...).
+    syslog_facility: String = "user".into();
+        section "Logging", flags ["--log-syslog-facility"], kind Kind::Value, meta "SYSLOG_FACILITY";
+    /// Send StatsD metrics to `HOST:PORT` (default port 8125) or `unix://PATH`.
+    statsd_host: Option<String> = None;
+        section "Logging", flags ["--statsd-host"], kind Kind::Value, meta "STATSD_ADDR";
+    /// DogStatsD tags appended to every metric (`|#TAGS`), e.g. `env:prod,app:web`.
+    dogstatsd_tags: String = String::new();
+        section "Logging", flags ["--dogstatsd-tags"], kind Kind::Value, meta "DOGSTATSD_TAGS";
+    /// A prefix for StatsD metric names (a `.` is added).
+    statsd_prefix: String = String::new();
+        section "Logging", flags ["--statsd-prefix"], kind Kind::Value, meta "STATSD_PREFIX";
 
     // ---- Process Naming ----
     /// A base to use with setproctitle for process naming (`gunicorn: master [NAME]`).
@@ -808,7 +881,9 @@ mod tests {
     fn every_setting_renders_its_default() {
         let cfg = Config::default();
         for s in SETTINGS {
-            assert!(!s.show(&cfg).is_empty() || s.name == "config", "{}", s.name);
+            // Empty-string defaults render empty, as gunicorn's --print-config shows them.
+            let empty_default = matches!(s.name, "config" | "dogstatsd_tags" | "statsd_prefix");
+            assert!(!s.show(&cfg).is_empty() || empty_default, "{}", s.name);
         }
         assert!(cfg.render().contains("worker_class"));
     }

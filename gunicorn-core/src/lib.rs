@@ -8,6 +8,7 @@
 //! (see `docs/embedding.md`).
 #![deny(unsafe_code)]
 
+pub mod access_log;
 pub mod arbiter;
 pub mod bind;
 pub mod config;
@@ -20,7 +21,9 @@ pub mod process;
 pub mod registry;
 pub mod shutdown;
 pub mod signals;
+pub mod statsd;
 mod sys;
+pub mod syslog;
 pub mod worker;
 
 pub use arbiter::{Arbiter, ArbiterError, ReloadFn};

@@ -13,7 +13,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// A log level, ordered from the most to the least verbose.
@@ -80,6 +80,23 @@ pub enum LogError {
         /// The underlying error.
         source: io::Error,
     },
+    /// `access_log_format` cannot be compiled.
+    #[error("invalid access_log_format {format:?}: {reason}")]
+    Format {
+        /// The format as given.
+        format: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// `--log-syslog` is on and syslog cannot be set up.
+    #[error("{0}")]
+    Syslog(#[from] crate::syslog::SyslogError),
+    /// `--statsd-host` is set and the socket cannot be set up.
+    #[error("{0}")]
+    Statsd(#[from] crate::statsd::StatsdError),
+    /// `--capture-output`: stdout/stderr cannot be redirected into the error log.
+    #[error("cannot redirect stdout/stderr to the error log: {0}")]
+    Capture(io::Error),
 }
 
 enum Sink {
@@ -114,6 +131,37 @@ pub fn init(loglevel: &str, errorlog: &str) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Sets up every log destination from the configuration, in the master before the workers are
+/// forked (they inherit it): the error log ([`init`]), syslog, StatsD, the access log, and
+/// `--capture-output`. Called by the CLI, and again by the arbiter when HUP reloads the settings.
+pub fn setup(cfg: &crate::Config) -> Result<(), LogError> {
+    init(&cfg.loglevel, &cfg.errorlog)?;
+    crate::syslog::init(cfg)?;
+    crate::statsd::init(cfg)?;
+    crate::access_log::init(cfg)?;
+    let capture = cfg.capture_output && cfg.errorlog != "-";
+    CAPTURE.store(capture, Ordering::Relaxed);
+    if capture {
+        capture_output().map_err(LogError::Capture)?;
+    }
+    Ok(())
+}
+
+/// `--capture-output` is on (and the error log is a file).
+static CAPTURE: AtomicBool = AtomicBool::new(false);
+
+/// Points fds 1 and 2 at the error log file, as gunicorn's `capture_output` does with dup2:
+/// `print()` and anything written to stderr by the app or by C code lands in the file.
+fn capture_output() -> io::Result<()> {
+    let sink = lock_sink();
+    if let Sink::File { file, .. } = &*sink {
+        let _ = io::stdout().lock().flush();
+        nix::unistd::dup2_stdout(file)?;
+        nix::unistd::dup2_stderr(file)?;
+    }
+    Ok(())
+}
+
 /// The current level threshold.
 pub fn level() -> Level {
     Level::from_u8(LEVEL.load(Ordering::Relaxed))
@@ -124,13 +172,19 @@ pub fn enabled(level: Level) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)
 }
 
-/// Reopens the log file (USR1, after logrotate moved it). A no-op for stderr.
+/// Reopens the log files (USR1, after logrotate moved them): the error log, the access log,
+/// and with `--capture-output` stdout/stderr again. A no-op for stderr/stdout.
 pub fn reopen() -> io::Result<()> {
-    let mut sink = lock_sink();
-    if let Sink::File { path, file } = &mut *sink {
-        *file = open_append(path)?;
+    {
+        let mut sink = lock_sink();
+        if let Sink::File { path, file } = &mut *sink {
+            *file = open_append(path)?;
+        }
     }
-    Ok(())
+    if CAPTURE.load(Ordering::Relaxed) {
+        capture_output()?;
+    }
+    crate::access_log::reopen()
 }
 
 /// Gives the log file to the workers' user, so they can still reopen it (USR1) after dropping
@@ -140,7 +194,7 @@ pub fn chown(uid: u32, gid: u32) -> io::Result<()> {
     if let Sink::File { path, .. } = &*sink {
         std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
     }
-    Ok(())
+    crate::access_log::chown(uid, gid)
 }
 
 fn lock_sink() -> std::sync::MutexGuard<'static, Sink> {
@@ -201,16 +255,47 @@ impl fmt::Display for LocalTime {
 
 /// Writes one record if `level` passes the threshold. Errors writing the log are ignored, as
 /// Python's logging does by default (`raiseExceptions` only prints them).
+///
+/// Also sends the record to syslog when `--log-syslog` is on, and counts it in StatsD
+/// (`gunicorn.log.warning`, `.error`, `.critical`, as gunicorn's Statsd logger does per call).
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
+    let metric = match level {
+        Level::Warning => Some("gunicorn.log.warning"),
+        Level::Error => Some("gunicorn.log.error"),
+        Level::Critical => Some("gunicorn.log.critical"),
+        _ => None,
+    };
+    emit(level, args, metric);
+}
+
+/// Logs an error with a traceback (Python's `logger.exception`): an ERROR line, counted as
+/// `gunicorn.log.exception` in StatsD.
+pub fn log_exception(args: fmt::Arguments<'_>) {
+    emit(Level::Error, args, Some("gunicorn.log.exception"));
+}
+
+fn emit(level: Level, args: fmt::Arguments<'_>, metric: Option<&str>) {
+    if let Some(metric) = metric {
+        crate::statsd::increment(metric, 1);
+    }
     if !enabled(level) {
         return;
     }
-    let line = format_line(&LocalTime::now(), std::process::id(), level, args);
-    let mut sink = lock_sink();
-    let _ = match &mut *sink {
-        Sink::Stderr => io::stderr().lock().write_all(line.as_bytes()),
-        Sink::File { file, .. } => file.write_all(line.as_bytes()),
-    };
+    let message = fmt::format(args);
+    let line = format_line(
+        &LocalTime::now(),
+        std::process::id(),
+        level,
+        format_args!("{message}"),
+    );
+    {
+        let mut sink = lock_sink();
+        let _ = match &mut *sink {
+            Sink::Stderr => io::stderr().lock().write_all(line.as_bytes()),
+            Sink::File { file, .. } => file.write_all(line.as_bytes()),
+        };
+    }
+    crate::syslog::send(crate::syslog::Stream::Error, level, &message);
 }
 
 /// Writes `bytes` to the error log's destination as they are, without the record format: the
@@ -227,6 +312,12 @@ pub fn write_raw(bytes: &[u8]) {
 #[macro_export]
 macro_rules! log_debug {
     ($($arg:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($arg)*)) };
+}
+
+/// Logs an exception at ERROR with `format!` syntax (counted as `gunicorn.log.exception`).
+#[macro_export]
+macro_rules! log_exception {
+    ($($arg:tt)*) => { $crate::log::log_exception(format_args!($($arg)*)) };
 }
 
 /// Logs at INFO with `format!` syntax.

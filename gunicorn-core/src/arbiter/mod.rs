@@ -605,6 +605,7 @@ impl Arbiter {
         if self.last_logged_count != Some(count) {
             self.last_logged_count = Some(count);
             log_debug!("{count} workers");
+            crate::statsd::gauge("gunicorn.workers", count);
         }
         Ok(())
     }
@@ -691,7 +692,7 @@ impl Arbiter {
             } else {
                 let old_bind = self.cfg.bind.clone();
                 self.cfg = Arc::new(cfg);
-                if let Err(e) = crate::log::init(&self.cfg.loglevel, &self.cfg.errorlog) {
+                if let Err(e) = crate::log::setup(&self.cfg) {
                     log_error!("{e}");
                 }
                 if old_bind != self.cfg.bind && !self.systemd {

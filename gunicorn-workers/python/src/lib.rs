@@ -7,6 +7,7 @@ pub mod app;
 pub mod config_file;
 mod hooks;
 pub mod interpreter;
+pub mod logging;
 #[allow(unsafe_code)]
 mod sys;
 pub mod wsgi;

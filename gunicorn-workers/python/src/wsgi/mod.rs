@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
 use std::sync::Mutex;
 
 use gunicorn_core::config::ProxyProtocol;
-use gunicorn_core::{log_debug, log_error, log_warning, Config};
+use gunicorn_core::{log_debug, log_error, log_exception, log_warning, Config};
 use gunicorn_http::{
     error_page, AllowList, ConnInfo, Environ, HeaderMapPolicy, HttpConfig, HttpError, Limits,
     Local, Peer, ProxyMode, Request, CONTINUE_100, SERVER_SOFTWARE,
@@ -189,9 +189,21 @@ impl Bridge {
         exchange: &Exchange,
         conn: &ConnInfo,
     ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
+        self.environ_from(py, &vars, exchange, conn)
+    }
+
+    /// [`Bridge::environ`] leaving `vars` to the caller (the access log reads them after the
+    /// request).
+    fn environ_from<'py>(
+        &self,
+        py: Python<'py>,
+        vars: &Environ,
+        exchange: &Exchange,
+        conn: &ConnInfo,
+    ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
         let env = self.base.bind(py).copy()?;
-        for (k, v) in vars.vars {
-            env.set_item(self.key(py, &k), PyString::new(py, &v))?;
+        for (k, v) in &vars.vars {
+            env.set_item(self.key(py, k), PyString::new(py, v))?;
         }
         let input = Input {
             exchange: exchange.clone(),
@@ -246,6 +258,8 @@ impl Bridge {
         vars: Environ,
         exchange: &Exchange,
     ) -> Outcome {
+        // gunicorn's request_start: the head is parsed, the app is about to run.
+        let start = std::time::Instant::now();
         // gunicorn answers `Expect: 100-continue` before calling the app.
         if req.expect_continue
             && exchange
@@ -256,7 +270,7 @@ impl Bridge {
         }
         let mut socket = None;
         let result = self
-            .environ(py, vars, exchange, conn)
+            .environ_from(py, &vars, exchange, conn)
             .and_then(|(env, sock)| {
                 socket = sock;
                 let start_response = StartResponse {
@@ -282,17 +296,35 @@ impl Bridge {
         if let Some(sock) = socket {
             let _ = sock.call_method0(pyo3::intern!(py, "close"));
         }
-        match sent {
+        let outcome = match sent {
             Ok(()) => self.outcome(exchange, true),
             Err(SendError::Client(e)) => {
+                // gunicorn writes no access line for a request whose client vanished.
                 log_client_gone(&e);
-                self.outcome(exchange, false)
+                return self.outcome(exchange, false);
             }
             Err(SendError::App(e)) => {
                 self.app_error(py, req, conn, exchange, e);
                 self.outcome(exchange, false)
             }
+        };
+        if let Some(status) = outcome.status.filter(|_| crate::logging::access::wanted()) {
+            let duration = start.elapsed();
+            // Formatted and written without the GIL (kept only by cooperative greenlet workers).
+            exchange.blocking_io(py, || {
+                let st = exchange.lock();
+                let headers = st.response.as_ref().map_or(&[][..], |r| &r.headers[..]);
+                crate::logging::access::record(
+                    req,
+                    &vars,
+                    headers,
+                    status,
+                    outcome.body_bytes,
+                    duration,
+                );
+            });
         }
+        outcome
     }
 
     fn outcome(&self, exchange: &Exchange, ok: bool) -> Outcome {
@@ -353,10 +385,10 @@ impl Bridge {
         let traceback = format_exception(py, &err);
         if head_sent {
             // Too late for an error page: log it, the worker closes the connection.
-            log_error!("Error handling request\n{}", traceback.trim_end());
+            log_exception!("Error handling request\n{}", traceback.trim_end());
             return;
         }
-        log_error!(
+        log_exception!(
             "Error handling request {}\n{}",
             req.uri,
             traceback.trim_end()

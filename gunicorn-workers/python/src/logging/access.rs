@@ -1,0 +1,89 @@
+//! The access-log record of one WSGI request, handed to gunicorn-core as plain data.
+
+use std::time::Duration;
+
+use gunicorn_core::access_log::{self, AccessRecord, AccessSource};
+use gunicorn_core::log::LocalTime;
+use gunicorn_http::{Environ, Request};
+
+/// The request and response fields the access format can refer to.
+struct View<'a> {
+    req: &'a Request,
+    environ: &'a Environ,
+    response_headers: &'a [(String, String)],
+}
+
+/// The last pair whose name matches `name` case-insensitively (gunicorn builds dicts from
+/// these lists, so a repeated name keeps its last value).
+fn last<'a>(
+    pairs: impl DoubleEndedIterator<Item = (&'a str, &'a str)>,
+    name: &str,
+) -> Option<&'a str> {
+    pairs
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+impl AccessSource for View<'_> {
+    fn environ(&self, name: &str) -> Option<&str> {
+        // The one non-CGI key people log; the rest of `wsgi.*` is Python objects.
+        if name.eq_ignore_ascii_case("wsgi.url_scheme") {
+            return Some(self.req.scheme);
+        }
+        last(
+            self.environ
+                .vars
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_str())),
+            name,
+        )
+    }
+
+    fn request_header(&self, name: &str) -> Option<&str> {
+        self.req
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    fn response_header(&self, name: &str) -> Option<&str> {
+        last(
+            self.response_headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+            name,
+        )
+    }
+}
+
+/// Whether a finished request needs [`record`] (an access log, syslog access lines or StatsD).
+pub fn wanted() -> bool {
+    access_log::wanted()
+}
+
+/// Writes the access line and the metrics of one request. Runs without Python.
+pub fn record(
+    req: &Request,
+    environ: &Environ,
+    response_headers: &[(String, String)],
+    status: u16,
+    sent: u64,
+    duration: Duration,
+) {
+    let view = View {
+        req,
+        environ,
+        response_headers,
+    };
+    access_log::record(&AccessRecord {
+        source: &view,
+        status,
+        sent: Some(sent),
+        duration,
+        pid: std::process::id(),
+        time: LocalTime::now(),
+    });
+}
