@@ -1,0 +1,251 @@
+//! End-to-end tests of the log destinations (issue 7): the error log file with
+//! `--capture-output`, syslog over UDP, and StatsD over UDP, each against a socket bound by
+//! the test on 127.0.0.1.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::{eventually, Gunicorn, TempDir};
+
+const LOG_TIMEOUT: Duration = Duration::from_secs(10);
+
+const APP: &str = r#"
+import sys
+def app(environ, start_response):
+    if environ['PATH_INFO'] == '/print':
+        print('printed-by-app', flush=True)
+        sys.stderr.write('stderr-by-app\n')
+        sys.stderr.flush()
+    if environ['PATH_INFO'] == '/boom':
+        raise RuntimeError('boom')
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok']
+"#;
+
+fn app_dir() -> TempDir {
+    let dir = TempDir::new("logdest");
+    dir.write("destapp.py", APP);
+    dir
+}
+
+/// Collects datagrams until `done` holds for what was received or the time is up.
+fn receive_until(sock: &UdpSocket, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + LOG_TIMEOUT;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline && !done(&got) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    got
+}
+
+#[test]
+fn capture_output_sends_app_prints_to_the_error_log_file() {
+    let dir = app_dir();
+    let log = dir.path().join("error.log");
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["--error-logfile", log.to_str().unwrap(), "--capture-output"])
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        eventually(LOG_TIMEOUT, || read().contains("Booting worker with pid:")),
+        "{}",
+        read()
+    );
+    let port = {
+        let text = read();
+        let line = text
+            .lines()
+            .find(|l| l.contains("Listening at: "))
+            .unwrap()
+            .to_string();
+        support::parse_listening(&line)[0].port()
+    };
+    let r = support::send_to(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        support::get_request("/print").as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        eventually(LOG_TIMEOUT, || read().contains("printed-by-app")
+            && read().contains("stderr-by-app")),
+        "{}",
+        read()
+    );
+    // Rotated away: USR1 reopens the file and points stdout/stderr at the new one.
+    let rotated = dir.path().join("error.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    server.signal(Signal::SIGUSR1);
+    // The master logs the signal before it reopens: that line is the old file's last.
+    assert!(eventually(LOG_TIMEOUT, || std::fs::read_to_string(
+        &rotated
+    )
+    .unwrap_or_default()
+    .contains("Handling signal: usr1")));
+    let mut tries = 0;
+    let moved = eventually(LOG_TIMEOUT, || {
+        if tries < 50 {
+            tries += 1;
+            support::send_to(
+                std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                support::get_request("/print").as_bytes(),
+            );
+        }
+        read().contains("printed-by-app")
+    });
+    assert!(
+        moved,
+        "new file: {}\nold: {:?}",
+        read(),
+        std::fs::read_to_string(&rotated)
+    );
+    // With --capture-output nothing of the app's output reached the inherited stdout/stderr.
+    assert!(
+        !server.output().contains("printed-by-app"),
+        "{}",
+        server.output()
+    );
+}
+
+#[test]
+fn syslog_over_udp_carries_error_and_access_lines() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let dir = app_dir();
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args([
+            "--log-syslog",
+            "--log-syslog-to",
+            &format!("udp://127.0.0.1:{port}"),
+        ])
+        .args([
+            "--log-syslog-prefix",
+            "web",
+            "--log-syslog-facility",
+            "local0",
+        ])
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    assert_eq!(server.get("/x").status, 200);
+    let got = receive_until(&sock, |got| {
+        got.iter().any(|m| m.contains("gunicorn.web.access:"))
+            && got.iter().any(|m| m.contains("Booting worker"))
+    });
+    // local0 = 16: INFO is <134>.
+    let boot = got
+        .iter()
+        .find(|m| m.contains("Booting worker"))
+        .expect("boot line");
+    assert!(boot.starts_with("<134>gunicorn.web.error: ["), "{boot:?}");
+    assert!(boot.ends_with('\0'), "{boot:?}");
+    let access = got
+        .iter()
+        .find(|m| m.contains("gunicorn.web.access:"))
+        .expect("access line");
+    assert!(
+        access.starts_with("<134>gunicorn.web.access: ["),
+        "{access:?}"
+    );
+    assert!(access.contains("] 127.0.0.1 - - ["), "{access:?}");
+    assert!(
+        access.contains("\"GET /x HTTP/1.1\" 200 2 \"-\" \"-\"\0"),
+        "{access:?}"
+    );
+    // The error log keeps its own destination too.
+    assert!(server.output().contains("[INFO] Booting worker"));
+}
+
+#[test]
+fn disable_redirect_access_to_syslog_keeps_access_lines_out() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let dir = app_dir();
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args([
+            "--log-syslog",
+            "--log-syslog-to",
+            &format!("udp://127.0.0.1:{port}"),
+        ])
+        .args(["--disable-redirect-access-to-syslog", "-n", "my:app"])
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    assert_eq!(server.get("/boom").status, 500);
+    let got = receive_until(&sock, |got| {
+        got.iter().any(|m| m.contains("Error handling request"))
+    });
+    let err = got
+        .iter()
+        .find(|m| m.contains("Error handling request"))
+        .expect("error line");
+    // user = 1: ERROR is <11>; the prefix is the process name with ':' as '.'.
+    assert!(err.starts_with("<11>gunicorn.my.app.error: ["), "{err:?}");
+    assert!(!got.iter().any(|m| m.contains(".access:")), "{got:?}");
+}
+
+#[test]
+fn statsd_metrics_over_udp() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let dir = app_dir();
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args([
+            "--statsd-host",
+            &format!("127.0.0.1:{port}"),
+            "--statsd-prefix",
+            "svc",
+        ])
+        .args([
+            "--dogstatsd-tags",
+            "env:test",
+            "-w",
+            "2",
+            "--log-level",
+            "debug",
+        ])
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(2);
+    assert_eq!(server.get("/x").status, 200);
+    assert_eq!(server.get("/boom").status, 500);
+    let want = [
+        "svc.gunicorn.requests:1|c|@1.0|#env:test",
+        "svc.gunicorn.request.status.200:1|c|@1.0|#env:test",
+        "svc.gunicorn.request.status.500:1|c|@1.0|#env:test",
+        "svc.gunicorn.log.exception:1|c|@1.0|#env:test",
+        "svc.gunicorn.workers:2|g|#env:test",
+    ];
+    let got = receive_until(&sock, |got| want.iter().all(|w| got.iter().any(|m| m == w)));
+    for w in want {
+        assert!(got.iter().any(|m| m == w), "missing {w}: {got:?}");
+    }
+    let timer = got
+        .iter()
+        .find(|m| m.starts_with("svc.gunicorn.request.duration:"))
+        .expect("duration timer");
+    assert!(timer.ends_with("|ms|#env:test"), "{timer}");
+    let value: f64 = timer["svc.gunicorn.request.duration:".len()..]
+        .split('|')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(value >= 0.0, "{timer}");
+}
