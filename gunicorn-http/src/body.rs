@@ -19,6 +19,9 @@ const FORBIDDEN_TRAILERS: [&str; 6] = [
     "TE",
 ];
 
+/// How many input bytes the trailer reader copies at a time.
+const TRAILER_PIECE: usize = 4096;
+
 /// Where the chunk-size line reader is (RFC 9112 §7.1:
 /// `chunk-size [ BWS ; chunk-ext ] CRLF`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +151,11 @@ impl BodyDecoder {
                 }
                 State::Size { .. } => i += self.size_byte(input[i])?,
                 State::Trailers { buf, scanner } => {
+                    // Copied in pieces, so a large pipelined tail after the trailers is not
+                    // copied whole; the scanner's limits bound what is kept.
                     let before = buf.len();
-                    buf.extend_from_slice(&input[i..]);
+                    let piece = (input.len() - i).min(TRAILER_PIECE);
+                    buf.extend_from_slice(&input[i..i + piece]);
                     let rules = FieldRules {
                         limits: self.cfg.limits,
                         permit_fold: self.cfg.permit_obsolete_folding,
@@ -161,11 +167,12 @@ impl BodyDecoder {
                         .advance(buf, &rules, |n, v, _| add_trailer(trailers, policy, n, v))?;
                     match end {
                         Some(end) => {
-                            // The end lies in the bytes just appended (an earlier call would have seen it).
+                            // The end lies in the bytes just appended (an earlier call would
+                            // have seen it).
                             i += end.saturating_sub(before);
                             self.state = State::Done;
                         }
-                        None => i = input.len(),
+                        None => i += piece,
                     }
                 }
             }
@@ -398,6 +405,21 @@ mod tests {
             assert!(d.is_done());
             assert_eq!(d.trailers(), &[("X-A".to_string(), "1".to_string())]);
         }
+    }
+
+    #[test]
+    fn large_tail_after_trailers_is_left_alone() {
+        let mut input = b"0\r\nX-A: 1\r\n\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'G', 100_000));
+        let (r, _, done) = run(BodyKind::Chunked, &input);
+        assert_eq!((r.unwrap(), done), (13, true));
+        // A trailer section that never ends is cut by the field-size limit.
+        let mut input = b"0\r\nX-A: ".to_vec();
+        input.extend(std::iter::repeat_n(b'v', 100_000));
+        assert!(matches!(
+            run(BodyKind::Chunked, &input).0,
+            Err(HttpError::LimitRequestHeaders(_))
+        ));
     }
 
     #[test]
