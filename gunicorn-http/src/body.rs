@@ -59,6 +59,8 @@ enum State {
         scanner: FieldScanner,
     },
     Done,
+    /// A framing error: the body (and the connection) cannot be read further.
+    Failed(HttpError),
 }
 
 /// Decodes one request body.
@@ -103,11 +105,24 @@ impl BodyDecoder {
 
     /// Decodes from `input`, appending body bytes to `out`; returns how many input bytes were
     /// consumed. Bytes after the end of the body are left unconsumed (the next request).
+    /// After an error the decoder stays failed and returns it again.
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, HttpError> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        let result = self.decode_inner(input, out);
+        if let Err(e) = &result {
+            self.state = State::Failed(e.clone());
+        }
+        result
+    }
+
+    fn decode_inner(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, HttpError> {
         let mut i = 0;
         while i < input.len() {
             match &mut self.state {
                 State::Done => break,
+                State::Failed(e) => return Err(e.clone()),
                 State::Length { remaining } => {
                     let n = usize::try_from(*remaining)
                         .unwrap_or(usize::MAX)
@@ -273,6 +288,7 @@ impl BodyDecoder {
                 self.state = State::Done;
                 Ok(())
             }
+            State::Failed(ref e) => Err(e.clone()),
             State::Trailers { .. } => Err(HttpError::ChunkMissingTerminator(
                 "end of input before the trailers ended".into(),
             )),
@@ -420,6 +436,22 @@ mod tests {
             run(BodyKind::Chunked, &input).0,
             Err(HttpError::LimitRequestHeaders(_))
         ));
+    }
+
+    #[test]
+    fn stays_failed_after_an_error() {
+        let mut d = BodyDecoder::new(&BodyKind::Chunked, Arc::new(HttpConfig::default()));
+        let mut out = Vec::new();
+        assert!(matches!(
+            d.decode(b"zz\r\n", &mut out),
+            Err(HttpError::InvalidChunkSize(_))
+        ));
+        assert!(matches!(
+            d.decode(b"0\r\n\r\n", &mut out),
+            Err(HttpError::InvalidChunkSize(_))
+        ));
+        assert!(matches!(d.eof(), Err(HttpError::InvalidChunkSize(_))));
+        assert!(!d.is_done());
     }
 
     #[test]

@@ -109,6 +109,8 @@ enum Stage {
     Proxy,
     /// Reading the request line that starts at `start`.
     Line { start: usize },
+    /// A request was refused: the connection is done.
+    Failed(HttpError),
     /// Reading the header block.
     Fields {
         line: Line,
@@ -155,8 +157,20 @@ impl RequestParser {
     /// `buf` holds the unconsumed bytes starting at the next request (or PROXY header). Between
     /// calls that returned `Ok(None)` it must start with the same bytes (it may only grow).
     /// `Ok(Some((req, n)))`: the head used `n` bytes; the next call starts a new request.
-    /// After an error the connection must be closed (the parser is left in an error state).
+    /// After an error the connection must be closed; the parser stays failed (every later call
+    /// returns the same error), so no later bytes can be taken for a request.
     pub fn parse_head(&mut self, buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
+        if let Stage::Failed(e) = &self.stage {
+            return Err(e.clone());
+        }
+        let result = self.advance(buf);
+        if let Err(e) = &result {
+            self.stage = Stage::Failed(e.clone());
+        }
+        result
+    }
+
+    fn advance(&mut self, buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
         loop {
             match &mut self.stage {
                 Stage::Proxy => {
@@ -193,6 +207,7 @@ impl RequestParser {
                         },
                     };
                 }
+                Stage::Failed(e) => return Err(e.clone()),
                 Stage::Fields { line, scanner, acc } => {
                     let ctx = FieldCtx {
                         cfg: &self.cfg,
@@ -1056,6 +1071,24 @@ mod tests {
         );
         assert_eq!(b.header("HOST"), Some("x"));
         assert_eq!(b.header("NOPE"), None);
+    }
+
+    #[test]
+    fn stays_failed_after_an_error() {
+        let mut p = RequestParser::new(Arc::new(HttpConfig::default()), conn("127.0.0.1:1"));
+        let bad = b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        assert!(matches!(
+            p.parse_head(bad),
+            Err(HttpError::InvalidHeaderName(_))
+        ));
+        assert!(matches!(
+            p.parse_head(bad),
+            Err(HttpError::InvalidHeaderName(_))
+        ));
+        assert!(matches!(
+            p.parse_head(b"GET / HTTP/1.1\r\n\r\n"),
+            Err(HttpError::InvalidHeaderName(_))
+        ));
     }
 
     #[test]
