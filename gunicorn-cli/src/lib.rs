@@ -76,6 +76,12 @@ pub fn run_with(argv_words: Vec<OsString>) -> i32 {
         eprintln!("Error: {e}");
         return EXIT_CONFIG;
     }
+    // logconfig_dict / --log-config-json / --log-config: Python logging is configured in the
+    // master, as gunicorn does, so the arbiter's own lines follow the configuration too.
+    if let Err(e) = gunicorn_python::logging::install_in_master(&cfg) {
+        eprintln!("Error: {}", e.trim_end());
+        return EXIT_CONFIG;
+    }
     if let Err(e) = apply_raw_env(&cfg) {
         eprintln!("Error: {e}");
         return EXIT_CONFIG;

@@ -274,6 +274,18 @@ pub fn log_exception(args: fmt::Arguments<'_>) {
     emit(Level::Error, args, Some("gunicorn.log.exception"));
 }
 
+/// Where records go instead of the sink when a logging configuration owns the destinations
+/// (set by the Python side after applying `logconfig*`): Python's `gunicorn.error` logger.
+pub type Forwarder = fn(Level, &str);
+
+static FORWARDER: Mutex<Option<Forwarder>> = Mutex::new(None);
+
+/// Routes every record above the level threshold to `forward` from now on (in this process and
+/// in workers forked later).
+pub fn set_forwarder(forward: Forwarder) {
+    *FORWARDER.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
+}
+
 fn emit(level: Level, args: fmt::Arguments<'_>, metric: Option<&str>) {
     if let Some(metric) = metric {
         crate::statsd::increment(metric, 1);
@@ -282,6 +294,11 @@ fn emit(level: Level, args: fmt::Arguments<'_>, metric: Option<&str>) {
         return;
     }
     let message = fmt::format(args);
+    let forward = *FORWARDER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(forward) = forward {
+        forward(level, &message);
+        return;
+    }
     let line = format_line(
         &LocalTime::now(),
         std::process::id(),

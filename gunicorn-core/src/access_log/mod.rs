@@ -88,10 +88,31 @@ pub fn record(rec: &AccessRecord<'_>) {
         let template = lock().as_ref().map(|s| Arc::clone(&s.template));
         if let Some(template) = template {
             let line = template.render(rec);
-            write_line(&line);
+            let forward = *FORWARDER.lock().unwrap_or_else(|e| e.into_inner());
+            match forward {
+                Some(forward) => forward(&line),
+                None => write_line(&line),
+            }
         }
     }
     statsd::access(rec.status, rec.duration);
+}
+
+/// Where access lines go instead when a logging configuration owns the destinations: Python's
+/// `gunicorn.access` logger (gunicorn logs access whenever a `logconfig*` is set).
+pub type Forwarder = fn(&str);
+
+static FORWARDER: Mutex<Option<Forwarder>> = Mutex::new(None);
+
+/// Routes every access line to `forward` from now on, and turns the access log on.
+pub fn set_forwarder(forward: Forwarder) {
+    *FORWARDER.lock().unwrap_or_else(|e| e.into_inner()) = Some(forward);
+    ACTIVE.store(true, Ordering::Relaxed);
+}
+
+/// Whether access lines are written somewhere (file, stdout, syslog, or a forwarder).
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
 }
 
 /// Writes one already formatted access line (newline added) to the access log's destinations:

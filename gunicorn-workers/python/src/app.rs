@@ -126,6 +126,7 @@ fn load_fresh(cfg: &Config) -> Result<App, AppLoadError> {
     Python::attach(|py| {
         apply_raw_env(py, &cfg.raw_env).map_err(|e| exception(py, e))?;
         prepare_sys_path(py, &chdir, cfg.pythonpath.as_deref()).map_err(|e| exception(py, e))?;
+        crate::logging::install(py, cfg).map_err(|e| exception(py, e))?;
         import_app(py, uri).map(|callable| App { callable })
     })
 }
