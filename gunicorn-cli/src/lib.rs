@@ -169,8 +169,9 @@ fn load_config(argv: &args::Parsed, env: &args::Parsed) -> Result<Config, i32> {
         eprintln!("Error: cannot read the current directory: {e}");
         EXIT_CONFIG
     })?;
-    let file = match sources::config_location(argv, env, &cwd) {
-        Some(location) => gunicorn_python::config_file::load(&location).map_err(|e| {
+    let location = sources::config_location(argv, env, &cwd);
+    let file = match &location {
+        Some(location) => gunicorn_python::config_file::load(location).map_err(|e| {
             match e {
                 // gunicorn prints "Failed to read config file: ..." and the traceback as is.
                 gunicorn_python::config_file::ConfigFileError::Exception { .. } => eprint!("{e}"),
@@ -180,10 +181,15 @@ fn load_config(argv: &args::Parsed, env: &args::Parsed) -> Result<Config, i32> {
         })?,
         None => Vec::new(),
     };
-    sources::build_config(file, env, argv).map_err(|e| {
+    let mut cfg = sources::build_config(file, env, argv).map_err(|e| {
         eprintln!("Error: {e}");
         EXIT_CONFIG
-    })
+    })?;
+    // --print-config shows the file that was read, also when it was found in the cwd.
+    if cfg.config.is_none() {
+        cfg.config = location;
+    }
+    Ok(cfg)
 }
 
 /// `-e KEY=VALUE`: set in this process's environment, so the master and every forked worker

@@ -234,6 +234,7 @@ fn config_file_is_found_in_the_cwd_then_c_then_env_c() {
             Some(*want),
             "{env:?} {args:?}"
         );
+        assert_ne!(printed(&out.stdout, "config").as_deref(), Some("None"));
     }
 }
 
