@@ -9,7 +9,8 @@ waiting only inside calls on the cooperative socket, so it never blocks the hub.
 
 Around that: a heartbeat greenlet (`server.tick()` every second, which also notices a new parent
 pid), a wait on the worker's shutdown pipe (TERM = graceful, INT/QUIT = quick), and the graceful
-stop: close the listeners, wait for the pool to drain up to `graceful_timeout`, then return.
+stop: close the listeners, end the waits of idle keep-alive connections, wait for the pool to
+drain up to `graceful_timeout`, then return.
 """
 
 import errno
@@ -113,6 +114,7 @@ def run_gevent(server, listeners, worker_connections, max_accept):
         return
     for srv in servers:
         srv.close()
+    server.close_idle()
     _drain(server, lambda: len(pool), lambda t: pool.join(timeout=t))
 
 
@@ -154,6 +156,7 @@ def run_eventlet(server, listeners, worker_connections, _max_accept):
         acceptor.kill()
     for sock in socks:
         sock.close()
+    server.close_idle()
 
     def wait(t):
         with eventlet.Timeout(t, False):

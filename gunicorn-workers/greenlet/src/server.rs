@@ -5,9 +5,11 @@
 //! Python), because a greenlet can switch away inside any socket call and another greenlet then
 //! enters `serve` on the same object.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
@@ -20,9 +22,6 @@ use crate::green_socket::GreenSocket;
 
 /// How much of a request head is read at a time.
 const READ_CHUNK: usize = 8192;
-/// An idle keep-alive connection looks at the stop request this often, so a graceful stop
-/// does not wait for every idle client's keep-alive timeout.
-const IDLE_SLICE: Duration = Duration::from_secs(1);
 /// After a response, at most this much of a request body the app left unread is read and
 /// dropped to reuse the connection (gunicorn's gthread drain), within `DRAIN_TIME`.
 const DRAIN_LIMIT: usize = 64 * 1024;
@@ -52,6 +51,9 @@ pub struct GreenServer {
     handled: AtomicU64,
     /// The ppid check already asked for a stop.
     orphaned: AtomicBool,
+    /// Keep-alive connections waiting for their next request (their descriptors), so a
+    /// graceful stop can end those waits at once instead of after `keepalive`.
+    idle: Mutex<HashSet<RawFd>>,
 }
 
 /// Why reading a request head ended without a request.
@@ -68,7 +70,12 @@ impl GreenServer {
             s,
             handled: AtomicU64::new(0),
             orphaned: AtomicBool::new(false),
+            idle: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn idle_set(&self) -> std::sync::MutexGuard<'_, HashSet<RawFd>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn stopping(&self) -> bool {
@@ -180,16 +187,13 @@ impl GreenServer {
                 Err(e) => return Err(NoHead::Invalid(e)),
             }
             let idle = buf.is_empty() && !first;
-            if idle && self.stopping() {
-                return Err(NoHead::Closed);
-            }
             let timeout = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(NoHead::Closed);
                     }
-                    Some(if idle { left.min(IDLE_SLICE) } else { left })
+                    Some(left)
                 }
                 None => None,
             };
@@ -198,7 +202,20 @@ impl GreenServer {
             }
             let len = buf.len();
             buf.resize(len + READ_CHUNK, 0);
+            if idle {
+                // Registered, then the stop checked: a stop requested before this point is
+                // seen here; one requested later runs the driver's `close_idle`, which can only
+                // happen while this greenlet waits inside `read`, registered.
+                self.idle_set().insert(sock.raw_fd());
+                if self.stopping() {
+                    self.idle_set().remove(&sock.raw_fd());
+                    return Err(NoHead::Closed);
+                }
+            }
             let read = reader.read(&mut buf[len..]);
+            if idle {
+                self.idle_set().remove(&sock.raw_fd());
+            }
             let n = match read {
                 Ok(n) => n,
                 Err(e) => {
@@ -315,6 +332,15 @@ impl GreenServer {
             None => None,
             Some(StopKind::Graceful) => Some("graceful"),
             Some(StopKind::Quick) => Some("quick"),
+        }
+    }
+
+    /// Ends the waits of idle keep-alive connections (graceful stop): shutting down their
+    /// receiving side makes the pending read see end-of-file, and the connection closes. Bytes
+    /// already received are still read first, so a request that just arrived is answered.
+    fn close_idle(&self) {
+        for fd in self.idle_set().drain() {
+            let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Read);
         }
     }
 
