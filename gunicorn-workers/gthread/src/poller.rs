@@ -237,7 +237,7 @@ impl Poller {
     /// core idle for the whole run). So a worker that already holds its fair share
     /// (`2 * threads`) leaves a waiting connection to the others for a moment that grows with
     /// what it holds (100 µs per connection over the share, at most 2 ms), and takes it only if
-    /// nobody else did by then.
+    /// nobody else did by then (then a batch of them: see `accept_some`).
     fn accept_at(&self) -> Instant {
         let s = &self.settings;
         if !s.shared_listeners || self.open < s.fair_share {
@@ -255,10 +255,16 @@ impl Poller {
     /// between its other work. Accepting everything at once let one worker take most of a
     /// benchmark's 64 keep-alive connections, leaving the other core idle.
     fn accept_some(&mut self) {
-        let accept_batch = if self.settings.shared_listeners {
+        // Alone on the listeners: everything waiting. Under the fair share: one per turn, so
+        // the others get their turns. Over it, once the others let the wait pass: a batch, so
+        // a backlog (hundreds of clients connecting at once) drains quickly.
+        let s = &self.settings;
+        let accept_batch = if !s.shared_listeners {
+            64
+        } else if self.open < s.fair_share {
             1
         } else {
-            64
+            8
         };
         let mut more = false;
         for i in 0..self.listeners.len() {
