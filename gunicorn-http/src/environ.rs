@@ -134,8 +134,13 @@ where
         &heap
     };
     let mut sigs = [0u32; 32];
+    // `-` and `_` give the same key (HTTP_X_A for X-A and X_A), so they compare equal here:
+    // gunicorn joins values by environ key.
+    let fold = |b: u8| if b == b'-' { b'_' } else { b };
     let sig_of = |n: &str| match (n.as_bytes().first(), n.as_bytes().last()) {
-        (Some(&a), Some(&z)) => (n.len() as u32) << 16 | u32::from(a) << 8 | u32::from(z),
+        (Some(&a), Some(&z)) => {
+            (n.len() as u32) << 16 | u32::from(fold(a)) << 8 | u32::from(fold(z))
+        }
         _ => 0,
     };
     let small = fields.len() <= sigs.len();
@@ -144,7 +149,14 @@ where
             *s = sig_of(n);
         }
     }
-    let same = |i: usize, j: usize| (!small || sigs[i] == sigs[j]) && fields[i].0 == fields[j].0;
+    let same_key = |a: &str, b: &str| {
+        a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+    };
+    // CONTENT-TYPE / CONTENT-LENGTH give CONTENT_TYPE / CONTENT_LENGTH, never an HTTP_ key.
+    let cgi = |n: &str| n == "CONTENT-TYPE" || n == "CONTENT-LENGTH";
+    let same = |i: usize, j: usize| {
+        (!small || sigs[i] == sigs[j]) && same_key(fields[i].0, fields[j].0) && !cgi(fields[j].0)
+    };
     let mut key_buf = String::new();
     for (i, &(name, value)) in fields.iter().enumerate() {
         match name {
@@ -476,6 +488,23 @@ mod tests {
         assert_eq!(seen, built);
         assert_eq!(env.get("HTTP_X_A"), Some("1,2,3"));
         assert_eq!(env.get("HTTP_X_ODD_NAME"), Some("o"));
+        // `-` and `_` spellings share a key and are joined (gunicorn joins by key).
+        let r = req(
+            "/",
+            &[
+                ("CONTENT-TYPE", "t"),
+                ("X-A", "1"),
+                ("CONTENT_TYPE", "u"),
+                ("X_A", "2"),
+            ],
+        );
+        let env = build_environ(&r, &tcp_conn(), None, &HttpConfig::default()).unwrap();
+        assert_eq!(env.get("HTTP_X_A"), Some("1,2"));
+        assert_eq!(
+            (env.get("CONTENT_TYPE"), env.get("HTTP_CONTENT_TYPE")),
+            (Some("t"), Some("u"))
+        );
+        assert_eq!(env.vars.iter().filter(|(k, _)| k == "HTTP_X_A").count(), 1);
         // Many headers (past the signature table) still join correctly.
         let many: Vec<(String, String)> = (0..100)
             .map(|i| (format!("X-{}", i % 7), i.to_string()))
