@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{self, Bridge, Exchange, Transport};
-use nix::sys::socket::{getpeername, SockaddrLike, SockaddrStorage};
+use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::prelude::*;
 
 use crate::green_socket::GreenSocket;
@@ -266,7 +266,8 @@ impl GreenServer {
     }
 }
 
-/// The peer of a connected socket as the environ reports it.
+/// The peer of a connected socket as the environ reports it: unix-domain peers (and a socket
+/// whose peer is already gone) have no address.
 fn peer_of(fd: i32) -> Peer {
     let Ok(addr) = getpeername::<SockaddrStorage>(fd) else {
         return Peer::Unix;
@@ -277,7 +278,6 @@ fn peer_of(fd: i32) -> Peer {
     if let Some(v6) = addr.as_sockaddr_in6() {
         return Peer::Tcp(std::net::SocketAddr::V6((*v6).into()));
     }
-    let _ = addr.family();
     Peer::Unix
 }
 
@@ -367,5 +367,48 @@ impl GreenServer {
 
     fn log_error(&self, msg: &str) {
         log_error!("{msg}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn peers_as_the_environ_reports_them() {
+        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let v4_client = TcpStream::connect(v4.local_addr().unwrap()).unwrap();
+        let (v4_server, _) = v4.accept().unwrap();
+        let v6 = TcpListener::bind("[::1]:0").ok();
+        let v6_pair = v6.as_ref().map(|l| {
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (s, _) = l.accept().unwrap();
+            (c, s)
+        });
+        let (unix_a, _unix_b) = UnixStream::pair().unwrap();
+        let mut cases: Vec<(i32, Peer)> = vec![
+            (
+                v4_server.as_raw_fd(),
+                Peer::Tcp(v4_client.local_addr().unwrap()),
+            ),
+            (unix_a.as_raw_fd(), Peer::Unix),
+            // Not a socket at all: reported as a unix peer (no address), never a panic.
+            (-1, Peer::Unix),
+        ];
+        if let Some((c, s)) = &v6_pair {
+            cases.push((s.as_raw_fd(), Peer::Tcp(c.local_addr().unwrap())));
+        }
+        for (fd, want) in cases {
+            let got = peer_of(fd);
+            let same = match (&got, &want) {
+                (Peer::Tcp(a), Peer::Tcp(b)) => a == b,
+                (Peer::Unix, Peer::Unix) => true,
+                _ => false,
+            };
+            assert!(same, "fd {fd}: {got:?} != {want:?}");
+        }
     }
 }
