@@ -180,6 +180,21 @@ logconfig_dict = {{
         "{}",
         server.output()
     );
+    // USR1 reopens the configuration's FileHandlers in the master and the workers.
+    let rotated = dir.path().join("dict.log.1");
+    std::fs::rename(&out, &rotated).unwrap();
+    server.signal(nix::sys::signal::Signal::SIGUSR1);
+    assert!(eventually(LOG_TIMEOUT, || read(&rotated)
+        .contains("Handling signal: usr1")));
+    let mut sent = 0;
+    let reopened = eventually(LOG_TIMEOUT, || {
+        if sent < 50 {
+            sent += 1;
+            support::send_to(addr, support::get_request("/after").as_bytes());
+        }
+        read(&out).contains("\"GET /after HTTP/1.1\" 200")
+    });
+    assert!(reopened, "{}\n{}", read(&out), server.output());
 }
 
 #[test]

@@ -184,7 +184,23 @@ pub fn reopen() -> io::Result<()> {
     if CAPTURE.load(Ordering::Relaxed) {
         capture_output()?;
     }
-    crate::access_log::reopen()
+    crate::access_log::reopen()?;
+    let hook = *REOPEN_HOOK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hook) = hook {
+        hook();
+    }
+    Ok(())
+}
+
+/// Also run on USR1 after our own files are reopened: the Python side reopens the
+/// `FileHandler`s a logging configuration created, as gunicorn's reopen does.
+pub type ReopenHook = fn();
+
+static REOPEN_HOOK: Mutex<Option<ReopenHook>> = Mutex::new(None);
+
+/// Sets the [`ReopenHook`].
+pub fn set_reopen_hook(hook: ReopenHook) {
+    *REOPEN_HOOK.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
 }
 
 /// Gives the log file to the workers' user, so they can still reopen it (USR1) after dropping

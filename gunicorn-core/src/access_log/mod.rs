@@ -67,7 +67,12 @@ pub fn init(cfg: &Config) -> Result<(), LogError> {
             Some(Dest::File { path: p, file })
         }
     };
-    let active = dest.is_some() || syslog::takes_access();
+    // A forwarder (logconfig mode, set by the Python side) survives a HUP reload.
+    let forwarding = FORWARDER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some();
+    let active = dest.is_some() || syslog::takes_access() || forwarding;
     *lock() = Some(State {
         template: Arc::new(template),
         dest,

@@ -101,6 +101,27 @@ fn forward_access(line: &str) {
     });
 }
 
+/// USR1 in logconfig mode: reopens the configuration's `FileHandler`s. Runs on its own thread
+/// because it needs the GIL, which the caller (the master's loop, a worker's signal helper
+/// thread) must not wait for.
+fn reopen_python_files() {
+    let spawned = std::thread::Builder::new()
+        .name("reopen-python-logs".into())
+        .spawn(|| {
+            Python::attach(|py| {
+                let reopened = py
+                    .import("gunicorn_rs_logging")
+                    .and_then(|m| m.call_method0("reopen_files"));
+                if let Err(e) = reopened {
+                    gunicorn_core::log_error!("cannot reopen the Python log files: {e}");
+                }
+            })
+        });
+    if let Err(e) = spawned {
+        gunicorn_core::log_error!("cannot reopen the Python log files: {e}");
+    }
+}
+
 /// Sets up Python's `gunicorn.error` and `gunicorn.access` loggers in this process (once: a
 /// worker forked from a master that did it inherits them), then applies `logconfig_dict`,
 /// `--log-config-json` or `--log-config` as gunicorn does. Called with the GIL before the
@@ -131,6 +152,7 @@ pub fn install(py: Python<'_>, cfg: &Config) -> PyResult<()> {
     if configured {
         gunicorn_core::log::set_forwarder(forward_error);
         access_log::set_forwarder(forward_access);
+        gunicorn_core::log::set_reopen_hook(reopen_python_files);
     }
     Ok(())
 }

@@ -93,3 +93,23 @@ def install(error_sink, access_sink, level, access_enabled, config_dict, config_
         configured = True
     logging._gunicorn_rs_installed = True
     return configured
+
+
+def reopen_files():
+    """USR1: reopen the files of every FileHandler (logrotate moved them away)."""
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger()] + [
+        lg for lg in list(manager.loggerDict.values()) if isinstance(lg, logging.Logger)]
+    seen = set()
+    for lg in loggers:
+        for handler in lg.handlers:
+            if not isinstance(handler, logging.FileHandler) or id(handler) in seen:
+                continue
+            seen.add(id(handler))
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                    handler.stream = handler._open()
+            finally:
+                handler.release()
