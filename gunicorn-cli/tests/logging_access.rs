@@ -37,10 +37,14 @@ fn app_dir() -> TempDir {
 #[test]
 fn default_format_on_stdout_for_every_worker_class() {
     let mut classes = vec![vec!["-k", "sync"], vec!["-k", "gthread", "--threads", "2"]];
-    if python_has("gevent") {
-        classes.push(vec!["-k", "gevent"]);
-    } else {
-        skip("gevent is not installed: -k gevent not covered");
+    for greenlet in ["gevent", "eventlet"] {
+        if python_has(greenlet) {
+            classes.push(vec!["-k", greenlet]);
+        } else {
+            skip(&format!(
+                "{greenlet} is not installed: -k {greenlet} not covered"
+            ));
+        }
     }
     for class in classes {
         let dir = app_dir();

@@ -162,3 +162,62 @@ pub fn chown(uid: u32, gid: u32) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Src;
+
+    impl AccessSource for Src {
+        fn environ(&self, name: &str) -> Option<&str> {
+            name.eq_ignore_ascii_case("REQUEST_METHOD").then_some("GET")
+        }
+        fn request_header(&self, _: &str) -> Option<&str> {
+            None
+        }
+        fn response_header(&self, _: &str) -> Option<&str> {
+            None
+        }
+    }
+
+    /// The only test touching this module's global state (tests run in parallel threads).
+    #[test]
+    fn file_destination_writes_lines_and_reopens() {
+        let dir = std::env::temp_dir().join(format!("gunicorn-access-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("access.log");
+        let cfg = Config {
+            accesslog: Some(path.to_str().unwrap().to_string()),
+            access_log_format: "%(m)s %(s)s %(B)s".into(),
+            ..Config::default()
+        };
+        init(&cfg).unwrap();
+        assert!(active() && wanted() && has_destination());
+        let rec = |status| AccessRecord {
+            source: &Src,
+            status,
+            sent: Some(3),
+            duration: std::time::Duration::from_millis(1),
+            pid: 1,
+            time: crate::log::LocalTime::now(),
+        };
+        record(&rec(200));
+        let rotated = dir.join("access.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        reopen().unwrap();
+        record(&rec(404));
+        let bad = Config {
+            access_log_format: "%(m)z".into(),
+            ..Config::default()
+        };
+        assert!(matches!(init(&bad), Err(LogError::Format { .. })));
+        init(&Config::default()).unwrap();
+        assert!(!active());
+        let old = std::fs::read_to_string(&rotated).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(old, "GET 200 3\n");
+        assert_eq!(new, "GET 404 3\n");
+    }
+}
