@@ -249,3 +249,83 @@ fn statsd_metrics_over_udp() {
         .unwrap();
     assert!(value >= 0.0, "{timer}");
 }
+
+#[test]
+fn syslog_over_unix_datagram_and_tcp_and_statsd_over_unix() {
+    use std::io::Read;
+    use std::os::unix::net::UnixDatagram;
+    let dir = app_dir();
+    let syslog_path = dir.path().join("syslog.sock");
+    let syslog_sock = UnixDatagram::bind(&syslog_path).unwrap();
+    let statsd_path = dir.path().join("statsd.sock");
+    let statsd_sock = UnixDatagram::bind(&statsd_path).unwrap();
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["--log-syslog", "--log-syslog-to"])
+        .arg(format!("unix://{}#dgram", syslog_path.display()))
+        .args(["--statsd-host"])
+        .arg(format!("unix://{}", statsd_path.display()))
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    assert_eq!(server.get("/u").status, 200);
+    let recv_until = |sock: &UnixDatagram, needle: &str| -> Option<String> {
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let deadline = Instant::now() + LOG_TIMEOUT;
+        let mut buf = [0u8; 65536];
+        while Instant::now() < deadline {
+            if let Ok(n) = sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if msg.contains(needle) {
+                    return Some(msg);
+                }
+            }
+        }
+        None
+    };
+    let access = recv_until(&syslog_sock, "\"GET /u HTTP/1.1\" 200").expect("syslog access line");
+    assert!(
+        access.starts_with("<14>gunicorn.destapp.app.access: ["),
+        "{access:?}"
+    );
+    let metric = recv_until(&statsd_sock, "gunicorn.requests:").expect("statsd metric");
+    assert_eq!(metric, "gunicorn.requests:1|c|@1.0");
+    drop(server);
+
+    // TCP: the same NUL-terminated messages on one stream.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args([
+            "--log-syslog",
+            "--log-syslog-to",
+            &format!("tcp://127.0.0.1:{port}"),
+        ])
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + LOG_TIMEOUT;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !String::from_utf8_lossy(&got).contains("Booting worker") {
+        if let Ok(n) = conn.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    let boot = text
+        .split('\0')
+        .find(|m| m.contains("Booting worker"))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(
+        boot.starts_with("<14>gunicorn.destapp.app.error: ["),
+        "{boot:?}"
+    );
+}
