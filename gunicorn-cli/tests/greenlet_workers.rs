@@ -75,6 +75,17 @@ def app(environ, start_response):
         keys = ["wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once", "SERVER_PROTOCOL",
                 "REMOTE_ADDR", "wsgi.url_scheme"]
         body = ";".join("%s=%s" % (k, environ.get(k)) for k in keys).encode()
+    elif path == "/give-up":
+        # The app bounds its own body read with the library's Timeout and handles it.
+        lib = socket.socket.__module__
+        if "gevent" in lib:
+            from gevent import Timeout
+        else:
+            from eventlet import Timeout
+        data = b"-"
+        with Timeout(0.3, False):
+            data = environ["wsgi.input"].read()
+        body = b"gave up:" + data
     elif path == "/boom":
         raise RuntimeError("boom")
     elif path == "/patched":
@@ -371,6 +382,36 @@ fn wsgi_semantics_errors_and_bad_requests() {
         let r = server.send(b"GET / HTTP/9.9\r\nHost: x\r\n\r\n");
         assert_eq!(r.status, 400, "{lib}");
         // The worker is still serving.
+        assert_eq!(server.get("/").status, 200, "{lib}");
+    }
+}
+
+#[test]
+fn an_app_timeout_around_a_body_read_is_the_apps_to_handle() {
+    for lib in LIBRARIES {
+        if !have(lib) {
+            continue;
+        }
+        let dir = app_dir();
+        let server = server(&dir, lib, &[]);
+        let stream = connect(&server);
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        // 3 of the 10 announced body bytes: the app's read times out and the app answers.
+        writer
+            .write_all(b"POST /give-up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            .unwrap();
+        let r = read_one(&mut reader).expect("a response");
+        assert_eq!(r.status, 200, "{lib}");
+        assert_eq!(r.text(), "gave up:-", "{lib}");
+        // The rest of that body is still unread: the connection is not reused.
+        let mut rest = Vec::new();
+        assert_eq!(reader.read_to_end(&mut rest).unwrap_or(0), 0, "{lib}");
+        assert!(
+            !server.output().contains("Traceback"),
+            "{lib}: {}",
+            server.output()
+        );
         assert_eq!(server.get("/").status, 200, "{lib}");
     }
 }

@@ -10,10 +10,10 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -25,10 +25,16 @@ struct Inner {
     sendall: Py<PyAny>,
     settimeout: Py<PyAny>,
     fd: RawFd,
-    /// A `BaseException` that is not an `Exception` (the greenlet was killed: `GreenletExit`,
-    /// a library timeout, `SystemExit`), raised inside a socket call. The connection stops and
-    /// the connection greenlet re-raises it once the request has unwound.
+    /// `greenlet.GreenletExit`, the exception that kills a greenlet.
+    greenlet_exit: Py<PyAny>,
+    /// A `GreenletExit` raised inside a socket call (the greenlet was killed): the connection
+    /// stops and its greenlet re-raises it once the request has unwound, so it ends as killed.
+    /// (Other exceptions, a library `Timeout` the app set around its reads included, go back
+    /// to the app through the bridge with their own type.)
     fatal: Mutex<Option<PyErr>>,
+    /// A read or write failed since the last `clear_failed` (the stream position is unknown:
+    /// the connection cannot carry another request).
+    failed: AtomicBool,
 }
 
 /// A cooperative socket. Clones share the same socket.
@@ -36,8 +42,9 @@ struct Inner {
 pub struct GreenSocket(Arc<Inner>);
 
 impl GreenSocket {
-    /// Wraps `sock`, a connected gevent/eventlet socket object.
-    pub fn new(sock: &Bound<'_, PyAny>) -> PyResult<GreenSocket> {
+    /// Wraps `sock`, a connected gevent/eventlet socket object; `greenlet_exit` is
+    /// `greenlet.GreenletExit`.
+    pub fn new(sock: &Bound<'_, PyAny>, greenlet_exit: &Py<PyAny>) -> PyResult<GreenSocket> {
         let fd: RawFd = sock
             .call_method0(pyo3::intern!(sock.py(), "fileno"))?
             .extract()?;
@@ -52,7 +59,9 @@ impl GreenSocket {
                 .getattr(pyo3::intern!(sock.py(), "settimeout"))?
                 .unbind(),
             fd,
+            greenlet_exit: greenlet_exit.clone_ref(sock.py()),
             fatal: Mutex::new(None),
+            failed: AtomicBool::new(false),
         })))
     }
 
@@ -82,6 +91,16 @@ impl GreenSocket {
             .call_method0(pyo3::intern!(py, "close"));
     }
 
+    /// Forgets earlier failures (timeouts while waiting for a request head are expected).
+    pub fn clear_failed(&self) {
+        self.0.failed.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether a read or write failed since `clear_failed`.
+    pub fn has_failed(&self) -> bool {
+        self.0.failed.load(Ordering::Relaxed)
+    }
+
     /// The exception that killed the connection greenlet, if one came through a socket call.
     pub fn take_fatal(&self) -> Option<PyErr> {
         self.0
@@ -95,7 +114,8 @@ impl GreenSocket {
     /// gives the original exception back when the bridge converts the error for the app, so a
     /// `Timeout` or `GreenletExit` raised into a request keeps its type).
     fn failed(&self, py: Python<'_>, e: PyErr) -> io::Error {
-        if !e.is_instance_of::<PyException>(py) {
+        self.0.failed.store(true, Ordering::Relaxed);
+        if e.is_instance(py, self.0.greenlet_exit.bind(py)) {
             let mut fatal = self.0.fatal.lock().unwrap_or_else(|p| p.into_inner());
             if fatal.is_none() {
                 *fatal = Some(e.clone_ref(py));

@@ -156,8 +156,11 @@ impl Worker for GreenletWorker {
             sendfile: false,
             ..BridgeOptions::from_config(&cfg, false, false)
         };
-        let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
-            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let (bridge, greenlet_exit) = Python::attach(|py| -> PyResult<_> {
+            let exit = py.import("greenlet")?.getattr("GreenletExit")?.unbind();
+            Ok((Bridge::new(py, &app, opts)?, exit))
+        })
+        .map_err(|e| WorkerError::Boot(e.to_string()))?;
         let mut listeners = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
             listeners.push(hand_over(l)?);
@@ -174,6 +177,7 @@ impl Worker for GreenletWorker {
             graceful_timeout: cfg.graceful_timeout as f64,
             max_requests: self.max_requests,
             ctx,
+            greenlet_exit,
         });
         Python::attach(|py| -> PyResult<()> {
             let server = Bound::new(py, server)?;

@@ -42,6 +42,8 @@ pub struct Settings {
     pub graceful_timeout: f64,
     pub max_requests: Option<u64>,
     pub ctx: WorkerContext,
+    /// `greenlet.GreenletExit`.
+    pub greenlet_exit: Py<PyAny>,
 }
 
 /// The worker's server object, as seen by the driver.
@@ -135,6 +137,7 @@ impl GreenServer {
             if sock.set_timeout(py, None).is_err() {
                 return sock.take_fatal().map_or(Ok(()), Err);
             }
+            sock.clear_failed();
             let last = self.count_request();
             let must_close = last || self.s.keepalive.is_zero() || self.stopping();
             let after_head = buf.split_off(used);
@@ -148,7 +151,10 @@ impl GreenServer {
             );
             exchange.set_cooperative();
             let outcome = self.s.bridge.handle(py, &req, conn, environ, &exchange);
-            let mut reusable = outcome.reusable && !must_close && !self.stopping();
+            // A socket error inside the request (e.g. a read the app gave up on with its own
+            // timeout) leaves the stream at an unknown position: no further request on it.
+            let mut reusable =
+                outcome.reusable && !must_close && !self.stopping() && !sock.has_failed();
             if reusable {
                 reusable = sock.set_timeout(py, Some(DRAIN_TIME)).is_ok()
                     && exchange.drain_body(DRAIN_LIMIT);
@@ -285,7 +291,7 @@ fn peer_of(fd: i32) -> Peer {
 impl GreenServer {
     /// Serves one accepted connection (the body of a connection greenlet), then closes it.
     fn serve(&self, py: Python<'_>, index: usize, sock: &Bound<'_, PyAny>) -> PyResult<()> {
-        let green = GreenSocket::new(sock)?;
+        let green = GreenSocket::new(sock, &self.s.greenlet_exit)?;
         let local = match self.s.locals.get(index) {
             Some(l) => l.clone(),
             None => {
