@@ -329,3 +329,29 @@ fn syslog_over_unix_datagram_and_tcp_and_statsd_over_unix() {
         "{boot:?}"
     );
 }
+
+#[test]
+fn an_unreachable_statsd_socket_disables_metrics_with_a_warning() {
+    let dir = app_dir();
+    let missing = dir.path().join("no-agent.sock");
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .arg("--statsd-host")
+        .arg(format!("unix://{}", missing.display()))
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    assert!(
+        server.output().contains("StatsD metrics are disabled"),
+        "{}",
+        server.output()
+    );
+    assert_eq!(server.get("/").status, 200);
+    let bad = Gunicorn::new()
+        .args(["--statsd-host", "host:notaport", "destapp:app"])
+        .cwd(dir.path())
+        .run();
+    assert_eq!(bad.code(), Some(1), "{bad:?}");
+    assert!(bad.stderr.contains("invalid statsd address"), "{bad:?}");
+}

@@ -130,21 +130,32 @@ fn connect(addr: &StatsdAddr) -> io::Result<Socket> {
     })
 }
 
-/// Creates the socket when `--statsd-host` is set; turns metrics off otherwise.
+/// Creates the socket when `--statsd-host` is set; turns metrics off otherwise. Only a
+/// malformed address is an error.
 pub fn init(cfg: &Config) -> Result<(), StatsdError> {
     let client = match &cfg.statsd_host {
         None => None,
         Some(host) => {
             let addr = parse_addr(host)?;
-            let socket = connect(&addr).map_err(|source| StatsdError::Socket {
-                addr: host.clone(),
-                source,
-            })?;
-            Some(Client {
-                socket,
-                prefix: normalize_prefix(&cfg.statsd_prefix),
-                tags: cfg.dogstatsd_tags.clone(),
-            })
+            match connect(&addr) {
+                Ok(socket) => Some(Client {
+                    socket,
+                    prefix: normalize_prefix(&cfg.statsd_prefix),
+                    tags: cfg.dogstatsd_tags.clone(),
+                }),
+                // gunicorn starts without metrics when the socket cannot be set up (a statsd
+                // agent's unix socket that does not exist yet, an unresolvable host); we say so.
+                Err(source) => {
+                    crate::log_warning!(
+                        "{}; StatsD metrics are disabled",
+                        StatsdError::Socket {
+                            addr: host.clone(),
+                            source
+                        }
+                    );
+                    None
+                }
+            }
         }
     };
     *CLIENT.write().unwrap_or_else(|e| e.into_inner()) = client;
