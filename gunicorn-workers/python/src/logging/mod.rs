@@ -157,13 +157,14 @@ pub fn install(py: Python<'_>, cfg: &Config) -> PyResult<()> {
     Ok(())
 }
 
-/// In the master: when a logging configuration is given, initializes Python and applies it
-/// before anything is logged by the arbiter, as gunicorn configures logging in the master.
+/// In the master, as gunicorn configures logging there: when a logging configuration is given
+/// (Python is initialized for it), or when Python already runs in the master (a Python config
+/// file), sets up the loggers before the arbiter logs anything; the workers inherit them.
 /// Returns the error as gunicorn prints it (a traceback or one line).
 pub fn install_in_master(cfg: &Config) -> Result<(), String> {
-    let wanted =
+    let configured =
         !cfg.logconfig_dict.0.is_empty() || cfg.logconfig_json.is_some() || cfg.logconfig.is_some();
-    if !wanted {
+    if !configured && !crate::sys::is_initialized() {
         return Ok(());
     }
     crate::interpreter::ensure_initialized().map_err(|e| e.to_string())?;
