@@ -29,6 +29,8 @@ pub fn run_arbiter(
     class: &'static WorkerClass,
     reload: gunicorn_core::ReloadFn,
 ) -> i32 {
+    // What the server hooks see as `server.cfg`.
+    gunicorn_python::server_hooks::set_config(&cfg);
     match gunicorn_core::Arbiter::new(cfg, class, Box::new(gunicorn_python::PythonHooks)) {
         Ok(mut arbiter) => {
             arbiter.on_reload(reload);

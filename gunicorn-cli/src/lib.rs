@@ -142,6 +142,7 @@ fn reload_config(argv_words: &[OsString]) -> Result<Config, String> {
     };
     let cfg = sources::build_config(file, &env, &argv).map_err(|e| e.to_string())?;
     apply_raw_env(&cfg)?;
+    gunicorn_python::server_hooks::set_config(&cfg);
     Ok(cfg)
 }
 

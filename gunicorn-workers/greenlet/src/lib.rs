@@ -161,6 +161,10 @@ impl Worker for GreenletWorker {
             Ok((Bridge::new(py, &app, opts)?, exit))
         })
         .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        // SIGABRT (timeout): the worker_abort server hook, then exit 1, as gunicorn.
+        gunicorn_core::worker::set_abort_handler(Box::new(
+            gunicorn_python::server_hooks::abort_and_exit,
+        ));
         let mut listeners = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
             listeners.push(hand_over(l)?);

@@ -116,6 +116,10 @@ impl Worker for ThreadWorker {
         let opts = BridgeOptions::from_config(&cfg, true, false);
         let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
             .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        // SIGABRT (timeout): the worker_abort server hook, then exit 1, as gunicorn.
+        gunicorn_core::worker::set_abort_handler(Box::new(
+            gunicorn_python::server_hooks::abort_and_exit,
+        ));
         let boot = |e: std::io::Error| WorkerError::Boot(e.to_string());
         let mut listeners = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {

@@ -13,7 +13,9 @@
 //! them. Other names are ignored, as gunicorn ignores them, with one exception made on purpose: an
 //! unknown lowercase name bound to plain data (a str, number, bool, list, tuple or dict) is most
 //! likely a misspelt or unsupported setting (`worker = 4`), so it gets one warning line. Modules,
-//! functions and classes (imports, helpers, server hooks) stay silent.
+//! functions and classes (imports, helpers) stay silent. Server hooks (`on_starting`,
+//! `post_request`...) are not settings here: they are checked and kept by
+//! [`crate::server_hooks`].
 
 use gunicorn_core::config::Config;
 use gunicorn_core::Value;
@@ -95,7 +97,27 @@ fn load_with(py: Python<'_>, spec: &str) -> Result<Loaded, ConfigFileError> {
     let namespace = namespace
         .cast_into::<PyDict>()
         .map_err(|e| exception(e.into()))?;
-    collect(&namespace)
+    let loaded = collect(&namespace)?;
+    register_hooks(py, &namespace)?;
+    Ok(loaded)
+}
+
+/// The server hooks defined in the file (`def on_starting(server): ...` or
+/// `post_fork = "mymodule.post_fork"`), resolved and arity-checked as gunicorn does; they
+/// replace the previous set (HUP re-reads the file).
+fn register_hooks(py: Python<'_>, namespace: &Bound<'_, PyDict>) -> Result<(), ConfigFileError> {
+    let found: Vec<(String, Bound<'_, PyAny>)> = namespace
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.extract::<String>().ok()?;
+            crate::server_hooks::arity_of(&name).map(|_| (name, v))
+        })
+        .collect();
+    crate::server_hooks::register(py, found).map_err(|e| ConfigFileError::Invalid {
+        name: e.name,
+        value: e.value,
+        reason: e.reason,
+    })
 }
 
 /// gunicorn calls `chdir()` before loading the config file, which puts the working directory

@@ -1,5 +1,5 @@
 //! gunicorn-python: embedded CPython for the workers: interpreter setup ([`interpreter`]), fork
-//! hooks ([`PythonHooks`]), the config file ([`config_file`]), app loading ([`app`]) and the
+//! hooks ([`PythonHooks`]), the config file's server hooks ([`server_hooks`]), the config file ([`config_file`]), app loading ([`app`]) and the
 //! WSGI bridge ([`wsgi`]).
 #![deny(unsafe_code)]
 
@@ -8,6 +8,7 @@ pub mod config_file;
 mod hooks;
 pub mod interpreter;
 pub mod logging;
+pub mod server_hooks;
 #[allow(unsafe_code)]
 mod sys;
 pub mod wsgi;

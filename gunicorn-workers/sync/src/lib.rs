@@ -45,6 +45,7 @@ static CURRENT: Mutex<Option<Exchange>> = Mutex::new(None);
 /// abandoned, with a 500 page if its response had not started, and the worker exits with
 /// status 1. (Runs on the worker's signal helper thread, not in signal context.)
 fn abort_current_request() {
+    gunicorn_python::server_hooks::worker_abort();
     if let Ok(current) = CURRENT.try_lock() {
         if let Some(exchange) = current.as_ref() {
             let page = gunicorn_http::error_page(500, "Internal Server Error", "");
@@ -53,6 +54,7 @@ fn abort_current_request() {
     }
     // gunicorn's worker logs this on every way out, the abort included.
     log_info!("Worker exiting (pid: {})", std::process::id());
+    gunicorn_python::server_hooks::worker_exit();
     std::process::exit(1);
 }
 
@@ -71,6 +73,7 @@ fn spawn_quick_stop_watcher(shutdown: Shutdown) -> io::Result<()> {
                     let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
                     if current.is_some() {
                         log_info!("Worker exiting (pid: {})", std::process::id());
+                        gunicorn_python::server_hooks::worker_exit();
                         std::process::exit(0);
                     }
                     return;

@@ -46,6 +46,8 @@ pub(crate) struct State {
     pub(crate) meta: ReqMeta,
     always_close: bool,
     pub(crate) response: Option<Response>,
+    /// The status line the app gave to `start_response` ("200 OK"), for `post_request` hooks.
+    pub(crate) status_text: Option<String>,
     pub(crate) head_sent: bool,
     out: Vec<u8>,
     /// A write to the client failed: the client is gone, stop producing the body.
@@ -92,6 +94,7 @@ impl Exchange {
             },
             always_close,
             response: None,
+            status_text: None,
             head_sent: false,
             out: Vec::with_capacity(1024),
             write_failed: false,
@@ -271,6 +274,7 @@ impl State {
             resp.force_close();
         }
         self.response = Some(resp);
+        self.status_text = Some(status.trim_matches([' ', '\t']).to_string());
         Ok(())
     }
 

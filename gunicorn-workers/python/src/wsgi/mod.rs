@@ -154,6 +154,9 @@ impl Bridge {
         base.set_item("wsgi.input_terminated", true)?;
         base.set_item("SERVER_SOFTWARE", SERVER_SOFTWARE)?;
         let socket_class = py.import("socket")?.getattr("socket")?.unbind();
+        // gunicorn runs post_worker_init once the worker's application is loaded; every worker
+        // class builds its bridge right after loading it.
+        crate::server_hooks::post_worker_init(py);
         Ok(Bridge {
             app: app.callable().clone_ref(py),
             base: base.unbind(),
@@ -269,10 +272,24 @@ impl Bridge {
             return self.outcome(exchange, false);
         }
         let mut socket = None;
-        let result = self
-            .environ_from(py, &vars, exchange, conn)
+        // Server hooks: gunicorn's default pre_request logs "METHOD PATH" at debug level; a
+        // pre_request that raises is handled like an app error. post_request sees the environ.
+        let (pre_hook, post_hook) = crate::server_hooks::request_hooks();
+        let mut req_obj = None;
+        let mut hook_environ = None;
+        let pre = if pre_hook {
+            crate::server_hooks::pre_request(py, req).map(|r| req_obj = Some(r))
+        } else {
+            log_debug!("{} {}", req.method, req.path);
+            Ok(())
+        };
+        let result = pre
+            .and_then(|()| self.environ_from(py, &vars, exchange, conn))
             .and_then(|(env, sock)| {
                 socket = sock;
+                if post_hook {
+                    hook_environ = Some(env.clone());
+                }
                 let start_response = StartResponse {
                     exchange: exchange.clone(),
                 };
@@ -296,18 +313,31 @@ impl Bridge {
         if let Some(sock) = socket {
             let _ = sock.call_method0(pyo3::intern!(py, "close"));
         }
-        let outcome = match sent {
-            Ok(()) => self.outcome(exchange, true),
+        let (outcome, client_gone) = match sent {
+            Ok(()) => (self.outcome(exchange, true), false),
             Err(SendError::Client(e)) => {
-                // gunicorn writes no access line for a request whose client vanished.
                 log_client_gone(&e);
-                return self.outcome(exchange, false);
+                (self.outcome(exchange, false), true)
             }
             Err(SendError::App(e)) => {
                 self.app_error(py, req, conn, exchange, e);
-                self.outcome(exchange, false)
+                (self.outcome(exchange, false), false)
             }
         };
+        if post_hook {
+            self.post_request_hook(
+                py,
+                req,
+                req_obj.as_ref(),
+                hook_environ.as_ref(),
+                exchange,
+                &outcome,
+            );
+        }
+        if client_gone {
+            // gunicorn writes no access line for a request whose client vanished.
+            return outcome;
+        }
         if let Some(status) = outcome.status.filter(|_| crate::logging::access::wanted()) {
             let duration = start.elapsed();
             // Formatted and written without the GIL (kept only by cooperative greenlet workers).
@@ -325,6 +355,37 @@ impl Bridge {
             });
         }
         outcome
+    }
+
+    /// Runs the `post_request` server hook with what was sent.
+    fn post_request_hook(
+        &self,
+        py: Python<'_>,
+        req: &Request,
+        req_obj: Option<&Bound<'_, PyAny>>,
+        environ: Option<&Bound<'_, PyDict>>,
+        exchange: &Exchange,
+        outcome: &Outcome,
+    ) {
+        let (status, headers) = {
+            let st = exchange.lock();
+            let status = match (st.error_status, &st.status_text) {
+                (Some(code), _) => Some(crate::server_hooks::error_status_text(code)),
+                (None, Some(text)) if st.head_sent => Some(text.clone()),
+                _ => None,
+            };
+            let headers = match (&st.response, st.error_status) {
+                (Some(r), None) => r.headers.clone(),
+                _ => Vec::new(),
+            };
+            (status, headers)
+        };
+        let resp = crate::server_hooks::ResponseInfo {
+            status,
+            headers: &headers,
+            sent: outcome.body_bytes,
+        };
+        crate::server_hooks::post_request(py, req, req_obj, environ, resp);
     }
 
     fn outcome(&self, exchange: &Exchange, ok: bool) -> Outcome {
