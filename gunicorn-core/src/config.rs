@@ -654,6 +654,20 @@ settings! {
     /// Print the resolved configuration and exit (implies --check-config).
     print_config: bool = false;
         section "Debugging", flags ["--print-config"], kind Kind::Flag;
+    /// Restart a worker when a file of its application changes (development only): every
+    /// imported module's file and the --reload-extra-file patterns are watched by the worker.
+    /// With it, an application that fails to import with a SyntaxError is served as a 500 page
+    /// showing the traceback until the file is fixed.
+    reload: bool = false;
+        section "Debugging", flags ["--reload"], kind Kind::Flag;
+    /// How --reload watches files: `inotify` (Linux), `poll` (mtime scan every second), or
+    /// `auto` (inotify when available, else poll).
+    reload_engine: String = "auto".into();
+        section "Debugging", flags ["--reload-engine"], kind Kind::Value, meta "STRING", choices ["auto", "poll", "inotify"];
+    /// An extra file or glob pattern watched by --reload (patterns are expanded again on each
+    /// check, so files created later are picked up). Repeatable; implies nothing without --reload.
+    reload_extra_files: Vec<String> = Vec::new();
+        section "Debugging", flags ["--reload-extra-file"], kind Kind::Append, meta "FILES";
 
     // ---- Server Mechanics ----
     /// Load the application in the master before forking the workers.

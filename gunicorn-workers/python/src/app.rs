@@ -127,7 +127,10 @@ fn load_fresh(cfg: &Config) -> Result<App, AppLoadError> {
         apply_raw_env(py, &cfg.raw_env).map_err(|e| exception(py, e))?;
         prepare_sys_path(py, &chdir, cfg.pythonpath.as_deref()).map_err(|e| exception(py, e))?;
         crate::logging::install(py, cfg).map_err(|e| exception(py, e))?;
-        import_app(py, uri).map(|callable| App { callable })
+        import_app(py, uri)
+            .map(|callable| App { callable })
+            // --reload serves a SyntaxError as a 500 page until the file is fixed.
+            .or_else(|e| crate::reload::syntax_error_app(py, cfg, e))
     })
 }
 

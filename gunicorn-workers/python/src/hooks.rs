@@ -36,6 +36,8 @@ impl Hooks for PythonHooks {
     }
     fn post_fork(&self, ctx: &WorkerContext) {
         server_hooks::post_fork(ctx.age, ctx.ppid, &ctx.config, &ctx.shutdown);
+        // --reload: the watcher is a thread of the worker, never of the master.
+        crate::reload::start(&ctx.config, ctx.shutdown.clone());
     }
     fn worker_exit(&self, _age: u64) {
         server_hooks::worker_exit();

@@ -420,6 +420,7 @@ fn exit_worker(status: i32) -> ! {
 /// `post_worker_init(worker)`, once per worker, after its application was loaded. A raising
 /// hook makes the worker fail to boot (exit 3), as in gunicorn.
 pub fn post_worker_init(py: Python<'_>) {
+    crate::reload::mark_app_loaded();
     if !any() || WORKER_INIT_DONE.swap(true, Ordering::AcqRel) {
         return;
     }
