@@ -222,3 +222,12 @@ fn hup_reloads_code_only_without_preload() {
         assert_eq!(text, after_hup, "preload={preload}");
     }
 }
+
+#[test]
+fn reload_on_module_edit_gevent() {
+    if !support::python_has("gevent") {
+        support::skip("gevent is not installed in the test Python");
+        return;
+    }
+    reload_on_edit("auto", "gevent");
+}

@@ -665,7 +665,7 @@ settings! {
     reload_engine: String = "auto".into();
         section "Debugging", flags ["--reload-engine"], kind Kind::Value, meta "STRING", choices ["auto", "poll", "inotify"];
     /// An extra file or glob pattern watched by --reload (patterns are expanded again on each
-    /// check, so files created later are picked up). Repeatable; implies nothing without --reload.
+    /// check, so files created later are picked up). Repeatable; only used with --reload.
     reload_extra_files: Vec<String> = Vec::new();
         section "Debugging", flags ["--reload-extra-file"], kind Kind::Append, meta "FILES";
 
