@@ -4,9 +4,9 @@
 //! library (before the application is imported, as gunicorn's `init_process` does), loads the
 //! app, and hands the listeners to a small embedded Python driver (`driver.py`). The driver
 //! accepts through the library's cooperative sockets and runs one greenlet per connection; each
-//! greenlet calls [`server::GreenServer::serve`], which parses, builds the environ, runs the app
+//! greenlet calls `server::GreenServer::serve`, which parses, builds the environ, runs the app
 //! through the WSGI bridge and encodes the response in Rust, reading and writing through the
-//! cooperative socket ([`green_socket::GreenSocket`]), so a would-block switches greenlets
+//! cooperative socket (`green_socket::GreenSocket`), so a would-block switches greenlets
 //! instead of blocking the thread. See docs/greenlet.md for the design.
 #![deny(unsafe_code)]
 
