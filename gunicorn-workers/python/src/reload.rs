@@ -267,7 +267,9 @@ pub fn syntax_error_app(
     cfg: &Config,
     err: AppLoadError,
 ) -> Result<App, AppLoadError> {
-    if !cfg.reload {
+    // With --preload the import happens once, in the master: a page served from there could
+    // never be replaced by a reloaded worker, so the error stays fatal.
+    if !cfg.reload || cfg.preload_app {
         return Err(err);
     }
     let AppLoadError::Exception { message, traceback } = &err else {

@@ -628,3 +628,102 @@ pub fn error_status_text(code: u16) -> String {
         format!("{code} {reason}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_are_checked_like_gunicorn() {
+        crate::interpreter::ensure_initialized().unwrap();
+        Python::attach(|py| {
+            // (hook, Python expression, Ok or the start of the reason)
+            let cases: &[(&str, &str, Result<(), &str>)] = &[
+                ("on_starting", "lambda server: None", Ok(())),
+                (
+                    "on_starting",
+                    "lambda: None",
+                    Err("Value must have an arity of: 1"),
+                ),
+                ("pre_fork", "lambda s, w=None: None", Ok(())),
+                (
+                    "pre_fork",
+                    "lambda s, *, w: None",
+                    Err("Value must have an arity of: 2"),
+                ),
+                ("nworkers_changed", "lambda s, n, o: None", Ok(())),
+                ("post_request", "lambda w, r: None", Ok(())),
+                ("post_request", "lambda w, r, e: None", Ok(())),
+                ("post_request", "lambda w, r, e, x: None", Ok(())),
+                (
+                    "post_request",
+                    "lambda w: None",
+                    Err("Value must have an arity of: 4"),
+                ),
+                (
+                    "when_ready",
+                    "'os.getcwd'",
+                    Err("Value must have an arity of: 1"),
+                ),
+                ("when_ready", "'os.path.basename'", Ok(())),
+                (
+                    "when_ready",
+                    "'nodots'",
+                    Err("Value 'nodots' is not import string"),
+                ),
+                (
+                    "when_ready",
+                    "'os.nosuchthing'",
+                    Err("Can not load 'nosuchthing' from 'os'"),
+                ),
+                (
+                    "when_ready",
+                    "'no_such_mod_xyz.f'",
+                    Err("No module named 'no_such_mod_xyz'"),
+                ),
+                ("when_ready", "None", Err("Value is not callable: None")),
+            ];
+            for (name, expr, want) in cases {
+                let c = CString::new(*expr).unwrap();
+                let value = py.eval(&c, None, None).unwrap();
+                let got = register(py, vec![(name.to_string(), value)]);
+                match (got, want) {
+                    (Ok(()), Ok(())) => {}
+                    (Err(e), Err(reason)) => {
+                        assert_eq!(e.name, *name);
+                        assert!(
+                            e.reason.starts_with(reason),
+                            "{name} = {expr}: {}",
+                            e.reason
+                        );
+                    }
+                    (got, want) => panic!("{name} = {expr}: got {got:?}, want {want:?}"),
+                }
+            }
+            // A failed check keeps the previous set.
+            let ok = py.eval(c"lambda server: None", None, None).unwrap();
+            register(py, vec![("on_exit".into(), ok)]).unwrap();
+            let bad = py.eval(c"lambda: None", None, None).unwrap();
+            assert!(register(py, vec![("on_exit".into(), bad)]).is_err());
+            assert!(hook(py, "on_exit").is_some());
+            register(py, Vec::new()).unwrap();
+            assert!(!any());
+        });
+    }
+
+    #[test]
+    fn every_gunicorn_hook_is_known() {
+        let cases = [
+            ("on_starting", Some(1)),
+            ("post_request", Some(4)),
+            ("nworkers_changed", Some(3)),
+            ("worker_exit", Some(2)),
+            ("workers", None),
+            ("ssl_context", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(arity_of(name), want, "{name}");
+        }
+        assert_eq!(HOOKS.len(), 15);
+    }
+}
