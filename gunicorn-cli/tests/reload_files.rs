@@ -231,3 +231,36 @@ fn reload_on_module_edit_gevent() {
     }
     reload_on_edit("auto", "gevent");
 }
+
+/// An in-place save (truncate, then write a moment later) must not make the new worker import
+/// the empty file: the inotify watcher waits for the directory to settle.
+#[test]
+fn in_place_save_is_imported_complete() {
+    use std::io::Write;
+    let dir = TempDir::new("reload-inplace");
+    let module = dir.write("inplaceapp.py", &app_text("one"));
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["--reload", "--reload-engine", "inotify"])
+        .bind_free_port()
+        .arg("inplaceapp:app")
+        .spawn();
+    server.wait_booted(1);
+    assert!(wait_body(&server, 200, "one"), "{}", server.output());
+    std::thread::sleep(Duration::from_millis(1500));
+    let text = app_text("two");
+    let (first, rest) = text.split_at(text.len() / 2);
+    let mut f = std::fs::File::create(&module).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    f.write_all(first.as_bytes()).unwrap();
+    f.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    f.write_all(rest.as_bytes()).unwrap();
+    drop(f);
+    assert!(wait_body(&server, 200, "two"), "{}", server.output());
+    assert!(
+        !server.output().contains("App failed to load"),
+        "{}",
+        server.output()
+    );
+}

@@ -32,6 +32,10 @@ use crate::app::{App, AppLoadError};
 
 /// How often the file list is refreshed (and, with `poll`, the files compared).
 const INTERVAL: Duration = Duration::from_secs(1);
+/// inotify: how long the watched directories must stay quiet after a change before the worker
+/// stops, and the longest such wait.
+const SETTLE_MS: u16 = 100;
+const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// Set once the worker's application is loaded: the watcher only then starts taking the GIL
 /// (to read `sys.modules`).
@@ -252,10 +256,28 @@ impl Inotify {
                 last_refresh = std::time::Instant::now();
             }
             if let Some(file) = touched.into_iter().find(|f| files.contains(f)) {
+                self.settle();
                 return Some(file);
             }
         }
         None
+    }
+
+    /// An in-place save is a truncation then writes: the first event may come while the file
+    /// is still empty. Wait until the directory has been quiet for `SETTLE` (at most
+    /// `SETTLE_MAX`) so the new worker imports the finished file.
+    fn settle(&self) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let deadline = std::time::Instant::now() + SETTLE_MAX;
+        while std::time::Instant::now() < deadline {
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(SETTLE_MS)) {
+                Ok(n) if n > 0 => {
+                    while matches!(self.fd.read_events(), Ok(ev) if !ev.is_empty()) {}
+                }
+                _ => return,
+            }
+        }
     }
 }
 
