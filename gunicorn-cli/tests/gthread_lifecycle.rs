@@ -192,3 +192,21 @@ fn a_request_longer_than_the_timeout_does_not_kill_the_worker() {
         server.output()
     );
 }
+
+#[test]
+fn the_worker_exits_when_its_master_is_gone() {
+    let dir = TempDir::new("gthread-orphan");
+    let server = server(&dir, &["--keep-alive", "60"]);
+    let worker = server.worker_pids()[0];
+    // An idle keep-alive connection must not keep the orphaned worker alive.
+    let mut idle = connect(&server);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_one(&mut idle).contains("200 OK"));
+    server.signal(Signal::SIGKILL);
+    assert!(
+        eventually(Duration::from_secs(20), || !alive(worker)),
+        "worker {worker} outlived its master"
+    );
+    assert!(closed_by_server(&mut idle));
+}
