@@ -380,3 +380,51 @@ fn every_hook_runs_in_order_gevent() {
     }
     every_hook_in_order("gevent");
 }
+
+/// HUP executes the config file again: its hooks replace the old ones; a file whose hook has a
+/// wrong arity is refused as a whole and the running hooks stay.
+#[test]
+fn hup_replaces_hooks_and_refuses_bad_ones() {
+    let dir = TempDir::new("hooks-hup");
+    dir.write("hookapp.py", APP);
+    let record = dir.path().join("record.txt");
+    let hook = |tag: &str| {
+        format!(
+            "def post_request(worker, req, environ, resp):\n    open({record:?}, 'a').write('{tag} %s\\n' % req.path)\n"
+        )
+    };
+    let conf = dir.write("conf.py", &hook("first"));
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["-c", conf.to_str().unwrap()])
+        .bind_free_port()
+        .arg("hookapp:app")
+        .spawn();
+    server.wait_booted(1);
+    assert_eq!(server.get("/a").status, 200);
+    assert!(wait_record(&record, "first /a"));
+
+    dir.write("conf.py", &hook("second"));
+    server.signal(Signal::SIGHUP);
+    server.wait_booted(2);
+    assert!(eventually(BOOT_TIMEOUT, || {
+        let _ = server.get("/b");
+        read_record(&record).iter().any(|l| l == "second /b")
+    }));
+
+    dir.write("conf.py", "def post_request(worker):\n    pass\n");
+    server.signal(Signal::SIGHUP);
+    assert!(
+        server
+            .wait_for("Value must have an arity of: 4", 1, BOOT_TIMEOUT)
+            .is_some(),
+        "{}",
+        server.output()
+    );
+    assert_eq!(server.get("/c").status, 200);
+    assert!(
+        wait_record(&record, "second /c"),
+        "{:?}",
+        read_record(&record)
+    );
+}
