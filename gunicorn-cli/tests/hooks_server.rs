@@ -257,7 +257,7 @@ fn raising_hooks_are_logged_not_fatal() {
         "conf.py",
         "def pre_request(worker, req):\n    if req.path == '/boom':\n        raise RuntimeError('pre boom')\n\
          def post_request(worker, req, environ, resp):\n    raise ValueError('post boom')\n\
-         def on_reload(server):\n    raise KeyError('reload boom')\n",
+         def worker_exit(server, worker):\n    raise KeyError('exit boom')\n",
     );
     let server = Gunicorn::new()
         .cwd(dir.path())
@@ -287,13 +287,13 @@ fn raising_hooks_are_logged_not_fatal() {
         "{}",
         server.output()
     );
-    // on_reload raising is logged and the reload goes on.
+    // worker_exit raising (the old generation after a HUP) is logged; the server goes on.
     server.signal(Signal::SIGHUP);
     assert!(server
         .wait_booted(2)
-        .wait_for("KeyError: 'reload boom'", 1, BOOT_TIMEOUT)
+        .wait_for("KeyError: 'exit boom'", 1, BOOT_TIMEOUT)
         .is_some());
-    assert!(server.output().contains("Exception in on_reload hook"));
+    assert!(server.output().contains("Exception in worker_exit hook"));
     assert_eq!(server.get("/").status, 200);
 }
 
@@ -427,4 +427,48 @@ fn hup_replaces_hooks_and_refuses_bad_ones() {
         "{:?}",
         read_record(&record)
     );
+}
+
+/// `pre_fork`, `on_reload`, `child_exit` and a later `nworkers_changed` run in gunicorn's main
+/// loop: an exception there ends the master with 255 ("Unhandled exception in main loop"),
+/// without `on_exit`, after stopping the workers.
+#[test]
+fn raising_in_the_master_loop_ends_the_master_with_255() {
+    let dir = TempDir::new("hooks-crash");
+    dir.write("hookapp.py", APP);
+    let record = dir.path().join("record.txt");
+    let on_exit = format!("def on_exit(server):\n    open({record:?}, 'a').write('on_exit\\n')\n");
+    // (hook source, signal sent after boot, traceback text)
+    let cases: &[(&str, Option<Signal>, &str)] = &[
+        ("def pre_fork(server, worker):\n    raise RuntimeError('pre_fork boom')\n", None, "RuntimeError: pre_fork boom"),
+        ("def on_reload(server):\n    raise RuntimeError('reload boom')\n", Some(Signal::SIGHUP), "RuntimeError: reload boom"),
+        ("def child_exit(server, worker):\n    raise RuntimeError('child boom')\n", Some(Signal::SIGTTOU), "RuntimeError: child boom"),
+        ("def nworkers_changed(server, new, old):\n    if old is not None:\n        raise RuntimeError('ttin boom')\n", Some(Signal::SIGTTIN), "RuntimeError: ttin boom"),
+    ];
+    for (text, signal, needle) in cases {
+        let _ = std::fs::remove_file(&record);
+        let conf = dir.write("conf.py", &format!("{text}{on_exit}"));
+        let server = Gunicorn::new()
+            .cwd(dir.path())
+            .args(["-c", conf.to_str().unwrap(), "-w", "2"])
+            .bind_free_port()
+            .arg("hookapp:app")
+            .spawn();
+        if let Some(sig) = signal {
+            server.wait_booted(2);
+            server.signal(*sig);
+        }
+        let status = server.wait_exit(EXIT_TIMEOUT).expect("master exits");
+        let out = server.output();
+        assert_eq!(status.code(), Some(255), "{text}: {out}");
+        assert!(
+            out.contains("Unhandled exception in main loop"),
+            "{text}: {out}"
+        );
+        assert!(out.contains(needle), "{text}: {out}");
+        assert!(
+            !read_record(&record).iter().any(|l| l == "on_exit"),
+            "{text}"
+        );
+    }
 }

@@ -37,6 +37,14 @@ pub trait Hooks: Send {
     fn pre_exec(&self) {}
     /// In the master, just before it exits (gunicorn's `on_exit`).
     fn on_exit(&self) {}
+    /// A hook run by the master's loop (`pre_fork`, `on_reload`, `child_exit`,
+    /// `nworkers_changed`) failed in a way that must end the master, as an exception escaping
+    /// gunicorn's main loop does. Returns the message (e.g. a traceback) once. The arbiter checks
+    /// after each turn of its loop, logs `Unhandled exception in main loop` with it, stops the
+    /// workers quickly, removes the pidfile and exits with status 255, without `on_exit`.
+    fn take_failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Hooks that do nothing.

@@ -69,6 +69,9 @@ impl ArbiterError {
 struct Halt {
     reason: Option<String>,
     status: i32,
+    /// An error escaped the main loop (gunicorn's `except Exception` in `run`): no graceful
+    /// halt, no `on_exit`.
+    crash: bool,
 }
 
 impl Halt {
@@ -76,6 +79,16 @@ impl Halt {
         Halt {
             reason: Some(reason.to_string()),
             status,
+            crash: false,
+        }
+    }
+
+    /// A hook failed fatally ([`Hooks::take_failure`]); `message` is logged.
+    fn crash(message: String) -> Halt {
+        Halt {
+            reason: Some(message),
+            status: 255,
+            crash: true,
         }
     }
 }
@@ -220,6 +233,17 @@ impl Arbiter {
         log_debug!("Arbiter booted");
         match self.main_loop() {
             Ok(()) => self.halt(None),
+            Err(h) if h.crash => {
+                // gunicorn: "Unhandled exception in main loop", stop(False), unlink the
+                // pidfile, sys.exit(-1); no halt, so no on_exit.
+                log_error!(
+                    "Unhandled exception in main loop\n{}",
+                    h.reason.unwrap_or_default().trim_end()
+                );
+                self.stop(false);
+                self.unlink_pidfile();
+                255
+            }
             Err(h) => self.halt(Some(h)),
         }
     }
@@ -390,6 +414,7 @@ impl Arbiter {
 
     fn main_loop(&mut self) -> Result<(), Halt> {
         self.manage_workers()?;
+        self.hook_failure()?;
         loop {
             self.maybe_promote_master();
             let queued = match &self.signals {
@@ -430,11 +455,23 @@ impl Arbiter {
                     Signal::SIGWINCH => log_debug!("SIGWINCH ignored. Not daemonized"),
                     _ => {}
                 }
+                self.hook_failure()?;
                 self.manage_workers()?;
+                self.hook_failure()?;
             }
             self.reap_workers()?;
+            self.hook_failure()?;
             self.murder_workers();
             self.manage_workers()?;
+            self.hook_failure()?;
+        }
+    }
+
+    /// A hook that failed the way an exception escaping gunicorn's main loop does.
+    fn hook_failure(&self) -> Result<(), Halt> {
+        match self.hooks.take_failure() {
+            Some(message) => Err(Halt::crash(message)),
+            None => Ok(()),
         }
     }
 

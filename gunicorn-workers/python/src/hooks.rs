@@ -57,4 +57,7 @@ impl Hooks for PythonHooks {
     fn on_exit(&self) {
         server_hooks::on_exit();
     }
+    fn take_failure(&self) -> Option<String> {
+        server_hooks::take_master_failure()
+    }
 }

@@ -7,9 +7,10 @@
 //! `nworkers_changed` run before the master serves, so an exception there ends the master with
 //! status 1; `post_fork` and `post_worker_init` run before the worker has booted, so the worker
 //! exits with 3 ("Worker failed to boot"); `pre_request` is handled like an application error (a
-//! 500 and "Error handling request"). Every other hook is logged with its traceback and the
-//! server goes on. (gunicorn's master dies with status 255 when `pre_fork`, `on_reload` or
-//! `child_exit` raise in its main loop; here they are logged, see docs/hooks.md.)
+//! 500 and "Error handling request"); `pre_fork`, `on_reload`, `child_exit` and later
+//! `nworkers_changed` calls run in gunicorn's main loop, whose unhandled exception ends the
+//! master with status 255 after a quick stop of the workers (reported to the arbiter through
+//! `Hooks::take_failure`). Every other hook is logged with its traceback and the server goes on.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -71,6 +72,8 @@ static WORKER: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
 static WORKER_SHUTDOWN: Mutex<Option<Shutdown>> = Mutex::new(None);
 /// `post_worker_init` runs once per worker process.
 static WORKER_INIT_DONE: AtomicBool = AtomicBool::new(false);
+/// A master-loop hook raised (see [`fail_master_loop`]).
+static MASTER_FAILURE: Mutex<Option<String>> = Mutex::new(None);
 /// `worker_int`, `worker_abort` and `worker_exit` run at most once per worker process.
 static WORKER_INT: Once = Once::new();
 static WORKER_ABORT: Once = Once::new();
@@ -216,20 +219,41 @@ where
         .map_err(|e| crate::app::format_exception(py, &e))
 }
 
-/// Runs hook `name` with the GIL if it is set; a raised exception is logged.
-fn call_logged<F>(name: &str, args: F) -> Result<(), String>
+/// Runs hook `name` with the GIL if it is set; returns the traceback of what it raised.
+fn call_with_gil<F>(name: &str, args: F) -> Result<(), String>
 where
     F: for<'a> FnOnce(Python<'a>) -> PyResult<Bound<'a, PyTuple>>,
 {
     if !any() {
         return Ok(());
     }
-    let result = Python::attach(|py| {
+    Python::attach(|py| {
         if hook(py, name).is_none() {
             return Ok(());
         }
         call(py, name, args)
-    });
+    })
+}
+
+/// A hook of the master's loop raised: gunicorn's master dies of it (the exception leaves its
+/// main loop). Recorded for the arbiter, which asks through `Hooks::take_failure`.
+fn fail_master_loop(result: Result<(), String>) {
+    if let Err(tb) = result {
+        *lock(&MASTER_FAILURE) = Some(tb);
+    }
+}
+
+/// The failure recorded by [`fail_master_loop`], once.
+pub(crate) fn take_master_failure() -> Option<String> {
+    lock(&MASTER_FAILURE).take()
+}
+
+/// Runs hook `name` with the GIL if it is set; a raised exception is logged.
+fn call_logged<F>(name: &str, args: F) -> Result<(), String>
+where
+    F: for<'a> FnOnce(Python<'a>) -> PyResult<Bound<'a, PyTuple>>,
+{
+    let result = call_with_gil(name, args);
     if let Err(tb) = &result {
         gunicorn_core::log::log_exception(format_args!(
             "Exception in {name} hook\n{}",
@@ -262,7 +286,7 @@ pub(crate) fn when_ready() {
 }
 
 pub(crate) fn on_reload() {
-    let _ = call_logged("on_reload", server_args);
+    fail_master_loop(call_with_gil("on_reload", server_args));
 }
 
 pub(crate) fn pre_exec() {
@@ -277,7 +301,7 @@ pub(crate) fn nworkers_changed(new: u64, old: Option<u64>) {
     if !any() {
         return;
     }
-    let result = call_logged("nworkers_changed", |py| {
+    let result = call_with_gil("nworkers_changed", |py| {
         let s = server(py)?;
         s.setattr("num_workers", new)?;
         let old = match old {
@@ -287,7 +311,16 @@ pub(crate) fn nworkers_changed(new: u64, old: Option<u64>) {
         PyTuple::new(py, [s, new.into_pyobject(py)?.into_any(), old])
     });
     if old.is_none() {
+        // Before the main loop (gunicorn: in setup()): exit 1.
+        if let Err(tb) = &result {
+            gunicorn_core::log::log_exception(format_args!(
+                "Exception in nworkers_changed hook\n{}",
+                tb.trim_end()
+            ));
+        }
         fatal_in_master(result);
+    } else {
+        fail_master_loop(result);
     }
 }
 
@@ -309,13 +342,13 @@ pub(crate) fn pre_fork(age: u64) {
         gunicorn_core::log_error!("cannot build the worker object for the server hooks: {e}");
         return;
     }
-    let _ = call_logged("pre_fork", |py| {
+    fail_master_loop(call_with_gil("pre_fork", |py| {
         let w = lock(&WORKER)
             .as_ref()
             .map(|w| w.bind(py).clone())
             .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no worker object"))?;
         PyTuple::new(py, [server(py)?, w])
-    });
+    }));
 }
 
 /// After fork, in the master: the new worker is known by its pid in `server.WORKERS`.
@@ -339,7 +372,7 @@ pub(crate) fn child_exit(pid: i32) {
     if !any() {
         return;
     }
-    let _ = call_logged("child_exit", |py| {
+    fail_master_loop(call_with_gil("child_exit", |py| {
         let s = server(py)?;
         let w = s
             .getattr("WORKERS")?
@@ -357,7 +390,7 @@ pub(crate) fn child_exit(pid: i32) {
         };
         w.setattr("alive", false)?;
         PyTuple::new(py, [s, w])
-    });
+    }));
 }
 
 // ---- worker ----
