@@ -118,7 +118,6 @@ class Worker:
         self.alive = True
         self.booted = False
         self.aborted = False
-        self.nr = 0
 
     def __repr__(self):
         return "<Worker %s>" % self.pid
