@@ -472,3 +472,31 @@ fn raising_in_the_master_loop_ends_the_master_with_255() {
         );
     }
 }
+
+/// `server.num_workers` follows TTIN even without a `nworkers_changed` hook.
+#[test]
+fn server_num_workers_follows_ttin() {
+    let dir = TempDir::new("hooks-num");
+    dir.write("hookapp.py", APP);
+    let record = dir.path().join("record.txt");
+    let conf = dir.write(
+        "conf.py",
+        &format!(
+            "def pre_fork(server, worker):\n    open({record:?}, 'a').write('pre_fork %s %s\\n' % (worker.age, server.num_workers))\n"
+        ),
+    );
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["-c", conf.to_str().unwrap()])
+        .bind_free_port()
+        .arg("hookapp:app")
+        .spawn();
+    server.wait_booted(1);
+    server.signal(Signal::SIGTTIN);
+    assert!(
+        wait_record(&record, "pre_fork 2 2"),
+        "{:?}",
+        read_record(&record)
+    );
+    assert_eq!(read_record(&record)[0], "pre_fork 1 1");
+}

@@ -301,9 +301,10 @@ pub(crate) fn nworkers_changed(new: u64, old: Option<u64>) {
     if !any() {
         return;
     }
+    // server.num_workers follows the count whether or not this hook is set.
+    let _ = Python::attach(|py| server(py).and_then(|s| s.setattr("num_workers", new)));
     let result = call_with_gil("nworkers_changed", |py| {
         let s = server(py)?;
-        s.setattr("num_workers", new)?;
         let old = match old {
             Some(o) => o.into_pyobject(py)?.into_any(),
             None => py.None().into_bound(py),
