@@ -133,7 +133,8 @@ impl Worker for ThreadWorker {
         let settings = settings(&cfg, self.max_requests);
         let poll = mio::Poll::new().map_err(boot)?;
         let waker = mio::Waker::new(poll.registry(), WAKER).map_err(boot)?;
-        let shared = Arc::new(Shared::new(waker));
+        let registry = poll.registry().try_clone().map_err(boot)?;
+        let shared = Arc::new(Shared::new(waker, registry));
         // `--timeout` also bounds each wait of a pool thread on a stalled client: the
         // heartbeat runs in the poller, so the arbiter would never time such a thread out.
         let io_timeout = settings.timeouts.head;

@@ -343,6 +343,7 @@ impl Poller {
             readable_while_busy: false,
         });
         self.open += 1;
+        self.update_wake_always();
     }
 
     // ---- reading heads --------------------------------------------------------------------
@@ -585,6 +586,13 @@ impl Poller {
         }
         self.free.push(token);
         self.open -= 1;
+        self.update_wake_always();
+    }
+
+    fn update_wake_always(&self) {
+        self.shared.set_wake_always(
+            self.stopping.is_some() || self.open >= self.settings.worker_connections,
+        );
     }
 
     // ---- time and shutdown ----------------------------------------------------------------
@@ -622,7 +630,7 @@ impl Poller {
     /// in-flight requests finish until `--graceful-timeout`.
     fn begin_stop(&mut self, now: Instant) {
         self.stopping = Some(now + self.settings.graceful_timeout);
-        self.shared.wake_on_every_hand_back();
+        self.shared.set_wake_always(true);
         for (l, _) in self.listeners.drain(..) {
             let _ = self
                 .poll

@@ -6,6 +6,7 @@
 //! body, handing the socket back) and waiting for the next job happen in a single release.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use gunicorn_core::log_error;
 use gunicorn_http::{ConnInfo, Environ, HttpConfig, Request};
 use gunicorn_python::wsgi::{Bridge, Exchange, Transport};
+use mio::unix::SourceFd;
 use pyo3::Python;
 
 use crate::conn::{DRAIN_LIMIT, DRAIN_TIME};
@@ -78,6 +80,8 @@ pub struct Shared {
     /// Set when stopping: see [`Shared::hand_back`].
     wake_always: AtomicBool,
     waker: mio::Waker,
+    /// For the pool threads' plain closes.
+    registry: mio::Registry,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -85,7 +89,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(waker: mio::Waker) -> Shared {
+    pub fn new(waker: mio::Waker, registry: mio::Registry) -> Shared {
         Shared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
@@ -100,6 +104,7 @@ impl Shared {
             poller_sleeping: AtomicBool::new(false),
             wake_always: AtomicBool::new(false),
             waker,
+            registry,
         }
     }
 
@@ -188,23 +193,25 @@ impl Shared {
         }
     }
 
-    /// From now on every hand-back wakes the poller (a stop waits for the in-flight requests).
-    pub fn wake_on_every_hand_back(&self) {
-        self.wake_always.store(true, Ordering::SeqCst);
+    /// Whether every hand-back must wake the poller: while it stops (it waits for the
+    /// in-flight requests) or holds `--worker-connections` (a closed connection frees a slot).
+    pub fn set_wake_always(&self, on: bool) {
+        self.wake_always.store(on, Ordering::Relaxed);
     }
 
     /// Gives a connection back to the poller.
     ///
-    /// A kept-alive connection with nothing read past its request does not wake the poller:
+    /// A kept-alive connection with nothing read past its request, or one closed by the pool
+    /// thread, does not wake the poller:
     /// its next request arrives as a readiness event, which wakes the poller anyway and is
     /// handled after the events of that turn (the event is remembered while the connection
     /// counts as busy). That saves a wake-up and a context switch per request; the cost is
-    /// that its keep-alive deadline starts at the poller's next turn (at most a heartbeat
-    /// interval later). Closing connections, pipelined leftovers and a stopping worker wake
-    /// the poller at once.
+    /// that its keep-alive deadline starts (or its slot is freed) at the poller's next turn, at
+    /// most a heartbeat interval later. Lingering closes, pipelined leftovers, a stopping worker
+    /// and a worker at its connection cap wake the poller at once.
     fn hand_back(&self, done: Done) {
-        let quiet =
-            done.keep_alive && done.leftover.is_empty() && !self.wake_always.load(Ordering::SeqCst);
+        let quiet = ((done.keep_alive && done.leftover.is_empty()) || done.io.is_none())
+            && !self.wake_always.load(Ordering::SeqCst);
         {
             let mut list = lock(&self.done);
             list.push(done);
@@ -264,7 +271,7 @@ fn pool_thread(
             let next = py.detach(|| {
                 let was_busy = match ran.take() {
                     Some(r) => {
-                        shared.hand_back(finish(r, io_limit));
+                        shared.hand_back(finish(shared, r, io_limit));
                         true
                     }
                     None => false,
@@ -298,7 +305,7 @@ fn run(py: Python<'_>, bridge: &Bridge, http: &Arc<HttpConfig>, job: Job) -> Ran
 
 /// Decides the connection's fate after its response (without the GIL): a reusable response
 /// keeps it if the rest of the request body can be drained (bounded in bytes and time).
-fn finish(r: Ran, io_limit: IoLimit) -> Done {
+fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
     let mut keep_alive = r.reusable && !r.force_close;
     if keep_alive && r.has_body {
         set_io_limit(IoLimit {
@@ -309,13 +316,32 @@ fn finish(r: Ran, io_limit: IoLimit) -> Done {
         set_io_limit(io_limit);
     }
     match r.exchange.take_transport() {
-        Some((io, leftover)) => Done {
-            token: r.token,
-            io: Some(io),
-            linger: !keep_alive && (r.has_body || !leftover.is_empty()),
-            leftover,
-            keep_alive,
-        },
+        Some((io, leftover)) => {
+            let linger = !keep_alive && (r.has_body || !leftover.is_empty());
+            if !keep_alive && !linger {
+                // A plain close is done here rather than in the poller: no wake-up of the
+                // poller is needed for it (see `Shared::hand_back`). Deregistered explicitly
+                // in case the app kept a duplicate of the socket.
+                let _ = shared
+                    .registry
+                    .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()));
+                drop(io);
+                return Done {
+                    token: r.token,
+                    io: None,
+                    leftover: Vec::new(),
+                    keep_alive: false,
+                    linger: false,
+                };
+            }
+            Done {
+                token: r.token,
+                io: Some(io),
+                linger,
+                leftover,
+                keep_alive,
+            }
+        }
         None => Done {
             token: r.token,
             io: None,
