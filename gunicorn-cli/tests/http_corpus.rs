@@ -89,6 +89,9 @@ struct Plan {
     case: Case,
     valid: bool,
     group: Group,
+    /// What gunicorn-http computes in process for the same bytes (the corpus test checks it
+    /// against the expectation): the environ the worker must hand to the app, key for key.
+    in_process: Vec<Outcome>,
 }
 
 /// The raw `setting.*` values of a case's `.expect` file (the shared loader already turned
@@ -184,8 +187,10 @@ fn plan(http: &Path, valid: bool) -> Result<Plan, String> {
             flags.extend([flag.to_string(), "192.0.2.254".to_string()]);
         }
     }
+    let in_process = drive(&case.cfg, &case.conn, &case.input, || 0);
     Ok(Plan {
         case,
+        in_process,
         valid,
         group: Group {
             bind,
@@ -269,6 +274,17 @@ fn header_environ(block: &Block) -> BTreeMap<String, Vec<u8>> {
         }
     }
     env
+}
+
+/// Whether the environ `key` can be compared at all: a case whose peer is a unix socket but
+/// whose listener is TCP (a combination no real socket has) is replayed on a unix listener,
+/// so its SERVER_NAME/SERVER_PORT come from another rule.
+fn comparable(key: &str, case: &Case, target: &Target) -> bool {
+    let same_kind = matches!(
+        (&case.conn.local, target),
+        (Local::Tcp(_), Target::Tcp(_)) | (Local::Unix(_), Target::Unix(_))
+    );
+    same_kind || !matches!(key, "SERVER_NAME" | "SERVER_PORT")
 }
 
 /// An expected environ value that names the case's own peer or listener stands for ours.
@@ -358,7 +374,10 @@ fn check_reply(
                 expect(p, Some(addr.port().to_string().into_bytes()), k);
             }
             _ => {
-                if let Some(key) = k.strip_prefix("environ.") {
+                if let Some(key) = k
+                    .strip_prefix("environ.")
+                    .filter(|key| comparable(key, case, target))
+                {
                     let want =
                         (v != "!absent").then(|| localise(key, unesc(v), case, seen, target));
                     expect(key, want, k);
@@ -414,6 +433,50 @@ fn check_reply(
     };
     if want_conn.is_some() && conn.map(str::to_ascii_lowercase).as_deref() != want_conn {
         errs.push(format!("Connection: {conn:?}, want {want_conn:?}"));
+    }
+    errs
+}
+
+/// Compares the environ the app got with the one gunicorn-http builds in process for the same
+/// request: every CGI key (values naming the case's peer or listener stand for ours), and no
+/// `HTTP_*`/`CONTENT_*` key more or less.
+fn check_in_process(
+    reply: &Reply,
+    fields: &[(String, String)],
+    case: &Case,
+    seen: &Seen,
+    target: &Target,
+) -> Vec<String> {
+    let Ok(env) = parse_echo(&reply.body) else {
+        return Vec::new(); // reported by check_reply
+    };
+    let mut errs = Vec::new();
+    let mut want_keys = Vec::new();
+    for (k, v) in fields {
+        let Some(key) = k.strip_prefix("environ.") else {
+            continue;
+        };
+        want_keys.push(key);
+        if !comparable(key, case, target) {
+            continue;
+        }
+        let want = localise(key, unesc(v), case, seen, target);
+        if env.get(key) != Some(&want) {
+            errs.push(format!(
+                "{key}: app got {:?}, gunicorn-http builds {:?}",
+                env.get(key).map(|g| show(g)),
+                show(&want)
+            ));
+        }
+    }
+    for key in env.keys() {
+        let header_key =
+            key.starts_with("HTTP_") || key == "CONTENT_TYPE" || key == "CONTENT_LENGTH";
+        if header_key && !want_keys.contains(&key.as_str()) {
+            errs.push(format!(
+                "{key}: app got it, gunicorn-http does not build it"
+            ));
+        }
     }
     errs
 }
@@ -516,6 +579,11 @@ fn check_seen(class: Class, plan: &Plan, seen: &Seen, target: &Target) -> (Vec<S
         let last = i + 1 == want.echoed.len() && want.error.is_none();
         for e in check_reply(class, reply, block, last, &plan.case, seen, target) {
             errs.push(format!("request {}: {e}", i + 1));
+        }
+        if let Some(Outcome::Request(fields)) = plan.in_process.get(i) {
+            for e in check_in_process(reply, fields, &plan.case, seen, target) {
+                errs.push(format!("request {} (vs in-process environ): {e}", i + 1));
+            }
         }
     }
     if let (Some((status, kind)), Some(reply)) = (want.error, seen.replies.get(want.echoed.len())) {
