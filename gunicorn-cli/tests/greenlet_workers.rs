@@ -88,6 +88,10 @@ def app(environ, start_response):
         body = b"gave up:" + data
     elif path == "/boom":
         raise RuntimeError("boom")
+    elif path == "/gsock":
+        sock = environ["gunicorn.socket"]
+        same_peer = sock.getpeername()[1] == int(environ["REMOTE_PORT"])
+        body = ("%s %s" % (type(sock).__module__, same_peer)).encode()
     elif path == "/patched":
         import socket as s2
         body = ("%s.%s" % (s2.socket.__module__, s2.socket.__name__)).encode()
@@ -368,6 +372,10 @@ fn wsgi_semantics_errors_and_bad_requests() {
              SERVER_PROTOCOL=HTTP/1.1;REMOTE_ADDR=127.0.0.1;wsgi.url_scheme=http",
             "{lib}"
         );
+        // gunicorn.socket is the connection's own cooperative socket.
+        let r = server.get("/gsock");
+        assert!(r.text().contains(lib), "{lib}: {}", r.text());
+        assert!(r.text().ends_with(" True"), "{lib}: {}", r.text());
         let r = server.get("/boom");
         assert_eq!(r.status, 500, "{lib}");
         assert!(

@@ -65,6 +65,11 @@ impl GreenSocket {
         })))
     }
 
+    /// The Python socket object.
+    pub fn object(&self, py: Python<'_>) -> Py<PyAny> {
+        self.0.sock.clone_ref(py)
+    }
+
     /// The socket's file descriptor (owned by the Python object).
     pub fn raw_fd(&self) -> RawFd {
         self.0.fd

@@ -150,12 +150,14 @@ impl GreenServer {
                 must_close,
             );
             exchange.set_cooperative();
+            // gunicorn's environ carries the connection's own socket object.
+            exchange.set_client_socket(sock.object(py));
             let outcome = self.s.bridge.handle(py, &req, conn, environ, &exchange);
             // A socket error inside the request (e.g. a read the app gave up on with its own
             // timeout) leaves the stream at an unknown position: no further request on it.
             let mut reusable =
                 outcome.reusable && !must_close && !self.stopping() && !sock.has_failed();
-            if reusable {
+            if reusable && !exchange.request_fully_read() {
                 reusable = sock.set_timeout(py, Some(DRAIN_TIME)).is_ok()
                     && exchange.drain_body(DRAIN_LIMIT);
             }

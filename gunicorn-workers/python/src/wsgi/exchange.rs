@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use pyo3::Python;
+use pyo3::{Py, PyAny, Python};
 
 use gunicorn_http::{BodyDecoder, HttpConfig, HttpError, ReqMeta, Request, Response};
 
@@ -59,6 +59,9 @@ pub(crate) struct State {
     /// The transport yields to a Python event loop instead of blocking (see
     /// [`Exchange::set_cooperative`]).
     cooperative: bool,
+    /// `environ["gunicorn.socket"]` when the connection already is a Python socket object
+    /// (see [`Exchange::set_client_socket`]).
+    pub(crate) client_socket: Option<Py<PyAny>>,
 }
 
 /// A request exchange on one connection. Cloning shares it.
@@ -101,6 +104,7 @@ impl Exchange {
             file_bytes: 0,
             error_status: None,
             cooperative: false,
+            client_socket: None,
         })))
     }
 
@@ -116,6 +120,14 @@ impl Exchange {
     /// negative count makes pyo3 panic.)
     pub fn set_cooperative(&self) {
         self.lock().cooperative = true;
+    }
+
+    /// Makes `environ["gunicorn.socket"]` the connection's own Python socket object `sock`
+    /// (as gunicorn's environ has it) instead of a `socket.socket` built over a duplicate of the
+    /// descriptor for each request. For workers whose connections are Python sockets already
+    /// (the greenlet workers).
+    pub fn set_client_socket(&self, sock: Py<PyAny>) {
+        self.lock().client_socket = Some(sock);
     }
 
     /// Runs socket work `f` for this exchange: without the GIL, or with it when cooperative.

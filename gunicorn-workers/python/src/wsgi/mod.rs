@@ -216,6 +216,17 @@ impl Bridge {
             exchange: exchange.clone(),
         };
         env.set_item(self.key_hints.bind(py), Bound::new(py, hints)?)?;
+        let own = exchange
+            .lock()
+            .client_socket
+            .as_ref()
+            .map(|s| s.clone_ref(py));
+        if let Some(own) = own {
+            // The connection's own socket (`Exchange::set_client_socket`): in the environ, but
+            // not the bridge's to close.
+            env.set_item(self.key_socket.bind(py), own)?;
+            return Ok((env, None));
+        }
         let sock = self.client_socket(py, exchange, conn);
         if let Some(sock) = &sock {
             env.set_item(self.key_socket.bind(py), sock)?;
