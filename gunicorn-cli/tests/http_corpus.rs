@@ -45,9 +45,9 @@ const SMUGGLED: &[u8] = b"GET /smuggled HTTP/1.1\r\nHost: smuggled.example\r\n\r
 /// The warning every refused request (except a peer that went away) logs.
 const INVALID_LOG: &str = "Invalid request from ip=";
 /// How many servers of one worker class run at the same time.
-const PARALLEL_SERVERS: usize = 3;
+const PARALLEL_SERVERS: usize = 6;
 /// How many connections to one server are open at the same time.
-const CLIENTS_PER_SERVER: usize = 16;
+const CLIENTS_PER_SERVER: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Class {
@@ -58,8 +58,25 @@ enum Class {
 impl Class {
     fn args(self) -> &'static [&'static str] {
         match self {
-            Class::Sync => &["-k", "sync", "-w", "1"],
+            Class::Sync => &["-k", "sync", "-w", "2"],
             Class::Gthread => &["-k", "gthread", "--threads", "2", "-w", "1"],
+        }
+    }
+
+    fn worker_processes(self) -> usize {
+        match self {
+            Class::Sync => 2,
+            Class::Gthread => 1,
+        }
+    }
+
+    /// How many split sends may be in flight at once while the server still reads each first
+    /// piece as it arrives: sync blocks a process per connection (2 processes); gthread's
+    /// poller reads every connection's head as bytes come, only the app needs a pool thread.
+    fn paced_clients(self) -> usize {
+        match self {
+            Class::Sync => 2,
+            Class::Gthread => 16,
         }
     }
 
@@ -223,7 +240,7 @@ fn start(class: Class, group: &Group) -> Running {
         g = g.env("SCRIPT_NAME", s);
     }
     let server = g.arg("corpus_echo:app").spawn();
-    server.wait_booted(1);
+    server.wait_booted(class.worker_processes());
     let target = match group.bind {
         Bind::Unix => Target::Unix(sock),
         _ => Target::Tcp(
@@ -671,48 +688,54 @@ fn replay_group(
 ) -> Vec<String> {
     let run = start(class, group);
     let mut jobs: Vec<(&Plan, &str, Vec<u8>, Option<usize>)> = Vec::new();
+    let mut paced: Vec<(&Plan, &str, Vec<u8>, Option<usize>)> = Vec::new();
     for plan in cases {
         let input = &plan.case.input;
         jobs.push((plan, "whole", input.clone(), None));
-        jobs.push((plan, "split", input.clone(), Some(input.len() / 2)));
+        paced.push((plan, "split", input.clone(), Some(input.len() / 2)));
         if smuggle_eligible(plan) {
             let mut b = input.clone();
             b.extend_from_slice(SMUGGLED);
             jobs.push((plan, "smuggle", b, None));
         }
     }
-    exchanges.fetch_add(jobs.len(), Ordering::Relaxed);
-    // Connections run concurrently: a worker that waits for something on one connection
-    // (e.g. a keep-alive timeout) does not serialise the whole run.
-    let next = AtomicUsize::new(0);
+    exchanges.fetch_add(jobs.len() + paced.len(), Ordering::Relaxed);
     let failures = Mutex::new(Vec::new());
     let logged_want = AtomicUsize::new(0);
     let with_log = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..CLIENTS_PER_SERVER {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((plan, variant, bytes, split)) = jobs.get(i) else {
-                    break;
-                };
-                let tag = format!(
-                    "[{class:?}] {}/{} ({variant})",
-                    if plan.valid { "valid" } else { "invalid" },
-                    plan.case.name
-                );
-                let (errs, logs) = match exchange(&run.target, bytes, *split) {
-                    Ok(seen) => check_seen(class, plan, &seen, &run.target),
-                    Err(e) => (vec![e], false),
-                };
-                if logs {
-                    logged_want.fetch_add(1, Ordering::Relaxed);
-                    with_log.lock().unwrap().push(tag.clone());
-                }
-                let mut f = failures.lock().unwrap();
-                f.extend(errs.into_iter().map(|e| format!("{tag}: {e}")));
-            });
-        }
-    });
+    // Whole sends run many connections at once: a worker that waits for something on one
+    // connection (e.g. a keep-alive timeout) does not serialise the run. Split sends run no
+    // more connections than the server reads at once (`paced_clients`), so it is free to read
+    // the first piece before the second arrives (with a full backlog both pieces would
+    // already be queued when the connection is accepted).
+    for (jobs, clients) in [(&jobs, CLIENTS_PER_SERVER), (&paced, class.paced_clients())] {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..clients {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((plan, variant, bytes, split)) = jobs.get(i) else {
+                        break;
+                    };
+                    let tag = format!(
+                        "[{class:?}] {}/{} ({variant})",
+                        if plan.valid { "valid" } else { "invalid" },
+                        plan.case.name
+                    );
+                    let (errs, logs) = match exchange(&run.target, bytes, *split) {
+                        Ok(seen) => check_seen(class, plan, &seen, &run.target),
+                        Err(e) => (vec![e], false),
+                    };
+                    if logs {
+                        logged_want.fetch_add(1, Ordering::Relaxed);
+                        with_log.lock().unwrap().push(tag.clone());
+                    }
+                    let mut f = failures.lock().unwrap();
+                    f.extend(errs.into_iter().map(|e| format!("{tag}: {e}")));
+                });
+            }
+        });
+    }
     let mut failures = failures.into_inner().unwrap();
     // Every refused request logs one warning (written before its connection closes; the
     // output pipe gets a bounded moment to deliver the lines).
