@@ -57,8 +57,6 @@ struct Conn {
     phase: Phase,
     wait: Wait,
     deadline: Option<Instant>,
-    /// A readiness event came while the connection was in a pool thread.
-    readable_while_busy: bool,
 }
 
 /// The worker settings the poller applies.
@@ -340,7 +338,6 @@ impl Poller {
             phase: Phase::Reading,
             wait: Wait::FirstRequest,
             deadline,
-            readable_while_busy: false,
         });
         self.open += 1;
         self.update_wake_always();
@@ -353,7 +350,8 @@ impl Poller {
             return;
         };
         match conn.phase {
-            Phase::Busy => conn.readable_while_busy = true,
+            // The pool thread hands the connection back, and it is read then.
+            Phase::Busy => {}
             Phase::Reading => self.read_head(token),
             Phase::Closing { .. } => self.linger(token),
         }
@@ -387,10 +385,9 @@ impl Poller {
             if !self.on_step(token, step) {
                 return;
             }
-            // A short read emptied the socket: Linux reports the next arrival as a new edge.
-            if n < self.scratch.len() {
-                return;
-            }
+            // Keep reading until the socket says it would block, even after a short read: with
+            // edge-triggered readiness a close queued behind the data raises no new event, and
+            // a half-closed client must see its connection closed (gunicorn reads EOF at once).
         }
     }
 
@@ -465,7 +462,6 @@ impl Poller {
         });
         conn.phase = Phase::Busy;
         conn.deadline = None;
-        conn.readable_while_busy = false;
         self.busy += 1;
         self.shared.submit(
             Job {
@@ -507,12 +503,12 @@ impl Poller {
         conn.wait = Wait::Idle;
         conn.deadline = self.settings.timeouts.deadline(Wait::Idle, now);
         let deadline = conn.deadline;
-        let read_now = conn.readable_while_busy;
-        conn.readable_while_busy = false;
         // A pipelined request already read is answered before anything else.
         let step = conn.head.resume(done.leftover);
         self.set_deadline(deadline);
-        if self.on_step(token, step) && read_now {
+        // Bytes or a close may have arrived with the previous request's readiness event, which
+        // an edge-triggered poller will not report again: read now whenever more is needed.
+        if self.on_step(token, step) {
             self.read_head(token);
         }
     }
