@@ -673,6 +673,15 @@ fn worker_connections_bounds_concurrent_connections() {
         let r = server.get("/mark");
         assert_eq!(r.status, 200, "{lib}");
         assert_eq!(a.join().unwrap(), 200, "{lib}");
+        // The worker's stderr reaches the harness asynchronously: wait for both lines.
+        assert!(
+            server.wait_for("mark reached", 1, LOG_TIMEOUT).is_some(),
+            "{lib}"
+        );
+        assert!(
+            server.wait_for("sleep finished", 1, LOG_TIMEOUT).is_some(),
+            "{lib}"
+        );
         let out = server.output();
         let finished = out.find("sleep finished").expect("sleep finished line");
         let marked = out.find("mark reached").expect("mark line");

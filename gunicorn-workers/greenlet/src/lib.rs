@@ -178,7 +178,10 @@ impl Worker for GreenletWorker {
             http,
             locals: listeners.iter().map(|l| l.local.clone()).collect(),
             keepalive: Duration::from_secs(cfg.keepalive),
-            graceful_timeout: cfg.graceful_timeout as f64,
+            // The master SIGKILLs at `graceful_timeout` after its TERM; the worker gives up
+            // its own drain half a second earlier so it can log the cut-off and exit cleanly
+            // instead of racing the kill.
+            graceful_timeout: (cfg.graceful_timeout as f64 - 0.5).max(0.0),
             max_requests: self.max_requests,
             ctx,
             greenlet_exit,
