@@ -88,3 +88,56 @@ pub(crate) fn abort_worker() {
         }
     }
 }
+
+/// The number of requests a worker serves before it restarts: gunicorn's base worker takes
+/// `max_requests + randint(0, max_requests_jitter)`, and unlimited (`None`) when `max_requests`
+/// is 0. The jitter keeps workers from restarting all at once.
+pub fn max_requests(cfg: &Config) -> Option<u64> {
+    max_requests_from(cfg.max_requests, cfg.max_requests_jitter, random_u64())
+}
+
+fn max_requests_from(max: u64, jitter: u64, random: u64) -> Option<u64> {
+    if max == 0 {
+        return None;
+    }
+    let extra = if jitter == 0 {
+        0
+    } else {
+        random % (jitter + 1)
+    };
+    Some(max.saturating_add(extra))
+}
+
+/// A random number from the OS-seeded hasher keys (no RNG crate needed for a jitter).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_requests_with_jitter() {
+        let cases = [
+            // (max, jitter, random, expected)
+            (0, 0, 7, None),
+            (0, 50, 7, None),
+            (100, 0, 7, Some(100)),
+            (100, 10, 7, Some(107)),
+            (100, 10, 10, Some(110)),
+            (100, 10, 11, Some(100)),
+            (u64::MAX, 5, 3, Some(u64::MAX)),
+        ];
+        for (max, jitter, random, want) in cases {
+            assert_eq!(
+                max_requests_from(max, jitter, random),
+                want,
+                "{max} {jitter} {random}"
+            );
+        }
+    }
+}

@@ -16,9 +16,7 @@ mod server;
 #[allow(unsafe_code)]
 mod sys;
 
-use std::collections::hash_map::RandomState;
 use std::ffi::CString;
-use std::hash::{BuildHasher, Hasher};
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,28 +76,8 @@ fn build(cfg: &Config, library: Library) -> Result<Box<dyn Worker>, BuildError> 
     wsgi::http_config(cfg).map_err(BuildError)?;
     Ok(Box::new(GreenletWorker {
         library,
-        max_requests: max_requests(cfg.max_requests, cfg.max_requests_jitter, random_u64()),
+        max_requests: gunicorn_core::worker::max_requests(cfg),
     }))
-}
-
-/// gunicorn: `max_requests + randint(0, jitter)`, unlimited when max_requests is 0.
-fn max_requests(max: u64, jitter: u64, random: u64) -> Option<u64> {
-    if max == 0 {
-        return None;
-    }
-    let extra = if jitter == 0 {
-        0
-    } else {
-        random % (jitter + 1)
-    };
-    Some(max.saturating_add(extra))
-}
-
-/// A random number from the OS-seeded hasher keys (no RNG crate needed for a jitter).
-fn random_u64() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 /// A listener handed to Python: its descriptor (Python's socket object owns it from then on),
@@ -204,25 +182,6 @@ impl Worker for GreenletWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn max_requests_with_jitter() {
-        let cases = [
-            // (max, jitter, random, expected)
-            (0, 0, 7, None),
-            (0, 50, 7, None),
-            (100, 0, 7, Some(100)),
-            (100, 10, 7, Some(107)),
-            (100, 10, 11, Some(100)),
-        ];
-        for (max, jitter, random, want) in cases {
-            assert_eq!(
-                max_requests(max, jitter, random),
-                want,
-                "{max} {jitter} {random}"
-            );
-        }
-    }
 
     #[test]
     fn registered_under_gunicorns_names() {

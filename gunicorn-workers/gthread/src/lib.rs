@@ -14,8 +14,6 @@ mod poller;
 mod pool;
 mod socket;
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,28 +49,8 @@ fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
     wsgi::http_config(cfg).map_err(BuildError)?;
     Ok(Box::new(ThreadWorker {
-        max_requests: max_requests(cfg.max_requests, cfg.max_requests_jitter, random_u64()),
+        max_requests: gunicorn_core::worker::max_requests(cfg),
     }))
-}
-
-/// gunicorn: `max_requests + randint(0, jitter)`, unlimited when max_requests is 0.
-fn max_requests(max: u64, jitter: u64, random: u64) -> Option<u64> {
-    if max == 0 {
-        return None;
-    }
-    let extra = if jitter == 0 {
-        0
-    } else {
-        random % (jitter + 1)
-    };
-    Some(max.saturating_add(extra))
-}
-
-/// A random number from the OS-seeded hasher keys (no RNG crate needed for a jitter).
-fn random_u64() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 /// How often the poller touches the heartbeat: gunicorn's gthread does it on every loop turn,
@@ -155,26 +133,6 @@ impl Worker for ThreadWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn max_requests_with_jitter() {
-        let cases = [
-            // (max, jitter, random, expected)
-            (0, 0, 7, None),
-            (0, 50, 7, None),
-            (100, 0, 7, Some(100)),
-            (100, 10, 7, Some(107)),
-            (100, 10, 11, Some(100)),
-            (u64::MAX, 5, 3, Some(u64::MAX)),
-        ];
-        for (max, jitter, random, want) in cases {
-            assert_eq!(
-                max_requests(max, jitter, random),
-                want,
-                "{max} {jitter} {random}"
-            );
-        }
-    }
 
     #[test]
     fn heartbeat_at_least_every_half_timeout() {
