@@ -26,8 +26,8 @@ use gunicorn_core::{
     WorkerError,
 };
 use gunicorn_http::Local;
-use gunicorn_python::wsgi::{self, Bridge, BridgeOptions};
-use gunicorn_python::{app, ensure_initialized};
+use gunicorn_python::wsgi::{self, BridgeOptions};
+use gunicorn_python::{ensure_initialized, worker_boot};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
@@ -123,20 +123,15 @@ impl Worker for GreenletWorker {
             self.library.patch(py, &driver)?;
             Ok(driver.unbind())
         })?;
-        let app = app::load(&cfg).map_err(|e| {
-            e.log_traceback();
-            WorkerError::AppLoad(e.to_string())
-        })?;
-        let http = Arc::new(wsgi::http_config(&cfg).map_err(WorkerError::Boot)?);
         // sendfile(2) on the (non-blocking) client socket would spin instead of yielding to
         // the hub: file_wrapper bodies go through the cooperative socket in blksize chunks.
         let opts = BridgeOptions {
             sendfile: false,
             ..BridgeOptions::from_config(&cfg, false, false)
         };
-        let (bridge, greenlet_exit) = Python::attach(|py| -> PyResult<_> {
-            let exit = py.import("greenlet")?.getattr("GreenletExit")?.unbind();
-            Ok((Bridge::new(py, &app, opts)?, exit))
+        let (bridge, http) = worker_boot::load_app_and_bridge(&cfg, opts)?;
+        let greenlet_exit = Python::attach(|py| -> PyResult<_> {
+            Ok(py.import("greenlet")?.getattr("GreenletExit")?.unbind())
         })
         .map_err(|e| WorkerError::Boot(e.to_string()))?;
         // SIGABRT (timeout): the worker_abort server hook, then exit 1, as gunicorn.

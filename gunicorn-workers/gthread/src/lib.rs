@@ -18,12 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gunicorn_core::{
-    register_worker, BuildError, Config, LocalAddr, Worker, WorkerClass, WorkerContext, WorkerError,
+    register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext, WorkerError,
 };
-use gunicorn_http::Local;
-use gunicorn_python::wsgi::{self, Bridge, BridgeOptions};
-use gunicorn_python::{app, App};
-use pyo3::Python;
+use gunicorn_python::worker_boot;
+use gunicorn_python::wsgi::{self, BridgeOptions};
 
 use crate::conn::Timeouts;
 use crate::poller::{Poller, Settings, WAKER};
@@ -85,29 +83,15 @@ fn settings(cfg: &Config, max_requests: Option<u64>) -> Settings {
 impl Worker for ThreadWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
-        let app: App = app::load(&cfg).map_err(|e| {
-            e.log_traceback();
-            WorkerError::AppLoad(e.to_string())
-        })?;
-        let http = Arc::new(wsgi::http_config(&cfg).map_err(WorkerError::Boot)?);
         // wsgi.multithread is True; responses may keep their connection.
         let opts = BridgeOptions::from_config(&cfg, true, false);
-        let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
-            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let (bridge, http) = worker_boot::load_app_and_bridge(&cfg, opts)?;
         // SIGABRT (timeout): the worker_abort server hook, then exit 1, as gunicorn.
         gunicorn_core::worker::set_abort_handler(Box::new(
             gunicorn_python::server_hooks::abort_and_exit,
         ));
         let boot = |e: std::io::Error| WorkerError::Boot(e.to_string());
-        let mut listeners = Vec::new();
-        for l in std::mem::take(&mut ctx.listeners) {
-            l.set_nonblocking(true).map_err(boot)?;
-            let local = match l.local_addr().map_err(boot)? {
-                LocalAddr::Tcp(a) => Local::Tcp(a),
-                LocalAddr::Unix(p) => Local::Unix(p.to_string_lossy().into_owned()),
-            };
-            listeners.push((l, local));
-        }
+        let listeners = worker_boot::nonblocking_listeners(std::mem::take(&mut ctx.listeners))?;
         let settings = settings(&cfg, self.max_requests);
         let poll = mio::Poll::new().map_err(boot)?;
         let waker = mio::Waker::new(poll.registry(), WAKER).map_err(boot)?;

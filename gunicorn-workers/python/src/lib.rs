@@ -1,6 +1,6 @@
 //! gunicorn-python: embedded CPython for the workers: interpreter setup ([`interpreter`]), fork
-//! hooks ([`PythonHooks`]), the config file's server hooks ([`server_hooks`]), the config file ([`config_file`]), app loading ([`app`]) and the
-//! WSGI bridge ([`wsgi`]).
+//! hooks ([`PythonHooks`]), the config file's server hooks ([`server_hooks`]), the config file ([`config_file`]), app loading ([`app`]), the
+//! WSGI bridge ([`wsgi`]) and the boot steps the worker classes share ([`worker_boot`]).
 #![deny(unsafe_code)]
 
 pub mod app;
@@ -12,6 +12,7 @@ pub mod reload;
 pub mod server_hooks;
 #[allow(unsafe_code)]
 mod sys;
+pub mod worker_boot;
 pub mod wsgi;
 
 pub use app::{preload, App, AppLoadError};

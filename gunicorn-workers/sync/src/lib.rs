@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{
-    log_error, log_info, register_worker, BuildError, Config, Listener, LocalAddr, PeerAddr,
-    Shutdown, StopKind, Stream, Worker, WorkerClass, WorkerContext, WorkerError,
+    log_error, log_info, register_worker, BuildError, Config, Listener, PeerAddr, Shutdown,
+    StopKind, Stream, Worker, WorkerClass, WorkerContext, WorkerError,
 };
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser};
+use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::{self, Bridge, BridgeOptions, Exchange, Transport};
-use gunicorn_python::{app, App};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pyo3::Python;
 
@@ -118,30 +118,12 @@ struct Running {
 impl Worker for SyncWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
-        // Python starts in the child (or was inherited, preloaded); raw_env, chdir and
-        // pythonpath are applied by the loader.
-        let app: App = app::load(&cfg).map_err(|e| {
-            e.log_traceback();
-            WorkerError::AppLoad(e.to_string())
-        })?;
-        let http = Arc::new(wsgi::http_config(&cfg).map_err(WorkerError::Boot)?);
         let opts = BridgeOptions::from_config(&cfg, false, true);
-        let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
-            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let (bridge, http) = worker_boot::load_app_and_bridge(&cfg, opts)?;
         gunicorn_core::worker::set_abort_handler(Box::new(abort_current_request));
         spawn_quick_stop_watcher(ctx.shutdown.clone())
             .map_err(|e| WorkerError::Boot(e.to_string()))?;
-        let mut listeners = Vec::new();
-        for l in std::mem::take(&mut ctx.listeners) {
-            l.set_nonblocking(true)
-                .map_err(|e| WorkerError::Boot(e.to_string()))?;
-            let local = match l.local_addr() {
-                Ok(LocalAddr::Tcp(a)) => Local::Tcp(a),
-                Ok(LocalAddr::Unix(p)) => Local::Unix(p.to_string_lossy().into_owned()),
-                Err(e) => return Err(WorkerError::Boot(e.to_string())),
-            };
-            listeners.push((l, local));
-        }
+        let listeners = worker_boot::nonblocking_listeners(std::mem::take(&mut ctx.listeners))?;
         // gunicorn waits `timeout / 2` between accept rounds; with the timeout disabled (0)
         // it still wakes up every second to check its parent.
         let wait_ms = if cfg.timeout == 0 {
