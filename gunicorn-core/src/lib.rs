@@ -12,6 +12,7 @@ pub mod access_log;
 pub mod arbiter;
 pub mod bind;
 pub mod config;
+mod datagram;
 pub mod handle;
 pub mod heartbeat;
 pub mod hooks;

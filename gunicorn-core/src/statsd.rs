@@ -8,12 +8,12 @@
 
 use std::fmt::Display;
 use std::io;
-use std::net::{ToSocketAddrs, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use crate::Config;
+use crate::{datagram, Config};
 
 /// Why StatsD could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -106,27 +106,8 @@ static CLIENT: RwLock<Option<Client>> = RwLock::new(None);
 
 fn connect(addr: &StatsdAddr) -> io::Result<Socket> {
     Ok(match addr {
-        StatsdAddr::Udp(host, port) => {
-            let target = (host.as_str(), *port)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-            let local = if target.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            };
-            let sock = UdpSocket::bind(local)?;
-            sock.connect(target)?;
-            sock.set_nonblocking(true)?;
-            Socket::Udp(sock)
-        }
-        StatsdAddr::Unix(path) => {
-            let sock = UnixDatagram::unbound()?;
-            sock.connect(path)?;
-            sock.set_nonblocking(true)?;
-            Socket::Unix(sock)
-        }
+        StatsdAddr::Udp(host, port) => Socket::Udp(datagram::udp(host, *port)?),
+        StatsdAddr::Unix(path) => Socket::Unix(datagram::unix(path)?),
     })
 }
 

@@ -10,12 +10,12 @@
 //! datagram sockets are non-blocking, and a failed send is dropped.
 
 use std::io::{self, Write};
-use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Mutex;
 
 use crate::log::Level;
-use crate::Config;
+use crate::{datagram, Config};
 
 /// Why syslog could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -184,31 +184,14 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Syslog>> {
 
 fn connect(addr: &SyslogAddr) -> io::Result<Socket> {
     Ok(match addr {
-        SyslogAddr::Udp(host, port) => {
-            let target = (host.as_str(), *port)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-            let local = if target.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            };
-            let sock = UdpSocket::bind(local)?;
-            sock.connect(target)?;
-            sock.set_nonblocking(true)?;
-            Socket::Udp(sock)
-        }
+        SyslogAddr::Udp(host, port) => Socket::Udp(datagram::udp(host, *port)?),
         SyslogAddr::Tcp(host, port) => {
             let sock = TcpStream::connect((host.as_str(), *port))?;
             sock.set_nodelay(true)?;
             Socket::Tcp(sock)
         }
         SyslogAddr::Unix(path, Some(UnixKind::Datagram)) => {
-            let sock = UnixDatagram::unbound()?;
-            sock.connect(path)?;
-            sock.set_nonblocking(true)?;
-            Socket::UnixDatagram(sock)
+            Socket::UnixDatagram(datagram::unix(path)?)
         }
         SyslogAddr::Unix(path, Some(UnixKind::Stream)) => {
             Socket::UnixStream(UnixStream::connect(path)?)
