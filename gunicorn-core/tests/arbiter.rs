@@ -379,6 +379,13 @@ impl Master {
     fn logged(&self, needle: &str) -> bool {
         self.log.iter().any(|l| l.contains(needle))
     }
+
+    /// Sends TERM and expects a clean exit (status 0).
+    fn term_exits_0(&mut self) -> Result<(), String> {
+        self.signal(Signal::SIGTERM);
+        let status = self.wait_exit()?;
+        check(status == 0, "TERM exits 0", self)
+    }
 }
 
 impl Drop for Master {
@@ -411,6 +418,21 @@ fn check(cond: bool, what: &str, m: &Master) -> Result<(), String> {
 
 fn alive(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// A fresh directory `gunicorn-core-<name>-<pid>` under the temporary directory.
+fn scratch_dir(name: &str) -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("gunicorn-core-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+/// Polls `done` every 50 ms until it holds or `WAIT` has passed; the caller checks the outcome.
+fn poll_until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,8 +576,7 @@ fn initgroups_loads_the_users_groups() -> Result<(), String> {
 }
 
 fn daemon_with_stdio_inheritance_keeps_stderr() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-stdio-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("stdio")?;
     let pidfile = dir.join("d.pid");
     let mut m = Master::start(
         &format!(
@@ -606,8 +627,7 @@ fn abort_handler_replaces_the_default() -> Result<(), String> {
 }
 
 fn hup_reloads_the_configuration_and_rebinds() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("reload")?;
     let reload = dir.join("settings");
     let reload_env = reload.display().to_string();
     let mut m = Master::start_with(
@@ -653,9 +673,7 @@ fn hup_reloads_the_configuration_and_rebinds() -> Result<(), String> {
         &m,
     )?;
     check(get(old_port).is_err(), "the old address is closed", &m)?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)?;
+    m.term_exits_0()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -712,14 +730,11 @@ fn ttin_and_ttou_change_the_count() -> Result<(), String> {
     m.wait_for("Handling signal: ttou")?;
     std::thread::sleep(Duration::from_millis(1500));
     check(alive(b), "the last worker stays", &m)?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)
+    m.term_exits_0()
 }
 
 fn arbiter_handle_drives_the_master() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-handle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("handle")?;
     let pidfile = dir.join("h.pid");
     let mut m = Master::start(
         &format!("workers=1;loglevel=debug;pidfile={}", pidfile.display()),
@@ -767,14 +782,11 @@ fn hup_replaces_the_generation() -> Result<(), String> {
         &format!("the new generation serves: {body}"),
         &m,
     )?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)
+    m.term_exits_0()
 }
 
 fn pidfile_unix_socket_and_usr1() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-e2e-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("e2e")?;
     let pidfile = dir.join("g.pid");
     let sock = dir.join("g.sock");
     let log = dir.join("error.log");
@@ -786,11 +798,8 @@ fn pidfile_unix_socket_and_usr1() -> Result<(), String> {
     );
     let mut m = Master::start(&settings, "serve");
     // The log goes to the file; poll it.
-    let deadline = Instant::now() + WAIT;
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    while !read_log().contains("Booting worker") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(|| read_log().contains("Booting worker"));
     let text = read_log();
     m.log = text.lines().map(str::to_string).collect();
     check(
@@ -831,19 +840,14 @@ fn pidfile_unix_socket_and_usr1() -> Result<(), String> {
     let rotated = dir.join("error.log.1");
     std::fs::rename(&log, &rotated).map_err(|e| e.to_string())?;
     m.signal(Signal::SIGUSR1);
-    let deadline = Instant::now() + WAIT;
     let read_rotated = || std::fs::read_to_string(&rotated).unwrap_or_default();
-    while !read_rotated().contains("Handling signal: usr1") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(|| read_rotated().contains("Handling signal: usr1"));
     check(
         read_rotated().contains("Handling signal: usr1"),
         "USR1 handled",
         &m,
     )?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)?;
+    m.term_exits_0()?;
     let new_log = read_log();
     check(
         new_log.contains("Handling signal: term") && new_log.contains("Shutting down: Master"),
@@ -880,8 +884,7 @@ fn reuse_port_workers_bind_their_own_sockets() -> Result<(), String> {
         let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         l.local_addr().map_err(|e| e.to_string())?.port()
     };
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-rp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("rp")?;
     let sock = dir.join("rp.sock");
     let mut m = Master::start(
         &format!(
@@ -937,9 +940,7 @@ fn reuse_port_workers_bind_their_own_sockets() -> Result<(), String> {
         "the master's unix socket serves too",
         &m,
     )?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)?;
+    m.term_exits_0()?;
     check(!sock.exists(), "unix socket removed at exit", &m)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -955,8 +956,7 @@ fn workers_leave_when_the_master_dies() -> Result<(), String> {
 }
 
 fn usr2_starts_a_new_master_that_takes_over() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-usr2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("usr2")?;
     let pidfile = dir.join("g.pid");
     let mut m = Master::start(&format!("workers=1;pidfile={}", pidfile.display()), "serve");
     m.wait_for("Starting gunicorn")?;
@@ -991,12 +991,7 @@ fn usr2_starts_a_new_master_that_takes_over() -> Result<(), String> {
         "the new generation serves",
         &m,
     )?;
-    let deadline = Instant::now() + WAIT;
-    while std::fs::read_to_string(&pidfile).ok() != Some(format!("{new_pid}\n"))
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(|| std::fs::read_to_string(&pidfile).ok() == Some(format!("{new_pid}\n")));
     check(
         std::fs::read_to_string(&pidfile).ok() == Some(format!("{new_pid}\n")),
         "the promoted master renames its pidfile",
@@ -1009,8 +1004,7 @@ fn usr2_starts_a_new_master_that_takes_over() -> Result<(), String> {
 }
 
 fn systemd_socket_activation_and_notify() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-sd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("sd")?;
     let notify_path = dir.join("notify");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).map_err(|e| e.to_string())?;
     notify
@@ -1037,9 +1031,7 @@ fn systemd_socket_activation_and_notify() -> Result<(), String> {
     m.next_worker()?;
     let body = get(port)?;
     check(body.contains("pid="), "serves on the passed socket", &m)?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)?;
+    m.term_exits_0()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
@@ -1056,9 +1048,7 @@ fn fd_bind_uses_an_inherited_socket() -> Result<(), String> {
     let port = m.port()?;
     m.next_worker()?;
     check(get(port)?.contains("pid="), "serves on fd://N", &m)?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)
+    m.term_exits_0()
 }
 
 fn user_group_tmp_dir_and_titles() -> Result<(), String> {
@@ -1066,8 +1056,7 @@ fn user_group_tmp_dir_and_titles() -> Result<(), String> {
         println!("(skipping user/group checks: not root)");
         return Ok(());
     }
-    let tmp = std::env::temp_dir().join(format!("gunicorn-core-tmp-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let tmp = scratch_dir("tmp")?;
     let log = tmp.join("error.log");
     let mut m = Master::start(
         &format!(
@@ -1141,9 +1130,7 @@ fn user_group_tmp_dir_and_titles() -> Result<(), String> {
         "no timeout for a nobody worker",
         &m2,
     )?;
-    m.signal(Signal::SIGTERM);
-    let status = m.wait_exit()?;
-    check(status == 0, "TERM exits 0", &m)?;
+    m.term_exits_0()?;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }
@@ -1164,8 +1151,7 @@ fn wait_in_file(path: &std::path::Path, needle: &str) -> Result<String, String> 
 }
 
 fn daemon_mode_and_winch() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-daemon-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("daemon")?;
     let pidfile = dir.join("d.pid");
     let log = dir.join("error.log");
     let mut m = Master::start(
@@ -1204,11 +1190,7 @@ fn daemon_mode_and_winch() -> Result<(), String> {
     let _ = kill(Pid::from_raw(daemon), Signal::SIGTTIN);
     let text = wait_in_file(&log, "Handling signal: ttin")?;
     let boots = |t: &str| t.matches("Booting worker with pid: ").count();
-    let deadline = Instant::now() + WAIT;
-    while boots(&std::fs::read_to_string(&log).unwrap_or_default()) < 2 && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(|| boots(&std::fs::read_to_string(&log).unwrap_or_default()) >= 2);
     check(
         boots(&std::fs::read_to_string(&log).unwrap_or_default()) >= 2,
         &format!("TTIN brings a worker back: {text}"),
@@ -1216,10 +1198,7 @@ fn daemon_mode_and_winch() -> Result<(), String> {
     )?;
     let _ = kill(Pid::from_raw(daemon), Signal::SIGTERM);
     wait_in_file(&log, "Shutting down: Master")?;
-    let deadline = Instant::now() + WAIT;
-    while pidfile.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll_until(|| !pidfile.exists());
     check(!pidfile.exists(), "pidfile removed", &m)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -1289,8 +1268,7 @@ fn hooks_run_in_order_in_the_right_process() -> Result<(), String> {
 }
 
 fn usr2_runs_the_binary_replaced_on_disk() -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("gunicorn-core-upgrade-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch_dir("upgrade")?;
     let exe = dir.join("server");
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     std::fs::copy(&me, &exe).map_err(|e| e.to_string())?;
