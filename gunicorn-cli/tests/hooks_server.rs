@@ -68,6 +68,22 @@ def on_exit(server):
     )
 }
 
+/// A scratch directory holding the `hookapp` application.
+fn hookapp_dir(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    dir.write("hookapp.py", APP);
+    dir
+}
+
+/// gunicorn serving `hookapp:app` from `dir` with the config file `conf`, on a free port.
+fn hookapp_server(dir: &TempDir, conf: &Path) -> Gunicorn {
+    Gunicorn::new()
+        .cwd(dir.path())
+        .args(["-c", conf.to_str().unwrap()])
+        .bind_free_port()
+        .arg("hookapp:app")
+}
+
 fn read_record(record: &Path) -> Vec<String> {
     std::fs::read_to_string(record)
         .unwrap_or_default()
@@ -90,8 +106,7 @@ fn position(lines: &[String], prefix: &str) -> usize {
 }
 
 fn every_hook_in_order(worker_class: &str) {
-    let dir = TempDir::new("hooks-all");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-all");
     let record = dir.path().join("record.txt");
     let conf = dir.write("conf.py", &recording_config(&record));
     let server = Gunicorn::new()
@@ -171,8 +186,7 @@ fn every_hook_runs_in_order_gthread() {
 
 #[test]
 fn wrong_arity_is_one_line_and_exit_1() {
-    let dir = TempDir::new("hooks-arity");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-arity");
     let cases = [
         (
             "def post_fork(server):\n    pass\n",
@@ -193,12 +207,7 @@ fn wrong_arity_is_one_line_and_exit_1() {
     ];
     for (text, name, reason) in cases {
         let conf = dir.write("bad.py", text);
-        let done = Gunicorn::new()
-            .cwd(dir.path())
-            .args(["-c", conf.to_str().unwrap()])
-            .bind_free_port()
-            .arg("hookapp:app")
-            .run();
+        let done = hookapp_server(&dir, &conf).run();
         assert_eq!(done.code(), Some(1), "{text}: {}", done.stderr);
         let line = done
             .stderr
@@ -215,8 +224,7 @@ fn wrong_arity_is_one_line_and_exit_1() {
 
 #[test]
 fn string_hooks_and_short_post_request() {
-    let dir = TempDir::new("hooks-string");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-string");
     let record = dir.path().join("record.txt");
     dir.write(
         "myhooks.py",
@@ -231,12 +239,7 @@ fn string_hooks_and_short_post_request() {
              def post_request(worker, req):\n    open({record:?}, 'a').write('post_request2 %s\\n' % req.method)\n"
         ),
     );
-    let server = Gunicorn::new()
-        .cwd(dir.path())
-        .args(["-c", conf.to_str().unwrap()])
-        .bind_free_port()
-        .arg("hookapp:app")
-        .spawn();
+    let server = hookapp_server(&dir, &conf).spawn();
     server.wait_booted(1);
     assert_eq!(server.get("/").status, 200);
     assert!(
@@ -251,20 +254,14 @@ fn string_hooks_and_short_post_request() {
 
 #[test]
 fn raising_hooks_are_logged_not_fatal() {
-    let dir = TempDir::new("hooks-raise");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-raise");
     let conf = dir.write(
         "conf.py",
         "def pre_request(worker, req):\n    if req.path == '/boom':\n        raise RuntimeError('pre boom')\n\
          def post_request(worker, req, environ, resp):\n    raise ValueError('post boom')\n\
          def worker_exit(server, worker):\n    raise KeyError('exit boom')\n",
     );
-    let server = Gunicorn::new()
-        .cwd(dir.path())
-        .args(["-c", conf.to_str().unwrap()])
-        .bind_free_port()
-        .arg("hookapp:app")
-        .spawn();
+    let server = hookapp_server(&dir, &conf).spawn();
     server.wait_booted(1);
     // post_request raising does not change the response, only logs.
     let ok = server.get("/");
@@ -299,8 +296,7 @@ fn raising_hooks_are_logged_not_fatal() {
 
 #[test]
 fn raising_on_starting_or_post_fork_is_fatal() {
-    let dir = TempDir::new("hooks-fatal");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-fatal");
     let cases = [
         (
             "def on_starting(server):\n    raise RuntimeError('no start')\n",
@@ -325,12 +321,7 @@ fn raising_on_starting_or_post_fork_is_fatal() {
     ];
     for (text, code, needle) in cases {
         let conf = dir.write("conf.py", text);
-        let done = Gunicorn::new()
-            .cwd(dir.path())
-            .args(["-c", conf.to_str().unwrap()])
-            .bind_free_port()
-            .arg("hookapp:app")
-            .run();
+        let done = hookapp_server(&dir, &conf).run();
         assert_eq!(done.code(), Some(code), "{text}: {}", done.stderr);
         assert!(done.stderr.contains(needle), "{text}: {}", done.stderr);
     }
@@ -385,8 +376,7 @@ fn every_hook_runs_in_order_gevent() {
 /// wrong arity is refused as a whole and the running hooks stay.
 #[test]
 fn hup_replaces_hooks_and_refuses_bad_ones() {
-    let dir = TempDir::new("hooks-hup");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-hup");
     let record = dir.path().join("record.txt");
     let hook = |tag: &str| {
         format!(
@@ -394,12 +384,7 @@ fn hup_replaces_hooks_and_refuses_bad_ones() {
         )
     };
     let conf = dir.write("conf.py", &hook("first"));
-    let server = Gunicorn::new()
-        .cwd(dir.path())
-        .args(["-c", conf.to_str().unwrap()])
-        .bind_free_port()
-        .arg("hookapp:app")
-        .spawn();
+    let server = hookapp_server(&dir, &conf).spawn();
     server.wait_booted(1);
     assert_eq!(server.get("/a").status, 200);
     assert!(wait_record(&record, "first /a"));
@@ -434,8 +419,7 @@ fn hup_replaces_hooks_and_refuses_bad_ones() {
 /// without `on_exit`, after stopping the workers.
 #[test]
 fn raising_in_the_master_loop_ends_the_master_with_255() {
-    let dir = TempDir::new("hooks-crash");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-crash");
     let record = dir.path().join("record.txt");
     let on_exit = format!("def on_exit(server):\n    open({record:?}, 'a').write('on_exit\\n')\n");
     // (hook source, signal sent after boot, traceback text)
@@ -476,8 +460,7 @@ fn raising_in_the_master_loop_ends_the_master_with_255() {
 /// `server.num_workers` follows TTIN even without a `nworkers_changed` hook.
 #[test]
 fn server_num_workers_follows_ttin() {
-    let dir = TempDir::new("hooks-num");
-    dir.write("hookapp.py", APP);
+    let dir = hookapp_dir("hooks-num");
     let record = dir.path().join("record.txt");
     let conf = dir.write(
         "conf.py",
@@ -485,12 +468,7 @@ fn server_num_workers_follows_ttin() {
             "def pre_fork(server, worker):\n    open({record:?}, 'a').write('pre_fork %s %s\\n' % (worker.age, server.num_workers))\n"
         ),
     );
-    let server = Gunicorn::new()
-        .cwd(dir.path())
-        .args(["-c", conf.to_str().unwrap()])
-        .bind_free_port()
-        .arg("hookapp:app")
-        .spawn();
+    let server = hookapp_server(&dir, &conf).spawn();
     server.wait_booted(1);
     server.signal(Signal::SIGTTIN);
     assert!(
