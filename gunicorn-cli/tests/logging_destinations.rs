@@ -4,7 +4,10 @@
 
 mod support;
 
+use std::io;
 use std::net::UdpSocket;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -31,15 +34,35 @@ fn app_dir() -> TempDir {
     dir
 }
 
-/// Collects datagrams until `done` holds for what was received or the time is up.
-fn receive_until(sock: &UdpSocket, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+/// How long one receive on a collecting socket waits before the deadline is looked at again.
+const RECV_WAIT: Duration = Duration::from_millis(200);
+
+/// A UDP socket on 127.0.0.1 for the server to send to, and its port.
+fn udp_collector() -> (UdpSocket, u16) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(RECV_WAIT)).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    (sock, port)
+}
+
+/// A unix datagram socket bound at `path` for the server to send to.
+fn unix_collector(path: &Path) -> UnixDatagram {
+    let sock = UnixDatagram::bind(path).unwrap();
+    sock.set_read_timeout(Some(RECV_WAIT)).unwrap();
+    sock
+}
+
+/// Collects the datagrams `recv` returns until `done` holds for what was received or the
+/// time is up.
+fn receive_until(
+    mut recv: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    mut done: impl FnMut(&[String]) -> bool,
+) -> Vec<String> {
     let deadline = Instant::now() + LOG_TIMEOUT;
     let mut got = Vec::new();
     let mut buf = [0u8; 65536];
     while Instant::now() < deadline && !done(&got) {
-        if let Ok(n) = sock.recv(&mut buf) {
+        if let Ok(n) = recv(&mut buf) {
             got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
     }
@@ -119,8 +142,7 @@ fn capture_output_sends_app_prints_to_the_error_log_file() {
 
 #[test]
 fn syslog_over_udp_carries_error_and_access_lines() {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = sock.local_addr().unwrap().port();
+    let (sock, port) = udp_collector();
     let dir = app_dir();
     let server = Gunicorn::new()
         .cwd(dir.path())
@@ -140,10 +162,13 @@ fn syslog_over_udp_carries_error_and_access_lines() {
         .spawn();
     server.wait_booted(1);
     assert_eq!(server.get("/x").status, 200);
-    let got = receive_until(&sock, |got| {
-        got.iter().any(|m| m.contains("gunicorn.web.access:"))
-            && got.iter().any(|m| m.contains("Booting worker"))
-    });
+    let got = receive_until(
+        |buf| sock.recv(buf),
+        |got| {
+            got.iter().any(|m| m.contains("gunicorn.web.access:"))
+                && got.iter().any(|m| m.contains("Booting worker"))
+        },
+    );
     // local0 = 16: INFO is <134>.
     let boot = got
         .iter()
@@ -170,8 +195,7 @@ fn syslog_over_udp_carries_error_and_access_lines() {
 
 #[test]
 fn disable_redirect_access_to_syslog_keeps_access_lines_out() {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = sock.local_addr().unwrap().port();
+    let (sock, port) = udp_collector();
     let dir = app_dir();
     let server = Gunicorn::new()
         .cwd(dir.path())
@@ -186,9 +210,10 @@ fn disable_redirect_access_to_syslog_keeps_access_lines_out() {
         .spawn();
     server.wait_booted(1);
     assert_eq!(server.get("/boom").status, 500);
-    let got = receive_until(&sock, |got| {
-        got.iter().any(|m| m.contains("Error handling request"))
-    });
+    let got = receive_until(
+        |buf| sock.recv(buf),
+        |got| got.iter().any(|m| m.contains("Error handling request")),
+    );
     let err = got
         .iter()
         .find(|m| m.contains("Error handling request"))
@@ -200,8 +225,7 @@ fn disable_redirect_access_to_syslog_keeps_access_lines_out() {
 
 #[test]
 fn statsd_metrics_over_udp() {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = sock.local_addr().unwrap().port();
+    let (sock, port) = udp_collector();
     let dir = app_dir();
     let server = Gunicorn::new()
         .cwd(dir.path())
@@ -232,7 +256,10 @@ fn statsd_metrics_over_udp() {
         "svc.gunicorn.log.exception:1|c|@1.0|#env:test",
         "svc.gunicorn.workers:2|g|#env:test",
     ];
-    let got = receive_until(&sock, |got| want.iter().all(|w| got.iter().any(|m| m == w)));
+    let got = receive_until(
+        |buf| sock.recv(buf),
+        |got| want.iter().all(|w| got.iter().any(|m| m == w)),
+    );
     for w in want {
         assert!(got.iter().any(|m| m == w), "missing {w}: {got:?}");
     }
@@ -253,12 +280,11 @@ fn statsd_metrics_over_udp() {
 #[test]
 fn syslog_over_unix_datagram_and_tcp_and_statsd_over_unix() {
     use std::io::Read;
-    use std::os::unix::net::UnixDatagram;
     let dir = app_dir();
     let syslog_path = dir.path().join("syslog.sock");
-    let syslog_sock = UnixDatagram::bind(&syslog_path).unwrap();
+    let syslog_sock = unix_collector(&syslog_path);
     let statsd_path = dir.path().join("statsd.sock");
-    let statsd_sock = UnixDatagram::bind(&statsd_path).unwrap();
+    let statsd_sock = unix_collector(&statsd_path);
     let server = Gunicorn::new()
         .cwd(dir.path())
         .args(["--log-syslog", "--log-syslog-to"])
@@ -270,20 +296,14 @@ fn syslog_over_unix_datagram_and_tcp_and_statsd_over_unix() {
         .spawn();
     server.wait_booted(1);
     assert_eq!(server.get("/u").status, 200);
+    // The first datagram containing `needle`.
     let recv_until = |sock: &UnixDatagram, needle: &str| -> Option<String> {
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let deadline = Instant::now() + LOG_TIMEOUT;
-        let mut buf = [0u8; 65536];
-        while Instant::now() < deadline {
-            if let Ok(n) = sock.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if msg.contains(needle) {
-                    return Some(msg);
-                }
-            }
-        }
-        None
+        receive_until(
+            |buf| sock.recv(buf),
+            |got| got.iter().any(|m| m.contains(needle)),
+        )
+        .into_iter()
+        .find(|m| m.contains(needle))
     };
     let access = recv_until(&syslog_sock, "\"GET /u HTTP/1.1\" 200").expect("syslog access line");
     assert!(
@@ -309,8 +329,7 @@ fn syslog_over_unix_datagram_and_tcp_and_statsd_over_unix() {
         .spawn();
     server.wait_booted(1);
     let (mut conn, _) = listener.accept().unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    conn.set_read_timeout(Some(RECV_WAIT)).unwrap();
     let deadline = Instant::now() + LOG_TIMEOUT;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
