@@ -131,12 +131,6 @@ fn addr(server: &support::Server) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], server.port()))
 }
 
-fn connect(server: &support::Server) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr(server), Duration::from_secs(10)).expect("connect");
-    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    s
-}
-
 /// Reads one response with a Content-Length body from a kept-alive connection.
 fn read_one(reader: &mut BufReader<TcpStream>) -> Option<Response> {
     let mut head = Vec::new();
@@ -315,7 +309,7 @@ fn keep_alive_serves_several_requests_then_times_out() {
         }
         let dir = app_dir();
         let server = server(&dir, lib, &["--keep-alive", "1"]);
-        let stream = connect(&server);
+        let stream = server.connect(IO_TIMEOUT);
         let mut writer = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
         for i in 0..3 {
@@ -402,7 +396,7 @@ fn an_app_timeout_around_a_body_read_is_the_apps_to_handle() {
         }
         let dir = app_dir();
         let server = server(&dir, lib, &[]);
-        let stream = connect(&server);
+        let stream = server.connect(IO_TIMEOUT);
         let mut writer = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
         // 3 of the 10 announced body bytes: the app's read times out and the app answers.
@@ -629,7 +623,7 @@ fn graceful_stop_closes_idle_keep_alive_connections() {
             lib,
             &["--keep-alive", "60", "--graceful-timeout", "30"],
         );
-        let stream = connect(&server);
+        let stream = server.connect(IO_TIMEOUT);
         let mut writer = stream.try_clone().unwrap();
         let mut reader = BufReader::new(stream);
         writer

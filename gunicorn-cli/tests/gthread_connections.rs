@@ -63,12 +63,8 @@ fn server(dir: &TempDir, extra: &[&str]) -> Server {
     server
 }
 
-fn connect(server: &Server) -> TcpStream {
-    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
-}
+/// How long a read on a test's own connection may wait.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One response read off a connection that may stay open.
 #[derive(Debug)]
@@ -162,7 +158,7 @@ fn get(path: &str) -> String {
 fn keep_alive_serves_several_requests_on_one_connection() {
     let dir = app_dir();
     let server = server(&dir, &["--threads", "2"]);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     let mut pids = Vec::new();
     for i in 0..5 {
         conn.send(get(&format!("/r{i}")).as_bytes());
@@ -188,7 +184,7 @@ fn pipelined_requests_are_answered_in_order_without_waiting() {
     let dir = app_dir();
     // A long keep-alive: a request stalled in the buffer would wait for it (or forever).
     let server = server(&dir, &["--threads", "4", "--keep-alive", "60"]);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     let mut batch = String::new();
     for p in ["/a", "/b", "/c"] {
         batch.push_str(&get(p));
@@ -230,7 +226,7 @@ fn connection_close_and_http_1_0_close_the_connection() {
         ),
     ];
     for (req, want_header, closes) in cases {
-        let mut conn = Reader::new(connect(&server));
+        let mut conn = Reader::new(server.connect(READ_TIMEOUT));
         conn.send(req.as_bytes());
         let r = conn.response().expect("a response");
         assert_eq!(r.status, 200, "{req:?}: {r:?}");
@@ -256,7 +252,7 @@ fn connection_close_and_http_1_0_close_the_connection() {
 fn keep_alive_0_closes_after_each_response() {
     let dir = app_dir();
     let server = server(&dir, &["--keep-alive", "0"]);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     conn.send(get("/x").as_bytes());
     let r = conn.response().expect("a response");
     assert_eq!(r.header("Connection").as_deref(), Some("close"), "{r:?}");
@@ -267,7 +263,7 @@ fn keep_alive_0_closes_after_each_response() {
 fn an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout() {
     let dir = app_dir();
     let server = server(&dir, &["--keep-alive", "1"]);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     conn.send(get("/x").as_bytes());
     assert_eq!(conn.response().expect("a response").status, 200);
     // Nothing more is sent: the server closes (the read timeout of 20 s would fail this).
@@ -311,10 +307,10 @@ fn worker_connections_caps_open_connections() {
         ],
     );
     // The first connection takes the only slot and sends nothing.
-    let holder = connect(&server);
+    let holder = server.connect(READ_TIMEOUT);
     std::thread::sleep(Duration::from_millis(300));
     // The second one is left in the listen backlog: no answer while the first is open.
-    let mut waiting = Reader::new(connect(&server));
+    let mut waiting = Reader::new(server.connect(READ_TIMEOUT));
     waiting
         .stream
         .set_read_timeout(Some(Duration::from_millis(1500)))
@@ -362,7 +358,7 @@ fn a_slowloris_client_does_not_hold_up_the_only_thread() {
         let r = server.get(&format!("/n{i}"));
         assert_eq!(r.status, 200, "{r:?}");
     }
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     for i in 0..10 {
         conn.send(get(&format!("/k{i}")).as_bytes());
         assert_eq!(conn.response().expect("served").status, 200);
@@ -375,7 +371,7 @@ fn a_slowloris_client_does_not_hold_up_the_only_thread() {
 fn a_head_slower_than_the_timeout_is_dropped() {
     let dir = app_dir();
     let server = server(&dir, &["--timeout", "2", "--keep-alive", "60"]);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
     // The head never completes: the connection is closed without a response.
     assert!(conn.closed(), "the incomplete head was dropped");
@@ -387,7 +383,7 @@ fn a_head_slower_than_the_timeout_is_dropped() {
 fn an_app_exception_gives_500_and_the_worker_goes_on() {
     let dir = app_dir();
     let server = server(&dir, &["--keep-alive", "60"]);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     conn.send(get("/boom").as_bytes());
     let r = conn.response().expect("an error page");
     assert_eq!(r.status, 500, "{r:?}");
@@ -398,7 +394,7 @@ fn an_app_exception_gives_500_and_the_worker_goes_on() {
         .is_some());
     assert!(server.output().contains("ValueError: boom from the app"));
     // Later requests, also kept alive, are fine.
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     for _ in 0..2 {
         conn.send(get("/ok").as_bytes());
         assert_eq!(conn.response().expect("served").status, 200);
@@ -429,7 +425,7 @@ fn malformed_requests_get_the_sync_workers_error_page_and_log_line() {
 fn an_unread_request_body_is_drained_and_the_connection_kept() {
     let dir = app_dir();
     let server = server(&dir, &["--keep-alive", "60"]);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     // The app ignores a 10 KiB body; the worker drains it, then reads the next request.
     let body = "z".repeat(10 * 1024);
     conn.send(
@@ -459,7 +455,7 @@ fn sync_with_threads_runs_the_gthread_worker() {
         "{}",
         server.output()
     );
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     for _ in 0..2 {
         conn.send(get("/t").as_bytes());
         let r = conn.response().expect("kept alive, unlike the sync worker");
@@ -478,7 +474,7 @@ fn flask_app_under_gthread() {
         .bind_free_port()
         .spawn();
     server.wait_booted(1);
-    let mut conn = Reader::new(connect(&server));
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
     conn.send(b"GET /json?a=1 HTTP/1.1\r\nHost: x\r\n\r\n");
     let r = conn.response().expect("json");
     assert_eq!(r.status, 200, "{r:?}");

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -42,11 +42,19 @@ fn server(dir: &TempDir, extra: &[&str]) -> Server {
     server
 }
 
-fn connect(server: &Server) -> TcpStream {
-    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
+/// How long a read on a test's own connection may wait.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Sends `GET /marker?<marker>` (the app creates the file, then takes its time) on a new
+/// connection and returns the connection, the response still to come.
+fn start_marker_request(server: &Server, marker: &Path) -> TcpStream {
+    let mut busy = server.connect(READ_TIMEOUT);
+    let request = format!(
+        "GET /marker?{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        marker.display()
+    );
+    busy.write_all(request.as_bytes()).unwrap();
+    busy
 }
 
 /// Reads until the head and `Content-Length` body of one response arrived; returns the text.
@@ -85,22 +93,14 @@ fn term_finishes_the_in_flight_request_and_closes_idle_keep_alive_at_once() {
     let worker = server.worker_pids()[0];
 
     // An idle keep-alive connection: one request answered, then silence.
-    let mut idle = connect(&server);
+    let mut idle = server.connect(READ_TIMEOUT);
     idle.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     assert!(read_one(&mut idle).contains("200 OK"));
 
     // A request in flight when TERM arrives.
     let marker = dir.path().join("in-flight");
-    let mut busy = connect(&server);
-    busy.write_all(
-        format!(
-            "GET /marker?{} HTTP/1.1\r\nHost: x\r\n\r\n",
-            marker.display()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let mut busy = start_marker_request(&server, &marker);
     assert!(
         eventually(Duration::from_secs(20), || Path::new(&marker).exists()),
         "the request did not start"
@@ -131,15 +131,7 @@ fn int_stops_the_worker_without_waiting_for_requests() {
     let server = server(&dir, &["--graceful-timeout", "60"]);
     let worker = server.worker_pids()[0];
     let marker = dir.path().join("in-flight");
-    let mut busy = connect(&server);
-    busy.write_all(
-        format!(
-            "GET /marker?{} HTTP/1.1\r\nHost: x\r\n\r\n",
-            marker.display()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
+    let _busy = start_marker_request(&server, &marker);
     assert!(eventually(Duration::from_secs(20), || Path::new(&marker).exists()));
     // INT to the worker itself: a quick stop; the master replaces it.
     kill(Pid::from_raw(worker), Signal::SIGINT).unwrap();
@@ -153,7 +145,7 @@ fn max_requests_recycles_the_worker() {
     let server = server(&dir, &["--max-requests", "3", "--keep-alive", "60"]);
     let first = server.worker_pids()[0];
     // Three requests on one keep-alive connection: the third says Connection: close.
-    let mut conn = connect(&server);
+    let mut conn = server.connect(READ_TIMEOUT);
     let mut last = String::new();
     for i in 0..3 {
         conn.write_all(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
@@ -199,7 +191,7 @@ fn the_worker_exits_when_its_master_is_gone() {
     let server = server(&dir, &["--keep-alive", "60"]);
     let worker = server.worker_pids()[0];
     // An idle keep-alive connection must not keep the orphaned worker alive.
-    let mut idle = connect(&server);
+    let mut idle = server.connect(READ_TIMEOUT);
     idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     assert!(read_one(&mut idle).contains("200 OK"));

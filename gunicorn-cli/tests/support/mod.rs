@@ -285,6 +285,16 @@ impl Server {
         }
     }
 
+    /// A connection to [`Server::port`] on 127.0.0.1 that reads with `read_timeout`, for tests
+    /// that talk on one connection themselves (keep-alive, pipelining, slow clients).
+    pub fn connect(&self, read_timeout: Duration) -> TcpStream {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port()));
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
+        s.set_read_timeout(Some(read_timeout))
+            .expect("set read timeout");
+        s
+    }
+
     /// The TCP addresses of the `Listening at:` line, e.g. `http://127.0.0.1:8000,unix:/x (42)`.
     pub fn listening_addrs(&self) -> Vec<SocketAddr> {
         let Some(lines) = self.wait_for("Listening at: ", 1, BOOT_TIMEOUT) else {
