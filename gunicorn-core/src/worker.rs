@@ -1,6 +1,9 @@
 //! The `Worker` trait and what a worker gets when it runs in its forked child.
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::config::Config;
 use crate::heartbeat::Heartbeat;
@@ -28,6 +31,21 @@ pub struct WorkerContext {
     pub config: Arc<Config>,
     /// Set by the worker's signal handlers (TERM = graceful, INT/QUIT = quick).
     pub shutdown: Shutdown,
+}
+
+impl WorkerContext {
+    /// Waits up to `timeout` until a listener is readable (a connection to accept) or a stop
+    /// was asked for (the shutdown pipe is readable): the wait of a simple accept loop between
+    /// rounds. Returns what `poll(2)` returns: how many descriptors are ready, 0 on timeout.
+    pub fn wait_readable(&self, timeout: PollTimeout) -> nix::Result<i32> {
+        let mut fds: Vec<PollFd<'_>> = self
+            .listeners
+            .iter()
+            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(self.shutdown.wake_fd(), PollFlags::POLLIN));
+        poll(&mut fds, timeout)
+    }
 }
 
 /// A worker could not be built from the configuration (reported before any fork, exit 1).

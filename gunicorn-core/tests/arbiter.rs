@@ -7,7 +7,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -74,20 +73,14 @@ impl Worker for TestWorker {
 
 /// Answers every connection with `pid=<pid>` and closes it; heartbeats every loop.
 fn serve(ctx: WorkerContext) -> Result<(), WorkerError> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::poll::PollTimeout;
     let pid = std::process::id();
     loop {
         ctx.heartbeat.notify();
         if ctx.shutdown.requested().is_some() {
             return Ok(());
         }
-        let mut fds: Vec<PollFd<'_>> = ctx
-            .listeners
-            .iter()
-            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
-            .collect();
-        fds.push(PollFd::new(ctx.shutdown.wake_fd(), PollFlags::POLLIN));
-        let _ = poll(&mut fds, PollTimeout::from(200u16));
+        let _ = ctx.wait_readable(PollTimeout::from(200u16));
         for l in &ctx.listeners {
             while let Ok((mut s, _)) = l.accept() {
                 // Read the request first, so closing does not reset the connection.

@@ -9,7 +9,6 @@
 #![deny(unsafe_code)]
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use gunicorn_http::{
     error_page, BodyDecoder, ConnInfo, HttpConfig, HttpError, Limits, Local, Peer, ReqMeta,
     RequestParser, Response,
 };
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollTimeout;
 
 /// The name this worker class is registered under.
 pub const NAME: &str = "echo";
@@ -105,13 +104,7 @@ impl Worker for EchoWorker {
                 log_info!("Parent changed, shutting down: echo worker");
                 return Ok(());
             }
-            let mut fds: Vec<PollFd<'_>> = ctx
-                .listeners
-                .iter()
-                .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
-                .collect();
-            fds.push(PollFd::new(ctx.shutdown.wake_fd(), PollFlags::POLLIN));
-            match poll(&mut fds, PollTimeout::from(tick_ms)) {
+            match ctx.wait_readable(PollTimeout::from(tick_ms)) {
                 Ok(_) | Err(nix::Error::EINTR) => {}
                 Err(e) => return Err(WorkerError::Runtime(format!("poll: {e}"))),
             }

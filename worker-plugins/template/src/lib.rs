@@ -13,13 +13,12 @@
 #![deny(unsafe_code)]
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
 
 use gunicorn_core::listener::Stream;
 use gunicorn_core::{
     log_error, register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext, WorkerError,
 };
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollTimeout;
 
 /// The `-k` name of this worker class.
 pub const NAME: &str = "template";
@@ -44,13 +43,7 @@ impl Worker for TemplateWorker {
             if ctx.shutdown.requested().is_some() || nix::unistd::getppid().as_raw() != ctx.ppid {
                 return Ok(());
             }
-            let mut fds: Vec<PollFd<'_>> = ctx
-                .listeners
-                .iter()
-                .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
-                .collect();
-            fds.push(PollFd::new(ctx.shutdown.wake_fd(), PollFlags::POLLIN));
-            let _ = poll(&mut fds, PollTimeout::from(tick_ms));
+            let _ = ctx.wait_readable(PollTimeout::from(tick_ms));
             for l in &ctx.listeners {
                 // The listeners are non-blocking: accept until WouldBlock.
                 while let Ok((stream, _peer)) = l.accept() {
