@@ -85,15 +85,7 @@ fn capture_output_sends_app_prints_to_the_error_log_file() {
         "{}",
         read()
     );
-    let port = {
-        let text = read();
-        let line = text
-            .lines()
-            .find(|l| l.contains("Listening at: "))
-            .unwrap()
-            .to_string();
-        support::parse_listening(&line)[0].port()
-    };
+    let port = support::listening_addr_in(&read()).port();
     let r = support::send_to(
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         support::get_request("/print").as_bytes(),

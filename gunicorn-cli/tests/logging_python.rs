@@ -47,13 +47,7 @@ fn gunicorn_loggers_share_the_destinations_and_format() {
         .bind_free_port()
         .spawn();
     assert!(eventually(LOG_TIMEOUT, || read(&error_log).contains("Booting worker")));
-    let text = read(&error_log);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Listening at: "))
-        .unwrap()
-        .to_string();
-    let addr = support::parse_listening(&line)[0];
+    let addr = support::listening_addr_in(&read(&error_log));
     let r = support::send_to(addr, support::get_request("/x").as_bytes());
     assert_eq!(r.status, 200);
     assert!(
@@ -156,13 +150,7 @@ logconfig_dict = {{
         server.output()
     );
     assert!(read(&out).contains("CUSTOM gunicorn.error INFO Listening at: "));
-    let text = read(&out);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Listening at: "))
-        .unwrap()
-        .to_string();
-    let addr = support::parse_listening(&line)[0];
+    let addr = support::listening_addr_in(&read(&out));
     assert_eq!(
         support::send_to(addr, support::get_request("/d").as_bytes()).status,
         200

@@ -476,6 +476,13 @@ pub fn parse_listening(line: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// The first TCP address of the `Listening at:` line in `log`, the text of a log file (for a
+/// server whose error log does not go to the captured output).
+pub fn listening_addr_in(log: &str) -> SocketAddr {
+    let line = log.lines().find(|l| l.contains("Listening at: ")).unwrap();
+    parse_listening(line)[0]
+}
+
 /// A `GET` request with `Connection: close`.
 pub fn get_request(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
