@@ -145,14 +145,7 @@ fn read_one(reader: &mut BufReader<TcpStream>) -> Option<Response> {
         }
     }
     let text = String::from_utf8_lossy(&head).into_owned();
-    let len: usize = text
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
+    let len = support::content_length(&text);
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body).ok()?;
     let mut raw = head;

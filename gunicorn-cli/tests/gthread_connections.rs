@@ -126,14 +126,7 @@ impl Reader {
         };
         let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
         let status = head.split(' ').nth(1)?.parse().ok()?;
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
+        let len = support::content_length(&head);
         while self.buf.len() < end + 4 + len {
             if !self.fill() {
                 return None;

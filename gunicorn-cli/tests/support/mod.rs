@@ -562,6 +562,18 @@ fn read_to_end_bounded(stream: &mut impl Read, raw: &mut Vec<u8>) -> std::io::Re
     Ok(())
 }
 
+/// The `Content-Length` of a response head (any case), 0 when absent or not a number: how
+/// much body to read before the next response on a kept-alive connection.
+pub fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
 /// Parses a response head and body (Content-Length, chunked, or up to EOF).
 pub fn parse_response(raw: &[u8]) -> Option<Response> {
     let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
