@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::{eventually, Gunicorn, TempDir};
+use support::{eventually, Gunicorn, Server, TempDir};
 
 const LOG_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,6 +50,22 @@ fn unix_collector(path: &Path) -> UnixDatagram {
     let sock = UnixDatagram::bind(path).unwrap();
     sock.set_read_timeout(Some(RECV_WAIT)).unwrap();
     sock
+}
+
+/// gunicorn serving destapp with `extra` options and its log also sent to syslog at
+/// `udp://127.0.0.1:<port>`.
+fn syslog_udp_server(dir: &TempDir, port: u16, extra: &[&str]) -> Server {
+    Gunicorn::new()
+        .cwd(dir.path())
+        .args([
+            "--log-syslog",
+            "--log-syslog-to",
+            &format!("udp://127.0.0.1:{port}"),
+        ])
+        .args(extra)
+        .arg("destapp:app")
+        .bind_free_port()
+        .spawn()
 }
 
 /// Collects the datagrams `recv` returns until `done` holds for what was received or the
@@ -136,22 +152,16 @@ fn capture_output_sends_app_prints_to_the_error_log_file() {
 fn syslog_over_udp_carries_error_and_access_lines() {
     let (sock, port) = udp_collector();
     let dir = app_dir();
-    let server = Gunicorn::new()
-        .cwd(dir.path())
-        .args([
-            "--log-syslog",
-            "--log-syslog-to",
-            &format!("udp://127.0.0.1:{port}"),
-        ])
-        .args([
+    let server = syslog_udp_server(
+        &dir,
+        port,
+        &[
             "--log-syslog-prefix",
             "web",
             "--log-syslog-facility",
             "local0",
-        ])
-        .arg("destapp:app")
-        .bind_free_port()
-        .spawn();
+        ],
+    );
     server.wait_booted(1);
     assert_eq!(server.get("/x").status, 200);
     let got = receive_until(
@@ -189,17 +199,11 @@ fn syslog_over_udp_carries_error_and_access_lines() {
 fn disable_redirect_access_to_syslog_keeps_access_lines_out() {
     let (sock, port) = udp_collector();
     let dir = app_dir();
-    let server = Gunicorn::new()
-        .cwd(dir.path())
-        .args([
-            "--log-syslog",
-            "--log-syslog-to",
-            &format!("udp://127.0.0.1:{port}"),
-        ])
-        .args(["--disable-redirect-access-to-syslog", "-n", "my:app"])
-        .arg("destapp:app")
-        .bind_free_port()
-        .spawn();
+    let server = syslog_udp_server(
+        &dir,
+        port,
+        &["--disable-redirect-access-to-syslog", "-n", "my:app"],
+    );
     server.wait_booted(1);
     assert_eq!(server.get("/boom").status, 500);
     let got = receive_until(
