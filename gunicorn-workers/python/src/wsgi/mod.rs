@@ -22,8 +22,9 @@ use std::sync::Mutex;
 use gunicorn_core::config::ProxyProtocol;
 use gunicorn_core::{log_debug, log_error, log_exception, log_warning, Config};
 use gunicorn_http::{
-    error_page, AllowList, ConnInfo, Environ, HeaderMapPolicy, HttpConfig, HttpError, Limits,
-    Local, Peer, ProxyMode, Request, CONTINUE_100, SERVER_SOFTWARE,
+    build_environ, error_page, for_each_environ, AllowList, ConnInfo, Environ, HeaderMapPolicy,
+    HttpConfig, HttpError, Limits, Local, Peer, ProxyInfo, ProxyMode, Request, CONTINUE_100,
+    SERVER_SOFTWARE,
 };
 use pyo3::exceptions::{PyAssertionError, PyTypeError};
 use pyo3::prelude::*;
@@ -133,6 +134,19 @@ pub struct Bridge {
     key_socket: Py<PyString>,
 }
 
+/// The CGI variables of a request, for the access log (which may read any of them through
+/// `{name}e` atoms).
+enum Vars<'a> {
+    /// Built by the worker before the request reached the bridge.
+    Built(Environ),
+    /// Written straight into the environ dict; rebuilt as Rust strings only if an access
+    /// line is actually wanted.
+    Deferred {
+        proxy: Option<&'a ProxyInfo>,
+        http: &'a HttpConfig,
+    },
+}
+
 /// Why sending the response stopped.
 enum SendError {
     /// The app (or its iterable) raised, or broke the WSGI rules.
@@ -169,19 +183,93 @@ impl Bridge {
         })
     }
 
-    /// The environ key `k` as an interned Python string (cached).
-    fn key<'py>(&self, py: Python<'py>, k: &str) -> Bound<'py, PyString> {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = keys.get(k) {
-            return s.bind(py).clone();
+    /// A copy of the constant keys with the CGI variables of `req` written straight into it,
+    /// without the owned strings of [`build_environ`] (the key cache is locked once per
+    /// request, not once per key). Err(HttpError) before anything was sent when the request
+    /// cannot have an environ (a path outside `SCRIPT_NAME`).
+    fn cgi_dict<'py>(
+        &self,
+        py: Python<'py>,
+        req: &Request,
+        conn: &ConnInfo,
+        proxy: Option<&ProxyInfo>,
+        http: &HttpConfig,
+    ) -> Result<PyResult<Bound<'py, PyDict>>, HttpError> {
+        let env = match self.base.bind(py).copy() {
+            Ok(env) => env,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut failed = None;
+        {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            for_each_environ(req, conn, proxy, http, |k, v| {
+                if failed.is_none() {
+                    let key = cached_key(&mut keys, py, k.as_str());
+                    if let Err(e) = env.set_item(key, PyString::new(py, v)) {
+                        failed = Some(e);
+                    }
+                }
+            })?;
         }
-        let s = PyString::intern(py, k);
-        if keys.len() < MAX_CACHED_KEYS {
-            keys.insert(k.to_owned(), s.clone().unbind());
-        }
-        s
+        Ok(match failed {
+            Some(e) => Err(e),
+            None => Ok(env),
+        })
     }
 
+    /// Adds this request's `wsgi.input`, `wsgi.early_hints` and `gunicorn.socket` to `env`;
+    /// returns the socket when the bridge made it (and must close it).
+    fn add_request_objects<'py>(
+        &self,
+        py: Python<'py>,
+        env: &Bound<'py, PyDict>,
+        exchange: &Exchange,
+        conn: &ConnInfo,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let input = Input {
+            exchange: exchange.clone(),
+        };
+        env.set_item(self.key_input.bind(py), Bound::new(py, input)?)?;
+        let hints = EarlyHints {
+            exchange: exchange.clone(),
+        };
+        env.set_item(self.key_hints.bind(py), Bound::new(py, hints)?)?;
+        let own = exchange
+            .lock()
+            .client_socket
+            .as_ref()
+            .map(|s| s.clone_ref(py));
+        if let Some(own) = own {
+            // The connection's own socket (`Exchange::set_client_socket`): in the environ, but
+            // not the bridge's to close.
+            env.set_item(self.key_socket.bind(py), own)?;
+            return Ok(None);
+        }
+        let sock = self.client_socket(py, exchange, conn);
+        if let Some(sock) = &sock {
+            env.set_item(self.key_socket.bind(py), sock)?;
+        }
+        Ok(sock)
+    }
+}
+
+/// `k` as an interned Python string from the bridge's cache (added while the cache is small).
+fn cached_key<'py>(
+    keys: &mut HashMap<String, Py<PyString>>,
+    py: Python<'py>,
+    k: &str,
+) -> Bound<'py, PyString> {
+    if let Some(s) = keys.get(k) {
+        return s.bind(py).clone();
+    }
+    let s = PyString::intern(py, k);
+    if keys.len() < MAX_CACHED_KEYS {
+        keys.insert(k.to_owned(), s.clone().unbind());
+    }
+    s
+}
+
+impl Bridge {
     /// Builds the environ dict: the constant keys, the CGI variables, and this request's
     /// `wsgi.input`, `wsgi.early_hints` and `gunicorn.socket` (also returned: the bridge closes
     /// it when the request is over).
@@ -205,32 +293,13 @@ impl Bridge {
         conn: &ConnInfo,
     ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyAny>>)> {
         let env = self.base.bind(py).copy()?;
-        for (k, v) in &vars.vars {
-            env.set_item(self.key(py, k), PyString::new(py, v))?;
+        {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, v) in &vars.vars {
+                env.set_item(cached_key(&mut keys, py, k), PyString::new(py, v))?;
+            }
         }
-        let input = Input {
-            exchange: exchange.clone(),
-        };
-        env.set_item(self.key_input.bind(py), Bound::new(py, input)?)?;
-        let hints = EarlyHints {
-            exchange: exchange.clone(),
-        };
-        env.set_item(self.key_hints.bind(py), Bound::new(py, hints)?)?;
-        let own = exchange
-            .lock()
-            .client_socket
-            .as_ref()
-            .map(|s| s.clone_ref(py));
-        if let Some(own) = own {
-            // The connection's own socket (`Exchange::set_client_socket`): in the environ, but
-            // not the bridge's to close.
-            env.set_item(self.key_socket.bind(py), own)?;
-            return Ok((env, None));
-        }
-        let sock = self.client_socket(py, exchange, conn);
-        if let Some(sock) = &sock {
-            env.set_item(self.key_socket.bind(py), sock)?;
-        }
+        let sock = self.add_request_objects(py, &env, exchange, conn)?;
         Ok((env, sock))
     }
 
@@ -272,8 +341,49 @@ impl Bridge {
         vars: Environ,
         exchange: &Exchange,
     ) -> Outcome {
-        // gunicorn's request_start: the head is parsed, the app is about to run.
         let start = std::time::Instant::now();
+        let env = self.base.bind(py).copy().and_then(|env| {
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, v) in &vars.vars {
+                env.set_item(cached_key(&mut keys, py, k), PyString::new(py, v))?;
+            }
+            Ok(env)
+        });
+        self.run(py, req, conn, env, Vars::Built(vars), exchange, start)
+    }
+
+    /// [`Bridge::handle`] for a worker that has not built the [`Environ`]: the CGI variables
+    /// go straight from the parsed request into the dict (`for_each_environ`), and are made
+    /// into Rust strings again only when an access line needs them. Err (nothing sent, the app
+    /// not called) when the request cannot have an environ, as `build_environ` would say.
+    pub fn handle_request(
+        &self,
+        py: Python<'_>,
+        req: &Request,
+        conn: &ConnInfo,
+        proxy: Option<&ProxyInfo>,
+        http: &HttpConfig,
+        exchange: &Exchange,
+    ) -> Result<Outcome, HttpError> {
+        let start = std::time::Instant::now();
+        let env = self.cgi_dict(py, req, conn, proxy, http)?;
+        let vars = Vars::Deferred { proxy, http };
+        Ok(self.run(py, req, conn, env, vars, exchange, start))
+    }
+
+    /// Runs the app with the environ `env` (CGI part done) and sends the response.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        py: Python<'_>,
+        req: &Request,
+        conn: &ConnInfo,
+        env: PyResult<Bound<'_, PyDict>>,
+        vars: Vars<'_>,
+        exchange: &Exchange,
+        // gunicorn's request_start: the head is parsed, the app is about to run.
+        start: std::time::Instant,
+    ) -> Outcome {
         // gunicorn answers `Expect: 100-continue` before calling the app.
         if req.expect_continue
             && exchange
@@ -295,7 +405,11 @@ impl Bridge {
             Ok(())
         };
         let result = pre
-            .and_then(|()| self.environ_from(py, &vars, exchange, conn))
+            .and(env)
+            .and_then(|env| {
+                let sock = self.add_request_objects(py, &env, exchange, conn)?;
+                Ok((env, sock))
+            })
             .and_then(|(env, sock)| {
                 socket = sock;
                 if post_hook {
@@ -351,13 +465,22 @@ impl Bridge {
         }
         if let Some(status) = outcome.status.filter(|_| crate::logging::access::wanted()) {
             let duration = start.elapsed();
+            let rebuilt;
+            let vars = match &vars {
+                Vars::Built(vars) => vars,
+                Vars::Deferred { proxy, http } => {
+                    // Cannot fail here: the same call succeeded before the app ran.
+                    rebuilt = build_environ(req, conn, *proxy, http).unwrap_or_default();
+                    &rebuilt
+                }
+            };
             // Formatted and written without the GIL (kept only by cooperative greenlet workers).
             exchange.blocking_io(py, || {
                 let st = exchange.lock();
                 let headers = st.response.as_ref().map_or(&[][..], |r| &r.headers[..]);
                 crate::logging::access::record(
                     req,
-                    &vars,
+                    vars,
                     headers,
                     status,
                     outcome.body_bytes,
