@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "bench" / "apps"
-OURS = ROOT / "target" / "release" / "gunicorn"
+# bench/run builds into $CARGO_TARGET_DIR when it is set, as cargo does.
+OURS = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release" / "gunicorn"
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -162,18 +163,7 @@ def wait_ready(port, proc, deadline_s=30.0):
 
 def worker_rss_mib(master_pid):
     """Average resident memory of the master's children (the workers), or of the master alone."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == master_pid:
-            kids.append(int(entry))
-    pids = kids or [master_pid]
+    pids = children(master_pid) or [master_pid]
     total = 0
     for pid in pids:
         try:
@@ -183,6 +173,37 @@ def worker_rss_mib(master_pid):
         except OSError:
             pass
     return total / len(pids) / 1024.0
+
+
+def children(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def server_cpu_ns(master_pid):
+    """CPU time (ns, every thread) of the master and its workers so far: schedstat counts it
+    exactly, where utime/stime are clock-tick samples that miss short bursts."""
+    total = 0
+    for pid in [master_pid] + children(master_pid):
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
 
 
 class SlowClients:
@@ -252,6 +273,7 @@ def bench_one(server, scenario, workers, duration):
             err = proc.stderr.read(2000).decode(errors="replace") if proc.poll() is not None else ""
             return {"error": f"did not start {err.strip()[:200]}"}
         run_wrk(port, min(scenario["conns"], 16), 1, scenario["lua"])  # warm-up
+        cpu_before = server_cpu_ns(proc.pid)
         if scenario.get("slow"):
             with SlowClients(port):
                 r = run_wrk(port, scenario["conns"], duration, scenario["lua"])
@@ -259,6 +281,9 @@ def bench_one(server, scenario, workers, duration):
             r = run_wrk(port, scenario["conns"], duration, scenario["lua"])
         if r is None:
             return {"error": "wrk gave no result"}
+        # Read right after wrk ended (the slow clients' idle connections cost next to nothing).
+        cpu_ns = server_cpu_ns(proc.pid) - cpu_before
+        r["cpu_us_per_req"] = cpu_ns / 1000 / max(r["requests"], 1)
         r["rss_mib"] = worker_rss_mib(proc.pid)
         return r
     finally:
@@ -283,15 +308,15 @@ def write_report(results, args, started):
         "",
     ]
     for name, rows in results.items():
-        lines += [f"## {name}", "", "| server | req/s | p50 ms | p99 ms | errors | RSS/worker MiB |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"## {name}", "", "| server | req/s | p50 ms | p99 ms | errors | RSS/worker MiB "
+                  "| server CPU µs/req |", "|---|---:|---:|---:|---:|---:|---:|"]
         for server, r in rows.items():
             if "error" in r:
-                lines.append(f"| {server} | — | — | — | {r['error']} | — |")
+                lines.append(f"| {server} | — | — | — | {r['error']} | — | — |")
             else:
                 lines.append(
                     f"| {server} | {r['rps']:.0f} | {r['p50'] / 1000:.2f} | {r['p99'] / 1000:.2f} "
-                    f"| {r['errors']} | {r['rss_mib']:.1f} |")
+                    f"| {r['errors']} | {r['rss_mib']:.1f} | {r['cpu_us_per_req']:.1f} |")
         lines.append("")
     out = ROOT / "docs" / "benchmarks-results.md"
     out.write_text("\n".join(lines))
@@ -336,7 +361,8 @@ def main():
             r = bench_one(server, sc, args.workers, args.duration)
             results[sc["name"]][server] = r
             shown = r.get("error") or f"{r['rps']:.0f} req/s, p99 {r['p99'] / 1000:.1f} ms, " \
-                                        f"{r['errors']} errors, {r['rss_mib']:.1f} MiB/worker"
+                                        f"{r['errors']} errors, {r['rss_mib']:.1f} MiB/worker, " \
+                                        f"{r['cpu_us_per_req']:.1f} µs CPU/req"
             print(f"{sc['name']:<22} {server:<18} {shown}", flush=True)
     write_report(results, args, started)
 
