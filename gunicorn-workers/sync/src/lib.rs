@@ -298,6 +298,8 @@ impl Running {
             Arc::clone(&self.http),
             true,
         );
+        // The connection is closed right after the bridge returns (below).
+        exchange.set_closing_after();
         set_current(Some(exchange.clone()));
         // The environ goes straight from the parsed request into the dict (no `Environ` of
         // owned strings unless the access log asks for one).

@@ -62,6 +62,9 @@ pub(crate) struct State {
     /// `environ["gunicorn.socket"]` when the connection already is a Python socket object
     /// (see [`Exchange::set_client_socket`]).
     pub(crate) client_socket: Option<Py<PyAny>>,
+    /// The worker closes the connection as soon as the bridge returns: the last write of the
+    /// response may wait in the kernel for the FIN (see [`Exchange::set_closing_after`]).
+    closing_after: bool,
 }
 
 /// A request exchange on one connection. Cloning shares it.
@@ -105,6 +108,7 @@ impl Exchange {
             error_status: None,
             cooperative: false,
             client_socket: None,
+            closing_after: false,
         })))
     }
 
@@ -128,6 +132,16 @@ impl Exchange {
     /// (the greenlet workers).
     pub fn set_client_socket(&self, sock: Py<PyAny>) {
         self.lock().client_socket = Some(sock);
+    }
+
+    /// Promises that the worker closes (or shuts down) the connection right after the
+    /// bridge returns, every response having said `Connection: close` (the sync worker). The
+    /// end of the response is then sent with `MSG_MORE`: the kernel holds it until the close
+    /// and sends it in the same TCP segment as the FIN (tcp_send_fin joins a FIN to an unsent
+    /// tail), one packet less for both ends of every connection. Earlier writes of a streamed
+    /// response go out at once as before.
+    pub fn set_closing_after(&self) {
+        self.lock().closing_after = true;
     }
 
     /// Runs socket work `f` for this exchange: without the GIL, or with it when cooperative.
@@ -311,8 +325,49 @@ impl State {
         resp.encode_body(data, &mut self.out);
         if last {
             resp.finish(&mut self.out);
+            if self.closing_after && !self.cooperative {
+                return self.flush_before_close();
+            }
         }
         self.flush()
+    }
+
+    /// [`State::flush`] with `MSG_MORE` (see [`Exchange::set_closing_after`]).
+    fn flush_before_close(&mut self) -> io::Result<()> {
+        use nix::sys::socket::{send, MsgFlags};
+        let Some(io) = self.io.as_ref() else {
+            self.out.clear();
+            self.write_failed = true;
+            return Err(closed());
+        };
+        let fd = io.as_fd();
+        // nix has no MSG_MORE constant.
+        let flags = MsgFlags::from_bits_retain(libc::MSG_MORE | libc::MSG_NOSIGNAL);
+        let mut pos = 0;
+        let mut result = Ok(());
+        while pos < self.out.len() {
+            match send(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &self.out[pos..],
+                flags,
+            ) {
+                Ok(0) => {
+                    result = Err(io::ErrorKind::WriteZero.into());
+                    break;
+                }
+                Ok(n) => pos += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    result = Err(e.into());
+                    break;
+                }
+            }
+        }
+        self.out.clear();
+        if result.is_err() {
+            self.write_failed = true;
+        }
+        result
     }
 
     /// Ends the response: sends the head if the body was empty, and the chunked terminator.
