@@ -41,6 +41,10 @@ pub(crate) struct State {
     body: Vec<u8>,
     body_pos: usize,
     body_done: bool,
+    /// The Content-Length of the body (None for chunked), and how much of it was handed out:
+    /// `read()` of the whole rest can then fill one Python bytes object of the right size.
+    length: Option<u64>,
+    handed: u64,
     /// The first body error, kept so the bridge answers it instead of with a generic 500.
     pub(crate) body_error: Option<HttpError>,
     pub(crate) meta: ReqMeta,
@@ -92,6 +96,11 @@ impl Exchange {
             body: Vec::new(),
             body_pos: 0,
             body_done,
+            length: match req.body {
+                gunicorn_http::BodyKind::Length(n) => Some(n),
+                gunicorn_http::BodyKind::Chunked => None,
+            },
+            handed: 0,
             body_error: None,
             meta: ReqMeta {
                 version: req.version,
@@ -217,9 +226,19 @@ impl State {
         self.body_done
     }
 
+    /// How many body bytes are still to come by the Content-Length (None when chunked or
+    /// after a body error). The client may still send fewer.
+    pub(crate) fn length_left(&self) -> Option<u64> {
+        if self.body_error.is_some() {
+            return None;
+        }
+        self.length.map(|n| n.saturating_sub(self.handed))
+    }
+
     /// Marks `n` available body bytes as handed out.
     pub(crate) fn consume(&mut self, n: usize) {
         self.body_pos += n;
+        self.handed += n as u64;
         if self.body_pos >= self.body.len() {
             self.body.clear();
             self.body_pos = 0;
