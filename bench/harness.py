@@ -35,9 +35,11 @@ def free_port():
 # ---- servers: name -> function(app "module:var", port, workers, kind) -> argv or None --------
 
 
-def ours(kind):
+def gunicorn_cli(binary, kind):
+    """Our gunicorn and the original take the same command line: that is the point."""
+
     def cmd(app, port, workers):
-        argv = [str(OURS), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--chdir", str(APPS)]
+        argv = [str(binary), "-b", f"127.0.0.1:{port}", "-w", str(workers), "--chdir", str(APPS)]
         if kind == "gthread":
             argv += ["-k", "gthread", "--threads", "4"]
         elif kind == "gevent":
@@ -45,19 +47,14 @@ def ours(kind):
         return argv + ["--log-level", "warning", app]
 
     return cmd
+
+
+def ours(kind):
+    return gunicorn_cli(OURS, kind)
 
 
 def gunicorn(kind):
-    def cmd(app, port, workers):
-        argv = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers),
-                "--chdir", str(APPS)]
-        if kind == "gthread":
-            argv += ["-k", "gthread", "--threads", "4"]
-        elif kind == "gevent":
-            argv += ["-k", "gevent", "--worker-connections", "1000"]
-        return argv + ["--log-level", "warning", app]
-
-    return cmd
+    return gunicorn_cli(VENV_BIN / "gunicorn", kind)
 
 
 def granian(app, port, workers):
