@@ -603,6 +603,25 @@ impl Bridge {
         }
     }
 
+    /// Sends the `n` items of a list or tuple, telling `send_chunk` which one is last so a
+    /// one-chunk response leaves in a single write with its head.
+    fn send_sequence<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        item: impl Fn(usize) -> PyResult<Bound<'py, PyAny>>,
+        exchange: &Exchange,
+    ) -> Result<(), SendError> {
+        for i in 0..n {
+            let chunk = item(i).map_err(SendError::App)?;
+            self.send_chunk(py, &chunk, exchange, i + 1 == n)?;
+        }
+        if n == 0 {
+            self.finish(py, exchange)?;
+        }
+        Ok(())
+    }
+
     /// Sends what the app returned.
     fn send(
         &self,
@@ -618,26 +637,10 @@ impl Bridge {
         // A list or tuple (the common case): the last chunk and the end of the body go out in
         // the same write as the head for one-chunk responses.
         if let Ok(list) = iterable.cast::<PyList>() {
-            let n = list.len();
-            for i in 0..n {
-                let item = list.get_item(i).map_err(SendError::App)?;
-                self.send_chunk(py, &item, exchange, i + 1 == n)?;
-            }
-            if n == 0 {
-                self.finish(py, exchange)?;
-            }
-            return Ok(());
+            return self.send_sequence(py, list.len(), |i| list.get_item(i), exchange);
         }
         if let Ok(tuple) = iterable.cast::<PyTuple>() {
-            let n = tuple.len();
-            for i in 0..n {
-                let item = tuple.get_item(i).map_err(SendError::App)?;
-                self.send_chunk(py, &item, exchange, i + 1 == n)?;
-            }
-            if n == 0 {
-                self.finish(py, exchange)?;
-            }
-            return Ok(());
+            return self.send_sequence(py, tuple.len(), |i| tuple.get_item(i), exchange);
         }
         for item in iterable.try_iter().map_err(SendError::App)? {
             let item = item.map_err(SendError::App)?;
