@@ -147,6 +147,21 @@ enum Vars<'a> {
     },
 }
 
+/// Whether body bytes may be sent now: the client is still there and the app called
+/// `start_response` (PEP 3333: no body before the status).
+fn sendable(exchange: &Exchange) -> Result<(), SendError> {
+    let st = exchange.lock();
+    if st.write_failed {
+        return Err(SendError::Client(io::ErrorKind::BrokenPipe.into()));
+    }
+    if st.response.is_none() {
+        return Err(SendError::App(PyAssertionError::new_err(
+            "Response headers not set!",
+        )));
+    }
+    Ok(())
+}
+
 /// Why sending the response stopped.
 enum SendError {
     /// The app (or its iterable) raised, or broke the WSGI rules.
@@ -667,20 +682,10 @@ impl Bridge {
             )))
         })?;
         let data = bytes.as_bytes();
-        {
-            let st = exchange.lock();
-            if st.write_failed {
-                return Err(SendError::Client(io::ErrorKind::BrokenPipe.into()));
-            }
-            if st.response.is_none() {
-                return Err(SendError::App(PyAssertionError::new_err(
-                    "Response headers not set!",
-                )));
-            }
-            // Nothing to send: an empty chunk would end a chunked body early.
-            if data.is_empty() && !last {
-                return Ok(());
-            }
+        sendable(exchange)?;
+        // Nothing to send: an empty chunk would end a chunked body early.
+        if data.is_empty() && !last {
+            return Ok(());
         }
         exchange
             .blocking_io(py, || exchange.lock().write_body(data, last))
@@ -689,17 +694,7 @@ impl Bridge {
 
     /// Ends the response (head if not yet sent, chunked terminator).
     fn finish(&self, py: Python<'_>, exchange: &Exchange) -> Result<(), SendError> {
-        {
-            let st = exchange.lock();
-            if st.write_failed {
-                return Err(SendError::Client(io::ErrorKind::BrokenPipe.into()));
-            }
-            if st.response.is_none() {
-                return Err(SendError::App(PyAssertionError::new_err(
-                    "Response headers not set!",
-                )));
-            }
-        }
+        sendable(exchange)?;
         exchange
             .blocking_io(py, || exchange.lock().finish())
             .map_err(SendError::Client)
