@@ -36,6 +36,13 @@ def app(environ, start_response):
         return [body]
     elif path == "/ignore-body":
         pass
+    elif path == "/hold":
+        # Runs until the test creates the file named by the query (at most 30 s).
+        for _ in range(600):
+            if os.path.exists(environ["QUERY_STRING"]):
+                path += " released"
+                break
+            time.sleep(0.05)
     elif path == "/marker":
         open(environ["QUERY_STRING"], "w").close()
         time.sleep(2)
@@ -282,6 +289,36 @@ fn the_pool_runs_threads_requests_at_the_same_time() {
     for h in handles {
         let r = h.join().unwrap();
         assert_eq!(r.status, 200, "{}", r.text());
+    }
+}
+
+#[test]
+fn a_request_in_progress_does_not_stop_the_worker_serving_others() {
+    // The thread that read a request runs it itself; while it is in the app, another thread
+    // takes over accepting and reading (the main thread's rescue hands the event loop to the
+    // idle pool thread).
+    for threads in ["2", "4"] {
+        let dir = app_dir();
+        let server = server(&dir, &["--threads", threads]);
+        let release = dir.path().join("release");
+        let mut held = Reader::new(server.connect(READ_TIMEOUT));
+        held.send(get(&format!("/hold?{}", release.display())).as_bytes());
+        // Until the held request is released, other clients are answered, on new
+        // connections and on a kept-alive one.
+        for i in 0..5 {
+            let r = server.get(&format!("/n{i}"));
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+        let mut conn = Reader::new(server.connect(READ_TIMEOUT));
+        for i in 0..5 {
+            conn.send(get(&format!("/k{i}")).as_bytes());
+            let r = conn.response().expect("served");
+            assert!(r.body.starts_with(&format!("/k{i} ")), "{r:?}");
+        }
+        std::fs::write(&release, b"").unwrap();
+        let r = held.response().expect("the held request completes");
+        // Released by the test, not expired: the others were served while it ran.
+        assert!(r.body.starts_with("/hold released "), "{r:?}");
     }
 }
 

@@ -24,7 +24,7 @@ use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::{self, BridgeOptions};
 
 use crate::conn::Timeouts;
-use crate::poller::{Poller, Settings, WAKER};
+use crate::poller::{Poller, Settings, Turn, WAKER};
 use crate::pool::Shared;
 
 register_worker!(WorkerClass::new(
@@ -108,9 +108,51 @@ impl Worker for ThreadWorker {
             io_timeout,
         )
         .map_err(boot)?;
-        let poller = Poller::new(poll, listeners, shared, http, settings, ctx).map_err(boot)?;
-        poller.run();
+        let poller = Poller::new(
+            poll,
+            listeners,
+            Arc::clone(&shared),
+            http,
+            settings,
+            ctx.shutdown.clone(),
+        )
+        .map_err(boot)?;
+        shared.start(Box::new(poller));
+        watch(&shared, &ctx, settings.beat);
         Ok(())
+    }
+}
+
+/// The main thread: proves the worker alive every `beat` whatever the requests do (gunicorn's
+/// gthread notifies from its main loop, so a long request is not a dead worker), and runs the
+/// event loop itself when no pool thread does (see `Shared::main_wait`). Returns when the
+/// worker stops.
+fn watch(shared: &Shared, ctx: &WorkerContext, beat: Duration) {
+    let mut next_beat = std::time::Instant::now();
+    loop {
+        let now = std::time::Instant::now();
+        if now >= next_beat {
+            ctx.heartbeat.notify();
+            next_beat = now + beat;
+        }
+        if let Some(mut poller) = shared.main_wait(next_beat) {
+            // A rescue: lead until a pool thread is free to, beating meanwhile.
+            loop {
+                let now = std::time::Instant::now();
+                if now >= next_beat {
+                    ctx.heartbeat.notify();
+                    next_beat = now + beat;
+                }
+                let turn = poller.turn(next_beat.saturating_duration_since(now));
+                match shared.main_after_turn(poller, turn == Turn::Stopped) {
+                    Some(kept) => poller = kept,
+                    None => break,
+                }
+            }
+        }
+        if shared.finished() {
+            return;
+        }
     }
 }
 

@@ -13,8 +13,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gunicorn_core::{log_error, log_info, Listener, StopKind, WorkerContext};
-use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
+use gunicorn_core::{log_error, log_info, Listener, Shutdown, StopKind};
+use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{self, Transport};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -87,7 +87,7 @@ pub struct Poller {
     shared: Arc<Shared>,
     http: Arc<HttpConfig>,
     settings: Settings,
-    ctx: WorkerContext,
+    shutdown: Shutdown,
     scratch: Vec<u8>,
     done: Vec<Done>,
     ready: Vec<Token>,
@@ -99,7 +99,14 @@ pub struct Poller {
     /// Set once a graceful stop began: the time by which the worker exits.
     stopping: Option<Instant>,
     next_sweep: Instant,
-    next_beat: Instant,
+}
+
+/// What a turn of the event loop ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    Going,
+    /// The worker stops: every connection that had to finish did.
+    Stopped,
 }
 
 impl Poller {
@@ -109,7 +116,7 @@ impl Poller {
         shared: Arc<Shared>,
         http: Arc<HttpConfig>,
         settings: Settings,
-        ctx: WorkerContext,
+        shutdown: Shutdown,
     ) -> std::io::Result<Poller> {
         for (i, (l, _)) in listeners.iter().enumerate() {
             poll.registry().register(
@@ -119,7 +126,7 @@ impl Poller {
             )?;
         }
         poll.registry().register(
-            &mut SourceFd(&ctx.shutdown.wake_fd().as_raw_fd()),
+            &mut SourceFd(&shutdown.wake_fd().as_raw_fd()),
             SHUTDOWN,
             Interest::READABLE,
         )?;
@@ -135,7 +142,7 @@ impl Poller {
             shared,
             http,
             settings,
-            ctx,
+            shutdown,
             scratch: vec![0; READ_BUFFER],
             done: Vec::new(),
             ready: Vec::with_capacity(1024),
@@ -145,80 +152,78 @@ impl Poller {
             pending_since: now,
             stopping: None,
             next_sweep: now + Duration::from_secs(1),
-            next_beat: now,
         })
     }
 
-    /// Serves until a stop: returns at once for a quick stop, after the in-flight requests (or
-    /// at the graceful timeout) for a graceful one.
-    pub fn run(mut self) {
-        loop {
-            let now = Instant::now();
-            if now >= self.next_beat {
-                self.ctx.heartbeat.notify();
-                self.next_beat = now + self.settings.beat;
-            }
-            match self.ctx.shutdown.requested() {
-                Some(StopKind::Quick) => break,
-                Some(StopKind::Graceful) if self.stopping.is_none() => self.begin_stop(now),
-                _ => {}
-            }
-            if let Some(deadline) = self.stopping {
-                if self.busy == 0 || now >= deadline {
-                    break;
-                }
-            }
-            if now >= self.next_sweep {
-                self.sweep(now);
-            }
-            let mut wake = self.next_beat.min(self.next_sweep);
-            if let Some(deadline) = self.stopping {
-                wake = wake.min(deadline);
-            }
-            if let Some(kick) = self.shared.kick(now) {
-                wake = wake.min(kick);
-            }
-            if self.can_accept() {
-                wake = wake.min(self.accept_at());
-            }
-            let mut timeout = wake.saturating_duration_since(now);
-            if !self.shared.may_sleep() {
-                timeout = Duration::ZERO;
-            }
-            let polled = self.poll.poll(&mut self.events, Some(timeout));
-            self.shared.awake();
-            if let Err(e) = polled {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    log_error!("poll failed: {e}");
-                    break;
-                }
-            }
-            // The tokens are copied out so the handlers may borrow the poller mutably.
-            self.ready.clear();
-            self.ready.extend(self.events.iter().map(|e| e.token()));
-            for i in 0..self.ready.len() {
-                match self.ready[i] {
-                    WAKER | SHUTDOWN => {}
-                    Token(t) if t >= FIRST_LISTENER_TOKEN => {
-                        if !self.accept_more {
-                            self.accept_more = true;
-                            self.pending_since = Instant::now();
-                        }
-                    }
-                    Token(t) => self.on_ready(t),
-                }
-            }
-            let mut done = std::mem::take(&mut self.done);
-            self.shared.take_done(&mut done);
-            for d in done.drain(..) {
-                self.on_done(d);
-            }
-            self.done = done;
-            if self.can_accept() && Instant::now() >= self.accept_at() {
-                self.accept_some();
+    /// One turn of the event loop: waits for readiness (at most `cap`, less when a deadline
+    /// or a delayed accept comes first), reads and parses what arrived, queues complete
+    /// requests, takes back connections from the pool threads, and accepts. Returns
+    /// [`Turn::Stopped`] once the worker may exit: at once for a quick stop, after the
+    /// in-flight requests (or at the graceful timeout) for a graceful one.
+    pub fn turn(&mut self, cap: Duration) -> Turn {
+        let now = Instant::now();
+        match self.shutdown.requested() {
+            Some(StopKind::Quick) => return Turn::Stopped,
+            Some(StopKind::Graceful) if self.stopping.is_none() => self.begin_stop(now),
+            _ => {}
+        }
+        if let Some(deadline) = self.stopping {
+            if self.busy == 0 || now >= deadline {
+                return Turn::Stopped;
             }
         }
-        self.shared.close();
+        if now >= self.next_sweep {
+            self.sweep(now);
+        }
+        let mut wake = now
+            .checked_add(cap)
+            .map_or(self.next_sweep, |c| c.min(self.next_sweep));
+        if let Some(deadline) = self.stopping {
+            wake = wake.min(deadline);
+        }
+        if let Some(kick) = self.shared.kick(now) {
+            wake = wake.min(kick);
+        }
+        if self.can_accept() {
+            wake = wake.min(self.accept_at());
+        }
+        let mut timeout = wake.saturating_duration_since(now);
+        if !self.shared.may_sleep() {
+            timeout = Duration::ZERO;
+        }
+        let polled = self.poll.poll(&mut self.events, Some(timeout));
+        self.shared.awake();
+        if let Err(e) = polled {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                log_error!("poll failed: {e}");
+                return Turn::Stopped;
+            }
+        }
+        // The tokens are copied out so the handlers may borrow the poller mutably.
+        self.ready.clear();
+        self.ready.extend(self.events.iter().map(|e| e.token()));
+        for i in 0..self.ready.len() {
+            match self.ready[i] {
+                WAKER | SHUTDOWN => {}
+                Token(t) if t >= FIRST_LISTENER_TOKEN => {
+                    if !self.accept_more {
+                        self.accept_more = true;
+                        self.pending_since = Instant::now();
+                    }
+                }
+                Token(t) => self.on_ready(t),
+            }
+        }
+        let mut done = std::mem::take(&mut self.done);
+        self.shared.take_done(&mut done);
+        for d in done.drain(..) {
+            self.on_done(d);
+        }
+        self.done = done;
+        if self.can_accept() && Instant::now() >= self.accept_at() {
+            self.accept_some();
+        }
+        Turn::Going
     }
 
     // ---- accepting ----------------------------------------------------------------------
@@ -439,13 +444,6 @@ impl Poller {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return;
         };
-        let environ = match build_environ(&req, &conn.info, conn.head.proxy_info(), &self.http) {
-            Ok(env) => env,
-            Err(e) => {
-                self.reject(token, &e);
-                return;
-            }
-        };
         let Some(io) = conn.io.take() else { return };
         self.handled += 1;
         let last = self
@@ -469,7 +467,7 @@ impl Poller {
                 io,
                 req,
                 conn: conn.info.clone(),
-                environ,
+                proxy: conn.head.proxy_info().cloned(),
                 after_head,
                 force_close,
             },

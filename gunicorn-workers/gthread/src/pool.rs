@@ -12,12 +12,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::log_error;
-use gunicorn_http::{ConnInfo, Environ, HttpConfig, Request};
-use gunicorn_python::wsgi::{Bridge, Exchange, Transport};
+use gunicorn_http::{ConnInfo, HttpConfig, ProxyInfo, Request};
+use gunicorn_python::wsgi::{self, Bridge, Exchange, Outcome, Transport};
 use mio::unix::SourceFd;
 use pyo3::Python;
 
 use crate::conn::{DRAIN_LIMIT, DRAIN_TIME};
+use crate::poller::{Poller, Turn};
 use crate::socket::{set_io_limit, IoLimit};
 
 /// A request whose head was read and parsed by the poller.
@@ -27,7 +28,8 @@ pub struct Job {
     pub io: Box<dyn Transport>,
     pub req: Box<Request>,
     pub conn: ConnInfo,
-    pub environ: Environ,
+    /// What the connection's PROXY header said, if it had one.
+    pub proxy: Option<ProxyInfo>,
     /// Bytes read past the head (body start, pipelined requests).
     pub after_head: Vec<u8>,
     /// The response must say `Connection: close` and the connection closes after it.
@@ -56,6 +58,17 @@ struct Queue {
     idle: usize,
     /// When the queue last made progress (a job taken, or the first job queued).
     since: Option<Instant>,
+    /// The event loop, while no thread runs it (see [`Shared::next_job`]).
+    baton: Option<Box<Poller>>,
+    /// When the baton was last put down.
+    baton_free_since: Instant,
+    /// The main thread holds the baton (a rescue, see [`Shared::main_wait`]).
+    main_leads: bool,
+    /// The main thread waits without a short timeout and must be told when the baton is put
+    /// down.
+    main_dozing: bool,
+    /// The event loop said the worker stops.
+    finished: bool,
 }
 
 /// A queued job waits this long for a busy thread before an idle one is woken for it.
@@ -68,10 +81,17 @@ struct Queue {
 /// waiting on a socket, or on a lock), which keeps `--threads` parallelism for such apps.
 const WAKE_DELAY: Duration = Duration::from_millis(1);
 
+/// The event loop may lie unused this long (its last leader runs a request) before the main
+/// thread takes it up, so that accepting, reading other clients and the deadlines go on while
+/// a slow request runs.
+pub const RESCUE_DELAY: Duration = Duration::from_millis(1);
+
 /// What the poller and the pool threads share.
 pub struct Shared {
     queue: Mutex<Queue>,
     job_ready: Condvar,
+    /// Wakes the main thread (see [`Shared::main_wait`]).
+    main_ready: Condvar,
     done: Mutex<Vec<Done>>,
     /// Connections in `done` (changed under its lock).
     done_count: AtomicUsize,
@@ -97,8 +117,14 @@ impl Shared {
                 busy: 0,
                 idle: 0,
                 since: None,
+                baton: None,
+                baton_free_since: Instant::now(),
+                main_leads: false,
+                main_dozing: false,
+                finished: false,
             }),
             job_ready: Condvar::new(),
+            main_ready: Condvar::new(),
             done: Mutex::new(Vec::new()),
             done_count: AtomicUsize::new(0),
             poller_sleeping: AtomicBool::new(false),
@@ -139,10 +165,22 @@ impl Shared {
         Some(now + WAKE_DELAY)
     }
 
-    /// Lets the pool threads exit once the queue is empty.
-    pub fn close(&self) {
-        lock(&self.queue).closed = true;
+    /// Hands the event loop to the threads for the first time.
+    pub fn start(&self, poller: Box<Poller>) {
+        let mut q = lock(&self.queue);
+        q.baton = Some(poller);
+        q.baton_free_since = Instant::now();
+        drop(q);
+        self.job_ready.notify_one();
+    }
+
+    /// The event loop said the worker stops: the pool threads exit, the main thread returns.
+    fn finish(&self, mut q: MutexGuard<'_, Queue>) {
+        q.closed = true;
+        q.finished = true;
+        drop(q);
         self.job_ready.notify_all();
+        self.main_ready.notify_all();
     }
 
     /// The poller is about to wait: true if it may (no connection came back meanwhile).
@@ -173,6 +211,14 @@ impl Shared {
     }
 
     /// The next job for a pool thread; `was_busy` = it just finished one.
+    ///
+    /// With no job queued, a pool thread takes the event loop (the baton) if no other thread
+    /// runs it, and runs turns until a request is complete; it then puts the baton down and
+    /// runs that request itself. A fast app is thus served by one thread doing everything,
+    /// with no hand-off between threads (waking a thread costs a futex call and, in a VM, an
+    /// inter-processor interrupt: about 30 % of a hello-world worker's time when a poller
+    /// thread handed every request to a pool thread). While the request runs nobody polls; if
+    /// that lasts [`RESCUE_DELAY`] the main thread takes the baton (see [`Shared::main_wait`]).
     fn next_job(&self, was_busy: bool) -> Option<Job> {
         let mut q = lock(&self.queue);
         if was_busy {
@@ -187,10 +233,109 @@ impl Shared {
             if q.closed {
                 return None;
             }
+            if let Some(mut poller) = q.baton.take() {
+                // Leading counts as busy: the requests this turn finds are not handed to an
+                // idle thread at once (see WAKE_DELAY); this thread takes the first itself.
+                q.busy += 1;
+                drop(q);
+                let turn = loop {
+                    match poller.turn(Duration::MAX) {
+                        Turn::Stopped => break Turn::Stopped,
+                        Turn::Going if self.has_jobs() => break Turn::Going,
+                        Turn::Going => {}
+                    }
+                };
+                q = lock(&self.queue);
+                q.busy -= 1;
+                if turn == Turn::Stopped {
+                    self.finish(q);
+                    drop(poller);
+                    return None;
+                }
+                self.put_down(&mut q, poller);
+                continue;
+            }
+            if q.main_leads {
+                // The main thread leads in a rescue: tell it a thread is free to take over.
+                let _ = self.waker.wake();
+            }
             q.idle += 1;
             q = self.job_ready.wait(q).unwrap_or_else(|e| e.into_inner());
             q.idle -= 1;
         }
+    }
+
+    fn has_jobs(&self) -> bool {
+        !lock(&self.queue).jobs.is_empty()
+    }
+
+    /// Puts the baton down for the next thread; tells a dozing main thread to watch it.
+    fn put_down(&self, q: &mut Queue, poller: Box<Poller>) {
+        q.baton = Some(poller);
+        q.baton_free_since = Instant::now();
+        if q.main_dozing {
+            q.main_dozing = false;
+            self.main_ready.notify_one();
+        }
+    }
+
+    /// The main thread's wait: returns the baton when it lay unused for [`RESCUE_DELAY`]
+    /// (every pool thread is busy with a request, or leading turned into running one), or
+    /// None at `until` or when the worker stops (see [`Shared::finished`]).
+    pub fn main_wait(&self, until: Instant) -> Option<Box<Poller>> {
+        let mut q = lock(&self.queue);
+        loop {
+            if q.finished {
+                return None;
+            }
+            let now = Instant::now();
+            if q.baton.is_some() && now >= q.baton_free_since + RESCUE_DELAY {
+                q.main_leads = true;
+                return q.baton.take();
+            }
+            if now >= until {
+                return None;
+            }
+            let wake = if q.baton.is_some() {
+                (q.baton_free_since + RESCUE_DELAY).min(until)
+            } else {
+                // A thread leads (often asleep in the poll): doze until it puts the baton
+                // down, rather than waking every millisecond to look.
+                q.main_dozing = true;
+                until
+            };
+            q = self
+                .main_ready
+                .wait_timeout(q, wake - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            q.main_dozing = false;
+        }
+    }
+
+    /// Whether the event loop said the worker stops.
+    pub fn finished(&self) -> bool {
+        lock(&self.queue).finished
+    }
+
+    /// The main thread ends a rescue turn: it keeps the baton while every pool thread is busy,
+    /// and puts it down for an idle one (waking it) otherwise. Returns the baton if kept;
+    /// `stopped` = the turn said the worker stops.
+    pub fn main_after_turn(&self, poller: Box<Poller>, stopped: bool) -> Option<Box<Poller>> {
+        let mut q = lock(&self.queue);
+        if stopped {
+            q.main_leads = false;
+            self.finish(q);
+            return None;
+        }
+        if q.idle == 0 {
+            return Some(poller);
+        }
+        q.main_leads = false;
+        self.put_down(&mut q, poller);
+        drop(q);
+        self.job_ready.notify_one();
+        None
     }
 
     /// Whether every hand-back must wake the poller: while it stops (it waits for the
@@ -293,7 +438,20 @@ fn run(py: Python<'_>, bridge: &Bridge, http: &Arc<HttpConfig>, job: Job) -> Ran
         Arc::clone(http),
         job.force_close,
     );
-    let outcome = bridge.handle(py, &job.req, &job.conn, job.environ, &exchange);
+    // The environ goes straight from the parsed request into the dict (`for_each_environ`).
+    let handled =
+        bridge.handle_request(py, &job.req, &job.conn, job.proxy.as_ref(), http, &exchange);
+    let outcome = handled.unwrap_or_else(|e| {
+        // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
+        if let Some(page) = wsgi::request_error(&job.conn, &e) {
+            exchange.try_send_error_page(&page);
+        }
+        Outcome {
+            status: Some(e.status()),
+            body_bytes: 0,
+            reusable: false,
+        }
+    });
     Ran {
         token: job.token,
         exchange,
