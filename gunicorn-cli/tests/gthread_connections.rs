@@ -43,6 +43,13 @@ def app(environ, start_response):
                 path += " released"
                 break
             time.sleep(0.05)
+    elif path in ("/sock", "/sock-close"):
+        sock = environ["gunicorn.socket"]
+        body = ("%d %d %d" % (id(sock), sock.fileno() >= 0, sock.getpeername()[1])).encode()
+        if path == "/sock-close":
+            sock.close()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     elif path == "/marker":
         open(environ["QUERY_STRING"], "w").close()
         time.sleep(2)
@@ -320,6 +327,66 @@ fn a_request_in_progress_does_not_stop_the_worker_serving_others() {
         // Released by the test, not expired: the others were served while it ran.
         assert!(r.body.starts_with("/hold released "), "{r:?}");
     }
+}
+
+/// How many sockets the worker holds (its listener included).
+fn open_sockets(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|link| link.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits (bounded) until the worker holds at most `want` sockets; returns how many it holds.
+fn settle_sockets(pid: i32, want: usize) -> usize {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = open_sockets(pid);
+        if n <= want || Instant::now() > end {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn gunicorn_socket_is_one_object_per_connection_and_closed_with_it() {
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "2", "--keep-alive", "1"]);
+    let pid = server.worker_pids()[0];
+    let sock_of = |r: &Resp| -> (String, String, String) {
+        let mut it = r.body.split(' ').map(str::to_owned);
+        (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+    };
+    // gunicorn's gthread passes the connection's socket: the same object for each request
+    // on a connection, a socket on the client's own connection.
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
+    let port = conn.stream.local_addr().unwrap().port().to_string();
+    conn.send(get("/sock").as_bytes());
+    let (first, open, peer) = sock_of(&conn.response().unwrap());
+    assert_eq!((open.as_str(), peer.as_str()), ("1", port.as_str()));
+    conn.send(get("/sock-close").as_bytes());
+    assert_eq!(sock_of(&conn.response().unwrap()).0, first);
+    // The app closed its socket: the connection goes on, and the next request gets a new one.
+    conn.send(get("/sock").as_bytes());
+    let (_, open, _) = sock_of(&conn.response().unwrap());
+    assert_eq!(open, "1");
+    // The server closes the idle connection after --keep-alive although the app's socket is a
+    // duplicate of it, and no descriptor is left behind.
+    let mut rest = [0u8; 64];
+    let eof = conn.stream.read(&mut rest);
+    assert!(matches!(eof, Ok(0)), "closed by the server: {eof:?}");
+    // Clients that close their connections leave nothing behind either.
+    for i in 0..20 {
+        let mut c = Reader::new(server.connect(READ_TIMEOUT));
+        c.send(get(&format!("/sock?{i}")).as_bytes());
+        assert_eq!(c.response().unwrap().status, 200);
+    }
+    // Only the listener is left.
+    assert_eq!(settle_sockets(pid, 1), 1);
 }
 
 #[test]

@@ -135,6 +135,11 @@ fn watch(shared: &Shared, ctx: &WorkerContext, beat: Duration) {
             ctx.heartbeat.notify();
             next_beat = now + beat;
         }
+        if shared.has_buried() {
+            // Sockets of connections closed while no request ran (idle keep-alive timeouts,
+            // clients gone): their duplicates are closed here at the latest.
+            pyo3::Python::attach(|py| shared.collect(py));
+        }
         if let Some(mut poller) = shared.main_wait(next_beat) {
             // A rescue: lead until a pool thread is free to, beating meanwhile.
             loop {

@@ -22,7 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::conn::{
     must_close, HeadReader, HeadStep, KeepAliveInputs, Timeouts, Wait, LINGER_LIMIT,
 };
-use crate::pool::{Done, Job, Shared};
+use crate::pool::{Done, Job, PySocket, Shared};
 use crate::socket::{try_recv, try_send, ClientSocket};
 
 /// The wake-up token of the pool threads handing connections back.
@@ -52,6 +52,9 @@ enum Phase {
 struct Conn {
     /// None while the connection is in a pool thread.
     io: Option<Box<dyn Transport>>,
+    /// `environ["gunicorn.socket"]`, made by the first request's pool thread and kept for the
+    /// connection's life (see `Bridge::connection_socket`).
+    socket: Option<PySocket>,
     info: ConnInfo,
     head: HeadReader,
     phase: Phase,
@@ -338,6 +341,7 @@ impl Poller {
         self.set_deadline(deadline);
         self.conns[token] = Some(Conn {
             io: Some(Box::new(ClientSocket::new(stream))),
+            socket: None,
             info,
             head: HeadReader::new(parser),
             phase: Phase::Reading,
@@ -468,6 +472,7 @@ impl Poller {
                 req,
                 conn: conn.info.clone(),
                 proxy: conn.head.proxy_info().cloned(),
+                socket: conn.socket.take(),
                 after_head,
                 force_close,
             },
@@ -486,6 +491,7 @@ impl Poller {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return;
         };
+        conn.socket = done.socket;
         let Some(io) = done.io else {
             // The socket is gone with its exchange: only the slot remains to free.
             self.remove(token);
@@ -571,6 +577,16 @@ impl Poller {
             return;
         };
         if let Some(io) = conn.io {
+            if let Some(socket) = conn.socket {
+                // The app's `gunicorn.socket` holds a duplicate of the descriptor, which
+                // keeps the connection open after our close: end it now, and let a thread
+                // holding the GIL close the duplicate.
+                let _ = nix::sys::socket::shutdown(
+                    io.as_fd().as_raw_fd(),
+                    nix::sys::socket::Shutdown::Both,
+                );
+                self.shared.bury(socket);
+            }
             // Explicitly, because a duplicate of the fd (`gunicorn.socket` kept by the app)
             // would keep the registration alive after close.
             let _ = self

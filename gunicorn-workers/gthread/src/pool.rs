@@ -15,11 +15,14 @@ use gunicorn_core::log_error;
 use gunicorn_http::{ConnInfo, HttpConfig, ProxyInfo, Request};
 use gunicorn_python::wsgi::{self, Bridge, Exchange, Outcome, Transport};
 use mio::unix::SourceFd;
-use pyo3::Python;
+use pyo3::prelude::*;
 
 use crate::conn::{DRAIN_LIMIT, DRAIN_TIME};
 use crate::poller::{Poller, Turn};
 use crate::socket::{set_io_limit, IoLimit};
+
+/// A Python `socket.socket` on a duplicate of a connection's descriptor.
+pub type PySocket = Py<PyAny>;
 
 /// A request whose head was read and parsed by the poller.
 pub struct Job {
@@ -30,6 +33,8 @@ pub struct Job {
     pub conn: ConnInfo,
     /// What the connection's PROXY header said, if it had one.
     pub proxy: Option<ProxyInfo>,
+    /// The connection's `gunicorn.socket`, once its first request made it.
+    pub socket: Option<PySocket>,
     /// Bytes read past the head (body start, pipelined requests).
     pub after_head: Vec<u8>,
     /// The response must say `Connection: close` and the connection closes after it.
@@ -41,6 +46,8 @@ pub struct Done {
     pub token: usize,
     /// None when the socket could not be recovered (closed).
     pub io: Option<Box<dyn Transport>>,
+    /// The connection's `gunicorn.socket` (None once closed).
+    pub socket: Option<PySocket>,
     /// What was read past this request: the next pipelined request(s).
     pub leftover: Vec<u8>,
     /// The connection may carry another request.
@@ -102,6 +109,10 @@ pub struct Shared {
     waker: mio::Waker,
     /// For the pool threads' plain closes.
     registry: mio::Registry,
+    /// `gunicorn.socket` objects of closed connections, to close with the GIL (see
+    /// [`Shared::bury`]).
+    graveyard: Mutex<Vec<PySocket>>,
+    graveyard_len: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,6 +142,8 @@ impl Shared {
             wake_always: AtomicBool::new(false),
             waker,
             registry,
+            graveyard: Mutex::new(Vec::new()),
+            graveyard_len: AtomicUsize::new(0),
         }
     }
 
@@ -163,6 +176,35 @@ impl Shared {
         drop(q);
         self.job_ready.notify_one();
         Some(now + WAKE_DELAY)
+    }
+
+    /// Keeps the `gunicorn.socket` of a connection closed without the GIL, for the next thread
+    /// that holds it: the next request's pool thread, or the main thread within a heartbeat
+    /// interval (the connection itself is already shut down).
+    pub fn bury(&self, socket: PySocket) {
+        let mut g = lock(&self.graveyard);
+        g.push(socket);
+        self.graveyard_len.store(g.len(), Ordering::Relaxed);
+    }
+
+    /// Closes the buried sockets (with the GIL).
+    pub fn collect(&self, py: Python<'_>) {
+        if self.graveyard_len.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let buried = {
+            let mut g = lock(&self.graveyard);
+            self.graveyard_len.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *g)
+        };
+        for socket in buried {
+            close_socket(py, socket);
+        }
+    }
+
+    /// Whether sockets wait to be closed.
+    pub fn has_buried(&self) -> bool {
+        self.graveyard_len.load(Ordering::Relaxed) > 0
     }
 
     /// Hands the event loop to the threads for the first time.
@@ -374,6 +416,7 @@ impl Shared {
 struct Ran {
     token: usize,
     exchange: Exchange,
+    socket: Option<PySocket>,
     reusable: bool,
     force_close: bool,
     has_body: bool,
@@ -424,13 +467,24 @@ fn pool_thread(
                 shared.next_job(was_busy)
             });
             let Some(job) = next else { return };
-            ran = Some(run(py, bridge, http, job));
+            ran = Some(run(py, shared, bridge, http, job));
         }
     });
 }
 
 /// Runs the app for one request (with the GIL).
-fn run(py: Python<'_>, bridge: &Bridge, http: &Arc<HttpConfig>, job: Job) -> Ran {
+fn run(py: Python<'_>, shared: &Shared, bridge: &Bridge, http: &Arc<HttpConfig>, job: Job) -> Ran {
+    shared.collect(py);
+    // One `gunicorn.socket` per connection, as gunicorn's gthread: made for its first request
+    // (and again if the app closed it), saving a dup, a getsockname and a close per request.
+    let socket = match job.socket {
+        Some(s) if is_open(py, &s) => Some(s),
+        Some(closed) => {
+            drop(closed);
+            bridge.connection_socket(py, job.io.as_fd(), &job.conn.local)
+        }
+        None => bridge.connection_socket(py, job.io.as_fd(), &job.conn.local),
+    };
     let exchange = Exchange::new(
         job.io,
         job.after_head,
@@ -438,6 +492,9 @@ fn run(py: Python<'_>, bridge: &Bridge, http: &Arc<HttpConfig>, job: Job) -> Ran
         Arc::clone(http),
         job.force_close,
     );
+    if let Some(s) = &socket {
+        exchange.set_client_socket(s.clone_ref(py));
+    }
     // The environ goes straight from the parsed request into the dict (`for_each_environ`).
     let handled =
         bridge.handle_request(py, &job.req, &job.conn, job.proxy.as_ref(), http, &exchange);
@@ -452,9 +509,17 @@ fn run(py: Python<'_>, bridge: &Bridge, http: &Arc<HttpConfig>, job: Job) -> Ran
             reusable: false,
         }
     });
+    let mut socket = socket;
+    if !outcome.reusable || job.force_close {
+        // The connection closes after this response: close the duplicate now, with the GIL.
+        if let Some(s) = socket.take() {
+            close_socket(py, s);
+        }
+    }
     Ran {
         token: job.token,
         exchange,
+        socket,
         reusable: outcome.reusable,
         force_close: job.force_close,
         has_body: !matches!(job.req.body, gunicorn_http::BodyKind::Length(0)),
@@ -483,10 +548,19 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
                 let _ = shared
                     .registry
                     .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()));
+                if let Some(socket) = r.socket {
+                    // See `Poller::remove`.
+                    let _ = nix::sys::socket::shutdown(
+                        io.as_fd().as_raw_fd(),
+                        nix::sys::socket::Shutdown::Both,
+                    );
+                    shared.bury(socket);
+                }
                 drop(io);
                 return Done {
                     token: r.token,
                     io: None,
+                    socket: None,
                     leftover: Vec::new(),
                     keep_alive: false,
                     linger: false,
@@ -495,17 +569,39 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
             Done {
                 token: r.token,
                 io: Some(io),
+                socket: r.socket,
                 linger,
                 leftover,
                 keep_alive,
             }
         }
-        None => Done {
-            token: r.token,
-            io: None,
-            leftover: Vec::new(),
-            keep_alive: false,
-            linger: false,
-        },
+        None => {
+            if let Some(socket) = r.socket {
+                shared.bury(socket);
+            }
+            Done {
+                token: r.token,
+                io: None,
+                socket: None,
+                leftover: Vec::new(),
+                keep_alive: false,
+                linger: false,
+            }
+        }
     }
+}
+
+/// Whether the app left the connection's `gunicorn.socket` open (`fileno()` is -1 once closed).
+fn is_open(py: Python<'_>, socket: &PySocket) -> bool {
+    socket
+        .bind(py)
+        .call_method0(pyo3::intern!(py, "fileno"))
+        .and_then(|n| n.extract::<i64>())
+        .is_ok_and(|n| n >= 0)
+}
+
+/// Closes a `gunicorn.socket` explicitly: a socket left to the garbage collector formats an
+/// "unclosed socket" ResourceWarning even when warnings are filtered out.
+fn close_socket(py: Python<'_>, socket: PySocket) {
+    let _ = socket.bind(py).call_method0(pyo3::intern!(py, "close"));
 }

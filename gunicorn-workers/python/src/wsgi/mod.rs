@@ -16,7 +16,7 @@ mod start_response;
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::sync::Mutex;
 
 use gunicorn_core::config::ProxyProtocol;
@@ -330,7 +330,31 @@ impl Bridge {
             let mut st = exchange.lock();
             st.transport().ok()?.as_fd().try_clone_to_owned().ok()?
         };
-        let family = match &conn.local {
+        self.socket_on(py, fd, &conn.local)
+    }
+
+    /// A `socket.socket` for a whole connection, made once and given to each of its requests
+    /// with [`Exchange::set_client_socket`] (gunicorn's gthread passes the connection's socket
+    /// object): it wraps a CLOEXEC duplicate of `fd`, so the app closing it does not close the
+    /// connection. The worker must close it when the connection ends: a duplicate left open
+    /// keeps the connection from being closed.
+    pub fn connection_socket(
+        &self,
+        py: Python<'_>,
+        fd: BorrowedFd<'_>,
+        local: &Local,
+    ) -> Option<Py<PyAny>> {
+        let fd = fd.try_clone_to_owned().ok()?;
+        self.socket_on(py, fd, local).map(Bound::unbind)
+    }
+
+    fn socket_on<'py>(
+        &self,
+        py: Python<'py>,
+        fd: OwnedFd,
+        local: &Local,
+    ) -> Option<Bound<'py, PyAny>> {
+        let family = match local {
             Local::Tcp(a) if a.is_ipv4() => libc::AF_INET,
             Local::Tcp(_) => libc::AF_INET6,
             Local::Unix(_) => libc::AF_UNIX,
