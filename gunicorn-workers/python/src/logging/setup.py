@@ -1,10 +1,11 @@
 # Python logging inside a gunicorn-rs process: the "gunicorn.error" and "gunicorn.access"
 # loggers an application (or a Flask recipe reusing their handlers) expects, writing to the
 # destinations the Rust side owns, then the user's logging configuration applied on top.
-import json
 import logging
-import logging.config
 import os
+
+# logging.config (which brings logging.handlers, socketserver, pickle and queue: ~0.9 MiB per
+# worker) and json are imported only when a logging configuration is given.
 
 GENERIC_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
 GENERIC_DATEFMT = "[%Y-%m-%d %H:%M:%S %z]"
@@ -72,23 +73,26 @@ def install(error_sink, access_sink, level, access_enabled, config_dict, config_
         access_log.handlers = [handler]
 
     configured = False
+    if config_dict or config_json or config_ini:
+        from logging import config as logging_config
     if config_dict:
         merged = dict_defaults()
         merged.update(config_dict)
-        logging.config.dictConfig(merged)
+        logging_config.dictConfig(merged)
         configured = True
     elif config_json:
+        import json
         with open(config_json) as f:
             user = json.load(f)
         merged = dict_defaults()
         merged.update(user)
-        logging.config.dictConfig(merged)
+        logging_config.dictConfig(merged)
         configured = True
     elif config_ini:
         if not os.path.exists(config_ini):
             raise RuntimeError("Error: log config '%s' not found" % config_ini)
         defaults = {"__file__": config_ini, "here": os.path.dirname(config_ini)}
-        logging.config.fileConfig(config_ini, defaults=defaults,
+        logging_config.fileConfig(config_ini, defaults=defaults,
                                   disable_existing_loggers=False)
         configured = True
     logging._gunicorn_rs_installed = True
