@@ -245,6 +245,33 @@ impl State {
         }
     }
 
+    /// Drops the decoded bytes already handed out from the front of the buffer, so an app
+    /// reading the body in pieces keeps at most one read's worth in Rust, not the whole body.
+    pub(crate) fn compact_body(&mut self) {
+        if self.body_pos > 0 {
+            self.body.drain(..self.body_pos);
+            self.body_pos = 0;
+        }
+    }
+
+    /// Hands out every available decoded byte as an owned buffer, moved out without a copy
+    /// when nothing of it was handed out yet; the next decode (if the body goes on) goes into
+    /// a fresh buffer of one read's size.
+    pub(crate) fn take_available(&mut self) -> Vec<u8> {
+        self.compact_body();
+        if self.body.is_empty() {
+            return Vec::new();
+        }
+        let next = if self.body_done {
+            Vec::new()
+        } else {
+            Vec::with_capacity(READ_CHUNK)
+        };
+        let piece = std::mem::replace(&mut self.body, next);
+        self.handed += piece.len() as u64;
+        piece
+    }
+
     /// Decodes until at least `want` body bytes are available or the body is complete.
     pub(crate) fn fill(&mut self, want: usize) -> Result<(), BodyError> {
         loop {

@@ -46,8 +46,12 @@ impl Input {
             }
         }
         let ex = &self.exchange;
-        ex.blocking_io(py, || ex.lock().fill(want))
-            .map_err(to_py_err)
+        ex.blocking_io(py, || {
+            let mut st = ex.lock();
+            st.compact_body();
+            st.fill(want)
+        })
+        .map_err(to_py_err)
     }
 
     /// Takes up to `n` available bytes as a Python bytes object.
@@ -85,13 +89,7 @@ impl Input {
         if let Some(n) = left.filter(|n| (DIRECT_MIN..=DIRECT_MAX).contains(n)) {
             return self.read_into_bytes(py, n as usize);
         }
-        let ex = &self.exchange;
-        ex.blocking_io(py, || {
-            let mut st = ex.lock();
-            st.fill(usize::MAX)
-        })
-        .map_err(to_py_err)?;
-        Ok(self.take(py, usize::MAX))
+        self.read_pieces(py)
     }
 }
 
@@ -126,6 +124,49 @@ impl Input {
             return Ok(PyBytes::new(py, &bytes.as_bytes()[..got]));
         }
         Ok(bytes)
+    }
+}
+
+impl Input {
+    /// `read()` of a body of unknown size (chunked, or a Content-Length outside the direct
+    /// range): the decoded body is collected one read buffer at a time, each buffer moved out
+    /// of the exchange rather than appended to one growing buffer (no reallocation copies,
+    /// no doubled capacity), then copied once into a bytes object of the exact size. Both
+    /// the socket reads and that copy run without the GIL.
+    fn read_pieces<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let ex = &self.exchange;
+        let pieces = ex
+            .blocking_io(py, || {
+                let mut pieces: Vec<Vec<u8>> = Vec::new();
+                let mut st = ex.lock();
+                loop {
+                    let piece = st.take_available();
+                    if !piece.is_empty() {
+                        pieces.push(piece);
+                    }
+                    if st.body_done() {
+                        return Ok(pieces);
+                    }
+                    st.fill(1)?;
+                }
+            })
+            .map_err(to_py_err)?;
+        match pieces.as_slice() {
+            [] => return Ok(PyBytes::new(py, b"")),
+            [one] => return Ok(PyBytes::new(py, one)),
+            _ => {}
+        }
+        let total = pieces.iter().map(Vec::len).sum();
+        PyBytes::new_with(py, total, |buf| {
+            ex.blocking_io(py, || {
+                let mut at = 0;
+                for piece in &pieces {
+                    buf[at..at + piece.len()].copy_from_slice(piece);
+                    at += piece.len();
+                }
+            });
+            Ok(())
+        })
     }
 }
 
