@@ -2,10 +2,11 @@
 # loggers an application (or a Flask recipe reusing their handlers) expects, writing to the
 # destinations the Rust side owns, then the user's logging configuration applied on top.
 import logging
+# Imported even without a logging configuration (~0.9 MiB per worker with the logging.handlers,
+# socketserver, pickle and queue it brings): gunicorn's workers always have it, and apps that
+# call logging.config.dictConfig() after a bare `import logging` rely on that.
+import logging.config
 import os
-
-# logging.config (which brings logging.handlers, socketserver, pickle and queue: ~0.9 MiB per
-# worker) and json are imported only when a logging configuration is given.
 
 GENERIC_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"
 GENERIC_DATEFMT = "[%Y-%m-%d %H:%M:%S %z]"
@@ -73,12 +74,10 @@ def install(error_sink, access_sink, level, access_enabled, config_dict, config_
         access_log.handlers = [handler]
 
     configured = False
-    if config_dict or config_json or config_ini:
-        from logging import config as logging_config
     if config_dict:
         merged = dict_defaults()
         merged.update(config_dict)
-        logging_config.dictConfig(merged)
+        logging.config.dictConfig(merged)
         configured = True
     elif config_json:
         import json
@@ -86,13 +85,13 @@ def install(error_sink, access_sink, level, access_enabled, config_dict, config_
             user = json.load(f)
         merged = dict_defaults()
         merged.update(user)
-        logging_config.dictConfig(merged)
+        logging.config.dictConfig(merged)
         configured = True
     elif config_ini:
         if not os.path.exists(config_ini):
             raise RuntimeError("Error: log config '%s' not found" % config_ini)
         defaults = {"__file__": config_ini, "here": os.path.dirname(config_ini)}
-        logging_config.fileConfig(config_ini, defaults=defaults,
+        logging.config.fileConfig(config_ini, defaults=defaults,
                                   disable_existing_loggers=False)
         configured = True
     logging._gunicorn_rs_installed = True
