@@ -67,8 +67,8 @@ struct Queue {
     since: Option<Instant>,
     /// The event loop, while no thread runs it (see [`Shared::next_job`]).
     baton: Option<Box<Poller>>,
-    /// When the baton was last put down.
-    baton_free_since: Instant,
+    /// When the threads last showed progress: the baton put down, or a queued job taken.
+    progress: Instant,
     /// The main thread holds the baton (a rescue, see [`Shared::main_wait`]).
     main_leads: bool,
     /// The main thread waits without a short timeout and must be told when the baton is put
@@ -129,7 +129,7 @@ impl Shared {
                 idle: 0,
                 since: None,
                 baton: None,
-                baton_free_since: Instant::now(),
+                progress: Instant::now(),
                 main_leads: false,
                 main_dozing: false,
                 finished: false,
@@ -211,7 +211,7 @@ impl Shared {
     pub fn start(&self, poller: Box<Poller>) {
         let mut q = lock(&self.queue);
         q.baton = Some(poller);
-        q.baton_free_since = Instant::now();
+        q.progress = Instant::now();
         drop(q);
         self.job_ready.notify_one();
     }
@@ -268,8 +268,10 @@ impl Shared {
         }
         loop {
             if let Some(job) = q.jobs.pop_front() {
+                let now = Instant::now();
                 q.busy += 1;
-                q.since = (!q.jobs.is_empty()).then(Instant::now);
+                q.since = (!q.jobs.is_empty()).then_some(now);
+                q.progress = now;
                 return Some(job);
             }
             if q.closed {
@@ -314,16 +316,18 @@ impl Shared {
     /// Puts the baton down for the next thread; tells a dozing main thread to watch it.
     fn put_down(&self, q: &mut Queue, poller: Box<Poller>) {
         q.baton = Some(poller);
-        q.baton_free_since = Instant::now();
+        q.progress = Instant::now();
         if q.main_dozing {
             q.main_dozing = false;
             self.main_ready.notify_one();
         }
     }
 
-    /// The main thread's wait: returns the baton when it lay unused for [`RESCUE_DELAY`]
-    /// (every pool thread is busy with a request, or leading turned into running one), or
-    /// None at `until` or when the worker stops (see [`Shared::finished`]).
+    /// The main thread's wait: returns the baton when it lay unused and no queued request was
+    /// taken for [`RESCUE_DELAY`] (a request is slow: leading turned into running it, and
+    /// every other pool thread is busy or asleep), or None at `until` or when the worker
+    /// stops (see [`Shared::finished`]). A thread running a batch of quick requests one
+    /// after the other is not rescued: it takes the baton back when the queue is empty.
     pub fn main_wait(&self, until: Instant) -> Option<Box<Poller>> {
         let mut q = lock(&self.queue);
         loop {
@@ -331,7 +335,7 @@ impl Shared {
                 return None;
             }
             let now = Instant::now();
-            if q.baton.is_some() && now >= q.baton_free_since + RESCUE_DELAY {
+            if q.baton.is_some() && now >= q.progress + RESCUE_DELAY {
                 q.main_leads = true;
                 return q.baton.take();
             }
@@ -339,7 +343,7 @@ impl Shared {
                 return None;
             }
             let wake = if q.baton.is_some() {
-                (q.baton_free_since + RESCUE_DELAY).min(until)
+                (q.progress + RESCUE_DELAY).min(until)
             } else {
                 // A thread leads (often asleep in the poll): doze until it puts the baton
                 // down, rather than waking every millisecond to look.
@@ -360,9 +364,11 @@ impl Shared {
         lock(&self.queue).finished
     }
 
-    /// The main thread ends a rescue turn: it keeps the baton while every pool thread is busy,
-    /// and puts it down for an idle one (waking it) otherwise. Returns the baton if kept;
-    /// `stopped` = the turn said the worker stops.
+    /// The main thread ends a rescue turn. It keeps the baton while every pool thread is busy
+    /// (none could take it). Otherwise it puts it down: with requests queued, for the busy
+    /// thread that takes them to pick up when the queue is empty (an idle one is woken only
+    /// if the queue stalls: see WAKE_DELAY); with none, for an idle thread, woken for it.
+    /// Returns the baton if kept; `stopped` = the turn said the worker stops.
     pub fn main_after_turn(&self, poller: Box<Poller>, stopped: bool) -> Option<Box<Poller>> {
         let mut q = lock(&self.queue);
         if stopped {
@@ -375,8 +381,11 @@ impl Shared {
         }
         q.main_leads = false;
         self.put_down(&mut q, poller);
+        let wake = q.jobs.is_empty();
         drop(q);
-        self.job_ready.notify_one();
+        if wake {
+            self.job_ready.notify_one();
+        }
         None
     }
 
