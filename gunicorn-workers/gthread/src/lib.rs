@@ -1,12 +1,14 @@
-//! The gthread worker class (gunicorn's `ThreadWorker`), rebuilt around a poller.
+//! The gthread worker class (gunicorn's `ThreadWorker`), rebuilt around an event loop.
 //!
-//! The worker's main thread is a poller ([`poller`]) that owns the listeners and every
-//! connection waiting for a request: it reads and parses request heads without the GIL, so a
-//! slow or idle client costs a connection slot, never a Python thread. A complete request goes
-//! to a pool of `--threads` threads ([`pool`]) that run it through the same PEP 3333 bridge as
-//! the sync worker, holding the GIL only while Python runs. After the response a keep-alive
-//! connection returns to the poller with whatever was read past the request, and a pipelined
-//! request already in that buffer is answered at once.
+//! The event loop ([`poller`]) owns the listeners and every connection waiting for a request:
+//! it reads and parses request heads without the GIL, so a slow or idle client costs a
+//! connection slot, never a Python thread. It is a baton passed between the `--threads` pool
+//! threads ([`pool`]): an idle thread runs it until a request is complete, then runs that
+//! request itself through the same PEP 3333 bridge as the sync worker, holding the GIL only
+//! while Python runs. The main thread beats the heartbeat and takes the event loop up while a
+//! slow request keeps every thread from it. After the response a keep-alive connection returns
+//! to the event loop with whatever was read past the request, and a pipelined request already
+//! in that buffer is answered at once.
 #![deny(unsafe_code)]
 
 pub mod conn;

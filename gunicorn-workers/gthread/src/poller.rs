@@ -1,8 +1,8 @@
-//! The poller: the worker's main thread. It owns the listeners and every connection that is
-//! not in a pool thread (new, idle keep-alive, half-received heads, lingering closes), reads and
-//! parses request heads without the GIL, and hands complete requests to the pool. It also
-//! proves the worker alive, enforces the deadlines and `--worker-connections`, and runs the
-//! graceful shutdown.
+//! The event loop. It owns the listeners and every connection that is not in a pool thread
+//! (new, idle keep-alive, half-received heads, lingering closes), reads and parses request
+//! heads without the GIL, and queues complete requests for the pool. It also enforces the
+//! deadlines and `--worker-connections`, and runs the graceful shutdown. One thread at a time
+//! runs it, a turn at a time ([`Poller::turn`]): see `pool::Shared::next_job`.
 //!
 //! Connections are registered once, edge-triggered, for their whole life. While a connection
 //! is in a pool thread its readiness events are only remembered; when it comes back, bytes
