@@ -15,6 +15,7 @@ mod input;
 mod start_response;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::sync::Mutex;
@@ -121,12 +122,39 @@ pub struct Outcome {
 /// sending many distinct header names.
 const MAX_CACHED_KEYS: usize = 512;
 
+/// The environ key cache, looked up ~20 times per request. Keyed with FNV-1a rather than the
+/// default SipHash (which showed as ~2 % of a hello-world worker): the keys are short, and a
+/// client crafting colliding header names can at worst make lookups scan the at most
+/// [`MAX_CACHED_KEYS`] entries.
+type KeyCache = HashMap<String, Py<PyString>, BuildHasherDefault<Fnv1a>>;
+
+/// The 64-bit FNV-1a hash.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Fnv1a {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The per-worker WSGI bridge.
 pub struct Bridge {
     app: Py<PyAny>,
     /// The constant part of every environ; copied per request.
     base: Py<PyDict>,
-    keys: Mutex<HashMap<String, Py<PyString>>>,
+    keys: Mutex<KeyCache>,
     opts: BridgeOptions,
     socket_class: Py<PyAny>,
     key_input: Py<PyString>,
@@ -189,7 +217,7 @@ impl Bridge {
         Ok(Bridge {
             app: app.callable().clone_ref(py),
             base: base.unbind(),
-            keys: Mutex::new(HashMap::new()),
+            keys: Mutex::new(KeyCache::default()),
             opts,
             socket_class,
             key_input: PyString::intern(py, "wsgi.input").unbind(),
@@ -269,11 +297,7 @@ impl Bridge {
 }
 
 /// `k` as an interned Python string from the bridge's cache (added while the cache is small).
-fn cached_key<'py>(
-    keys: &mut HashMap<String, Py<PyString>>,
-    py: Python<'py>,
-    k: &str,
-) -> Bound<'py, PyString> {
+fn cached_key<'py>(keys: &mut KeyCache, py: Python<'py>, k: &str) -> Bound<'py, PyString> {
     if let Some(s) = keys.get(k) {
         return s.bind(py).clone();
     }
@@ -821,4 +845,24 @@ pub fn request_error(conn: &ConnInfo, err: &HttpError) -> Option<Vec<u8>> {
     }
     err.sends_response()
         .then(|| error_page(err.status(), err.reason(), &err.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        // From the FNV reference test suite (64-bit FNV-1a).
+        let cases: &[(&[u8], u64)] = &[
+            (b"", 0xcbf2_9ce4_8422_2325),
+            (b"a", 0xaf63_dc4c_8601_ec8c),
+            (b"foobar", 0x8594_4171_f739_67e8),
+        ];
+        for (input, want) in cases {
+            let mut h = Fnv1a::default();
+            h.write(input);
+            assert_eq!(h.finish(), *want, "{input:?}");
+        }
+    }
 }
