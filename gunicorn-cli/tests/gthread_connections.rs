@@ -215,6 +215,43 @@ fn pipelined_requests_are_answered_in_order_without_waiting() {
 }
 
 #[test]
+fn a_pipelined_burst_larger_than_the_read_buffer_is_answered_in_full() {
+    // More than one 64 KiB read of pipelined requests: after each response the rest must be
+    // read from the socket although no new readiness event announces it.
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "2"]);
+    let n = 3000;
+    let burst: String = (0..n).map(|i| get(&format!("/p{i}"))).collect();
+    assert!(burst.len() > 64 * 1024);
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
+    let mut writer = conn.stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || writer.write_all(burst.as_bytes()));
+    for i in 0..n {
+        let r = conn.response().unwrap_or_else(|| panic!("response {i}"));
+        assert!(r.body.starts_with(&format!("/p{i} ")), "{i}: {r:?}");
+    }
+    sender.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_client_that_sends_its_request_and_closes_gets_its_response_and_a_close() {
+    // The request and the FIN arrive together: one readiness event for both. The response is
+    // sent, then the connection is closed at once (not after the keep-alive timeout).
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "2", "--keep-alive", "60"]);
+    for path in ["/a", "/b", "/c"] {
+        let mut conn = Reader::new(server.connect(READ_TIMEOUT));
+        conn.send(get(path).as_bytes());
+        conn.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let r = conn.response().expect("response");
+        assert!(r.body.starts_with(&format!("{path} ")), "{r:?}");
+        let mut rest = [0u8; 16];
+        let eof = conn.stream.read(&mut rest);
+        assert!(matches!(eof, Ok(0)), "closed at once: {eof:?}");
+    }
+}
+
+#[test]
 fn connection_close_and_http_1_0_close_the_connection() {
     let dir = app_dir();
     let server = server(&dir, &["--keep-alive", "60"]);

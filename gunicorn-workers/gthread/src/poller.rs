@@ -60,6 +60,15 @@ struct Conn {
     phase: Phase,
     wait: Wait,
     deadline: Option<Instant>,
+    /// The client closed its side (a readiness event said so): keep reading to the EOF.
+    peer_closed: bool,
+    /// The socket may hold bytes no readiness event will announce again: read it when the
+    /// connection comes back from its request. Set when the last read filled the buffer, the
+    /// client closed its side, an event came while the request ran, or the request had a body
+    /// (the pool thread read the socket). Otherwise the socket was drained by a short read, and
+    /// anything arriving later raises a new edge-triggered event: no read on spec (it would
+    /// cost a `recv` returning `EAGAIN` per keep-alive request).
+    recheck: bool,
 }
 
 /// The worker settings the poller applies.
@@ -93,7 +102,8 @@ pub struct Poller {
     shutdown: Shutdown,
     scratch: Vec<u8>,
     done: Vec<Done>,
-    ready: Vec<Token>,
+    /// The tokens of the last poll, with whether the event said the peer closed (or failed).
+    ready: Vec<(Token, bool)>,
     handled: u64,
     /// A listener may have connections waiting (its edge came, or a batch stopped short).
     accept_more: bool,
@@ -204,9 +214,14 @@ impl Poller {
         }
         // The tokens are copied out so the handlers may borrow the poller mutably.
         self.ready.clear();
-        self.ready.extend(self.events.iter().map(|e| e.token()));
+        self.ready.extend(
+            self.events
+                .iter()
+                .map(|e| (e.token(), e.is_read_closed() || e.is_error())),
+        );
         for i in 0..self.ready.len() {
-            match self.ready[i] {
+            let (token, closed) = self.ready[i];
+            match token {
                 WAKER | SHUTDOWN => {}
                 Token(t) if t >= FIRST_LISTENER_TOKEN => {
                     if !self.accept_more {
@@ -214,7 +229,7 @@ impl Poller {
                         self.pending_since = Instant::now();
                     }
                 }
-                Token(t) => self.on_ready(t),
+                Token(t) => self.on_ready(t, closed),
             }
         }
         let mut done = std::mem::take(&mut self.done);
@@ -347,6 +362,8 @@ impl Poller {
             phase: Phase::Reading,
             wait: Wait::FirstRequest,
             deadline,
+            peer_closed: false,
+            recheck: false,
         });
         self.open += 1;
         self.update_wake_always();
@@ -354,13 +371,14 @@ impl Poller {
 
     // ---- reading heads --------------------------------------------------------------------
 
-    fn on_ready(&mut self, token: usize) {
+    fn on_ready(&mut self, token: usize, closed: bool) {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return;
         };
+        conn.peer_closed |= closed;
         match conn.phase {
-            // The pool thread hands the connection back, and it is read then.
-            Phase::Busy => {}
+            // Read when the pool thread hands the connection back.
+            Phase::Busy => conn.recheck = true,
             Phase::Reading => self.read_head(token),
             Phase::Closing { .. } => self.linger(token),
         }
@@ -391,6 +409,7 @@ impl Poller {
                 }
             };
             let step = conn.head.feed(&self.scratch[..n]);
+            conn.recheck = n == self.scratch.len() || conn.peer_closed;
             if !self.on_step(token, step) {
                 return;
             }
@@ -510,10 +529,16 @@ impl Poller {
         // A pipelined request already read is answered before anything else.
         let step = conn.head.resume(done.leftover);
         self.set_deadline(deadline);
-        // Bytes or a close may have arrived with the previous request's readiness event, which
-        // an edge-triggered poller will not report again: read now whenever more is needed.
+        // Bytes or a close may wait in the socket with no event to come for them (see
+        // `Conn::recheck`): read now if more is needed.
         if self.on_step(token, step) {
-            self.read_head(token);
+            let recheck = done.socket_read
+                || self.conns[token]
+                    .as_ref()
+                    .is_some_and(|c| c.recheck || c.peer_closed);
+            if recheck {
+                self.read_head(token);
+            }
         }
     }
 

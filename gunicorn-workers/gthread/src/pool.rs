@@ -54,6 +54,9 @@ pub struct Done {
     pub keep_alive: bool,
     /// Close with a lingering close (unread request bytes may remain).
     pub linger: bool,
+    /// The pool thread read from the socket (a request body): it may hold bytes no readiness
+    /// event will announce.
+    pub socket_read: bool,
 }
 
 struct Queue {
@@ -573,6 +576,7 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
                     leftover: Vec::new(),
                     keep_alive: false,
                     linger: false,
+                    socket_read: false,
                 };
             }
             Done {
@@ -582,6 +586,7 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
                 linger,
                 leftover,
                 keep_alive,
+                socket_read: r.has_body,
             }
         }
         None => {
@@ -595,6 +600,7 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
                 leftover: Vec::new(),
                 keep_alive: false,
                 linger: false,
+                socket_read: r.has_body,
             }
         }
     }
