@@ -59,6 +59,21 @@ pub struct Done {
     pub socket_read: bool,
 }
 
+impl Done {
+    /// The connection is closed already: only its slot is left to free.
+    fn closed(token: usize) -> Done {
+        Done {
+            token,
+            io: None,
+            socket: None,
+            leftover: Vec::new(),
+            keep_alive: false,
+            linger: false,
+            socket_read: false,
+        }
+    }
+}
+
 struct Queue {
     jobs: VecDeque<Job>,
     closed: bool,
@@ -569,15 +584,7 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
                     shared.bury(socket);
                 }
                 drop(io);
-                return Done {
-                    token: r.token,
-                    io: None,
-                    socket: None,
-                    leftover: Vec::new(),
-                    keep_alive: false,
-                    linger: false,
-                    socket_read: false,
-                };
+                return Done::closed(r.token);
             }
             Done {
                 token: r.token,
@@ -593,15 +600,7 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
             if let Some(socket) = r.socket {
                 shared.bury(socket);
             }
-            Done {
-                token: r.token,
-                io: None,
-                socket: None,
-                leftover: Vec::new(),
-                keep_alive: false,
-                linger: false,
-                socket_read: r.has_body,
-            }
+            Done::closed(r.token)
         }
     }
 }
