@@ -94,6 +94,9 @@ struct Queue {
     main_dozing: bool,
     /// The event loop said the worker stops.
     finished: bool,
+    /// A thread waits for its client while nobody runs the event loop: the main thread takes
+    /// it up at once (see [`Shared::about_to_wait`]).
+    rescue_now: bool,
 }
 
 /// A queued job waits this long for a busy thread before an idle one is woken for it.
@@ -151,6 +154,7 @@ impl Shared {
                 main_leads: false,
                 main_dozing: false,
                 finished: false,
+                rescue_now: false,
             }),
             job_ready: Condvar::new(),
             main_ready: Condvar::new(),
@@ -194,6 +198,25 @@ impl Shared {
         drop(q);
         self.job_ready.notify_one();
         Some(now + WAKE_DELAY)
+    }
+
+    /// A pool thread is about to wait for its client (a request body still arriving, a full
+    /// send buffer): it runs neither Python nor the event loop meanwhile, so others should. An
+    /// idle thread is woken for a queued request, or to take the baton up if it lies unused;
+    /// with no idle thread, the main thread takes the baton up at once rather than after
+    /// [`RESCUE_DELAY`]. (Uploads from a few clients: otherwise each worker read one body at a
+    /// time, and the other clients' requests waited for the rescue.)
+    fn about_to_wait(&self) {
+        let mut q = lock(&self.queue);
+        let unled = q.baton.is_some();
+        if q.idle > 0 && (unled || !q.jobs.is_empty()) {
+            drop(q);
+            self.job_ready.notify_one();
+        } else if unled && !q.rescue_now {
+            q.rescue_now = true;
+            drop(q);
+            self.main_ready.notify_one();
+        }
     }
 
     /// Keeps the `gunicorn.socket` of a connection closed without the GIL, for the next thread
@@ -353,7 +376,8 @@ impl Shared {
                 return None;
             }
             let now = Instant::now();
-            if q.baton.is_some() && now >= q.progress + RESCUE_DELAY {
+            if q.baton.is_some() && (q.rescue_now || now >= q.progress + RESCUE_DELAY) {
+                q.rescue_now = false;
                 q.main_leads = true;
                 return q.baton.take();
             }
@@ -449,6 +473,21 @@ struct Ran {
     has_body: bool,
 }
 
+thread_local! {
+    /// This pool thread's pool, for [`about_to_wait`].
+    static POOL: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Called by a pool thread's socket before it waits for the client (see
+/// [`Shared::about_to_wait`]); nothing on other threads.
+pub fn about_to_wait() {
+    POOL.with(|p| {
+        if let Some(shared) = p.borrow().as_ref() {
+            shared.about_to_wait();
+        }
+    });
+}
+
 /// Starts `threads` pool threads.
 pub fn start(
     threads: usize,
@@ -464,7 +503,10 @@ pub fn start(
             let http = Arc::clone(&http);
             std::thread::Builder::new()
                 .name(format!("gthread-{i}"))
-                .spawn(move || pool_thread(&shared, &bridge, &http, io_timeout))
+                .spawn(move || {
+                    POOL.with(|p| *p.borrow_mut() = Some(Arc::clone(&shared)));
+                    pool_thread(&shared, &bridge, &http, io_timeout)
+                })
         })
         .collect()
 }

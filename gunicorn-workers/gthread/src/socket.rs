@@ -77,6 +77,7 @@ pub fn try_send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Option<usize>> {
 
 /// Waits until `fd` is ready for `flags`, within this thread's I/O limit.
 fn wait_ready(fd: BorrowedFd<'_>, flags: PollFlags) -> io::Result<()> {
+    crate::pool::about_to_wait();
     let limit = IO_LIMIT.with(Cell::get);
     let now = Instant::now();
     let mut wait = limit.per_wait;
