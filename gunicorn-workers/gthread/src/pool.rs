@@ -5,6 +5,7 @@
 //! and a re-acquire, never a thread-state creation. Finishing a request (draining an unread
 //! body, handing the socket back) and waiting for the next job happen in a single release.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -97,6 +98,11 @@ struct Queue {
     /// A thread waits for its client while nobody runs the event loop: the main thread takes
     /// it up at once (see [`Shared::about_to_wait`]).
     rescue_now: bool,
+    /// The last request finished was slow: it waited for its client (an upload) or ran for
+    /// [`RESCUE_DELAY`] (a blocking app). Then the main thread, once it took the event loop
+    /// up, keeps it, as a dedicated poller handing requests to the pool: passing the baton
+    /// back for each such request would cost more hand-offs than it saves.
+    slow: bool,
 }
 
 /// A queued job waits this long for a busy thread before an idle one is woken for it.
@@ -155,6 +161,7 @@ impl Shared {
                 main_dozing: false,
                 finished: false,
                 rescue_now: false,
+                slow: false,
             }),
             job_ready: Condvar::new(),
             main_ready: Condvar::new(),
@@ -293,7 +300,8 @@ impl Shared {
         self.done_count.store(0, Ordering::SeqCst);
     }
 
-    /// The next job for a pool thread; `was_busy` = it just finished one.
+    /// The next job for a pool thread; `finished` = it just finished one, which was slow (it
+    /// waited for its client or ran for [`RESCUE_DELAY`]) or not.
     ///
     /// With no job queued, a pool thread takes the event loop (the baton) if no other thread
     /// runs it, and runs turns until a request is complete; it then puts the baton down and
@@ -302,10 +310,11 @@ impl Shared {
     /// inter-processor interrupt: about 30 % of a hello-world worker's time when a poller
     /// thread handed every request to a pool thread). While the request runs nobody polls; if
     /// that lasts [`RESCUE_DELAY`] the main thread takes the baton (see [`Shared::main_wait`]).
-    fn next_job(&self, was_busy: bool) -> Option<Job> {
+    fn next_job(&self, finished: Option<bool>) -> Option<Job> {
         let mut q = lock(&self.queue);
-        if was_busy {
+        if let Some(slow) = finished {
             q.busy -= 1;
+            q.slow = slow;
         }
         loop {
             if let Some(job) = q.jobs.pop_front() {
@@ -340,8 +349,9 @@ impl Shared {
                 self.put_down(&mut q, poller);
                 continue;
             }
-            if q.main_leads {
-                // The main thread leads in a rescue: tell it a thread is free to take over.
+            if q.main_leads && !q.slow {
+                // The main thread leads in a rescue, and requests are quick again: tell it a
+                // thread is free to take over.
                 let _ = self.waker.wake();
             }
             q.idle += 1;
@@ -407,7 +417,8 @@ impl Shared {
     }
 
     /// The main thread ends a rescue turn. It keeps the baton while every pool thread is busy
-    /// (none could take it). Otherwise it puts it down: with requests queued, for the busy
+    /// (none could take it) or requests are slow (see `Queue::slow`). Otherwise it puts it
+    /// down: with requests queued, for the busy
     /// thread that takes them to pick up when the queue is empty (an idle one is woken only
     /// if the queue stalls: see WAKE_DELAY); with none, for an idle thread, woken for it.
     /// Returns the baton if kept; `stopped` = the turn said the worker stops.
@@ -418,7 +429,7 @@ impl Shared {
             self.finish(q);
             return None;
         }
-        if q.idle == 0 {
+        if q.idle == 0 || q.slow {
             return Some(poller);
         }
         q.main_leads = false;
@@ -476,11 +487,14 @@ struct Ran {
 thread_local! {
     /// This pool thread's pool, for [`about_to_wait`].
     static POOL: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
+    /// This pool thread's current request waited for its client.
+    static WAITED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Called by a pool thread's socket before it waits for the client (see
 /// [`Shared::about_to_wait`]); nothing on other threads.
 pub fn about_to_wait() {
+    WAITED.with(|w| w.set(true));
     POOL.with(|p| {
         if let Some(shared) = p.borrow().as_ref() {
             shared.about_to_wait();
@@ -523,20 +537,19 @@ fn pool_thread(
     };
     set_io_limit(io_limit);
     Python::attach(|py| {
-        let mut ran: Option<Ran> = None;
+        let mut ran: Option<(Ran, Instant)> = None;
         loop {
             let next = py.detach(|| {
-                let was_busy = match ran.take() {
-                    Some(r) => {
-                        shared.hand_back(finish(shared, r, io_limit));
-                        true
-                    }
-                    None => false,
-                };
-                shared.next_job(was_busy)
+                let finished = ran.take().map(|(r, started)| {
+                    shared.hand_back(finish(shared, r, io_limit));
+                    WAITED.with(Cell::get) || started.elapsed() >= RESCUE_DELAY
+                });
+                shared.next_job(finished)
             });
             let Some(job) = next else { return };
-            ran = Some(run(py, shared, bridge, http, job));
+            WAITED.with(|w| w.set(false));
+            let started = Instant::now();
+            ran = Some((run(py, shared, bridge, http, job), started));
         }
     });
 }
