@@ -157,3 +157,19 @@ pub fn sendfile_from_python_fd(
     *offset = off as i64;
     r
 }
+
+/// Caps glibc's malloc at `n` arenas (`mallopt(M_ARENA_MAX)`). True if the limit was set.
+/// Elsewhere than glibc there is nothing to set.
+pub fn limit_malloc_arenas(n: i32) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes a malloc parameter; M_ARENA_MAX only bounds how many
+        // arenas later allocations may create, so it is safe with threads already running.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, n) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = n;
+        false
+    }
+}
