@@ -137,6 +137,18 @@ impl Worker for EchoWorker {
     }
 }
 
+/// One `read`, retried when a signal interrupts it. With a read timeout set (SO_RCVTIMEO),
+/// Linux does not restart an interrupted socket read even under SA_RESTART (signal(7)): the
+/// TERM of a graceful stop would otherwise cut the request being served short.
+fn read_some(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 fn conn_info(peer: PeerAddr, local: Option<LocalAddr>) -> ConnInfo {
     ConnInfo {
         peer: match peer {
@@ -164,7 +176,7 @@ impl EchoWorker {
                 Ok(None) => {}
                 Err(e) => return send_error(&mut stream, &e),
             }
-            let n = stream.read(&mut chunk)?;
+            let n = read_some(&mut stream, &mut chunk)?;
             if n == 0 {
                 // The client went away before a full head: nothing to answer.
                 return Ok(());
@@ -179,7 +191,7 @@ impl EchoWorker {
         }
         while !decoder.is_done() {
             if rest.is_empty() {
-                let n = stream.read(&mut chunk)?;
+                let n = read_some(&mut stream, &mut chunk)?;
                 if n == 0 {
                     if let Err(e) = decoder.eof() {
                         return send_error(&mut stream, &e);
