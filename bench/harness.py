@@ -174,6 +174,29 @@ def worker_rss_mib(master_pid):
     return total / len(pids) / 1024.0
 
 
+def pss_mib(master_pid):
+    """(average PSS of the workers, PSS of the master and workers together), in MiB.
+
+    PSS divides each shared page among the processes mapping it, so shared library code
+    counts once in the total; VmRSS counts it in full in every process that touched it."""
+    pids = children(master_pid)
+    workers = []
+    master = 0
+    for pid in [master_pid] + pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        kib = next((int(l.split()[1]) for l in text.splitlines() if l.startswith("Pss:")), 0)
+        if pid == master_pid:
+            master = kib
+        else:
+            workers.append(kib)
+    if not workers:
+        return master / 1024.0, master / 1024.0
+    return sum(workers) / len(workers) / 1024.0, (master + sum(workers)) / 1024.0
+
+
 def children(pid):
     kids = []
     for entry in os.listdir("/proc"):
@@ -285,6 +308,7 @@ def bench_one(server, scenario, workers, duration):
         cpu_ns = server_cpu_ns(proc.pid) - cpu_before
         r["cpu_us_per_req"] = cpu_ns / 1000 / max(r["requests"], 1)
         r["rss_mib"] = worker_rss_mib(proc.pid)
+        r["pss_mib"], r["pss_total_mib"] = pss_mib(proc.pid)
         return r
     finally:
         try:
@@ -319,24 +343,27 @@ def write_report(results, args, started):
         f"({os.cpu_count()} cores, loopback, wrk -t1 or -t2 (see the scenarios), "
         f"{args.duration} s per run, {args.rounds} rounds in alternating order, the median "
         f"round shown; {args.workers} workers/processes each; bjoern is single-process). "
-        "Errors are summed over all rounds.",
+        "Errors are summed over all rounds. RSS is the workers' average VmRSS; PSS splits shared "
+        "pages among the processes sharing them (the total is master + workers).",
         "",
     ]
     for name, rows in results.items():
         lines += [f"## {name}", "", "| server | req/s | ours ÷ this | rounds req/s | p50 ms "
-                  "| p99 ms | errors | RSS/worker MiB | server CPU µs/req |",
-                  "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+                  "| p99 ms | errors | RSS/worker MiB | PSS/worker MiB | PSS total MiB "
+                  "| server CPU µs/req |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
         ours = next((r["rps"] for s, r in rows.items() if s.startswith("ours") and "error" not in r),
                     None)
         for server, r in rows.items():
             if "error" in r:
-                lines.append(f"| {server} | — | — | — | — | — | {r['error']} | — | — |")
+                lines.append(f"| {server} | — | — | — | — | — | {r['error']} | — | — | — | — |")
             else:
                 ratio = f"{ours / r['rps']:.2f}×" if ours and r["rps"] else "—"
                 rounds = " / ".join("—" if x is None else str(x) for x in r.get("rounds_rps", []))
                 lines.append(
                     f"| {server} | {r['rps']:.0f} | {ratio} | {rounds} | {r['p50'] / 1000:.2f} "
                     f"| {r['p99'] / 1000:.2f} | {r['errors']} | {r['rss_mib']:.1f} "
+                    f"| {r['pss_mib']:.1f} | {r['pss_total_mib']:.1f} "
                     f"| {r['cpu_us_per_req']:.1f} |")
         lines.append("")
     out = ROOT / "docs" / "benchmarks-results.md"
@@ -385,7 +412,8 @@ def main():
                 r = bench_one(server, sc, args.workers, args.duration)
                 runs[server].append(r)
                 shown = r.get("error") or f"{r['rps']:.0f} req/s, p99 {r['p99'] / 1000:.1f} ms, " \
-                                            f"{r['errors']} errors, {r['rss_mib']:.1f} MiB/worker, " \
+                                            f"{r['errors']} errors, {r['rss_mib']:.1f} MiB/worker " \
+                                            f"(PSS {r['pss_mib']:.1f}, total {r['pss_total_mib']:.1f}), " \
                                             f"{r['cpu_us_per_req']:.1f} µs CPU/req"
                 print(f"{sc['name']:<22} {server:<18} {shown}", flush=True)
         results[sc["name"]] = {srv: median_run(rs) for srv, rs in runs.items()}
