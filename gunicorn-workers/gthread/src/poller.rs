@@ -366,7 +366,6 @@ impl Poller {
             recheck: false,
         });
         self.open += 1;
-        self.update_wake_always();
     }
 
     // ---- reading heads --------------------------------------------------------------------
@@ -621,13 +620,6 @@ impl Poller {
         }
         self.free.push(token);
         self.open -= 1;
-        self.update_wake_always();
-    }
-
-    fn update_wake_always(&self) {
-        self.shared.set_wake_always(
-            self.stopping.is_some() || self.open >= self.settings.worker_connections,
-        );
     }
 
     // ---- time and shutdown ----------------------------------------------------------------
@@ -665,7 +657,6 @@ impl Poller {
     /// in-flight requests finish until `--graceful-timeout`.
     fn begin_stop(&mut self, now: Instant) {
         self.stopping = Some(now + self.settings.graceful_timeout);
-        self.shared.set_wake_always(true);
         for (l, _) in self.listeners.drain(..) {
             let _ = self
                 .poll

@@ -95,9 +95,6 @@ struct Queue {
     main_dozing: bool,
     /// The event loop said the worker stops.
     finished: bool,
-    /// A thread waits for its client while nobody runs the event loop: the main thread takes
-    /// it up at once (see [`Shared::about_to_wait`]).
-    rescue_now: bool,
     /// The last request finished was slow: it waited for its client (an upload) or ran for
     /// [`RESCUE_DELAY`] (a blocking app). Then the main thread, once it took the event loop
     /// up, keeps it, as a dedicated poller handing requests to the pool: passing the baton
@@ -131,8 +128,6 @@ pub struct Shared {
     done_count: AtomicUsize,
     /// The poller is in (or about to enter) `epoll_wait`: a hand-back must wake it.
     poller_sleeping: AtomicBool,
-    /// Set when stopping: see [`Shared::hand_back`].
-    wake_always: AtomicBool,
     waker: mio::Waker,
     /// For the pool threads' plain closes.
     registry: mio::Registry,
@@ -160,7 +155,6 @@ impl Shared {
                 main_leads: false,
                 main_dozing: false,
                 finished: false,
-                rescue_now: false,
                 slow: false,
             }),
             job_ready: Condvar::new(),
@@ -168,7 +162,6 @@ impl Shared {
             done: Mutex::new(Vec::new()),
             done_count: AtomicUsize::new(0),
             poller_sleeping: AtomicBool::new(false),
-            wake_always: AtomicBool::new(false),
             waker,
             registry,
             graveyard: Mutex::new(Vec::new()),
@@ -205,25 +198,6 @@ impl Shared {
         drop(q);
         self.job_ready.notify_one();
         Some(now + WAKE_DELAY)
-    }
-
-    /// A pool thread is about to wait for its client (a request body still arriving, a full
-    /// send buffer): it runs neither Python nor the event loop meanwhile, so others should. An
-    /// idle thread is woken for a queued request, or to take the baton up if it lies unused;
-    /// with no idle thread, the main thread takes the baton up at once rather than after
-    /// [`RESCUE_DELAY`]. (Uploads from a few clients: otherwise each worker read one body at a
-    /// time, and the other clients' requests waited for the rescue.)
-    fn about_to_wait(&self) {
-        let mut q = lock(&self.queue);
-        let unled = q.baton.is_some();
-        if q.idle > 0 && (unled || !q.jobs.is_empty()) {
-            drop(q);
-            self.job_ready.notify_one();
-        } else if unled && !q.rescue_now {
-            q.rescue_now = true;
-            drop(q);
-            self.main_ready.notify_one();
-        }
     }
 
     /// Keeps the `gunicorn.socket` of a connection closed without the GIL, for the next thread
@@ -386,8 +360,7 @@ impl Shared {
                 return None;
             }
             let now = Instant::now();
-            if q.baton.is_some() && (q.rescue_now || now >= q.progress + RESCUE_DELAY) {
-                q.rescue_now = false;
+            if q.baton.is_some() && now >= q.progress + RESCUE_DELAY {
                 q.main_leads = true;
                 return q.baton.take();
             }
@@ -442,31 +415,21 @@ impl Shared {
         None
     }
 
-    /// Whether every hand-back must wake the poller: while it stops (it waits for the
-    /// in-flight requests) or holds `--worker-connections` (a closed connection frees a slot).
-    pub fn set_wake_always(&self, on: bool) {
-        self.wake_always.store(on, Ordering::Relaxed);
-    }
-
-    /// Gives a connection back to the poller.
+    /// Gives a connection back to the event loop, waking it if a thread sleeps in it.
     ///
-    /// A kept-alive connection with nothing read past its request, or one closed by the pool
-    /// thread, does not wake the poller:
-    /// its next request arrives as a readiness event, which wakes the poller anyway and is
-    /// handled after the events of that turn (the event is remembered while the connection
-    /// counts as busy). That saves a wake-up and a context switch per request; the cost is
-    /// that its keep-alive deadline starts (or its slot is freed) at the poller's next turn, at
-    /// most a heartbeat interval later. Lingering closes, pipelined leftovers, a stopping worker
-    /// and a worker at its connection cap wake the poller at once.
+    /// Always: an earlier version let a kept-alive connection go back quietly, counting on the
+    /// client's next request to wake the loop. But that request can arrive, and its readiness
+    /// event be consumed (the connection still counted as busy), between the response going
+    /// out and this hand-back; then nothing woke the loop for up to a second (seen as 0.5-1.3 s
+    /// latency spikes in the upload benchmark). In the usual fast case nobody sleeps in the
+    /// loop (this thread put the baton down to run the request) and no wake-up is made.
     fn hand_back(&self, done: Done) {
-        let quiet = ((done.keep_alive && done.leftover.is_empty()) || done.io.is_none())
-            && !self.wake_always.load(Ordering::SeqCst);
         {
             let mut list = lock(&self.done);
             list.push(done);
             self.done_count.fetch_add(1, Ordering::SeqCst);
         }
-        if !quiet && self.poller_sleeping.swap(false, Ordering::SeqCst) {
+        if self.poller_sleeping.swap(false, Ordering::SeqCst) {
             if let Err(e) = self.waker.wake() {
                 log_error!("cannot wake the poller: {e}");
             }
@@ -485,21 +448,16 @@ struct Ran {
 }
 
 thread_local! {
-    /// This pool thread's pool, for [`about_to_wait`].
-    static POOL: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
-    /// This pool thread's current request waited for its client.
+    /// This pool thread's current request waited for its client (see `Queue::slow`).
     static WAITED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Called by a pool thread's socket before it waits for the client (see
-/// [`Shared::about_to_wait`]); nothing on other threads.
+/// Called by a pool thread's socket before it waits for the client: the request is slow.
+///
+/// (Waking another thread to run the event loop at that moment was tried: with 1 MiB
+/// uploads it cost more context switches than it saved, 25 % more CPU per request.)
 pub fn about_to_wait() {
     WAITED.with(|w| w.set(true));
-    POOL.with(|p| {
-        if let Some(shared) = p.borrow().as_ref() {
-            shared.about_to_wait();
-        }
-    });
 }
 
 /// Starts `threads` pool threads.
@@ -517,10 +475,7 @@ pub fn start(
             let http = Arc::clone(&http);
             std::thread::Builder::new()
                 .name(format!("gthread-{i}"))
-                .spawn(move || {
-                    POOL.with(|p| *p.borrow_mut() = Some(Arc::clone(&shared)));
-                    pool_thread(&shared, &bridge, &http, io_timeout)
-                })
+                .spawn(move || pool_thread(&shared, &bridge, &http, io_timeout))
         })
         .collect()
 }
