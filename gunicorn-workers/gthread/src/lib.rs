@@ -95,6 +95,7 @@ impl Worker for ThreadWorker {
         let boot = |e: std::io::Error| WorkerError::Boot(e.to_string());
         let listeners = worker_boot::nonblocking_listeners(std::mem::take(&mut ctx.listeners))?;
         let settings = settings(&cfg, self.max_requests);
+        raise_open_files_limit(settings.worker_connections);
         let poll = mio::Poll::new().map_err(boot)?;
         let waker = mio::Waker::new(poll.registry(), WAKER).map_err(boot)?;
         let registry = poll.registry().try_clone().map_err(boot)?;
@@ -122,6 +123,34 @@ impl Worker for ThreadWorker {
         shared.start(Box::new(poller));
         watch(&shared, &ctx, settings.beat);
         Ok(())
+    }
+}
+
+/// Descriptors a worker needs besides its connections: listeners, epoll, eventfd, pipes,
+/// heartbeat file, logs, and what the app opens.
+const SPARE_FDS: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit, as the Go runtime does for every
+/// program: each connection holds two descriptors (its socket, and the duplicate behind
+/// `gunicorn.socket`), so `--worker-connections 1000` needs about 2 000, more than the usual
+/// soft limit of 1 024. Warns when even the hard limit is short.
+fn raise_open_files_limit(worker_connections: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let mut limit = soft;
+    if hard > soft && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        limit = hard;
+    }
+    let needed = (worker_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(SPARE_FDS);
+    if limit < needed {
+        gunicorn_core::log_warning!(
+            "The open files limit ({limit}) is below what worker_connections {worker_connections} \
+             may need ({needed}): raise it (ulimit -n) or lower worker_connections"
+        );
     }
 }
 
