@@ -160,12 +160,17 @@ fn raise_open_files_limit(worker_connections: usize) {
 /// worker stops.
 fn watch(shared: &Shared, ctx: &WorkerContext, beat: Duration) {
     let mut next_beat = std::time::Instant::now();
-    loop {
+    // Touches the heartbeat when it is due; returns the time.
+    let beat_if_due = |next_beat: &mut std::time::Instant| {
         let now = std::time::Instant::now();
-        if now >= next_beat {
+        if now >= *next_beat {
             ctx.heartbeat.notify();
-            next_beat = now + beat;
+            *next_beat = now + beat;
         }
+        now
+    };
+    loop {
+        beat_if_due(&mut next_beat);
         if shared.has_buried() {
             // Sockets of connections closed while no request ran (idle keep-alive timeouts,
             // clients gone): their duplicates are closed here at the latest.
@@ -174,11 +179,7 @@ fn watch(shared: &Shared, ctx: &WorkerContext, beat: Duration) {
         if let Some(mut poller) = shared.main_wait(next_beat) {
             // A rescue: lead until a pool thread is free to, beating meanwhile.
             loop {
-                let now = std::time::Instant::now();
-                if now >= next_beat {
-                    ctx.heartbeat.notify();
-                    next_beat = now + beat;
-                }
+                let now = beat_if_due(&mut next_beat);
                 let turn = poller.turn(next_beat.saturating_duration_since(now));
                 match shared.main_after_turn(poller, turn == Turn::Stopped) {
                     Some(kept) => poller = kept,

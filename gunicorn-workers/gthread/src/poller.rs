@@ -531,10 +531,7 @@ impl Poller {
         // Bytes or a close may wait in the socket with no event to come for them (see
         // `Conn::recheck`): read now if more is needed.
         if self.on_step(token, step) {
-            let recheck = done.socket_read
-                || self.conns[token]
-                    .as_ref()
-                    .is_some_and(|c| c.recheck || c.peer_closed);
+            let recheck = done.socket_read || self.conns[token].as_ref().is_some_and(|c| c.recheck);
             if recheck {
                 self.read_head(token);
             }
@@ -601,16 +598,7 @@ impl Poller {
             return;
         };
         if let Some(io) = conn.io {
-            if let Some(socket) = conn.socket {
-                // The app's `gunicorn.socket` holds a duplicate of the descriptor, which
-                // keeps the connection open after our close: end it now, and let a thread
-                // holding the GIL close the duplicate.
-                let _ = nix::sys::socket::shutdown(
-                    io.as_fd().as_raw_fd(),
-                    nix::sys::socket::Shutdown::Both,
-                );
-                self.shared.bury(socket);
-            }
+            self.shared.release_socket(Some(io.as_fd()), conn.socket);
             // Explicitly, because a duplicate of the fd (`gunicorn.socket` kept by the app)
             // would keep the registration alive after close.
             let _ = self

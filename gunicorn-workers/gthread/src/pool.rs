@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -132,7 +132,7 @@ pub struct Shared {
     /// For the pool threads' plain closes.
     registry: mio::Registry,
     /// `gunicorn.socket` objects of closed connections, to close with the GIL (see
-    /// [`Shared::bury`]).
+    /// [`Shared::release_socket`]).
     graveyard: Mutex<Vec<PySocket>>,
     graveyard_len: AtomicUsize,
 }
@@ -200,10 +200,16 @@ impl Shared {
         Some(now + WAKE_DELAY)
     }
 
-    /// Keeps the `gunicorn.socket` of a connection closed without the GIL, for the next thread
-    /// that holds it: the next request's pool thread, or the main thread within a heartbeat
-    /// interval (the connection itself is already shut down).
-    pub fn bury(&self, socket: PySocket) {
+    /// A connection is being closed without the GIL while its `gunicorn.socket` may still be
+    /// open: that object holds a duplicate of the descriptor, which would keep the connection
+    /// open after our close. So the connection is shut down now (when `fd` is still there)
+    /// and the object kept for the next thread that holds the GIL: the next request's pool
+    /// thread, or the main thread within a heartbeat interval.
+    pub fn release_socket(&self, fd: Option<BorrowedFd<'_>>, socket: Option<PySocket>) {
+        let Some(socket) = socket else { return };
+        if let Some(fd) = fd {
+            let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        }
         let mut g = lock(&self.graveyard);
         g.push(socket);
         self.graveyard_len.store(g.len(), Ordering::Relaxed);
@@ -514,14 +520,10 @@ fn run(py: Python<'_>, shared: &Shared, bridge: &Bridge, http: &Arc<HttpConfig>,
     shared.collect(py);
     // One `gunicorn.socket` per connection, as gunicorn's gthread: made for its first request
     // (and again if the app closed it), saving a dup, a getsockname and a close per request.
-    let socket = match job.socket {
-        Some(s) if is_open(py, &s) => Some(s),
-        Some(closed) => {
-            drop(closed);
-            bridge.connection_socket(py, job.io.as_fd(), &job.conn.local)
-        }
-        None => bridge.connection_socket(py, job.io.as_fd(), &job.conn.local),
-    };
+    let socket = job
+        .socket
+        .filter(|s| is_open(py, s))
+        .or_else(|| bridge.connection_socket(py, job.io.as_fd(), &job.conn.local));
     let exchange = Exchange::new(
         job.io,
         job.after_head,
@@ -585,14 +587,7 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
                 let _ = shared
                     .registry
                     .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()));
-                if let Some(socket) = r.socket {
-                    // See `Poller::remove`.
-                    let _ = nix::sys::socket::shutdown(
-                        io.as_fd().as_raw_fd(),
-                        nix::sys::socket::Shutdown::Both,
-                    );
-                    shared.bury(socket);
-                }
+                shared.release_socket(Some(io.as_fd()), r.socket);
                 drop(io);
                 return Done::closed(r.token);
             }
@@ -607,9 +602,7 @@ fn finish(shared: &Shared, r: Ran, io_limit: IoLimit) -> Done {
             }
         }
         None => {
-            if let Some(socket) = r.socket {
-                shared.bury(socket);
-            }
+            shared.release_socket(None, r.socket);
             Done::closed(r.token)
         }
     }
