@@ -160,41 +160,31 @@ def wait_ready(port, proc, deadline_s=30.0):
     return False
 
 
-def worker_rss_mib(master_pid):
-    """Average resident memory of the master's children (the workers), or of the master alone."""
-    pids = children(master_pid) or [master_pid]
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / len(pids) / 1024.0
+def proc_field_kib(path, field):
+    """The value in kB of `field` (e.g. "VmRSS:") in a /proc file, 0 if absent or gone."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
-def pss_mib(master_pid):
-    """(average PSS of the workers, PSS of the master and workers together), in MiB.
+def memory_mib(master_pid):
+    """(average VmRSS of the workers, their average PSS, PSS of the master and workers
+    together), in MiB; a single-process server counts as its own worker.
 
     PSS divides each shared page among the processes mapping it, so shared library code
     counts once in the total; VmRSS counts it in full in every process that touched it."""
-    pids = children(master_pid)
-    workers = []
-    master = 0
-    for pid in [master_pid] + pids:
-        try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        kib = next((int(l.split()[1]) for l in text.splitlines() if l.startswith("Pss:")), 0)
-        if pid == master_pid:
-            master = kib
-        else:
-            workers.append(kib)
-    if not workers:
-        return master / 1024.0, master / 1024.0
-    return sum(workers) / len(workers) / 1024.0, (master + sum(workers)) / 1024.0
+    workers = children(master_pid) or [master_pid]
+    rss = [proc_field_kib(f"/proc/{pid}/status", "VmRSS:") for pid in workers]
+    pss = [proc_field_kib(f"/proc/{pid}/smaps_rollup", "Pss:") for pid in workers]
+    total = sum(pss)
+    if workers != [master_pid]:
+        total += proc_field_kib(f"/proc/{master_pid}/smaps_rollup", "Pss:")
+    n = len(workers) * 1024.0
+    return sum(rss) / n, sum(pss) / n, total / 1024.0
 
 
 def children(pid):
@@ -307,8 +297,7 @@ def bench_one(server, scenario, workers, duration):
         # Read right after wrk ended (the slow clients' idle connections cost next to nothing).
         cpu_ns = server_cpu_ns(proc.pid) - cpu_before
         r["cpu_us_per_req"] = cpu_ns / 1000 / max(r["requests"], 1)
-        r["rss_mib"] = worker_rss_mib(proc.pid)
-        r["pss_mib"], r["pss_total_mib"] = pss_mib(proc.pid)
+        r["rss_mib"], r["pss_mib"], r["pss_total_mib"] = memory_mib(proc.pid)
         return r
     finally:
         try:
