@@ -1,9 +1,10 @@
 //! Process-level settings: the worker user and group, process titles, the pidfile and systemd's
 //! readiness notification.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -91,14 +92,40 @@ pub fn proc_name(cfg: &Config) -> String {
         .unwrap_or_else(|| "gunicorn".into())
 }
 
-/// Sets the process title `gunicorn: <what> [<name>]` as the thread name (`prctl(PR_SET_NAME)`).
-/// The kernel keeps 15 bytes of it, so `ps -o comm`, `top` and `pgrep gunicorn` show
-/// `gunicorn: maste` / `gunicorn: worke`; `ps aux` keeps showing the command line, which safe
-/// Rust cannot rewrite in place.
+/// The command line this process was started with, captured the first time it is asked for or
+/// at the latest just before [`set_title`] first overwrites the argv area, after which
+/// `std::env::args_os()` would return the title instead. Use it instead of `args_os()` in code
+/// that may run after a title is set (a worker initializing Python, for example).
+pub fn original_args() -> Vec<OsString> {
+    ORIGINAL_ARGS
+        .get_or_init(|| std::env::args_os().collect())
+        .clone()
+}
+
+static ORIGINAL_ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
+
+/// Sets the process title `gunicorn: <what> [<name>]`, as gunicorn does with setproctitle:
+///
+/// - `ps -o args`, `ps aux`, `ps -ef` and `/proc/PID/cmdline` show the whole title: the original
+///   argv strings are overwritten in place (see `sys::overwrite_cmdline`), cut to their length
+///   since the environment after them is left alone;
+/// - `ps -o comm`, `top` and `pgrep gunicorn` show the thread name (`prctl(PR_SET_NAME)`), 15
+///   bytes of it: `gunicorn: maste` / `gunicorn: worke`.
+///
+/// Without `/proc` only the thread name changes, silently.
+///
+/// Capture the arguments before the first call: after it, `std::env::args_os()` reads the
+/// title, because std follows the original argv pointers lazily. The arbiter keeps its copy for
+/// the USR2 re-exec from `Arbiter::new`, and [`original_args`] keeps one for everyone else. Call
+/// it from one thread with no other thread reading argv (the master and a freshly forked worker
+/// are single-threaded then).
 pub fn set_title(what: &str, name: &str) {
     let title = format!("gunicorn: {what} [{name}]");
     let mut bytes: Vec<u8> = title.into_bytes();
     bytes.retain(|b| *b != 0);
+    ORIGINAL_ARGS.get_or_init(|| std::env::args_os().collect());
+    // A failure leaves the area untouched and the thread name still tells the processes apart.
+    let _ = crate::sys::overwrite_cmdline(&bytes);
     bytes.truncate(15);
     if let Ok(c) = CString::new(bytes) {
         let _ = nix::sys::prctl::set_name(&c);

@@ -197,6 +197,8 @@ impl Arbiter {
             signals: None,
             last_logged_count: None,
             start_exe: std::env::current_exe().ok(),
+            // Captured here, before `start()` first calls `process::set_title`: that overwrites
+            // the argv strings, and `args_os()` reads them lazily, so later it returns the title.
             start_args: std::env::args_os().collect(),
             start_cwd: std::env::current_dir().ok(),
         })
