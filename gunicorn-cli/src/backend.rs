@@ -42,3 +42,16 @@ pub fn run_arbiter(
         }
     }
 }
+
+/// `--paste`: the ini made absolute and checked, its logging and process name applied (see
+/// `gunicorn_python::paste`). Paths are taken from the directory the command started in.
+pub fn prepare_paste(cfg: &mut Config) -> Result<(), gunicorn_python::paste::PasteError> {
+    let start = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"));
+    gunicorn_python::paste::prepare(cfg, &start)
+}
+
+/// Whether the application comes from somewhere other than APP_MODULE / `wsgi_app`: `--paste`,
+/// or a loader set by an embedding Python program.
+pub fn has_app_source(cfg: &Config) -> bool {
+    gunicorn_python::app::has_source_besides_uri(cfg)
+}

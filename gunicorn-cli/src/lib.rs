@@ -11,6 +11,7 @@
 
 pub mod args;
 mod backend;
+mod python_module;
 pub mod settings_doc;
 pub mod shell_words;
 pub mod sources;
@@ -25,12 +26,12 @@ use gunicorn_gthread as _;
 
 use std::ffi::OsString;
 
-use gunicorn_core::{Config, VERSION};
+use gunicorn_core::{Config, Value, VERSION};
 
 /// Exit status for usage errors, as argparse (and clap) use.
 const EXIT_USAGE: i32 = 2;
 /// Exit status for configuration errors (gunicorn's `sys.exit(1)`).
-const EXIT_CONFIG: i32 = 1;
+pub(crate) const EXIT_CONFIG: i32 = 1;
 /// Exit status when the application cannot be loaded (gunicorn's `APP_LOAD_ERROR`).
 const EXIT_APP_LOAD: i32 = 4;
 
@@ -42,6 +43,13 @@ pub fn run() -> i32 {
 
 /// Runs the `gunicorn` command with `argv` (without the program name).
 pub fn run_with(argv_words: Vec<OsString>) -> i32 {
+    run_layered(argv_words, Vec::new())
+}
+
+/// Runs the `gunicorn` command with `argv`, where `app_settings` (from an embedding program:
+/// gunicorn's `Application.init()` and `cfg.set()`) sit between the defaults and the config
+/// file: defaults < `app_settings` < config file < `$GUNICORN_CMD_ARGS` < command line.
+pub fn run_layered(argv_words: Vec<OsString>, app_settings: Vec<(String, Value)>) -> i32 {
     let argv = match args::parse(argv_words.clone()) {
         Ok(p) => p,
         Err(e) => return clap_exit(&e),
@@ -62,11 +70,40 @@ pub fn run_with(argv_words: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(status) => return status,
     };
-    let cfg = match load_config(&argv, &env) {
+    let cfg = match load_config(&argv, &env, app_settings.clone()) {
         Ok(cfg) => cfg,
         Err(status) => return status,
     };
-    if cfg.wsgi_app.is_none() {
+    boot(
+        cfg,
+        Box::new(move || reload_config(&argv_words, app_settings.clone())),
+    )
+}
+
+/// Runs the server with exactly `settings` over the defaults: no command line, no
+/// `$GUNICORN_CMD_ARGS`, no config file, as gunicorn's `BaseApplication` (whose `load_config()`
+/// the embedding program writes). HUP keeps these settings and replaces the workers.
+pub fn run_settings(settings: Vec<(String, Value)>) -> i32 {
+    let none = args::Parsed::default();
+    let cfg = match sources::build_config(settings, &none, &none) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let kept = cfg.clone();
+    boot(cfg, Box::new(move || Ok(kept.clone())))
+}
+
+/// The boot sequence once the configuration is known: logging, `--chdir`, the worker class,
+/// `--print-config` / `--check-config`, `--preload`, then the arbiter.
+fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
+    if let Err(e) = backend::prepare_paste(&mut cfg) {
+        eprintln!("Error: {e}");
+        return EXIT_CONFIG;
+    }
+    if cfg.wsgi_app.is_none() && !backend::has_app_source(&cfg) {
         // gunicorn raises "No application module specified."; this is a usage error here.
         eprintln!("{}", args::command().render_usage());
         eprintln!("gunicorn: error: No application module specified.");
@@ -118,12 +155,15 @@ pub fn run_with(argv_words: Vec<OsString>) -> i32 {
             return EXIT_APP_LOAD;
         }
     }
-    backend::run_arbiter(cfg, class, Box::new(move || reload_config(&argv_words)))
+    backend::run_arbiter(cfg, class, reload)
 }
 
 /// HUP: the configuration is read again from every source (gunicorn's `app.reload()`), with the
 /// same command line. Errors are returned as one line; the arbiter then keeps the old settings.
-fn reload_config(argv_words: &[OsString]) -> Result<Config, String> {
+fn reload_config(
+    argv_words: &[OsString],
+    app_settings: Vec<(String, Value)>,
+) -> Result<Config, String> {
     let argv = args::parse(argv_words.to_vec()).map_err(|e| e.to_string())?;
     let env = match std::env::var_os("GUNICORN_CMD_ARGS") {
         Some(text) => {
@@ -134,13 +174,12 @@ fn reload_config(argv_words: &[OsString]) -> Result<Config, String> {
         None => args::Parsed::default(),
     };
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    let file = match sources::config_location(&argv, &env, &cwd) {
-        Some(location) => {
-            gunicorn_python::config_file::load(&location).map_err(|e| e.to_string())?
-        }
-        None => Vec::new(),
-    };
-    let cfg = sources::build_config(file, &env, &argv).map_err(|e| e.to_string())?;
+    let mut layers = app_settings;
+    if let Some(location) = sources::config_location(&argv, &env, &cwd) {
+        layers.extend(gunicorn_python::config_file::load(&location).map_err(|e| e.to_string())?);
+    }
+    let mut cfg = sources::build_config(layers, &env, &argv).map_err(|e| e.to_string())?;
+    backend::prepare_paste(&mut cfg).map_err(|e| e.to_string())?;
     apply_raw_env(&cfg)?;
     gunicorn_python::server_hooks::set_config(&cfg);
     Ok(cfg)
@@ -164,13 +203,19 @@ fn env_args() -> Result<args::Parsed, i32> {
     args::parse(words).map_err(|e| clap_exit(&e))
 }
 
-/// Loads the config file (if any) and applies every source in precedence order.
-fn load_config(argv: &args::Parsed, env: &args::Parsed) -> Result<Config, i32> {
+/// Loads the config file (if any) and applies every source in precedence order, with
+/// `app_settings` just above the defaults.
+fn load_config(
+    argv: &args::Parsed,
+    env: &args::Parsed,
+    app_settings: Vec<(String, Value)>,
+) -> Result<Config, i32> {
     let cwd = std::env::current_dir().map_err(|e| {
         eprintln!("Error: cannot read the current directory: {e}");
         EXIT_CONFIG
     })?;
     let location = sources::config_location(argv, env, &cwd);
+    let mut layers = app_settings;
     let file = match &location {
         Some(location) => gunicorn_python::config_file::load(location).map_err(|e| {
             match e {
@@ -182,7 +227,8 @@ fn load_config(argv: &args::Parsed, env: &args::Parsed) -> Result<Config, i32> {
         })?,
         None => Vec::new(),
     };
-    let mut cfg = sources::build_config(file, env, argv).map_err(|e| {
+    layers.extend(file);
+    let mut cfg = sources::build_config(layers, env, argv).map_err(|e| {
         eprintln!("Error: {e}");
         EXIT_CONFIG
     })?;

@@ -716,6 +716,13 @@ settings! {
     /// A comma-separated list of directories to add to the Python path.
     pythonpath: Option<String> = None;
         section "Server Mechanics", flags ["--pythonpath"], kind Kind::Value, meta "STRING";
+    /// A PasteDeploy ini file (`PATH` or `PATH#section`) to load the application from, instead of
+    /// APP_MODULE. Its `[loggers]` sections configure logging unless `logconfig` is set.
+    paste: Option<String> = None;
+        section "Server Mechanics", flags ["--paste", "--paster"], kind Kind::Value, meta "STRING";
+    /// A `KEY=VALUE` pair for the PasteDeploy global configuration (`global_conf`). Repeatable.
+    raw_paste_global_conf: Vec<String> = Vec::new();
+        section "Server Mechanics", flags ["--paste-global"], kind Kind::Append, meta "CONF";
     /// Headers that mark a request as https when sent by a trusted proxy (`forwarded_allow_ips`).
     secure_scheme_headers: StrMap = default_secure_scheme_headers();
         section "Server Mechanics", flags [], kind Kind::FileOnly;

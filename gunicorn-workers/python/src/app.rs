@@ -93,6 +93,48 @@ impl AppLoadError {
 /// The application loaded in the master by [`preload`], inherited by the forked workers.
 static PRELOADED: OnceLock<Py<PyAny>> = OnceLock::new();
 
+/// A Python callable that returns the application, set by the `gunicorn` import package's
+/// Custom Application API (`BaseApplication.run()` hands over its `wsgi` method). When set, it
+/// replaces `wsgi_app` and `--paste`: gunicorn's `BaseApplication.wsgi()` calls `load()` in each
+/// worker (in the master with `--preload`), and so does [`load`] here.
+static LOADER: OnceLock<Py<PyAny>> = OnceLock::new();
+
+/// Where the application comes from, in gunicorn's order of preference.
+enum Source<'a> {
+    /// A Python callable given by an embedding Python program ([`set_loader`]).
+    Loader(&'a Py<PyAny>),
+    /// `--paste PATH[#section]`: PasteDeploy's `loadapp`.
+    Paste(&'a str),
+    /// APP_MODULE or `wsgi_app`: `module:variable` or `module:factory(...)`.
+    Uri(&'a str),
+}
+
+/// Makes `loader()` (a Python callable returning the WSGI application) the application's source
+/// in this process and in the workers it forks. Returns false when one was already set.
+pub fn set_loader(loader: Py<PyAny>) -> bool {
+    LOADER.set(loader).is_ok()
+}
+
+/// Whether an application source other than `wsgi_app` exists (a loader or `--paste`), so the
+/// command does not ask for APP_MODULE.
+pub fn has_source_besides_uri(cfg: &Config) -> bool {
+    LOADER.get().is_some() || cfg.paste.as_deref().is_some_and(|p| !p.is_empty())
+}
+
+fn source(cfg: &Config) -> Result<Source<'_>, AppLoadError> {
+    if let Some(loader) = LOADER.get() {
+        return Ok(Source::Loader(loader));
+    }
+    if let Some(paste) = cfg.paste.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(Source::Paste(paste));
+    }
+    cfg.wsgi_app
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(Source::Uri)
+        .ok_or(AppLoadError::NoApp)
+}
+
 /// `--preload`: initializes Python and loads the application in the master. Workers forked
 /// afterwards reuse the same object from [`load`] instead of importing it again.
 pub fn preload(cfg: &Config) -> Result<(), AppLoadError> {
@@ -104,8 +146,9 @@ pub fn preload(cfg: &Config) -> Result<(), AppLoadError> {
     Ok(())
 }
 
-/// Loads the application named by `cfg.wsgi_app` (or reuses the preloaded one). Initializes the
-/// interpreter when needed and applies `raw_env` to `os.environ` first.
+/// Loads the application (or reuses the preloaded one) from its source: a loader set with
+/// [`set_loader`], `--paste`, else `cfg.wsgi_app`. Initializes the interpreter when needed and
+/// applies `raw_env` to `os.environ` first.
 pub fn load(cfg: &Config) -> Result<App, AppLoadError> {
     if let Some(app) = PRELOADED.get() {
         return Ok(Python::attach(|py| App {
@@ -116,22 +159,47 @@ pub fn load(cfg: &Config) -> Result<App, AppLoadError> {
 }
 
 fn load_fresh(cfg: &Config) -> Result<App, AppLoadError> {
-    let uri = cfg
-        .wsgi_app
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .ok_or(AppLoadError::NoApp)?;
+    let source = source(cfg)?;
     ensure_initialized()?;
     let chdir = working_dir(cfg.chdir.as_deref())?;
     Python::attach(|py| {
         apply_raw_env(py, &cfg.raw_env).map_err(|e| exception(py, e))?;
         prepare_sys_path(py, &chdir, cfg.pythonpath.as_deref()).map_err(|e| exception(py, e))?;
         crate::logging::install(py, cfg).map_err(|e| exception(py, e))?;
-        import_app(py, uri)
+        let loaded = match source {
+            Source::Loader(loader) => call_loader(py, loader),
+            Source::Paste(uri) => crate::paste::load_app(py, uri, &cfg.raw_paste_global_conf)
+                .map_err(|e| exception(py, e))
+                .and_then(|app| checked_app(app.into_bound(py), uri)),
+            Source::Uri(uri) => import_app(py, uri),
+        };
+        loaded
             .map(|callable| App { callable })
             // --reload serves a SyntaxError as a 500 page until the file is fixed.
             .or_else(|e| crate::reload::syntax_error_app(py, cfg, e))
     })
+}
+
+/// Calls the embedding program's loader (`BaseApplication.wsgi`) and checks what it returns.
+fn call_loader(py: Python<'_>, loader: &Py<PyAny>) -> Result<Py<PyAny>, AppLoadError> {
+    let app = loader.call0(py).map_err(|e| exception(py, e))?;
+    checked_app(app.into_bound(py), "load()")
+}
+
+/// gunicorn's last checks on a loaded application: not None, callable.
+fn checked_app(app: Bound<'_, PyAny>, shown: &str) -> Result<Py<PyAny>, AppLoadError> {
+    if app.is_none() {
+        return Err(AppLoadError::Invalid(format!(
+            "Failed to find application object: {}",
+            repr(app.py(), shown)
+        )));
+    }
+    if !app.is_callable() {
+        return Err(AppLoadError::Invalid(
+            "Application object must be callable.".into(),
+        ));
+    }
+    Ok(app.unbind())
 }
 
 /// Enters the working directory of `--chdir` (gunicorn changes directory in the master, before
@@ -346,18 +414,7 @@ pub fn import_app(py: Python<'_>, uri: &str) -> Result<Py<PyAny>, AppLoadError> 
             Err(e) => return Err(exception(py, e)),
         };
     }
-    if app.is_none() {
-        return Err(AppLoadError::Invalid(format!(
-            "Failed to find application object: {}",
-            repr(py, obj)
-        )));
-    }
-    if !app.is_callable() {
-        return Err(AppLoadError::Invalid(
-            "Application object must be callable.".into(),
-        ));
-    }
-    Ok(app.unbind())
+    checked_app(app, obj)
 }
 
 /// A TypeError with no traceback at all: it was raised by the call machinery itself (the

@@ -70,6 +70,17 @@ pub fn load(spec: &str) -> Result<Vec<(String, Value)>, ConfigFileError> {
     Ok(settings)
 }
 
+/// The settings and server hooks of a namespace that Python code built (the `gunicorn` import
+/// package's `Config.set`, used by the Custom Application API), converted and checked exactly as
+/// a config file's module namespace is.
+pub fn from_namespace(
+    namespace: &Bound<'_, PyDict>,
+) -> Result<Vec<(String, Value)>, ConfigFileError> {
+    let (settings, _unknown) = collect(namespace)?;
+    register_hooks(namespace.py(), namespace)?;
+    Ok(settings)
+}
+
 type Loaded = (Vec<(String, Value)>, Vec<(String, String)>);
 
 fn load_with(py: Python<'_>, spec: &str) -> Result<Loaded, ConfigFileError> {

@@ -50,8 +50,10 @@ pub fn ensure_initialized() -> Result<(), PythonError> {
     let exe_c = exe
         .as_ref()
         .and_then(|p| CString::new(p.as_os_str().as_encoded_bytes()).ok());
-    // sys.argv is the server's command line, as in gunicorn.
-    let argv: Vec<CString> = std::env::args_os()
+    // sys.argv is the server's command line, as in gunicorn: the copy taken before the process
+    // title overwrote the argv area (a worker may start Python after its title is set).
+    let argv: Vec<CString> = gunicorn_core::process::original_args()
+        .into_iter()
         .filter_map(|a| CString::new(a.as_encoded_bytes()).ok())
         .collect();
     sys::initialize(exe_c.as_deref(), &argv).map_err(|message| PythonError::Init {

@@ -8,6 +8,7 @@ pub mod config_file;
 mod hooks;
 pub mod interpreter;
 pub mod logging;
+pub mod paste;
 pub mod reload;
 pub mod server_hooks;
 #[allow(unsafe_code)]

@@ -13,6 +13,7 @@ pub fn is_initialized() -> bool {
     unsafe { ffi::Py_IsInitialized() != 0 }
 }
 
+#[cfg(not(Py_LIMITED_API))]
 fn status_error(status: ffi::PyStatus) -> Option<String> {
     // SAFETY: PyStatus_Exception only inspects the plain struct it is given.
     if unsafe { ffi::PyStatus_Exception(status) } == 0 {
@@ -33,6 +34,15 @@ fn status_error(status: ffi::PyStatus) -> Option<String> {
 /// CPython's own path calculation finds the prefix, the standard library and any `pyvenv.cfg`
 /// next to it. Python does not install its signal handlers (the arbiter and workers own
 /// signals). `sys.argv` is `argv`. On success the GIL is released, as pyo3 expects.
+#[cfg(Py_LIMITED_API)]
+pub fn initialize(_executable: Option<&CStr>, _argv: &[CString]) -> Result<(), String> {
+    // The stable-ABI build is the extension module of the Python package: it always runs inside
+    // an interpreter that is already initialized, and `PyConfig` is not part of the stable ABI.
+    Err("this build runs only as the gunicorn._native extension module, inside Python".into())
+}
+
+/// See the stable-ABI variant above for the extension module.
+#[cfg(not(Py_LIMITED_API))]
 pub fn initialize(executable: Option<&CStr>, argv: &[CString]) -> Result<(), String> {
     let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
     // SAFETY: PyConfig_InitPythonConfig fully initializes the struct it is given.
