@@ -106,9 +106,14 @@ static ORIGINAL_ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
 
 /// Sets the process title `gunicorn: <what> [<name>]`, as gunicorn does with setproctitle:
 ///
-/// - `ps -o args`, `ps aux`, `ps -ef` and `/proc/PID/cmdline` show the whole title: the original
-///   argv strings are overwritten in place (see `sys::overwrite_cmdline`), cut to their length
-///   since the environment after them is left alone;
+/// - `ps -o args`, `ps aux`, `ps -ef` and `/proc/PID/cmdline` show the whole title (up to 4095
+///   bytes): it is written over the original argv strings (see `sys::overwrite_cmdline`) and,
+///   when it is longer than they are, on across the environment strings that follow them, which
+///   are first copied to the heap with `environ` repointed at the copies (once per process,
+///   inherited by forked workers), as setproctitle does. `std::env::var`, getenv and spawned
+///   children keep seeing the same variables; `/proc/PID/environ` no longer shows them. Where the
+///   environment area cannot be used (not right after argv, not writable) the title is cut to
+///   the argv area's length;
 /// - `ps -o comm`, `top` and `pgrep gunicorn` show the thread name (`prctl(PR_SET_NAME)`), 15
 ///   bytes of it: `gunicorn: maste` / `gunicorn: worke`.
 ///
@@ -116,9 +121,13 @@ static ORIGINAL_ARGS: OnceLock<Vec<OsString>> = OnceLock::new();
 ///
 /// Capture the arguments before the first call: after it, `std::env::args_os()` reads the
 /// title, because std follows the original argv pointers lazily. The arbiter keeps its copy for
-/// the USR2 re-exec from `Arbiter::new`, and [`original_args`] keeps one for everyone else. Call
-/// it from one thread with no other thread reading argv (the master and a freshly forked worker
-/// are single-threaded then).
+/// the USR2 re-exec from `Arbiter::new`, and [`original_args`] keeps one for everyone else.
+///
+/// Call it only while the process is single-threaded: the master before it forks workers or
+/// starts any thread (`Arbiter::start`, reload, promotion: the arbiter never has threads), a
+/// worker right after `fork`, before it starts threads. No other thread may read argv or read or
+/// change the environment (getenv, setenv, `std::env`) during the call, since it may repoint
+/// `environ`'s entries and overwrite the strings they pointed at.
 pub fn set_title(what: &str, name: &str) {
     let title = format!("gunicorn: {what} [{name}]");
     let mut bytes: Vec<u8> = title.into_bytes();
