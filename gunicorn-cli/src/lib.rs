@@ -28,8 +28,6 @@ use std::ffi::OsString;
 
 use gunicorn_core::{Config, Value, VERSION};
 
-/// Exit status for usage errors, as argparse (and clap) use.
-const EXIT_USAGE: i32 = 2;
 /// Exit status for configuration errors (gunicorn's `sys.exit(1)`).
 pub(crate) const EXIT_CONFIG: i32 = 1;
 /// Exit status when the application cannot be loaded (gunicorn's `APP_LOAD_ERROR`).
@@ -104,10 +102,10 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
         return EXIT_CONFIG;
     }
     if cfg.wsgi_app.is_none() && !backend::has_app_source(&cfg) {
-        // gunicorn raises "No application module specified."; this is a usage error here.
-        eprintln!("{}", args::command().render_usage());
-        eprintln!("gunicorn: error: No application module specified.");
-        return EXIT_USAGE;
+        // gunicorn raises ConfigError("No application module specified.") in load_config, and
+        // BaseApplication.do_load_config prints it after a blank line and exits 1.
+        eprintln!("\nError: No application module specified.");
+        return EXIT_CONFIG;
     }
     if let Err(e) = gunicorn_core::log::setup(&cfg) {
         eprintln!("Error: {e}");

@@ -49,7 +49,6 @@ fn help_lists_the_settings_flags() {
 #[test]
 fn usage_errors_exit_2() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "No application module specified"),
         (&["--workers"], "--workers"),
         (&["--no-such-option", "hello:app"], "--no-such-option"),
     ];
@@ -58,6 +57,17 @@ fn usage_errors_exit_2() {
         assert_eq!(out.code(), Some(2), "{args:?}: {out:?}");
         assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
     }
+}
+
+#[test]
+fn no_application_exits_1_as_gunicorn() {
+    // gunicorn 27: ConfigError from load_config, printed as "\nError: ..." with status 1.
+    let out = Gunicorn::new().run();
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr.trim_end(),
+        "\nError: No application module specified."
+    );
 }
 
 #[test]

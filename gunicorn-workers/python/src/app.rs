@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use gunicorn_core::Config;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyImportError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
@@ -434,7 +434,29 @@ fn exception(py: Python<'_>, err: PyErr) -> AppLoadError {
         .unwrap_or("")
         .trim()
         .to_string();
+    let traceback = if err.is_instance_of::<PyImportError>(py) {
+        format!("{}\n{}\n", traceback.trim_end(), interpreter_line(py))
+    } else {
+        traceback
+    };
     AppLoadError::Exception { message, traceback }
+}
+
+/// One line naming the interpreter and the `sys.path` an import was tried with, logged after an
+/// ImportError's traceback: the usual cause is a package installed in another environment than
+/// the one the server runs.
+fn interpreter_line(py: Python<'_>) -> String {
+    let described = (|| -> PyResult<String> {
+        let sys = py.import("sys")?;
+        let executable: String = sys.getattr("executable")?.extract()?;
+        let version: String = sys.getattr("version")?.extract()?;
+        let version = version.split_whitespace().next().unwrap_or("").to_string();
+        let path = sys.getattr("path")?.repr()?.to_string();
+        Ok(format!(
+            "Python {version} ({executable}) looked for the application with sys.path = {path}"
+        ))
+    })();
+    described.unwrap_or_else(|e| format!("(the interpreter could not be described: {e})"))
 }
 
 /// `traceback.format_exception(err)` joined, or the exception's str if that fails.

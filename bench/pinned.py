@@ -1,0 +1,136 @@
+"""Side-by-side runs with the server and the load generator on separate cores.
+
+Each server command runs pinned to core 0 (`taskset -c 0`, one worker), wrk pinned to core 1
+(`-t1 -c50`, keep-alive), on loopback. Rounds alternate between the servers; the median round is
+reported with the server's CPU time per request (schedstat of the master and its workers), so
+that a noisy machine shows up as spread between rounds rather than as a false difference.
+
+Usage:
+  python bench/pinned.py --app hello:app --server NAME=CMD [--server NAME=CMD ...]
+CMD is a gunicorn command line without -b/-w/the app (e.g. "/venv/bin/gunicorn -k gthread
+--threads 4"); "{port}" is not needed, the script adds -b and -w 1 and the app.
+"""
+import argparse
+import os
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, proc, deadline_s=30.0):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def tree(pid):
+    pids = [pid]
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
+def cpu_ns(pid):
+    total = 0
+    for p in tree(pid):
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                total += int(Path(f"/proc/{p}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def wrk(port, duration, path):
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", "-c50", f"-d{duration}s", "--timeout", "5s",
+         f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, timeout=duration + 60,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    return requests, errors
+
+
+def one_round(cmd, app, duration, path):
+    port = free_port()
+    argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
+        "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning", app]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        if not wait_ready(port, proc):
+            raise SystemExit(f"did not start: {cmd}: {proc.stderr.read(2000).decode()}")
+        wrk(port, 1, path)  # warm-up
+        before, t0 = cpu_ns(proc.pid), time.monotonic()
+        requests, errors = wrk(port, duration, path)
+        elapsed = time.monotonic() - t0
+        used = cpu_ns(proc.pid) - before
+        return {"rps": requests / duration, "cpu_us": used / 1000 / max(requests, 1),
+                "errors": errors, "elapsed": elapsed}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--app", default="hello:app")
+    ap.add_argument("--path", default="/")
+    ap.add_argument("--server", action="append", required=True, help="NAME=CMD")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=4)
+    args = ap.parse_args()
+    servers = [s.split("=", 1) for s in args.server]
+    results = {name: [] for name, _ in servers}
+    for r in range(args.rounds):
+        order = servers if r % 2 == 0 else list(reversed(servers))
+        for name, cmd in order:
+            results[name].append(one_round(cmd, args.app, args.duration, args.path))
+    print(f"app {args.app}, {args.rounds} rounds of {args.duration} s, server on core 0, "
+          f"wrk -t1 -c50 on core 1; median round")
+    print(f"| server | req/s | CPU µs/req | rounds req/s | errors |")
+    print(f"|---|---:|---:|---|---:|")
+    for name, _ in servers:
+        rs = sorted(results[name], key=lambda x: x["rps"])
+        med = rs[(len(rs) - 1) // 2]
+        rounds = " / ".join(f"{x['rps']:.0f}" for x in results[name])
+        errors = sum(x["errors"] for x in rs)
+        print(f"| {name} | {med['rps']:.0f} | {med['cpu_us']:.1f} | {rounds} | {errors} |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,402 @@
+"""The Python package, installed with pip into fresh venvs: what a gunicorn user does with it."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import APPS, ROOT, children, clean_env, eventually, http_get, ps_args
+
+VERSION_LINE = re.compile(r"^gunicorn \(version \d+\.\d+\.\d+\)$")
+
+
+def python_of(venv):
+    return venv / "bin" / "python"
+
+
+def run(argv, cwd=APPS, timeout=60, env=None):
+    return subprocess.run([str(a) for a in argv], cwd=cwd, env=env or clean_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def site_packages(venv):
+    out = run([python_of(venv), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
+    return Path(out.stdout.strip())
+
+
+def test_console_script_lands_in_the_venv(venv):
+    script = venv / "bin" / "gunicorn"
+    assert script.exists()
+    first = script.read_text().splitlines()[0]
+    # pip writes the venv's own python into the shebang: no activation needed.
+    assert first == "#!" + str(python_of(venv)), first
+
+
+def test_version_everywhere(venv, reference_venv):
+    for argv in ([venv / "bin" / "gunicorn", "--version"],
+                 [python_of(venv), "-m", "gunicorn", "--version"]):
+        out = run(argv)
+        assert out.returncode == 0, out
+        assert VERSION_LINE.match(out.stdout.strip()), out.stdout
+    ref = run([reference_venv / "bin" / "gunicorn", "--version"])
+    assert VERSION_LINE.match(ref.stdout.strip()), ref
+    code = ("import gunicorn; print(gunicorn.__version__, gunicorn.version_info, "
+            "gunicorn.SERVER, gunicorn.SERVER_SOFTWARE)")
+    out = run([python_of(venv), "-c", code])
+    version, rest = out.stdout.split(" ", 1)
+    major, minor, patch = (int(p) for p in version.split("."))
+    assert rest.strip() == "(%d, %d, %d) gunicorn gunicorn/%s" % (major, minor, patch, version)
+
+
+def test_serves_from_the_venv_without_activation(venv, serve):
+    """No VIRTUAL_ENV, PATH without the venv: the interpreter, sys.prefix and packages are the
+    venv's, because the master is the venv's python."""
+    (site_packages(venv) / "only_in_this_venv.py").write_text("MARK = %r\n" % venv.name)
+    server = serve([venv / "bin" / "gunicorn", "-k", "gthread", "--threads", "2", "-w", "2",
+                    "-b", "127.0.0.1:{port}", "venv_probe:app"])
+    status, _, body = http_get(server.port)
+    assert status == 200, server.output()
+    import json
+    probe = json.loads(body)
+    assert probe["prefix"] == str(venv)
+    assert probe["executable"].startswith(str(venv / "bin" / "python")), probe
+    assert probe["mark"] == venv.name
+    assert server.stop() == 0, server.output()
+
+
+def test_flask_app_factory(venv, serve):
+    server = serve([venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
+                    "factory:create_app()"])
+    status, _, _ = http_get(server.port)
+    assert status == 200, server.output()
+    server = serve([venv / "bin" / "gunicorn", "-w", "1", "-b", "127.0.0.1:{port}",
+                    "flask_app:app"])
+    status, _, body = http_get(server.port)
+    assert (status, body) == (200, b"Hello from Flask\n"), server.output()
+
+
+def test_django_project(venv, serve, tmp_path):
+    out = run([python_of(venv), "-m", "django", "startproject", "mysite", tmp_path])
+    assert out.returncode == 0, out
+    server = serve([venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
+                    "mysite.wsgi"], cwd=tmp_path)
+    status, _, body = http_get(server.port)
+    assert status == 200, server.output()
+    assert b"The install worked successfully" in body
+    status, headers, _ = http_get(server.port, "/admin/")
+    assert status == 302 and "/admin/login/" in headers["location"]
+
+
+def test_process_titles(venv, serve):
+    server = serve([venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
+                    "hello:app"])
+    master = server.proc.pid
+    assert eventually(lambda: len(children(master)) == 2)
+    assert eventually(lambda: ps_args(master) == "gunicorn: master [hello:app]"), ps_args(master)
+    for pid in children(master):
+        assert eventually(lambda: ps_args(pid) == "gunicorn: worker [hello:app]"), ps_args(pid)
+    named = serve([venv / "bin" / "gunicorn", "-n", "shop", "-b", "127.0.0.1:{port}",
+                   "hello:app"])
+    assert eventually(lambda: ps_args(named.proc.pid) == "gunicorn: master [shop]")
+
+
+def test_import_error_names_the_interpreter(venv):
+    out = run([venv / "bin" / "gunicorn", "-b", "127.0.0.1:0", "nosuchmodule:app"])
+    assert out.returncode in (3, 4), out
+    text = out.stdout + out.stderr
+    assert "No module named 'nosuchmodule'" in text
+    line = next(l for l in text.splitlines() if "sys.path" in l)
+    assert str(venv / "bin" / "python") in line and str(APPS) in line, line
+
+
+def test_usage_errors_match_gunicorn(venv, reference_venv, tmp_path):
+    """Same exit statuses as gunicorn 27 for a missing application and --check-config."""
+    for args in ([], ["--check-config", "hello:app"], ["--check-config", "nosuchmodule:app"]):
+        ours = run([venv / "bin" / "gunicorn"] + args, cwd=APPS)
+        theirs = run([reference_venv / "bin" / "gunicorn"] + args, cwd=APPS)
+        assert ours.returncode == theirs.returncode, (args, ours, theirs)
+    ours = run([venv / "bin" / "gunicorn"], cwd=APPS)
+    assert "No application module specified." in ours.stderr
+
+
+def test_missing_parts_of_gunicorns_api_say_so(venv):
+    out = run([python_of(venv), "-c", "import gunicorn.workers.sync"])
+    assert out.returncode == 1
+    assert "ModuleNotFoundError: gunicorn.workers is not provided by gunicorn-rs" in out.stderr
+
+
+CUSTOM_APP = '''
+import os, sys
+import gunicorn.app.base
+
+def app(environ, start_response):
+    body = ("custom %s %s" % (os.getpid(), environ["wsgi.multithread"])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+def post_fork(server, worker):
+    with open(os.environ["MARKS"], "a") as f:
+        f.write("post_fork %d\\n" % worker.pid)
+
+class StandaloneApplication(gunicorn.app.base.BaseApplication):
+    def __init__(self, app, options=None):
+        self.options = options or {}
+        self.application = app
+        super().__init__()
+
+    def load_config(self):
+        config = {key: value for key, value in self.options.items()
+                  if key in self.cfg.settings and value is not None}
+        for key, value in config.items():
+            self.cfg.set(key.lower(), value)
+
+    def load(self):
+        return self.application
+
+if __name__ == "__main__":
+    options = {
+        "bind": "127.0.0.1:%s" % sys.argv[1],
+        "workers": 2,
+        "worker_class": "gthread",
+        "threads": 2,
+        "post_fork": post_fork,
+        "not_a_setting_is_skipped_by_the_recipe": 1,
+    }
+    StandaloneApplication(app, options).run()
+'''
+
+
+def test_custom_application_recipe(venv, serve, tmp_path):
+    (tmp_path / "standalone.py").write_text(CUSTOM_APP)
+    marks = tmp_path / "marks"
+    server = serve([python_of(venv), "standalone.py", "{port}"], cwd=tmp_path,
+                   env=clean_env(MARKS=str(marks)))
+    status, _, body = http_get(server.port)
+    assert status == 200, server.output()
+    assert body.startswith(b"custom ") and body.endswith(b" True")
+    assert eventually(lambda: marks.exists() and len(marks.read_text().splitlines()) == 2)
+    assert "Using worker: gthread" in server.output()
+    assert server.stop() == 0, server.output()
+
+
+def test_custom_application_bad_setting(venv, tmp_path):
+    script = tmp_path / "bad.py"
+    script.write_text(textwrap.dedent('''
+        import gunicorn.app.base
+        class App(gunicorn.app.base.BaseApplication):
+            def load_config(self):
+                self.cfg.set("no_such_setting", 1)
+            def load(self):
+                return None
+        App().run()
+    '''))
+    out = run([python_of(venv), script], cwd=tmp_path)
+    assert out.returncode == 1
+    assert "Error: No configuration setting for: no_such_setting" in out.stderr
+    script.write_text(textwrap.dedent('''
+        import gunicorn.app.base
+        class App(gunicorn.app.base.BaseApplication):
+            def load_config(self):
+                self.cfg.set("workers", "many")
+            def load(self):
+                return None
+        App().run()
+    '''))
+    out = run([python_of(venv), script], cwd=tmp_path)
+    assert out.returncode == 1
+    assert "workers" in out.stderr and "many" in out.stderr, out.stderr
+
+
+APPLICATION_CLASS = '''
+import gunicorn.app.base
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"from the Application class"]
+
+class CommandLineApp(gunicorn.app.base.Application):
+    def init(self, parser, opts, args):
+        return {"workers": 3, "bind": "127.0.0.1:1"}
+
+    def load(self):
+        return app
+
+CommandLineApp().run()
+'''
+
+
+def test_application_class_reads_the_command_line(venv, serve, tmp_path):
+    """gunicorn.app.base.Application: init()'s settings rank below the command line."""
+    (tmp_path / "cliapp.py").write_text(APPLICATION_CLASS)
+    server = serve([python_of(venv), "cliapp.py", "-b", "127.0.0.1:{port}"], cwd=tmp_path)
+    status, _, body = http_get(server.port)
+    assert (status, body) == (200, b"from the Application class"), server.output()
+    assert eventually(lambda: len(children(server.proc.pid)) == 3)
+
+
+PASTE_INI = '''
+[app:main]
+use = call:pasteapp:make_app
+greeting = hello
+
+[loggers]
+keys = root, gunicorn
+
+[handlers]
+keys = console
+
+[formatters]
+keys = plain
+
+[logger_root]
+level = INFO
+handlers = console
+
+[logger_gunicorn]
+level = INFO
+handlers = console
+qualname = gunicorn.error
+propagate = 0
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+formatter = plain
+
+[formatter_plain]
+format = PASTELOG %(levelname)s %(message)s
+'''
+
+PASTE_APP = '''
+def make_app(global_conf, greeting="none"):
+    def app(environ, start_response):
+        body = ("%s %s" % (greeting, global_conf.get("who", "?"))).encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+    return app
+'''
+
+
+def test_paste_ini(venv, serve, tmp_path):
+    (tmp_path / "development.ini").write_text(PASTE_INI)
+    (tmp_path / "pasteapp.py").write_text(PASTE_APP)
+    server = serve([venv / "bin" / "gunicorn", "--paste", "development.ini#main",
+                    "--paste-global", "who=world", "-b", "127.0.0.1:{port}"], cwd=tmp_path)
+    status, _, body = http_get(server.port)
+    assert (status, body) == (200, b"hello world"), server.output()
+    # The ini's [loggers] configure logging, as gunicorn's --paste does.
+    assert eventually(lambda: "PASTELOG INFO Booting worker" in server.output()), server.output()
+    assert ps_args(server.proc.pid) == "gunicorn: master [%s]" % (tmp_path / "development.ini")
+
+
+def test_paste_missing_ini(venv, tmp_path):
+    out = run([venv / "bin" / "gunicorn", "--paste", "nothere.ini"], cwd=tmp_path)
+    assert out.returncode == 1
+    assert "Error: '%s' not found" % (tmp_path / "nothere.ini") in out.stderr
+
+
+SERVER_INI = '''
+[app:main]
+use = call:pasteapp:make_app
+greeting = served
+
+[server:main]
+use = egg:gunicorn-rs#main
+host = 127.0.0.1
+port = {port}
+workers = 2
+worker_class = gthread
+threads = 2
+'''
+
+PSERVE = '''
+# What pserve and Zope's runwsgi do with an ini file.
+import os, sys
+from paste.deploy import loadapp, loadserver
+uri = "config:" + os.path.abspath(sys.argv[1])
+server = loadserver(uri)
+app = loadapp(uri)
+server(app)
+'''
+
+
+def test_paste_server_runner(venv, serve, tmp_path):
+    from conftest import free_port
+    port = free_port()
+    (tmp_path / "site.ini").write_text(SERVER_INI.replace("{port}", str(port)))
+    (tmp_path / "pasteapp.py").write_text(PASTE_APP)
+    (tmp_path / "pserve.py").write_text(PSERVE)
+    server = serve([python_of(venv), "pserve.py", "site.ini"], cwd=tmp_path, wait=False)
+    server.port = port
+    server.ready()
+    status, _, body = http_get(port)
+    assert (status, body) == (200, b"served ?"), server.output()
+    assert "Using worker: gthread" in server.output()
+    assert eventually(lambda: len(children(server.proc.pid)) == 2)
+
+
+def test_usr2_starts_a_new_master_from_the_venv(venv, serve):
+    """USR2 re-executes the command the master was started with: the venv's python and the
+    console script, so the new master runs the same environment."""
+    server = serve([venv / "bin" / "gunicorn", "-w", "1", "-b", "127.0.0.1:{port}",
+                    "venv_probe:app"])
+    old = server.proc.pid
+    assert eventually(lambda: len(children(old)) == 1)
+    os.kill(old, signal.SIGUSR2)
+
+    def new_master():
+        return [p for p in children(old) if ps_args(p).startswith("gunicorn: master")]
+
+    assert eventually(new_master, 30), server.output()
+    new = new_master()[0]
+    assert eventually(lambda: len(children(new)) == 1, 30), server.output()
+    assert server.stop() == 0
+    status, _, body = http_get(server.port)
+    assert status == 200 and str(venv).encode() in body
+    os.kill(new, signal.SIGTERM)
+    assert eventually(lambda: not Path("/proc/%d" % new).exists() or
+                      "Z" in Path("/proc/%d/stat" % new).read_text().rsplit(")", 1)[1][:3], 30)
+
+
+def test_pex(venv, serve, tmp_path):
+    """The PEX recipe: one file with the server, the app's dependencies and the console
+    script."""
+    pex = os.environ.get("PKG_PEX")
+    wheels = os.environ.get("PKG_WHEELS")
+    if not pex or not wheels:
+        pytest.fail("PKG_PEX and PKG_WHEELS are set by scripts/test")
+    version = run([python_of(venv), "-c", "import sys; print('cp%d%d' % sys.version_info[:2])"])
+    tag = version.stdout.strip()
+    wheel = next(Path(wheels).glob("gunicorn_rs-*-%s-*.whl" % tag), None) or \
+        next(Path(wheels).glob("gunicorn_rs-*-abi3-*.whl"))
+    target = tmp_path / "app.pex"
+    out = run([pex, wheel, "flask", "-c", "gunicorn", "-o", target,
+               "--python", python_of(venv)], cwd=tmp_path, timeout=300,
+              env=clean_env(HOME=str(tmp_path), PEX_ROOT=str(tmp_path / "pex-root")))
+    assert out.returncode == 0, out
+    server = serve([python_of(venv), target, "-w", "2", "-b", "127.0.0.1:{port}",
+                    "--chdir", APPS, "flask_app:app"], cwd=tmp_path,
+                   env=clean_env(HOME=str(tmp_path), PEX_ROOT=str(tmp_path / "pex-root")))
+    status, _, body = http_get(server.port)
+    assert (status, body) == (200, b"Hello from Flask\n"), server.output()
+
+
+def test_install_on_an_unsupported_python_is_refused(tmp_path):
+    old = os.environ.get("PKG_OLD_PYTHON")
+    if not old:
+        pytest.skip("no CPython older than 3.10 on this machine")
+    subprocess.run([old, "-m", "venv", tmp_path / "old"], check=True, timeout=120)
+    # A source install, as a user with the Rust toolchain does it: maturin reads the crate's
+    # metadata with cargo before pip compares the Python version.
+    import shutil
+    cargo_dir = os.path.dirname(shutil.which("cargo"))
+    out = run([tmp_path / "old" / "bin" / "pip", "install", "--disable-pip-version-check", ROOT],
+              cwd=tmp_path, timeout=300,
+              env=clean_env(HOME=os.environ["HOME"], PATH=cargo_dir + ":/usr/bin:/bin"))
+    assert out.returncode != 0
+    assert "requires a different Python" in out.stderr and ">=3.10" in out.stderr, out.stderr
