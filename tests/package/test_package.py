@@ -69,6 +69,17 @@ def test_serves_from_the_venv_without_activation(venv, serve):
     assert server.stop() == 0, server.output()
 
 
+@pytest.mark.parametrize("worker_class", ["sync", "gthread", "gevent", "eventlet"])
+def test_every_worker_class_serves_flask(venv, serve, worker_class):
+    server = serve([venv / "bin" / "gunicorn", "-k", worker_class, "-w", "2",
+                    "-b", "127.0.0.1:{port}", "flask_app:app"])
+    for _ in range(3):
+        status, _, body = http_get(server.port)
+        assert (status, body) == (200, b"Hello from Flask\n"), server.output()
+    assert "Using worker: %s" % worker_class in server.output()
+    assert server.stop() == 0, server.output()
+
+
 def test_flask_app_factory(venv, serve):
     server = serve([venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
                     "factory:create_app()"])
