@@ -15,56 +15,15 @@ import os
 import re
 import shlex
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+# The harness's helpers: a free port, waiting for the server, the CPU time of its process tree.
+from harness import free_port, server_cpu_ns as cpu_ns, wait_ready
+
 APPS = Path(__file__).resolve().parent / "apps"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port, proc, deadline_s=30.0):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def tree(pid):
-    pids = [pid]
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    pids.append(int(p.name))
-            except (OSError, IndexError, ValueError):
-                pass
-    return pids
-
-
-def cpu_ns(pid):
-    total = 0
-    for p in tree(pid):
-        try:
-            for tid in os.listdir(f"/proc/{p}/task"):
-                total += int(Path(f"/proc/{p}/task/{tid}/schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
 
 
 def wrk(port, duration, path):
