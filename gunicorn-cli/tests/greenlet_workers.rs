@@ -355,7 +355,7 @@ fn wsgi_semantics_errors_and_bad_requests() {
         let r = server.get("/environ");
         assert_eq!(
             r.text(),
-            "wsgi.multithread=False;wsgi.multiprocess=False;wsgi.run_once=False;\
+            "wsgi.multithread=True;wsgi.multiprocess=False;wsgi.run_once=False;\
              SERVER_PROTOCOL=HTTP/1.1;REMOTE_ADDR=127.0.0.1;wsgi.url_scheme=http",
             "{lib}"
         );

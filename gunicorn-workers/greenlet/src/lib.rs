@@ -125,9 +125,11 @@ impl Worker for GreenletWorker {
         })?;
         // sendfile(2) on the (non-blocking) client socket would spin instead of yielding to
         // the hub: file_wrapper bodies go through the cooperative socket in blksize chunks.
+        // wsgi.multithread is True, as in gunicorn's gevent worker: greenlets run requests
+        // concurrently, and apps use the flag to pick thread-safe (greenlet-safe) paths.
         let opts = BridgeOptions {
             sendfile: false,
-            ..BridgeOptions::from_config(&cfg, false, false)
+            ..BridgeOptions::from_config(&cfg, true, false)
         };
         let (bridge, http) = worker_boot::load_app_and_bridge(&cfg, opts)?;
         let greenlet_exit = Python::attach(|py| -> PyResult<_> {
