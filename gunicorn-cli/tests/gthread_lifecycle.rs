@@ -1,6 +1,7 @@
-//! End-to-end tests of the gthread worker's life cycle (issue 5, part 3): graceful TERM with an
-//! in-flight request and an idle keep-alive connection, `--max-requests` recycling, and a
-//! heartbeat that does not depend on requests. Every wait is bounded; nothing asserts timings.
+//! End-to-end tests of the gthread worker's life cycle: graceful TERM with an in-flight request
+//! and an idle keep-alive connection, the request sent on a kept-alive connection while the
+//! worker drains, INT's quick stop, `--max-requests` recycling, and a heartbeat that does not
+//! depend on requests. Every wait is bounded; nothing asserts timings.
 
 mod support;
 
@@ -87,7 +88,7 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
 }
 
 #[test]
-fn term_finishes_the_in_flight_request_and_closes_idle_keep_alive_at_once() {
+fn term_finishes_the_in_flight_request_and_closes_idle_keep_alive_soon() {
     let dir = TempDir::new("gthread-term");
     let server = server(&dir, &["--keep-alive", "60", "--graceful-timeout", "30"]);
     let worker = server.worker_pids()[0];
@@ -107,11 +108,15 @@ fn term_finishes_the_in_flight_request_and_closes_idle_keep_alive_at_once() {
     );
 
     server.signal(Signal::SIGTERM);
-    // The idle connection is closed without waiting for the keep-alive timeout (60 s).
+    // The idle connection is closed without waiting for the keep-alive timeout (60 s): after
+    // at most 2 s (gunicorn's STOP_KEEPALIVE_LINGER), during which a request sent on it would
+    // still be answered.
+    let t0 = std::time::Instant::now();
     assert!(
         closed_by_server(&mut idle),
         "idle keep-alive connection closed"
     );
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
     // The in-flight request completes, and says the connection will close.
     let resp = read_one(&mut busy);
     assert!(resp.contains("200 OK"), "{resp}");
@@ -126,17 +131,58 @@ fn term_finishes_the_in_flight_request_and_closes_idle_keep_alive_at_once() {
 }
 
 #[test]
-fn int_stops_the_worker_without_waiting_for_requests() {
+fn int_finishes_running_requests_and_drops_waiting_connections() {
+    // gunicorn 27's gthread on INT/QUIT: no more accepts, the requests already running in
+    // the pool finish (the interpreter joins its pool threads at exit), nothing else waits.
     let dir = TempDir::new("gthread-int");
-    let server = server(&dir, &["--graceful-timeout", "60"]);
+    let server = server(&dir, &["--graceful-timeout", "60", "--keep-alive", "60"]);
     let worker = server.worker_pids()[0];
+    let mut idle = server.connect(READ_TIMEOUT);
+    idle.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_one(&mut idle).contains("200 OK"));
     let marker = dir.path().join("in-flight");
-    let _busy = start_marker_request(&server, &marker);
+    let mut busy = start_marker_request(&server, &marker);
     assert!(eventually(Duration::from_secs(20), || Path::new(&marker).exists()));
     // INT to the worker itself: a quick stop; the master replaces it.
     kill(Pid::from_raw(worker), Signal::SIGINT).unwrap();
+    assert!(
+        closed_by_server(&mut idle),
+        "the idle connection is dropped"
+    );
+    let resp = read_one(&mut busy);
+    assert!(resp.contains("200 OK"), "{resp}");
     assert!(eventually(Duration::from_secs(20), || !alive(worker)));
     server.wait_booted(2);
+}
+
+#[test]
+fn a_request_sent_on_a_kept_alive_connection_while_draining_is_answered() {
+    // The race behind lost requests on recycle: the client sends its next request on a
+    // kept-alive connection just as the worker starts a graceful stop. It is answered, with
+    // Connection: close, instead of the connection being closed under it.
+    let dir = TempDir::new("gthread-drain-race");
+    let server = server(&dir, &["--keep-alive", "60"]);
+    let mut kept = server.connect(READ_TIMEOUT);
+    kept.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_one(&mut kept).contains("200 OK"));
+    // A request in flight keeps the worker draining (not exited) for a while.
+    let marker = dir.path().join("in-flight");
+    let mut busy = start_marker_request(&server, &marker);
+    assert!(eventually(Duration::from_secs(20), || Path::new(&marker).exists()));
+    server.signal(Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    kept.write_all(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let resp = read_one(&mut kept);
+    assert!(
+        resp.contains("200 OK") && resp.contains("/second"),
+        "{resp}"
+    );
+    assert!(resp.contains("Connection: close"), "{resp}");
+    assert!(closed_by_server(&mut kept));
+    assert!(read_one(&mut busy).contains("200 OK"));
 }
 
 #[test]

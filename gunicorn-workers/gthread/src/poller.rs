@@ -35,6 +35,10 @@ const FIRST_LISTENER_TOKEN: usize = LISTENER_BASE - (1 << 16);
 
 /// The poller's shared read buffer: a head usually arrives in one read and is parsed from here.
 const READ_BUFFER: usize = 64 * 1024;
+/// How long a draining worker keeps an idle kept-alive connection open at most (less when its
+/// keep-alive deadline comes first), for the request its client may already be sending; as
+/// gunicorn 27's gthread worker (`STOP_KEEPALIVE_LINGER`).
+const STOP_KEEPALIVE_LINGER: Duration = Duration::from_secs(2);
 /// Deadlines are checked at most this often (a sweep looks at every connection).
 const SWEEP_GRANULARITY: Duration = Duration::from_millis(100);
 
@@ -69,6 +73,26 @@ struct Conn {
     /// anything arriving later raises a new edge-triggered event: no read on spec (it would
     /// cost a `recv` returning `EAGAIN` per keep-alive request).
     recheck: bool,
+}
+
+/// Where the worker is in its life, as the event loop sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Accepting and serving.
+    Serving,
+    /// Graceful stop (TERM, HUP, TTOU, `max_requests`, parent gone): no more accepts, and
+    /// every connection already accepted is answered. Requests in the pool finish; a request
+    /// arriving on a kept-alive or half-read connection is served with `Connection: close`;
+    /// idle keep-alive connections wait for their next request until their keep-alive
+    /// deadline, [`STOP_KEEPALIVE_LINGER`] at most; closes still linger. The worker exits when no connection is left, or at
+    /// `deadline` (`--graceful-timeout`). Closing an idle connection at once instead races
+    /// with the request its client may be sending on it: that request would be lost.
+    Draining { deadline: Instant },
+    /// Quick stop (INT, QUIT): no more accepts, every connection waiting in the loop is
+    /// dropped, and the requests already running in the pool threads finish (gunicorn's
+    /// gthread worker exits through the interpreter, which joins its pool threads), until
+    /// `deadline` (`--graceful-timeout`, after which the master kills the worker anyway).
+    Quitting { deadline: Instant },
 }
 
 /// The worker settings the poller applies.
@@ -109,8 +133,7 @@ pub struct Poller {
     accept_more: bool,
     /// Since when connections have been waiting on the listeners (reset at each accept).
     pending_since: Instant,
-    /// Set once a graceful stop began: the time by which the worker exits.
-    stopping: Option<Instant>,
+    life: Life,
     next_sweep: Instant,
 }
 
@@ -163,7 +186,7 @@ impl Poller {
             // Connections queued before this worker started are picked up at once.
             accept_more: true,
             pending_since: now,
-            stopping: None,
+            life: Life::Serving,
             next_sweep: now + Duration::from_secs(1),
         })
     }
@@ -175,15 +198,20 @@ impl Poller {
     /// in-flight requests (or at the graceful timeout) for a graceful one.
     pub fn turn(&mut self, cap: Duration) -> Turn {
         let now = Instant::now();
-        match self.shutdown.requested() {
-            Some(StopKind::Quick) => return Turn::Stopped,
-            Some(StopKind::Graceful) if self.stopping.is_none() => self.begin_stop(now),
+        match (self.shutdown.requested(), self.life) {
+            (Some(StopKind::Quick), Life::Serving | Life::Draining { .. }) => self.begin_quit(now),
+            (Some(StopKind::Graceful), Life::Serving) => self.begin_drain(now),
             _ => {}
         }
-        if let Some(deadline) = self.stopping {
-            if self.busy == 0 || now >= deadline {
+        match self.life {
+            Life::Serving => {}
+            Life::Draining { deadline } if self.open == 0 || now >= deadline => {
                 return Turn::Stopped;
             }
+            Life::Quitting { deadline } if self.busy == 0 || now >= deadline => {
+                return Turn::Stopped;
+            }
+            Life::Draining { .. } | Life::Quitting { .. } => {}
         }
         if now >= self.next_sweep {
             self.sweep(now);
@@ -191,7 +219,7 @@ impl Poller {
         let mut wake = now
             .checked_add(cap)
             .map_or(self.next_sweep, |c| c.min(self.next_sweep));
-        if let Some(deadline) = self.stopping {
+        if let Life::Draining { deadline } | Life::Quitting { deadline } = self.life {
             wake = wake.min(deadline);
         }
         if let Some(kick) = self.shared.kick(now) {
@@ -248,7 +276,9 @@ impl Poller {
 
     /// A listener may hold connections and this worker may take them.
     fn can_accept(&self) -> bool {
-        self.accept_more && self.stopping.is_none() && self.open < self.settings.worker_connections
+        self.accept_more
+            && self.life == Life::Serving
+            && self.open < self.settings.worker_connections
     }
 
     /// When this worker takes the next waiting connection.
@@ -473,7 +503,7 @@ impl Poller {
             .max_requests
             .is_some_and(|max| self.handled >= max);
         let force_close = must_close(KeepAliveInputs {
-            alive: self.stopping.is_none(),
+            alive: self.life == Life::Serving,
             keepalive_enabled: self.settings.keepalive_enabled,
             last_request: last,
             parked,
@@ -496,9 +526,9 @@ impl Poller {
             },
             Instant::now(),
         );
-        if last && self.stopping.is_none() {
+        if last && self.life == Life::Serving {
             log_info!("Autorestarting worker after current request.");
-            self.begin_stop(Instant::now());
+            self.begin_drain(Instant::now());
         }
     }
 
@@ -516,14 +546,24 @@ impl Poller {
             return;
         };
         conn.io = Some(io);
-        if !done.keep_alive || self.stopping.is_some() {
+        if !done.keep_alive {
             self.close(token, done.linger);
             return;
         }
+        if let Life::Quitting { .. } = self.life {
+            self.remove(token);
+            return;
+        }
+        // Serving or draining: the response said the connection stays open, so the client may
+        // already be sending its next request. While draining, that one is answered with
+        // `Connection: close` (see `dispatch`).
         let now = Instant::now();
         conn.phase = Phase::Reading;
         conn.wait = Wait::Idle;
         conn.deadline = self.settings.timeouts.deadline(Wait::Idle, now);
+        if let Life::Draining { .. } = self.life {
+            conn.deadline = Some(cap(conn.deadline, now + STOP_KEEPALIVE_LINGER));
+        }
         let deadline = conn.deadline;
         // A pipelined request already read is answered before anything else.
         let step = conn.head.resume(done.leftover);
@@ -544,7 +584,9 @@ impl Poller {
     /// what the client still sends (bounded), so unread request bytes do not turn the close
     /// into a reset that destroys the response in flight.
     fn close(&mut self, token: usize, linger: bool) {
-        if !linger || self.stopping.is_some() {
+        // A draining worker lingers too: a close with unread request bytes would be a reset
+        // that destroys the response still in flight.
+        if !linger || matches!(self.life, Life::Quitting { .. }) {
             self.remove(token);
             return;
         }
@@ -640,17 +682,32 @@ impl Poller {
         self.next_sweep = next.map_or(now + Duration::from_secs(1), |n| n.max(floor));
     }
 
-    /// Graceful stop (TERM, max_requests, parent gone): stop accepting, close every
-    /// connection not in a pool thread at once (idle keep-alive ones included), and let the
-    /// in-flight requests finish until `--graceful-timeout`.
-    fn begin_stop(&mut self, now: Instant) {
-        self.stopping = Some(now + self.settings.graceful_timeout);
-        for (l, _) in self.listeners.drain(..) {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&l.as_raw_fd()));
+    /// Graceful stop (TERM, HUP, TTOU, max_requests, parent gone): stop accepting first, then
+    /// answer every connection already accepted (see [`Life::Draining`]).
+    fn begin_drain(&mut self, now: Instant) {
+        self.life = Life::Draining {
+            deadline: now + self.settings.graceful_timeout,
+        };
+        self.stop_accepting();
+        let linger = now + STOP_KEEPALIVE_LINGER;
+        for conn in self.conns.iter_mut().flatten() {
+            if conn.phase == Phase::Reading && conn.wait == Wait::Idle {
+                conn.deadline = Some(cap(conn.deadline, linger));
+            }
         }
+        self.set_deadline(Some(linger));
+    }
+
+    /// Quick stop (INT, QUIT): stop accepting, drop every connection waiting in the loop, let
+    /// the running requests finish (see [`Life::Quitting`]). A graceful stop under way keeps its
+    /// deadline.
+    fn begin_quit(&mut self, now: Instant) {
+        let deadline = match self.life {
+            Life::Draining { deadline } => deadline,
+            _ => now + self.settings.graceful_timeout,
+        };
+        self.life = Life::Quitting { deadline };
+        self.stop_accepting();
         let waiting: Vec<usize> = self
             .conns
             .iter()
@@ -662,4 +719,20 @@ impl Poller {
             self.remove(token);
         }
     }
+
+    /// Closes this worker's listeners (the master and the other workers keep theirs, so
+    /// connections still in the backlog go to them, or to this worker's successor).
+    fn stop_accepting(&mut self) {
+        for (l, _) in self.listeners.drain(..) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&l.as_raw_fd()));
+        }
+    }
+}
+
+/// `deadline`, or `at_most` when that comes first (no deadline = `at_most`).
+fn cap(deadline: Option<Instant>, at_most: Instant) -> Instant {
+    deadline.map_or(at_most, |d| d.min(at_most))
 }
