@@ -499,13 +499,13 @@ fn check_in_process(
 }
 
 /// gunicorn's reason phrase for an error kind (reference §5; 501 and the SCRIPT_NAME 500
-/// keep `Bad Request`).
+/// keep `Bad Request`; a malformed PROXY v2 header is a 400, see docs/http.md).
 fn reason_of(kind: &str) -> &'static str {
     match kind {
+        "LimitRequestLine" => "URI Too Long",
         "LimitRequestHeaders" => "Request Header Fields Too Large",
         "ExpectationFailed" => "Expectation Failed",
         "ForbiddenProxyRequest" => "Forbidden",
-        "InvalidProxyHeader" => "Internal Server Error",
         _ => "Bad Request",
     }
 }

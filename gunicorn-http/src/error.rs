@@ -21,7 +21,7 @@ pub enum HttpError {
     InvalidHeaderName(String),
     #[error("Obsolete line folding is unacceptable: {}", repr(.0))]
     ObsoleteFolding(String),
-    /// `(size seen, limit)`.
+    /// `(size seen, limit)`. Answered `414 URI Too Long`, as gunicorn 27 does.
     #[error("Request Line is too large ({0} > {1})")]
     LimitRequestLine(usize, usize),
     #[error("{0}")]
@@ -40,6 +40,8 @@ pub enum HttpError {
     InvalidChunkExtension(String),
     #[error("Invalid PROXY line: {}", repr(.0))]
     InvalidProxyLine(String),
+    /// A malformed PROXY v2 header (bad version or command, address block too short, ...):
+    /// bad input from the peer, so a 400.
     #[error("Invalid PROXY header: {0}")]
     InvalidProxyHeader(String),
     #[error("Proxy request from {} not allowed", repr(.0))]
@@ -59,15 +61,15 @@ impl HttpError {
     pub fn status(&self) -> u16 {
         use HttpError::*;
         match self {
+            LimitRequestLine(..) => 414,
             LimitRequestHeaders(_) => 431,
             ExpectationFailed(_) => 417,
             UnsupportedTransferCoding(_) => 501,
             ForbiddenProxyRequest(_) => 403,
-            // InvalidProxyHeader is not listed in gunicorn's handle_error: it becomes a 500.
-            ConfigurationProblem(_)
-            | InvalidProxyHeader(_)
-            | InvalidResponseStatus(_)
-            | InvalidResponseHeader(_) => 500,
+            ConfigurationProblem(_) | InvalidResponseStatus(_) | InvalidResponseHeader(_) => 500,
+            // InvalidProxyHeader is missing from gunicorn 27's handle_error list, so gunicorn
+            // answers it with a 500 and a traceback; it is the peer's bad input: 400
+            // (docs/http.md).
             _ => 400,
         }
     }
@@ -77,12 +79,11 @@ impl HttpError {
     pub fn reason(&self) -> &'static str {
         use HttpError::*;
         match self {
+            LimitRequestLine(..) => "URI Too Long",
             LimitRequestHeaders(_) => "Request Header Fields Too Large",
             ExpectationFailed(_) => "Expectation Failed",
             ForbiddenProxyRequest(_) => "Forbidden",
-            InvalidProxyHeader(_) | InvalidResponseStatus(_) | InvalidResponseHeader(_) => {
-                "Internal Server Error"
-            }
+            InvalidResponseStatus(_) | InvalidResponseHeader(_) => "Internal Server Error",
             _ => "Bad Request",
         }
     }
@@ -96,9 +97,7 @@ impl HttpError {
             InvalidHTTPVersion(s) => format!("Invalid HTTP Version {}", repr(s)),
             LimitRequestHeaders(s) => format!("Error parsing headers: {}", repr(s)),
             // gunicorn's generic 500 page carries no message.
-            InvalidProxyHeader(_) | InvalidResponseStatus(_) | InvalidResponseHeader(_) => {
-                String::new()
-            }
+            InvalidResponseStatus(_) | InvalidResponseHeader(_) => String::new(),
             other => other.to_string(),
         }
     }
@@ -220,7 +219,7 @@ mod tests {
                 "Bad Request",
                 true,
             ),
-            (HttpError::LimitRequestLine(5, 4), 400, "Bad Request", true),
+            (HttpError::LimitRequestLine(5, 4), 414, "URI Too Long", true),
             (
                 HttpError::LimitRequestHeaders("x".into()),
                 431,
@@ -254,8 +253,8 @@ mod tests {
             ),
             (
                 HttpError::InvalidProxyHeader("x".into()),
-                500,
-                "Internal Server Error",
+                400,
+                "Bad Request",
                 true,
             ),
             (
@@ -305,7 +304,10 @@ mod tests {
                 HttpError::LimitRequestLine(10, 4),
                 "Request Line is too large (10 > 4)",
             ),
-            (HttpError::InvalidProxyHeader("x".into()), ""),
+            (
+                HttpError::InvalidProxyHeader("unsupported version".into()),
+                "Invalid PROXY header: unsupported version",
+            ),
             (
                 HttpError::InvalidRequestLine("GET /\x01\r\n\\'\u{e9}\u{85}".into()),
                 "Invalid Request Line 'GET /\\x01\\r\\n\\\\\\'\u{e9}\\x85'",
