@@ -8,7 +8,7 @@
 
 use crate::config::Limits;
 use crate::error::HttpError;
-use crate::syntax::{find_crlf, is_tchar, is_token, latin1_string, scan_value, trim_ows};
+use crate::syntax::{find_lf, is_tchar, is_token, latin1_string, scan_value, trim_ows};
 use std::borrow::Cow;
 
 /// The settings that change how field lines are read.
@@ -96,27 +96,23 @@ impl FieldScanner {
                 }
             }
             let pos = self.pos;
-            let Some(crlf) = find_crlf(buf, pos) else {
-                // Partial line: enforce the limits now, so a caller never buffers unboundedly.
-                let partial = &buf[pos..];
-                let content = partial.len() - usize::from(partial.last() == Some(&b'\r'));
-                if self.in_cont {
-                    let len = self.pending.as_ref().map_or(0, |p| p.len);
-                    if len + content + 2 > limit {
-                        return Err(too_large());
-                    }
-                } else if content > 0 {
-                    if self.count >= rules.limits.fields {
-                        return Err(too_many());
-                    }
-                    if content + 2 > limit {
-                        return Err(too_large());
-                    }
+            // RFC 9112 §2.2: every line ends with CRLF. The first LF after `pos` ends this
+            // line if a CR comes just before it; otherwise it is a bare LF, and the block can
+            // never end the way it is read: refused now (gunicorn 27 does), not waited on.
+            let crlf = match find_lf(buf, pos) {
+                Some(lf) if lf > pos && buf[lf - 1] == b'\r' => lf - 1,
+                Some(lf) => {
+                    // The bytes before the LF are judged first, as if it had not arrived, so
+                    // the outcome does not depend on where the reads were split.
+                    self.check_partial(&buf[..lf], rules)?;
+                    return Err(HttpError::InvalidHeader(
+                        "bare LF as line terminator".into(),
+                    ));
                 }
-                if buf.len() - self.block_start > rules.limits.max_header_buffer() {
-                    return Err(HttpError::LimitRequestHeaders("max buffer headers".into()));
+                None => {
+                    self.check_partial(buf, rules)?;
+                    return Ok(None);
                 }
-                return Ok(None);
             };
             let line_len = crlf - pos + 2;
             if self.in_cont {
@@ -150,6 +146,31 @@ impl FieldScanner {
             }
             self.pos = crlf + 2;
         }
+    }
+
+    /// The limits on a line that has not ended yet (`buf` ends inside it), enforced now so a
+    /// caller never buffers unboundedly.
+    fn check_partial(&self, buf: &[u8], rules: &FieldRules) -> Result<(), HttpError> {
+        let limit = rules.limits.field_size;
+        let partial = &buf[self.pos.min(buf.len())..];
+        let content = partial.len() - usize::from(partial.last() == Some(&b'\r'));
+        if self.in_cont {
+            let len = self.pending.as_ref().map_or(0, |p| p.len);
+            if len + content + 2 > limit {
+                return Err(too_large());
+            }
+        } else if content > 0 {
+            if self.count >= rules.limits.fields {
+                return Err(too_many());
+            }
+            if content + 2 > limit {
+                return Err(too_large());
+            }
+        }
+        if buf.len() - self.block_start > rules.limits.max_header_buffer() {
+            return Err(HttpError::LimitRequestHeaders("max buffer headers".into()));
+        }
+        Ok(())
     }
 }
 
@@ -267,6 +288,30 @@ mod tests {
             (b": b\r\n\r\n", d, Err("InvalidHeader")),
             (b"Ab\r\n\r\n", d, Err("InvalidHeader")),
             (b"A: b\nc\r\n\r\n", d, Err("InvalidHeader")),
+            // A bare LF is refused as soon as it arrives (RFC 9112 §2.2, gunicorn 27), with
+            // no CRLF to wait for; the limits on the bytes before it come first.
+            (b"A: b\n", d, Err("InvalidHeader")),
+            (b"\n", d, Err("InvalidHeader")),
+            (b"A: b\r\n\n", d, Err("InvalidHeader")),
+            (b"A\n", d, Err("InvalidHeader")),
+            (b"A: b\r\nB: c\n", d, Err("InvalidHeader")),
+            (
+                b"A: b\r\n c\n",
+                rules(100, 8190, true, false),
+                Err("InvalidHeader"),
+            ),
+            (
+                b"A: bcdefgh\n",
+                rules(100, 7, false, false),
+                Err("LimitRequestHeaders"),
+            ),
+            (
+                b"A: b\r\nB\n",
+                rules(1, 8190, false, false),
+                Err("LimitRequestHeaders"),
+            ),
+            // A bad field before the bare LF is reported first.
+            (b"A : b\r\n\n", d, Err("InvalidHeaderName")),
             (b"A: b\rc\r\n\r\n", d, Err("InvalidHeader")),
             (b"A: b\x00\r\n\r\n", d, Err("InvalidHeader")),
             (b"A: b\x7f\r\n\r\n", d, Err("InvalidHeader")),
