@@ -5,7 +5,7 @@ use crate::config::{HeaderMapPolicy, HttpConfig};
 use crate::error::HttpError;
 use crate::fields::{FieldRules, FieldScanner};
 use crate::parser::{upper, BodyKind};
-use crate::syntax::latin1_string;
+use crate::syntax::{is_tchar, latin1_string};
 use std::sync::Arc;
 
 /// Trailer fields a sender must not put after the body (gunicorn's list; RFC 9110 §6.5.1:
@@ -22,17 +22,44 @@ const FORBIDDEN_TRAILERS: [&str; 6] = [
 /// How many input bytes the trailer reader copies at a time.
 const TRAILER_PIECE: usize = 4096;
 
-/// Where the chunk-size line reader is (RFC 9112 §7.1:
-/// `chunk-size [ BWS ; chunk-ext ] CRLF`).
+/// Where the chunk-size line reader is (RFC 9112 §7.1: `chunk-size [ chunk-ext ] CRLF`), with
+/// the extension grammar of RFC 9112 §7.1.1 read strictly, byte by byte:
+///
+/// ```text
+/// chunk-ext     = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+/// chunk-ext-name = token
+/// chunk-ext-val  = token / quoted-string
+/// ```
+///
+/// gunicorn 27 matches the same grammar with a regular expression once the line has ended; a
+/// byte that breaks it is refused here as soon as it arrives (400, then close). This matters:
+/// a lenient reader lets an unbalanced quote or a bare CR make two servers disagree on where
+/// the chunk data starts (chunk-extension smuggling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SizeLine {
     Digits,
-    /// SP/HTAB after the size: only valid before `;` (gunicorn strips BWS only then).
+    /// SP/HTAB after the size: only valid before `;` (BWS; gunicorn strips it only then).
     Bws,
-    Ext,
+    /// After `;` (and any BWS): the name must start here (an empty name is refused).
+    ExtNameStart,
+    ExtName,
+    /// BWS after a name: `=` or `;` must follow (trailing whitespace is not in the grammar).
+    ExtAfterName,
+    /// After `=` (and any BWS): a token or a quoted-string must start here.
+    ExtValueStart,
+    /// Inside a token value.
+    ExtToken,
+    /// Inside a quoted-string (RFC 9110 §5.6.4).
+    ExtQuoted,
+    /// After a backslash inside a quoted-string (quoted-pair).
+    ExtQuotedPair,
+    /// After a quoted value: BWS then `;`, or the end of the line.
+    ExtAfterValue,
+    /// BWS after a value: only `;` may follow.
+    ExtValueBws,
     /// Saw CR after the size; LF must follow.
     Lf,
-    /// Saw CR inside an extension; LF must follow (a bare CR is refused).
+    /// Saw CR ending an extension; LF must follow (a bare CR is refused).
     ExtLf,
 }
 
@@ -86,6 +113,50 @@ fn hex_val(b: u8) -> Option<u64> {
         b'a'..=b'f' => Some(u64::from(b - b'a' + 10)),
         b'A'..=b'F' => Some(u64::from(b - b'A' + 10)),
         _ => None,
+    }
+}
+
+/// One byte of a chunk extension (RFC 9112 §7.1.1): the next state, `Some(SizeLine::Lf)`
+/// when the line has ended (CRLF read), `None` when the byte breaks the grammar.
+fn ext_step(at: SizeLine, b: u8) -> Option<SizeLine> {
+    use SizeLine::*;
+    let bws = b == b' ' || b == b'\t';
+    Some(match (at, b) {
+        (ExtNameStart, _) if bws => ExtNameStart,
+        (ExtNameStart, _) if is_tchar(b) => ExtName,
+        (ExtName, _) if is_tchar(b) => ExtName,
+        (ExtName, _) if bws => ExtAfterName,
+        (ExtAfterName, _) if bws => ExtAfterName,
+        (ExtName | ExtAfterName, b'=') => ExtValueStart,
+        (ExtName | ExtAfterName | ExtToken | ExtAfterValue | ExtValueBws, b';') => ExtNameStart,
+        (ExtName | ExtToken | ExtAfterValue, b'\r') => ExtLf,
+        (ExtValueStart, _) if bws => ExtValueStart,
+        (ExtValueStart, b'"') => ExtQuoted,
+        (ExtValueStart | ExtToken, _) if is_tchar(b) => ExtToken,
+        (ExtToken | ExtAfterValue | ExtValueBws, _) if bws => ExtValueBws,
+        // RFC 9110 §5.6.4: qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text.
+        (ExtQuoted, b'"') => ExtAfterValue,
+        (ExtQuoted, b'\\') => ExtQuotedPair,
+        (ExtQuoted, _) if bws || (0x21..=0x7e).contains(&b) || b >= 0x80 => ExtQuoted,
+        // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+        (ExtQuotedPair, _) if bws || (0x21..=0x7e).contains(&b) || b >= 0x80 => ExtQuoted,
+        (ExtLf, b'\n') => Lf,
+        _ => return None,
+    })
+}
+
+/// Why `b` broke the extension grammar at `at` (the message of the 400).
+fn ext_fault(at: SizeLine, b: u8) -> &'static str {
+    use SizeLine::*;
+    match (at, b) {
+        (ExtLf, _) => "bare CR",
+        (ExtQuoted | ExtQuotedPair, b'\r' | b'\n') => "line ends inside a quoted value",
+        (ExtNameStart, _) => "empty name",
+        (ExtValueStart, _) => "empty value",
+        (ExtAfterName | ExtValueBws, b'\r') => "whitespace at the end",
+        (ExtToken | ExtAfterValue | ExtValueBws, _) => "value is not a token or quoted-string",
+        (_, b'\n') => "bare LF",
+        _ => "not a token",
     }
 }
 
@@ -221,7 +292,7 @@ impl BodyDecoder {
                     return Err(bad_size("missing hex digits"));
                 } else {
                     match b {
-                        b';' => *at = SizeLine::Ext,
+                        b';' => *at = SizeLine::ExtNameStart,
                         b' ' | b'\t' => *at = SizeLine::Bws,
                         b'\r' => *at = SizeLine::Lf,
                         _ => return Err(bad_size("not a hex digit")),
@@ -230,39 +301,33 @@ impl BodyDecoder {
             }
             SizeLine::Bws => match b {
                 b' ' | b'\t' => {}
-                b';' => *at = SizeLine::Ext,
+                b';' => *at = SizeLine::ExtNameStart,
                 _ => return Err(bad_size("whitespace after the chunk size")),
             },
-            SizeLine::Ext => {
-                if b == b'\r' {
-                    *at = SizeLine::ExtLf;
-                } else if b != b'\t' && (b < 0x20 || b == 0x7f) {
-                    // Stricter than gunicorn: chunk-ext is tokens/quoted strings (RFC 9112 §7.1.1).
-                    return Err(HttpError::InvalidChunkExtension("control character".into()));
-                } else {
-                    *ext_len += 1;
-                    // Extensions are ignored, never buffered; still bound them.
-                    if *ext_len > self.cfg.limits.field_size {
-                        return Err(HttpError::InvalidChunkExtension("too long".into()));
-                    }
-                }
-            }
-            SizeLine::ExtLf => {
-                if b != b'\n' {
-                    return Err(HttpError::InvalidChunkExtension("bare CR".into()));
-                }
-                self.state = self.after_size();
-            }
             SizeLine::Lf => {
                 if b != b'\n' {
                     return Err(bad_size("bare CR"));
                 }
                 self.state = self.after_size();
             }
+            _ => {
+                // Extensions are ignored, never buffered; still bound them (gunicorn bounds
+                // the whole size line by the field-size limit). The CRLF does not count.
+                if b != b'\r' && b != b'\n' {
+                    *ext_len += 1;
+                    if *ext_len > self.cfg.limits.field_size {
+                        return Err(HttpError::InvalidChunkExtension("too long".into()));
+                    }
+                }
+                match ext_step(*at, b) {
+                    Some(SizeLine::Lf) => self.state = self.after_size(),
+                    Some(next) => *at = next,
+                    None => return Err(HttpError::InvalidChunkExtension(ext_fault(*at, b).into())),
+                }
+            }
         }
         Ok(1)
     }
-
     fn after_size(&self) -> State {
         match self.state {
             State::Size { value: 0, .. } => State::Trailers {
@@ -405,6 +470,125 @@ mod tests {
                 }
                 (got, want) => panic!("{shown}: {got:?} vs {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn chunk_extension_table() {
+        // (what follows the size "1" up to its CRLF, accepted?). RFC 9112 §7.1.1 with BWS
+        // around ";" and "=", as gunicorn 27's grammar check reads it.
+        let cases: &[(&[u8], bool)] = &[
+            (b"", true),
+            (b";a", true),
+            (b";a=b", true),
+            (b";a=b;c", true),
+            (b" ;a", true),
+            (b"\t; a = b ; c = \"d\"", true),
+            (b";a=\"b c\"", true),
+            (b";a=\"\xe9\"", true),
+            (b";a=\"x\\\"y\"", true),
+            (b";a=\"\"", true),
+            (b";a=\"\\\t\"", true),
+            (b";a=\"\t!#[]~\"", true),
+            (b";!#$%&'*+-.^_`|~09azAZ=!#$%&'*+-.^_`|~", true),
+            (b";a;b;c=d", true),
+            (b";a =b", true),
+            (b";a= b", true),
+            (b";a=\"b\" ;c", true),
+            // Empty names or values.
+            (b";", false),
+            (b";=v", false),
+            (b"; ;a", false),
+            (b";a;", false),
+            (b";a=", false),
+            (b";a= ", false),
+            (b";a=;b", false),
+            // Whitespace at the end or inside a token.
+            (b";a ", false),
+            (b";a=b ", false),
+            (b";a=\"b\" ", false),
+            (b";a=b c", false),
+            (b";a b", false),
+            // Not a token, not a quoted-string.
+            (b";a=\xe9", false),
+            (b";\xe9", false),
+            (b";a=b,c", false),
+            (b";a=@", false),
+            (b";a,b", false),
+            (b";a=\"b\"c", false),
+            (b";a=b\"c\"", false),
+            (b";a=\"b", false),
+            (b";a=\"\x01\"", false),
+            (b";a=\"\x7f\"", false),
+            (b";a=\"b\\", false),
+            (b";a\x00", false),
+            (b";a\x0b", false),
+            // A bare CR or LF, in a token or inside quotes.
+            (b";a\rX", false),
+            (b";a\n", false),
+            (b";a=\"b\nc\"", false),
+            (b";a=\"b\rc\"", false),
+        ];
+        let cfg = Arc::new(HttpConfig::default());
+        for (ext, ok) in cases {
+            let input = [&b"1"[..], ext, b"\r\nx\r\n0\r\n\r\n"].concat();
+            let shown = String::from_utf8_lossy(&input);
+            let (got, out, done) = run(BodyKind::Chunked, &input);
+            if *ok {
+                assert_eq!(
+                    (got, &out[..], done),
+                    (Ok(input.len()), &b"x"[..], true),
+                    "{shown:?}"
+                );
+            } else {
+                assert!(
+                    matches!(got, Err(HttpError::InvalidChunkExtension(_))),
+                    "{shown:?}: {got:?}"
+                );
+                // Byte by byte: refused at the same byte, never waiting for more.
+                let mut d = BodyDecoder::new(&BodyKind::Chunked, cfg.clone());
+                let first_err = input
+                    .iter()
+                    .position(|b| d.decode(std::slice::from_ref(b), &mut Vec::new()).is_err());
+                assert!(first_err.is_some(), "{shown:?}");
+            }
+        }
+        // A quoted value that runs across the CRLF cannot hide the chunk data (and the request
+        // after it): refused at the CR.
+        let input = b"1;a=\"\r\nx\r\n0\r\n\r\n\"\r\nGET / HTTP/1.1\r\n\r\n";
+        let (got, _, _) = run(BodyKind::Chunked, input);
+        assert!(matches!(got, Err(HttpError::InvalidChunkExtension(_))));
+        // The bound counts the extension's bytes after the first ";", not its CRLF.
+        let mut cfg = HttpConfig::default();
+        cfg.limits.field_size = 4;
+        let mut d = BodyDecoder::new(&BodyKind::Chunked, Arc::new(cfg.clone()));
+        assert_eq!(
+            d.decode(b"1;abcd\r\nx\r\n0\r\n\r\n", &mut Vec::new()),
+            Ok(16)
+        );
+        let mut d = BodyDecoder::new(&BodyKind::Chunked, Arc::new(cfg));
+        assert!(matches!(
+            d.decode(b"1;abcde\r\n", &mut Vec::new()),
+            Err(HttpError::InvalidChunkExtension(_))
+        ));
+    }
+
+    #[test]
+    fn bare_lf_in_chunked_framing() {
+        // RFC 9112 §2.2 / §7.1: every line of the chunked framing ends with CRLF; a bare LF
+        // is refused as soon as it arrives (gunicorn 27), never waited on.
+        let cases: &[(&[u8], &str)] = &[
+            (b"1\nx", "InvalidChunkSize"),
+            (b"1;a\n", "InvalidChunkExtension"),
+            (b"1\r\nx\n", "ChunkMissingTerminator"),
+            (b"0\r\n\n", "InvalidHeader"),
+            (b"0\r\nX: y\n", "InvalidHeader"),
+            (b"0\r\nX: y\r\n\n", "InvalidHeader"),
+        ];
+        for (input, kind) in cases {
+            let (got, _, _) = run(BodyKind::Chunked, input);
+            let got = got.unwrap_err();
+            assert!(format!("{got:?}").starts_with(kind), "{input:?}: {got:?}");
         }
     }
 
