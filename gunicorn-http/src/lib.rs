@@ -22,6 +22,7 @@ pub mod environ;
 pub mod error;
 mod fields;
 pub mod headers;
+mod line;
 pub mod parser;
 pub mod proxy;
 pub mod response;
