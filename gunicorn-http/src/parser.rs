@@ -12,7 +12,7 @@ use crate::fields::{FieldRules, FieldScanner};
 use crate::headers::{HeaderBuf, Headers};
 use crate::line::{Line, LineScan};
 use crate::proxy::{self, ProxyInfo, ProxyStep};
-use crate::syntax::{latin1_string, trim_ows};
+use crate::syntax::latin1_string;
 use std::sync::Arc;
 
 /// How the request body is framed (RFC 9112 §6.3).
@@ -44,8 +44,9 @@ pub struct Request {
     /// `http`/`https`: from TLS, overridden by a trusted `--secure-scheme-header`.
     pub scheme: &'static str,
     /// The connection must close after this request whatever the headers say. The parser
-    /// never sets it today (it refuses the framings gunicorn closes on, see docs/http.md);
-    /// callers may set it, and [`Request::should_close`] honours it.
+    /// sets it where gunicorn 27 closes: after a body with a transfer coding before `chunked`
+    /// (`gzip, chunked`: gunicorn's `force_close`). Callers may set it too;
+    /// [`Request::should_close`] honours it.
     pub must_close: bool,
 }
 
@@ -80,12 +81,9 @@ struct HeadAcc {
     headers: HeaderBuf,
     host: bool,
     content_type: bool,
-    content_length: Option<u64>,
-    /// A Transfer-Encoding header was present (even `identity` only).
-    te_present: bool,
-    chunked: bool,
-    /// A coding other than chunked/identity (gzip, deflate, compress) was listed.
-    other_coding: bool,
+    /// A Content-Length or Transfer-Encoding field was kept: the framing is read from the
+    /// fields once the block is complete (gunicorn's `set_body_reader`, after every field).
+    framing: bool,
     expect_continue: bool,
     scheme: Option<&'static str>,
 }
@@ -229,35 +227,16 @@ impl RequestParser {
 
     /// Decides the framing (RFC 9112 §6) and builds the request.
     fn finish(&self, line: Line, acc: HeadAcc) -> Result<Request, HttpError> {
-        let body = if acc.te_present {
-            // RFC 9112 §6.1: TE in an HTTP/1.0 message means the framing is faulty.
-            if line.version < (1, 1) {
-                return Err(HttpError::InvalidHeader(
-                    "Transfer-Encoding in an HTTP/1.0 request".into(),
-                ));
-            }
-            // RFC 9112 §6.1/§11.2 (CL.TE / TE.CL smuggling): refuse both, never pick one.
-            if acc.content_length.is_some() {
-                return Err(HttpError::InvalidHeader(
-                    "both Content-Length and Transfer-Encoding".into(),
-                ));
-            }
-            if acc.chunked {
-                BodyKind::Chunked
-            } else if acc.other_coding {
-                // RFC 9112 §6.3 rule 4: chunked must be the final coding, else 400.
-                return Err(HttpError::InvalidHeader(
-                    "Transfer-Encoding without a final chunked".into(),
-                ));
-            } else {
-                BodyKind::Length(0)
-            }
+        let headers = acc.headers.finish();
+        let (body, coded) = if acc.framing {
+            framing(&headers, line.version)?
         } else {
-            BodyKind::Length(acc.content_length.unwrap_or(0))
+            (BodyKind::Length(0), false)
         };
         let scheme = acc
             .scheme
             .unwrap_or(if self.cfg.is_ssl { "https" } else { "http" });
+        let must_close = coded;
         Ok(Request {
             method: line.method,
             uri: line.uri,
@@ -265,11 +244,11 @@ impl RequestParser {
             query: line.query,
             fragment: line.fragment,
             version: line.version,
-            headers: acc.headers.finish(),
+            headers,
             body,
             expect_continue: acc.expect_continue,
             scheme,
-            must_close: false,
+            must_close,
         })
     }
 }
@@ -312,18 +291,9 @@ impl FieldCtx<'_> {
             // RFC 9112 §3.2: exactly one Host; gunicorn also refuses a repeated Content-Type.
             Known::Host => once(&mut acc.host, "HOST")?,
             Known::ContentType => once(&mut acc.content_type, "CONTENT-TYPE")?,
-            Known::ContentLength => {
-                // RFC 9112 §6.3 rule 5 / gunicorn: one value, ASCII digits only (no sign, no
-                // list, no spaces inside); a repeat is refused even when equal.
-                if acc.content_length.is_some() {
-                    return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
-                }
-                acc.content_length = Some(parse_content_length(value)?);
-            }
-            Known::TransferEncoding => {
-                acc.te_present = true;
-                add_codings(acc, value)?;
-            }
+            // Judged together once every field is in (`framing`), in gunicorn's order: a
+            // field error later in the block (a second Host, a bad name) wins over them.
+            Known::ContentLength | Known::TransferEncoding => acc.framing = true,
             Known::Expect => {
                 if value.eq_ignore_ascii_case(b"100-continue") {
                     // RFC 9110 §10.1.1: ignored for HTTP/1.0 clients.
@@ -409,6 +379,85 @@ pub(crate) fn upper(name: &[u8]) -> String {
     String::from_utf8(v).unwrap_or_else(|e| latin1_string(e.as_bytes()))
 }
 
+/// The body framing from the Content-Length and Transfer-Encoding fields (RFC 9112 §6),
+/// checked in gunicorn 27's order (`set_body_reader`) so that a request with several faults
+/// gets gunicorn's status: first the fields in arrival order (a repeated Content-Length, then
+/// each transfer coding: `chunked` twice or anything after it 400, an unknown coding 501),
+/// then the rules on the whole. Returns the body and whether the connection must close.
+fn framing(headers: &Headers, version: (u8, u8)) -> Result<(BodyKind, bool), HttpError> {
+    let invalid = |name: &str| HttpError::InvalidHeader(name.to_string());
+    let mut content_length: Option<&str> = None;
+    let mut te = false;
+    let mut chunked = false;
+    let mut coded = false;
+    for (name, value) in headers {
+        match name {
+            "CONTENT-LENGTH" => {
+                // A repeat is refused even when equal (RFC 9112 §6.3 rule 5 allows merging
+                // equal values; gunicorn does not).
+                if content_length.is_some() {
+                    return Err(invalid("CONTENT-LENGTH"));
+                }
+                content_length = Some(value);
+            }
+            "TRANSFER-ENCODING" => {
+                te = true;
+                // RFC 9112 §6.1: a list, possibly across several fields.
+                for coding in value.split(',').map(|c| c.trim_matches([' ', '\t'])) {
+                    if coding.eq_ignore_ascii_case("chunked") {
+                        // RFC 9112 §6.1: chunked once, and last.
+                        if chunked {
+                            return Err(invalid("TRANSFER-ENCODING"));
+                        }
+                        chunked = true;
+                    } else if coding.eq_ignore_ascii_case("identity") {
+                        if chunked {
+                            return Err(invalid("TRANSFER-ENCODING"));
+                        }
+                    } else if ["gzip", "deflate", "compress"]
+                        .iter()
+                        .any(|c| coding.eq_ignore_ascii_case(c))
+                    {
+                        if chunked {
+                            return Err(invalid("TRANSFER-ENCODING"));
+                        }
+                        // The body is handed on still coded; gunicorn closes the connection
+                        // after such a request (`force_close`).
+                        coded = true;
+                    } else {
+                        // RFC 9112 §6.1: an unknown coding is a 501 (gunicorn: an empty
+                        // element too).
+                        return Err(HttpError::UnsupportedTransferCoding(coding.to_string()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // RFC 9112 §6.3 rule 4: in a request, a Transfer-Encoding whose final coding is not
+    // chunked leaves the length unknown: 400 and close, whatever Content-Length says
+    // (`identity` alone included, in any case or repeated). This also refuses any such TE
+    // with a Content-Length or in HTTP/1.0.
+    if te && !chunked {
+        return Err(invalid("TRANSFER-ENCODING"));
+    }
+    if chunked {
+        // RFC 9112 §6.1: chunked in an HTTP/1.0 message means the framing is faulty.
+        if version < (1, 1) {
+            return Err(invalid("TRANSFER-ENCODING"));
+        }
+        // RFC 9112 §6.1/§11.2 (CL.TE / TE.CL smuggling): refuse both, never pick one.
+        if content_length.is_some() {
+            return Err(invalid("CONTENT-LENGTH"));
+        }
+        return Ok((BodyKind::Chunked, coded));
+    }
+    let n = content_length.map_or(Ok(0), |v| parse_content_length(v.as_bytes()))?;
+    Ok((BodyKind::Length(n), false))
+}
+
+/// RFC 9112 §6.3 rule 5 / gunicorn: ASCII digits only (no sign, no list, no spaces inside),
+/// at most 2^64-1.
 pub(crate) fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
     let bad = || HttpError::InvalidHeader("CONTENT-LENGTH".into());
     if v.is_empty() {
@@ -425,36 +474,6 @@ pub(crate) fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
             .ok_or_else(bad)?;
     }
     Ok(n)
-}
-
-/// Transfer codings, comma-separated across every TE header (RFC 9112 §6.1, §7).
-fn add_codings(acc: &mut HeadAcc, value: &[u8]) -> Result<(), HttpError> {
-    for raw in value.split(|&b| b == b',') {
-        let coding = trim_ows(raw);
-        if coding.eq_ignore_ascii_case(b"chunked") {
-            // Chunked twice, or anything after it: chunked must be applied once and last.
-            if acc.chunked {
-                return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-            }
-            acc.chunked = true;
-        } else if coding.eq_ignore_ascii_case(b"identity") {
-            if acc.chunked {
-                return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-            }
-        } else if [&b"gzip"[..], b"deflate", b"compress"]
-            .iter()
-            .any(|c| coding.eq_ignore_ascii_case(c))
-        {
-            if acc.chunked {
-                return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-            }
-            acc.other_coding = true;
-        } else {
-            // RFC 9112 §6.1: an unknown coding is a 501 (gunicorn: empty elements too).
-            return Err(HttpError::UnsupportedTransferCoding(latin1_string(coding)));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -656,10 +675,46 @@ mod tests {
                 "1.1",
                 Ok(BodyKind::Chunked),
             ),
+            // RFC 9112 §6.3: a request's final coding must be chunked (gunicorn 27: 400).
             (
                 "Transfer-Encoding: identity\r\n",
                 "1.1",
-                Ok(BodyKind::Length(0)),
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: IdEnTiTy\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: identity, identity\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: identity\r\nTransfer-Encoding: identity\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: identity\r\nContent-Length: 3\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: gzip, deflate\r\n",
+                "1.1",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: compress\r\n",
+                "1.0",
+                Err("InvalidHeader"),
+            ),
+            (
+                "Transfer-Encoding: deflate, chunked\r\n",
+                "1.1",
+                Ok(BodyKind::Chunked),
             ),
             (
                 "Transfer-Encoding: chunked, gzip\r\n",
@@ -740,6 +795,143 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(!r.expect_continue);
+    }
+
+    #[test]
+    fn several_faults_get_gunicorns_status() {
+        // gunicorn 27 checks every field line first (names, values, a second Host or
+        // Content-Type, Expect), then the framing in set_body_reader: the Content-Length and
+        // Transfer-Encoding fields in arrival order, then the rules on the whole.
+        // (headers, version, error kind, status)
+        let cases: &[(&str, &str, &str, u16)] = &[
+            (
+                "Transfer-Encoding: foo\r\nHost: a\r\nHost: b\r\n",
+                "1.1",
+                "InvalidHeader",
+                400,
+            ),
+            (
+                "Transfer-Encoding: foo\r\nExpect: x\r\n",
+                "1.1",
+                "ExpectationFailed",
+                417,
+            ),
+            (
+                "Transfer-Encoding: foo\r\nBad Name: x\r\n",
+                "1.1",
+                "InvalidHeaderName",
+                400,
+            ),
+            (
+                "Transfer-Encoding: foo\r\nX: a\x01\r\n",
+                "1.1",
+                "InvalidHeader",
+                400,
+            ),
+            (
+                "Transfer-Encoding: foo\r\nContent-Type: a\r\nContent-Type: b\r\n",
+                "1.1",
+                "InvalidHeader",
+                400,
+            ),
+            // The Content-Length value is only read after the codings.
+            (
+                "Content-Length: abc\r\nTransfer-Encoding: foo\r\n",
+                "1.1",
+                "UnsupportedTransferCoding",
+                501,
+            ),
+            (
+                "Content-Length: 1\r\nContent-Length: 1\r\nTransfer-Encoding: foo\r\n",
+                "1.1",
+                "InvalidHeader",
+                400,
+            ),
+            (
+                "Transfer-Encoding: foo\r\nContent-Length: 1\r\nContent-Length: 1\r\n",
+                "1.1",
+                "UnsupportedTransferCoding",
+                501,
+            ),
+            (
+                "Transfer-Encoding: chunked, chunked\r\nTransfer-Encoding: foo\r\n",
+                "1.1",
+                "InvalidHeader",
+                400,
+            ),
+            (
+                "Transfer-Encoding: gzip\r\nTransfer-Encoding: foo\r\n",
+                "1.1",
+                "UnsupportedTransferCoding",
+                501,
+            ),
+            (
+                "Transfer-Encoding: foo\r\n",
+                "1.0",
+                "UnsupportedTransferCoding",
+                501,
+            ),
+            (
+                "Transfer-Encoding: identity\r\n",
+                "1.0",
+                "InvalidHeader",
+                400,
+            ),
+            (
+                "Transfer-Encoding: chunked\r\nContent-Length: x\r\n",
+                "1.1",
+                "InvalidHeader",
+                400,
+            ),
+        ];
+        for (headers, v, want, status) in cases {
+            let input = format!("POST / HTTP/{v}\r\n{headers}\r\n");
+            let bytes: Vec<u8> = input.chars().map(|c| c as u32 as u8).collect();
+            match parse_with(HttpConfig::default(), &bytes) {
+                Err(e) => assert_eq!(
+                    (kind(&e).as_str(), e.status()),
+                    (*want, *status),
+                    "{headers:?}"
+                ),
+                other => panic!("{headers:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn must_close_table() {
+        // (request head, must_close): where gunicorn 27 closes whatever Connection says.
+        let cases: &[(&str, bool)] = &[
+            ("GET / HTTP/1.1\r\n\r\n", false),
+            // A coding before chunked: gunicorn's force_close.
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n",
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: compress, chunked\r\nConnection: keep-alive\r\n\r\n",
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\n\r\n",
+                false,
+            ),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", false),
+        ];
+        for (input, want) in cases {
+            let (r, _) = parse_with(HttpConfig::default(), input.as_bytes())
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (r.must_close, r.should_close()),
+                (*want, *want),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
