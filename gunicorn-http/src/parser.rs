@@ -44,9 +44,10 @@ pub struct Request {
     /// `http`/`https`: from TLS, overridden by a trusted `--secure-scheme-header`.
     pub scheme: &'static str,
     /// The connection must close after this request whatever the headers say. The parser
-    /// sets it where gunicorn 27 closes: after a body with a transfer coding before `chunked`
-    /// (`gzip, chunked`: gunicorn's `force_close`). Callers may set it too;
-    /// [`Request::should_close`] honours it.
+    /// sets it where gunicorn 27 closes: after a CONNECT (what follows is tunnel data, never
+    /// another request) and after a body with a transfer coding before `chunked` (`gzip,
+    /// chunked`: gunicorn's `force_close`). Callers may set it too; [`Request::should_close`]
+    /// honours it.
     pub must_close: bool,
 }
 
@@ -236,7 +237,10 @@ impl RequestParser {
         let scheme = acc
             .scheme
             .unwrap_or(if self.cfg.is_ssl { "https" } else { "http" });
-        let must_close = coded;
+        // RFC 9110 §9.3.6: after a CONNECT the connection carries tunnel data, never another
+        // request; gunicorn 27 closes it once the app has answered (the method as compared
+        // after --casefold-http-method).
+        let must_close = coded || line.method == "CONNECT";
         Ok(Request {
             method: line.method,
             uri: line.uri,
@@ -903,6 +907,13 @@ mod tests {
         // (request head, must_close): where gunicorn 27 closes whatever Connection says.
         let cases: &[(&str, bool)] = &[
             ("GET / HTTP/1.1\r\n\r\n", false),
+            // What follows a CONNECT is tunnel data (RFC 9110 §9.3.6).
+            ("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", true),
+            (
+                "CONNECT a.example:443 HTTP/1.1\r\nConnection: keep-alive\r\n\r\n",
+                true,
+            ),
+            ("CONNECT /x HTTP/1.1\r\n\r\n", true),
             // A coding before chunked: gunicorn's force_close.
             (
                 "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
@@ -932,6 +943,21 @@ mod tests {
                 "{input:?}"
             );
         }
+        // With --casefold-http-method the method is compared upper-cased, as gunicorn does;
+        // without it a lower-case method is not CONNECT (it needs
+        // --permit-unconventional-http-method to pass at all).
+        let mut cfg = HttpConfig::default();
+        cfg.permit_unconventional_http_method = true;
+        cfg.casefold_http_method = true;
+        let (r, _) = parse_with(cfg.clone(), b"connect a:1 HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(r.must_close);
+        cfg.casefold_http_method = false;
+        assert!(matches!(
+            parse_with(cfg, b"connect a:1 HTTP/1.1\r\n\r\n"),
+            Err(HttpError::InvalidRequestLine(_))
+        ));
     }
 
     #[test]
