@@ -104,7 +104,7 @@ impl HttpError {
 
     /// Whether a response should be written for this error before closing. False only for
     /// `NoMoreData` (the peer is gone). Body-stage framing errors (bad chunk size, extension or
-    /// terminator) DO get a 400 here, where gunicorn closes silently: see docs/http.md.
+    /// terminator) get a 400 too, as in gunicorn 27: see docs/http.md.
     pub fn sends_response(&self) -> bool {
         !matches!(self, HttpError::NoMoreData)
     }
