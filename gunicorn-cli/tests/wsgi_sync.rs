@@ -256,6 +256,38 @@ fn a_request_past_the_timeout_gets_a_500_and_the_worker_is_replaced() {
 }
 
 #[test]
+fn a_slow_body_past_the_timeout_gets_a_500_as_in_gunicorn() {
+    // The app blocks in wsgi.input.read() on a client that sent 3 of 100 body bytes: the
+    // timeout's 500 page goes out beside the blocked read, and (gunicorn 27) the master logs
+    // WORKER TIMEOUT but no "exited with code" line.
+    let server = Gunicorn::new()
+        .args(["echo:app", "-t", "2"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        reply.starts_with("HTTP/1.1 500 Internal Server Error"),
+        "{reply}\n{}",
+        server.output()
+    );
+    assert!(server.wait_for("WORKER TIMEOUT", 1, LOG_TIMEOUT).is_some());
+    server.wait_booted(2);
+    assert!(
+        !server.output().contains("exited with code"),
+        "{}",
+        server.output()
+    );
+}
+
+#[test]
 fn quit_does_not_wait_for_the_request_in_progress() {
     let server = Gunicorn::new()
         .args(["slow:app", "--graceful-timeout", "60"])

@@ -1,6 +1,7 @@
 //! The only unsafe code of the crate: the CPython C-API calls pyo3 does not wrap, namely
 //! initialization from a `PyConfig` (so the embedded interpreter finds the user's prefix and
-//! virtualenv) and the `PyOS_*Fork` calls that bracket a `fork()` done by the Rust arbiter.
+//! virtualenv), the `PyOS_*Fork` calls that bracket a `fork()` done by the Rust arbiter, and
+//! writes to descriptors owned elsewhere (`sendfile` from a Python file, the timeout's 500).
 
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,6 +167,24 @@ pub fn sendfile_from_python_fd(
     let r = nix::sys::sendfile::sendfile(out, file, Some(&mut off), count);
     *offset = off as i64;
     r
+}
+
+/// Writes all of `data` to the open descriptor `fd`, which another part of the process owns
+/// (the sync worker's timeout handler answering beside a read blocked on the same socket).
+pub fn write_to_borrowed_fd(fd: std::os::fd::RawFd, data: &[u8]) -> nix::Result<()> {
+    // SAFETY: the caller guarantees `fd` stays open for the duration of this call (see
+    // `Exchange::abort_with_error_page`: the transport owning it cannot be taken meanwhile).
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let mut rest = data;
+    while !rest.is_empty() {
+        match nix::unistd::write(borrowed, rest) {
+            Ok(0) => return Err(nix::errno::Errno::EPIPE),
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Caps glibc's malloc at `n` arenas (`mallopt(M_ARENA_MAX)`). True if the limit was set.

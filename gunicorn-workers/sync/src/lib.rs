@@ -44,20 +44,28 @@ const BEAT_INTERVAL: Duration = Duration::from_millis(100);
 static CURRENT: Mutex<Option<Exchange>> = Mutex::new(None);
 
 /// gunicorn's answer to the master's `WORKER TIMEOUT` SIGABRT: the request in progress is
-/// abandoned, with a 500 page if its response had not started, and the worker exits with
-/// status 1. (Runs on the worker's signal helper thread, not in signal context.)
+/// abandoned, with a 500 page if its response had not started (also while the app is blocked
+/// reading a slow request body), and the worker exits. (Runs on the worker's signal helper
+/// thread, not in signal context.) gunicorn's SystemExit from its abort handler is caught by
+/// the request's error handling, so a worker aborted in a request exits with status 0 (the
+/// master logs only `WORKER TIMEOUT`); outside a request it exits with 1.
 fn abort_current_request() {
     gunicorn_python::server_hooks::worker_abort();
-    if let Ok(current) = CURRENT.try_lock() {
-        if let Some(exchange) = current.as_ref() {
+    // Held until the exit: the serving thread needs it before it takes the connection's
+    // transport, which keeps the descriptor open while the page is written.
+    let current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    let status = match current.as_ref() {
+        Some(exchange) => {
             let page = gunicorn_http::error_page(500, "Internal Server Error", "");
-            exchange.try_send_error_page(&page);
+            exchange.abort_with_error_page(&page);
+            0
         }
-    }
+        None => 1,
+    };
     // gunicorn's worker logs this on every way out, the abort included.
     log_info!("Worker exiting (pid: {})", std::process::id());
     gunicorn_python::server_hooks::worker_exit();
-    std::process::exit(1);
+    std::process::exit(status);
 }
 
 /// gunicorn's worker exits at once on INT/QUIT (its handler raises `SystemExit` inside the

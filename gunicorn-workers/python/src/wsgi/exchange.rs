@@ -4,7 +4,8 @@
 //! the bridge. Everything here is plain Rust and blocking I/O; callers release the GIL around it.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::{Py, PyAny, Python};
@@ -69,11 +70,24 @@ pub(crate) struct State {
     /// The worker closes the connection as soon as the bridge returns: the last write of the
     /// response may wait in the kernel for the FIN (see [`Exchange::set_closing_after`]).
     closing_after: bool,
+    /// Shared with [`Exchange`]: `head_started` follows `head_sent`.
+    progress: Arc<Progress>,
+}
+
+/// What another thread may learn about an exchange without its lock, which the serving thread
+/// holds while it blocks on the socket (reading the body for `wsgi.input`, writing the
+/// response): see [`Exchange::abort_with_error_page`].
+#[derive(Debug)]
+pub(crate) struct Progress {
+    /// The response head went out, or is going out: no error page may follow.
+    head_started: AtomicBool,
+    /// The connection's descriptor, owned by the exchange's transport.
+    fd: RawFd,
 }
 
 /// A request exchange on one connection. Cloning shares it.
 #[derive(Clone)]
-pub struct Exchange(pub(crate) Arc<Mutex<State>>);
+pub struct Exchange(pub(crate) Arc<Mutex<State>>, Arc<Progress>);
 
 impl Exchange {
     /// Starts the exchange for `req`, whose head was parsed from a buffer; `after_head` is what
@@ -88,37 +102,45 @@ impl Exchange {
     ) -> Exchange {
         let decoder = BodyDecoder::new(&req.body, http);
         let body_done = decoder.is_done();
-        Exchange(Arc::new(Mutex::new(State {
-            io: Some(io),
-            raw: after_head,
-            raw_pos: 0,
-            decoder,
-            body: Vec::new(),
-            body_pos: 0,
-            body_done,
-            length: match req.body {
-                gunicorn_http::BodyKind::Length(n) => Some(n),
-                gunicorn_http::BodyKind::Chunked => None,
-            },
-            handed: 0,
-            body_error: None,
-            meta: ReqMeta {
-                version: req.version,
-                is_head: req.method.eq_ignore_ascii_case("HEAD"),
-                should_close: always_close || req.should_close(),
-            },
-            always_close,
-            response: None,
-            status_text: None,
-            head_sent: false,
-            out: Vec::with_capacity(1024),
-            write_failed: false,
-            file_bytes: 0,
-            error_status: None,
-            cooperative: false,
-            client_socket: None,
-            closing_after: false,
-        })))
+        let progress = Arc::new(Progress {
+            head_started: AtomicBool::new(false),
+            fd: io.as_fd().as_raw_fd(),
+        });
+        Exchange(
+            Arc::new(Mutex::new(State {
+                io: Some(io),
+                raw: after_head,
+                raw_pos: 0,
+                decoder,
+                body: Vec::new(),
+                body_pos: 0,
+                body_done,
+                length: match req.body {
+                    gunicorn_http::BodyKind::Length(n) => Some(n),
+                    gunicorn_http::BodyKind::Chunked => None,
+                },
+                handed: 0,
+                body_error: None,
+                meta: ReqMeta {
+                    version: req.version,
+                    is_head: req.method.eq_ignore_ascii_case("HEAD"),
+                    should_close: always_close || req.should_close(),
+                },
+                always_close,
+                response: None,
+                status_text: None,
+                head_sent: false,
+                out: Vec::with_capacity(1024),
+                write_failed: false,
+                file_bytes: 0,
+                error_status: None,
+                cooperative: false,
+                client_socket: None,
+                closing_after: false,
+                progress: Arc::clone(&progress),
+            })),
+            progress,
+        )
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -200,8 +222,31 @@ impl Exchange {
         if st.head_sent || st.io.is_none() {
             return false;
         }
-        st.head_sent = true;
+        st.mark_head_sent();
         st.write_raw(page).is_ok()
+    }
+
+    /// For a worker being killed mid-request (the master's timeout, sync worker): sends `page`
+    /// if the response head has not gone out yet, also while the serving thread is blocked
+    /// inside a socket read holding the exchange (the app reading a slow request body), as
+    /// gunicorn answers a timeout during a body read with a 500. The page is then written to the
+    /// connection's descriptor beside the blocked read; the process must exit right after.
+    ///
+    /// The caller guarantees that the transport is not taken (and so the descriptor not closed)
+    /// meanwhile: the sync worker holds its current-request lock, which the serving thread
+    /// needs before it takes the transport. True if the page was sent.
+    pub fn abort_with_error_page(&self, page: &[u8]) -> bool {
+        if let Ok(mut st) = self.0.try_lock() {
+            if st.head_sent || st.io.is_none() {
+                return false;
+            }
+            st.mark_head_sent();
+            return st.write_raw(page).is_ok();
+        }
+        if self.1.head_started.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        crate::sys::write_to_borrowed_fd(self.1.fd, page).is_ok()
     }
 
     /// Ends the exchange and returns the socket with the bytes read past the request (a
@@ -217,6 +262,12 @@ impl Exchange {
 }
 
 impl State {
+    /// The response head goes out now (also seen by [`Exchange::abort_with_error_page`]).
+    fn mark_head_sent(&mut self) {
+        self.head_sent = true;
+        self.progress.head_started.store(true, Ordering::SeqCst);
+    }
+
     /// Decoded body bytes available without I/O.
     pub(crate) fn available(&self) -> &[u8] {
         &self.body[self.body_pos..]
@@ -366,7 +417,9 @@ impl State {
         let resp = self.response.as_mut().ok_or_else(no_response)?;
         if !self.head_sent {
             resp.encode_head(&mut self.out);
+            // `mark_head_sent`, spelled out: `resp` borrows `self.response`.
             self.head_sent = true;
+            self.progress.head_started.store(true, Ordering::SeqCst);
         }
         resp.encode_body(data, &mut self.out);
         if last {
@@ -426,7 +479,9 @@ impl State {
         let resp = self.response.as_mut().ok_or_else(no_response)?;
         if !self.head_sent {
             resp.encode_head(&mut self.out);
+            // `mark_head_sent`, spelled out: `resp` borrows `self.response`.
             self.head_sent = true;
+            self.progress.head_started.store(true, Ordering::SeqCst);
         }
         self.flush()
     }
