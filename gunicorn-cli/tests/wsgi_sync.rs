@@ -288,6 +288,43 @@ fn a_slow_body_past_the_timeout_gets_a_500_as_in_gunicorn() {
 }
 
 #[test]
+fn a_stalled_partial_head_holds_a_sync_worker_no_longer_than_the_timeout() {
+    // One sync worker; client A sends part of a valid head and stalls. Client B, behind it,
+    // is answered once --timeout (3 s) frees the worker, as with gunicorn 27 (B answered after
+    // 4.4 s there, 3.4 s here, side by side); never when A gives up.
+    let server = Gunicorn::new()
+        .args(["hello:app", "-w", "1", "-t", "3"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let mut a = TcpStream::connect(addr).unwrap();
+    a.write_all(b"GET / HTTP/1.1\r\nHost: a").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let start = std::time::Instant::now();
+    let mut b = TcpStream::connect(addr).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    b.write_all(b"GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = b.read_to_end(&mut reply);
+    assert!(
+        reply.starts_with(b"HTTP/1.1 200"),
+        "{}\n{}",
+        String::from_utf8_lossy(&reply),
+        server.output()
+    );
+    // Bounded by the timeout (plus the master's one-second tick and a loaded machine's slack),
+    // far below the 30 s read timeout; A is still connected and silent.
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(a);
+}
+
+#[test]
 fn quit_does_not_wait_for_the_request_in_progress() {
     let server = Gunicorn::new()
         .args(["slow:app", "--graceful-timeout", "60"])
