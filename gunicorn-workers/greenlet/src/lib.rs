@@ -26,7 +26,7 @@ use gunicorn_core::{
     WorkerError,
 };
 use gunicorn_http::Local;
-use gunicorn_python::wsgi::{self, BridgeOptions};
+use gunicorn_python::wsgi::BridgeOptions;
 use gunicorn_python::{ensure_initialized, worker_boot};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
@@ -73,7 +73,7 @@ fn build_eventlet(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
 
 fn build(cfg: &Config, library: Library) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
-    wsgi::http_config(cfg).map_err(BuildError)?;
+    gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
     Ok(Box::new(GreenletWorker {
         library,
         max_requests: gunicorn_core::worker::max_requests(cfg),

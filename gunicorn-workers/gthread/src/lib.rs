@@ -23,7 +23,7 @@ use gunicorn_core::{
     register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext, WorkerError,
 };
 use gunicorn_python::worker_boot;
-use gunicorn_python::wsgi::{self, BridgeOptions};
+use gunicorn_python::wsgi::BridgeOptions;
 
 use crate::conn::Timeouts;
 use crate::poller::{Poller, Settings, Turn, WAKER};
@@ -47,7 +47,7 @@ pub struct ThreadWorker {
 
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
-    wsgi::http_config(cfg).map_err(BuildError)?;
+    gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
     Ok(Box::new(ThreadWorker {
         max_requests: gunicorn_core::worker::max_requests(cfg),
     }))

@@ -10,7 +10,7 @@ use gunicorn_http::{HttpConfig, Local};
 use pyo3::Python;
 
 use crate::app;
-use crate::wsgi::{self, Bridge, BridgeOptions};
+use crate::wsgi::{Bridge, BridgeOptions};
 
 /// Loads the application (Python starts here unless it was inherited, preloaded; `raw_env`,
 /// `chdir` and `pythonpath` are applied by the loader), then reads the HTTP settings (after
@@ -28,7 +28,8 @@ pub fn load_app_and_bridge(
         e.log_traceback();
         WorkerError::AppLoad(e.to_string())
     })?;
-    let http = Arc::new(wsgi::http_config(cfg).map_err(WorkerError::Boot)?);
+    let http =
+        Arc::new(gunicorn_serve::http_config(cfg).map_err(|e| WorkerError::Boot(e.to_string()))?);
     let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
         .map_err(|e| WorkerError::Boot(e.to_string()))?;
     Ok((bridge, http))

@@ -109,7 +109,7 @@ pub struct SyncWorker {
 
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
-    wsgi::http_config(cfg).map_err(BuildError)?;
+    gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
     Ok(Box::new(SyncWorker {
         max_requests: gunicorn_core::worker::max_requests(cfg),
     }))

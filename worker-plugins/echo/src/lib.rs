@@ -18,8 +18,8 @@ use gunicorn_core::{
     WorkerError,
 };
 use gunicorn_http::{
-    error_page, BodyDecoder, ConnInfo, HttpConfig, HttpError, Limits, Local, Peer, ReqMeta,
-    RequestParser, Response,
+    error_page, BodyDecoder, ConnInfo, HttpConfig, HttpError, Local, Peer, ReqMeta, RequestParser,
+    Response,
 };
 use nix::poll::PollTimeout;
 
@@ -51,30 +51,13 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
             "the echo worker is single-threaded; --threads must be 1".into(),
         ));
     }
-    let http = HttpConfig {
-        limits: Limits::from_settings(
-            cfg.limit_request_line,
-            cfg.limit_request_fields,
-            cfg.limit_request_field_size,
-        ),
-        ..HttpConfig::default()
-    };
-    let jitter = if cfg.max_requests_jitter > 0 {
-        // A cheap spread without a random number generator: the clock's nanoseconds.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::from(d.subsec_nanos()))
-            .unwrap_or(0);
-        nanos % (cfg.max_requests_jitter + 1)
-    } else {
-        0
-    };
+    // Every HTTP setting of gunicorn's (limits, header policy, forwarders, PROXY protocol...),
+    // mapped exactly as for the Python worker classes.
+    let http = gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
     Ok(Box::new(EchoWorker {
         http: Arc::new(http),
-        max_requests: match cfg.max_requests {
-            0 => u64::MAX,
-            n => n + jitter,
-        },
+        // gunicorn's max_requests + randint(0, jitter); unlimited when 0.
+        max_requests: gunicorn_core::worker::max_requests(cfg).unwrap_or(u64::MAX),
     }))
 }
 

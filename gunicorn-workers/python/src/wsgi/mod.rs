@@ -20,12 +20,10 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::sync::Mutex;
 
-use gunicorn_core::config::ProxyProtocol;
 use gunicorn_core::{log_debug, log_error, log_exception, log_warning, Config};
 use gunicorn_http::{
-    build_environ, error_page, for_each_environ, AllowList, ConnInfo, Environ, HeaderMapPolicy,
-    HttpConfig, HttpError, Limits, Local, Peer, ProxyInfo, ProxyMode, Request, CONTINUE_100,
-    SERVER_SOFTWARE,
+    build_environ, error_page, for_each_environ, ConnInfo, Environ, HttpConfig, HttpError, Local,
+    Peer, ProxyInfo, Request, CONTINUE_100, SERVER_SOFTWARE,
 };
 use pyo3::exceptions::{PyAssertionError, PyTypeError};
 use pyo3::prelude::*;
@@ -38,49 +36,6 @@ pub use input::Input;
 pub use start_response::{EarlyHints, StartResponse, WriteCallable};
 
 use crate::app::{format_exception, App};
-
-/// The HTTP settings of a worker, from the configuration (built once per worker, after
-/// `raw_env` was applied so `SCRIPT_NAME` from `-e` counts).
-pub fn http_config(cfg: &Config) -> Result<HttpConfig, String> {
-    let upper = |v: &[String]| -> Vec<String> {
-        v.iter()
-            .map(|h| h.trim().to_ascii_uppercase())
-            .filter(|h| !h.is_empty())
-            .collect()
-    };
-    Ok(HttpConfig {
-        limits: Limits::from_settings(
-            cfg.limit_request_line,
-            cfg.limit_request_fields,
-            cfg.limit_request_field_size,
-        ),
-        permit_unconventional_http_method: cfg.permit_unconventional_http_method,
-        permit_unconventional_http_version: cfg.permit_unconventional_http_version,
-        casefold_http_method: cfg.casefold_http_method,
-        permit_obsolete_folding: cfg.permit_obsolete_folding,
-        strip_header_spaces: cfg.strip_header_spaces,
-        header_map: HeaderMapPolicy::parse(&cfg.header_map)
-            .ok_or_else(|| format!("Invalid header_map: {:?}", cfg.header_map))?,
-        forwarder_headers: upper(&cfg.forwarder_headers.0),
-        forwarded_allow_ips: AllowList::parse(&cfg.forwarded_allow_ips.0)?,
-        secure_scheme_headers: cfg
-            .secure_scheme_headers
-            .0
-            .iter()
-            .map(|(k, v)| (k.trim().to_ascii_uppercase(), v.clone()))
-            .collect(),
-        proxy_protocol: match cfg.proxy_protocol {
-            ProxyProtocol::Off => ProxyMode::Off,
-            ProxyProtocol::V1 => ProxyMode::V1,
-            ProxyProtocol::V2 => ProxyMode::V2,
-            ProxyProtocol::Auto => ProxyMode::Auto,
-        },
-        proxy_allow_ips: AllowList::parse(&cfg.proxy_allow_ips.0)?,
-        // No TLS settings exist yet: every listener is plain HTTP.
-        is_ssl: false,
-        script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
-    })
-}
 
 /// How a worker class runs requests; fixed per worker.
 #[derive(Debug, Clone, Copy)]
