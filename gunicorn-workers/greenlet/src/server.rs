@@ -8,13 +8,14 @@
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{self, Bridge, Exchange, Transport};
+use gunicorn_serve::{Count, RequestBudget};
 use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::prelude::*;
 
@@ -50,7 +51,8 @@ pub struct Settings {
 #[pyclass(module = "gunicorn_greenlet_driver", name = "Server", frozen)]
 pub struct GreenServer {
     s: Settings,
-    handled: AtomicU64,
+    /// `max_requests`: the request that reaches it starts a graceful stop.
+    budget: RequestBudget,
     /// The ppid check already asked for a stop.
     orphaned: AtomicBool,
     /// Keep-alive connections waiting for their next request (their descriptors), so a
@@ -69,8 +71,8 @@ enum NoHead {
 impl GreenServer {
     pub fn new(s: Settings) -> GreenServer {
         GreenServer {
+            budget: RequestBudget::new(s.max_requests),
             s,
-            handled: AtomicU64::new(0),
             orphaned: AtomicBool::new(false),
             idle: Mutex::new(HashSet::new()),
         }
@@ -87,17 +89,12 @@ impl GreenServer {
     /// Counts a request; true when it is the last one (max_requests reached), which also
     /// starts a graceful stop like gunicorn's `alive = False`.
     fn count_request(&self) -> bool {
-        let n = self.handled.fetch_add(1, Ordering::AcqRel) + 1;
-        match self.s.max_requests {
-            Some(max) if n >= max => {
-                if n == max {
-                    log_info!("Autorestarting worker after current request.");
-                    self.s.ctx.shutdown.request(StopKind::Graceful);
-                }
-                true
-            }
-            _ => false,
+        let count = self.budget.count();
+        if count == Count::Last {
+            gunicorn_serve::log_autorestart();
+            self.s.ctx.shutdown.request(StopKind::Graceful);
         }
+        count.is_final()
     }
 
     /// Serves requests on one connection until it closes, keep-alive ends, or the worker

@@ -13,9 +13,10 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gunicorn_core::{log_error, log_info, Listener, Shutdown, StopKind};
+use gunicorn_core::{log_error, Listener, Shutdown, StopKind};
 use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{self, Transport};
+use gunicorn_serve::{Count, RequestBudget};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
@@ -128,7 +129,8 @@ pub struct Poller {
     done: Vec<Done>,
     /// The tokens of the last poll, with whether the event said the peer closed (or failed).
     ready: Vec<(Token, bool)>,
-    handled: u64,
+    /// `max_requests`: the request that reaches it starts a graceful stop.
+    budget: RequestBudget,
     /// A listener may have connections waiting (its edge came, or a batch stopped short).
     accept_more: bool,
     /// Since when connections have been waiting on the listeners (reset at each accept).
@@ -182,7 +184,7 @@ impl Poller {
             scratch: vec![0; READ_BUFFER],
             done: Vec::new(),
             ready: Vec::with_capacity(1024),
-            handled: 0,
+            budget: RequestBudget::new(settings.max_requests),
             // Connections queued before this worker started are picked up at once.
             accept_more: true,
             pending_since: now,
@@ -497,11 +499,8 @@ impl Poller {
             return;
         };
         let Some(io) = conn.io.take() else { return };
-        self.handled += 1;
-        let last = self
-            .settings
-            .max_requests
-            .is_some_and(|max| self.handled >= max);
+        let count = self.budget.count();
+        let last = count.is_final();
         let force_close = must_close(KeepAliveInputs {
             alive: self.life == Life::Serving,
             keepalive_enabled: self.settings.keepalive_enabled,
@@ -526,8 +525,8 @@ impl Poller {
             },
             Instant::now(),
         );
-        if last && self.life == Life::Serving {
-            log_info!("Autorestarting worker after current request.");
+        if count == Count::Last && self.life == Life::Serving {
+            gunicorn_serve::log_autorestart();
             self.begin_drain(Instant::now());
         }
     }

@@ -19,6 +19,7 @@ use gunicorn_core::{
 use gunicorn_http::{ConnInfo, HttpConfig, Local, Peer, RequestParser};
 use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::{self, Bridge, BridgeOptions, Exchange, Transport};
+use gunicorn_serve::RequestBudget;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pyo3::Python;
 
@@ -123,8 +124,8 @@ struct Running {
     listeners: Vec<(Listener, Local)>,
     ctx: WorkerContext,
     poll_timeout: PollTimeout,
-    handled: u64,
-    max_requests: Option<u64>,
+    /// `max_requests`: the worker stops after the request that reaches it.
+    budget: RequestBudget,
     /// When the heartbeat was last touched.
     last_beat: Instant,
 }
@@ -151,8 +152,7 @@ impl Worker for SyncWorker {
             listeners,
             poll_timeout: PollTimeout::try_from(wait_ms).unwrap_or(PollTimeout::NONE),
             ctx,
-            handled: 0,
-            max_requests: self.max_requests,
+            budget: RequestBudget::new(self.max_requests),
             last_beat: Instant::now(),
         };
         running.serve();
@@ -201,7 +201,11 @@ impl Running {
                         let local = self.listeners[i].1.clone();
                         self.handle_connection(stream, peer, local);
                         self.beat();
-                        if self.count_request() || !self.alive() {
+                        let last = self.budget.count().is_final();
+                        if last {
+                            gunicorn_serve::log_autorestart();
+                        }
+                        if last || !self.alive() {
                             return false;
                         }
                     }
@@ -216,18 +220,6 @@ impl Running {
             }
         }
         true
-    }
-
-    /// Counts a handled request; true when max_requests is reached.
-    fn count_request(&mut self) -> bool {
-        self.handled += 1;
-        match self.max_requests {
-            Some(max) if self.handled >= max => {
-                log_info!("Autorestarting worker after current request.");
-                true
-            }
-            _ => false,
-        }
     }
 
     /// gunicorn's `is_parent_alive`. (The worker's signal helper thread in gunicorn-core also

@@ -57,7 +57,7 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     Ok(Box::new(EchoWorker {
         http: Arc::new(http),
         // gunicorn's max_requests + randint(0, jitter); unlimited when 0.
-        max_requests: gunicorn_core::worker::max_requests(cfg).unwrap_or(u64::MAX),
+        budget: gunicorn_serve::RequestBudget::from_config(cfg),
     }))
 }
 
@@ -65,7 +65,7 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
 #[derive(Debug)]
 pub struct EchoWorker {
     http: Arc<HttpConfig>,
-    max_requests: u64,
+    budget: gunicorn_serve::RequestBudget,
 }
 
 impl Worker for EchoWorker {
@@ -77,7 +77,6 @@ impl Worker for EchoWorker {
         // Heartbeat at least every timeout / 2, as gunicorn's workers do; wake at least once a
         // second to notice a stop request or a new parent.
         let tick_ms = (ctx.config.timeout * 1000 / 2).clamp(100, 1000) as u16;
-        let mut served = 0u64;
         loop {
             ctx.heartbeat.notify();
             if ctx.shutdown.requested().is_some() {
@@ -109,9 +108,8 @@ impl Worker for EchoWorker {
                         log_error!("echo: {e}");
                     }
                     ctx.heartbeat.notify();
-                    served += 1;
-                    if served >= self.max_requests {
-                        log_info!("Autorestarting worker after current request.");
+                    if self.budget.count().is_final() {
+                        gunicorn_serve::log_autorestart();
                         return Ok(());
                     }
                 }
