@@ -89,12 +89,15 @@ struct HandedListener {
 }
 
 fn hand_over(listener: Listener) -> Result<HandedListener, WorkerError> {
-    let (local, family) = match listener.local_addr() {
-        Ok(LocalAddr::Tcp(a)) if a.is_ipv4() => (Local::Tcp(a), libc::AF_INET),
-        Ok(LocalAddr::Tcp(a)) => (Local::Tcp(a), libc::AF_INET6),
-        Ok(LocalAddr::Unix(p)) => (Local::Unix(p.to_string_lossy().into_owned()), libc::AF_UNIX),
-        Err(e) => return Err(WorkerError::Boot(e.to_string())),
+    let addr = listener
+        .local_addr()
+        .map_err(|e| WorkerError::Boot(e.to_string()))?;
+    let family = match &addr {
+        LocalAddr::Tcp(a) if a.is_ipv4() => libc::AF_INET,
+        LocalAddr::Tcp(_) => libc::AF_INET6,
+        LocalAddr::Unix(_) => libc::AF_UNIX,
     };
+    let local = gunicorn_serve::addr::local(addr);
     let fd: OwnedFd = match listener {
         Listener::Tcp(l) => l.into(),
         Listener::Unix { listener, .. } => listener.into(),

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gunicorn_core::{Config, Listener, LocalAddr, WorkerError};
+use gunicorn_core::{Config, Listener, WorkerError};
 use gunicorn_http::{HttpConfig, Local};
 use pyo3::Python;
 
@@ -64,10 +64,7 @@ pub fn nonblocking_listeners(
     let mut out = Vec::with_capacity(listeners.len());
     for l in listeners {
         l.set_nonblocking(true).map_err(boot)?;
-        let local = match l.local_addr().map_err(boot)? {
-            LocalAddr::Tcp(a) => Local::Tcp(a),
-            LocalAddr::Unix(p) => Local::Unix(p.to_string_lossy().into_owned()),
-        };
+        let local = gunicorn_serve::addr::local(l.local_addr().map_err(boot)?);
         out.push((l, local));
     }
     Ok(out)

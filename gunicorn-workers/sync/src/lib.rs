@@ -16,7 +16,7 @@ use gunicorn_core::{
     log_error, log_info, register_worker, BuildError, Config, Listener, PeerAddr, Shutdown,
     StopKind, Stream, Worker, WorkerClass, WorkerContext, WorkerError,
 };
-use gunicorn_http::{ConnInfo, HttpConfig, Local, Peer, RequestParser};
+use gunicorn_http::{HttpConfig, Local, RequestParser};
 use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::{self, Bridge, BridgeOptions, Exchange, Transport};
 use gunicorn_serve::RequestBudget;
@@ -252,13 +252,7 @@ impl Running {
 
     /// Reads one request, runs the app, closes the connection.
     fn handle_connection(&self, mut stream: Stream, peer: PeerAddr, local: Local) {
-        let conn = ConnInfo {
-            peer: match peer {
-                PeerAddr::Tcp(a) => Peer::Tcp(a),
-                PeerAddr::Unix => Peer::Unix,
-            },
-            local,
-        };
+        let conn = gunicorn_serve::addr::conn_info(peer, local);
         let mut parser = RequestParser::new(Arc::clone(&self.http), conn.clone());
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         let (req, used) = loop {

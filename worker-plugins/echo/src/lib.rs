@@ -18,7 +18,7 @@ use gunicorn_core::{
     WorkerError,
 };
 use gunicorn_http::{
-    error_page, BodyDecoder, ConnInfo, HttpConfig, HttpError, Local, Peer, ReqMeta, RequestParser,
+    error_page, BodyDecoder, ConnInfo, HttpConfig, HttpError, Local, ReqMeta, RequestParser,
     Response,
 };
 use nix::poll::PollTimeout;
@@ -131,17 +131,8 @@ fn read_some(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 fn conn_info(peer: PeerAddr, local: Option<LocalAddr>) -> ConnInfo {
-    ConnInfo {
-        peer: match peer {
-            PeerAddr::Tcp(a) => Peer::Tcp(a),
-            PeerAddr::Unix => Peer::Unix,
-        },
-        local: match local {
-            Some(LocalAddr::Tcp(a)) => Local::Tcp(a),
-            Some(LocalAddr::Unix(p)) => Local::Unix(p.display().to_string()),
-            None => Local::Unix(String::new()),
-        },
-    }
+    let local = local.map_or(Local::Unix(String::new()), gunicorn_serve::addr::local);
+    gunicorn_serve::addr::conn_info(peer, local)
 }
 
 impl EchoWorker {
