@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{self, Bridge, Exchange, Transport};
+use gunicorn_serve::linger::{self, DRAIN_LIMIT, DRAIN_TIME, LINGER_TIME};
 use gunicorn_serve::{Count, RequestBudget};
 use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::prelude::*;
@@ -23,14 +24,6 @@ use crate::green_socket::GreenSocket;
 
 /// How much of a request head is read at a time.
 const READ_CHUNK: usize = 8192;
-/// After a response, at most this much of a request body the app left unread is read and
-/// dropped to reuse the connection (gunicorn's gthread drain), within `DRAIN_TIME`.
-const DRAIN_LIMIT: usize = 64 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(5);
-/// Closing after an error page: shut down our side, then read and drop what the client still
-/// sends (bounded) so the close is a FIN, not a RST that could destroy the page in flight.
-const LINGER_LIMIT: usize = 64 * 1024;
-const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// What a worker's server is built from.
 pub struct Settings {
@@ -252,22 +245,14 @@ impl GreenServer {
         if sock.set_timeout(py, Some(LINGER_TIME)).is_err() || writer.write_all(&page).is_err() {
             return;
         }
+        // Closing after the page: a FIN, not a RST that could destroy the page in flight.
         if nix::sys::socket::shutdown(sock.raw_fd(), nix::sys::socket::Shutdown::Write).is_err() {
             return;
         }
-        let deadline = Instant::now() + LINGER_TIME;
-        let mut drained = 0;
-        let mut scratch = vec![0u8; READ_CHUNK];
-        while drained < LINGER_LIMIT {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || sock.set_timeout(py, Some(left)).is_err() {
-                break;
-            }
-            match writer.read(&mut scratch) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => drained += n,
-            }
-        }
+        linger::discard_input(|buf, left| {
+            sock.set_timeout(py, Some(left))?;
+            writer.read(buf)
+        });
     }
 }
 

@@ -126,10 +126,8 @@ pub struct Timeouts {
 /// gunicorn's gthread gives a new connection 5 s to send its first bytes in a pool thread,
 /// then parks it until the keep-alive deadline; we wait the same total in the poller.
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(5);
-/// gunicorn's `close_graceful`: discard what the client still sends for at most 2 s.
-pub const LINGER_TIME: Duration = Duration::from_secs(2);
-/// ... and at most 64 KiB of it.
-pub const LINGER_LIMIT: usize = 64 * 1024;
+// gunicorn's `close_graceful` and gthread drain bounds, shared by every worker class.
+pub use gunicorn_serve::linger::{DRAIN_LIMIT, DRAIN_TIME, LINGER_LIMIT, LINGER_TIME};
 
 impl Timeouts {
     pub fn deadline(&self, wait: Wait, now: Instant) -> Option<Instant> {
@@ -170,11 +168,6 @@ pub fn must_close(i: KeepAliveInputs) -> bool {
         || i.last_request
         || i.parked >= i.worker_connections.saturating_sub(i.threads)
 }
-
-/// How much of an unread request body the pool thread reads and discards to keep the
-/// connection (gunicorn's gthread: 64 KiB in at most 5 s); more than that closes it.
-pub const DRAIN_LIMIT: usize = 64 * 1024;
-pub const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

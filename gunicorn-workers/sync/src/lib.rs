@@ -19,7 +19,7 @@ use gunicorn_core::{
 use gunicorn_http::{HttpConfig, Local, RequestParser};
 use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::{self, Bridge, BridgeOptions, Exchange, Transport};
-use gunicorn_serve::RequestBudget;
+use gunicorn_serve::{linger, RequestBudget};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pyo3::Python;
 
@@ -31,11 +31,6 @@ register_worker!(WorkerClass::new(
 
 /// How much of the request head is read from the socket at a time.
 const READ_CHUNK: usize = 8192;
-/// gunicorn's graceful close: after shutting down our side, read and discard at most this much
-/// of what the client still sends (so unread request bytes do not turn the close into a RST
-/// that could destroy the response in flight), for at most `DRAIN_TIME`.
-const DRAIN_LIMIT: usize = 64 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// The heartbeat is touched at most this often while requests keep coming: the master counts
 /// `timeout` in whole seconds, and one `futimens` per request was a measurable share of a
 /// hello-world request.
@@ -351,36 +346,19 @@ fn unread_input(stream: &dyn Transport) -> bool {
 /// body unread, bytes beyond the request were buffered, or more bytes are already waiting.
 /// Otherwise the worker closes at once instead of waiting a round trip for the client's FIN.
 fn close_graceful(stream: &mut dyn Transport) {
-    let fd = stream.as_fd().as_raw_fd();
-    if nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write).is_err() {
+    if linger::shutdown_write(&stream.as_fd()).is_err() {
         return;
     }
-    let deadline = Instant::now() + DRAIN_TIME;
-    let mut drained = 0;
-    let mut scratch = [0u8; 8192];
-    while drained < DRAIN_LIMIT {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
+    linger::discard_input(|buf, left| {
         let timeout =
             nix::sys::time::TimeVal::new(left.as_secs() as _, left.subsec_micros().max(1) as _);
-        if nix::sys::socket::setsockopt(
+        nix::sys::socket::setsockopt(
             &stream.as_fd(),
             nix::sys::socket::sockopt::ReceiveTimeout,
             &timeout,
-        )
-        .is_err()
-        {
-            break;
-        }
-        match stream.read(&mut scratch) {
-            Ok(0) => break,
-            Ok(n) => drained += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        }
-    }
+        )?;
+        stream.read(buf)
+    });
 }
 
 #[cfg(test)]
