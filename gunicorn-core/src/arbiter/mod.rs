@@ -98,10 +98,49 @@ impl Halt {
 struct WorkerSlot {
     age: u64,
     heartbeat: Heartbeat,
-    /// Sent SIGABRT for a timeout; SIGKILL follows if it is still silent on the next tick.
-    aborted: bool,
-    /// Sent SIGTERM to retire it (TTOU, HUP's old generation); not counted as a live worker.
-    retiring: bool,
+    state: SlotState,
+}
+
+/// Where the master is with one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Serving, and counted as one of the wanted workers.
+    Live,
+    /// Sent SIGTERM to retire it (TTOU, HUP's old generation): not counted as a live worker.
+    Retiring,
+    /// Sent SIGABRT for a timeout: SIGKILL follows if it is still silent on the next tick.
+    /// `retiring`: it was being retired (and still does not count as live).
+    Aborted { retiring: bool },
+}
+
+impl SlotState {
+    fn is_retiring(self) -> bool {
+        matches!(
+            self,
+            SlotState::Retiring | SlotState::Aborted { retiring: true }
+        )
+    }
+
+    fn aborted(self) -> SlotState {
+        SlotState::Aborted {
+            retiring: self.is_retiring(),
+        }
+    }
+
+    fn retired(self) -> SlotState {
+        match self {
+            SlotState::Live | SlotState::Retiring => SlotState::Retiring,
+            SlotState::Aborted { .. } => SlotState::Aborted { retiring: true },
+        }
+    }
+
+    /// Counted as live again (HUP: the old generation goes once the new one is up).
+    fn kept(self) -> SlotState {
+        match self {
+            SlotState::Live | SlotState::Retiring => SlotState::Live,
+            SlotState::Aborted { .. } => SlotState::Aborted { retiring: false },
+        }
+    }
 }
 
 /// The addresses each worker binds itself: the TCP ones when `reuse_port` is on, else none.
@@ -606,7 +645,7 @@ impl Arbiter {
             .workers
             .iter()
             .filter(|(_, w)| w.heartbeat.silent_for() > timeout)
-            .map(|(pid, w)| (*pid, w.aborted))
+            .map(|(pid, w)| (*pid, matches!(w.state, SlotState::Aborted { .. })))
             .collect();
         for (pid, aborted) in stale {
             if aborted {
@@ -614,7 +653,7 @@ impl Arbiter {
             } else {
                 log_critical!("WORKER TIMEOUT (pid:{pid})");
                 if let Some(w) = self.workers.get_mut(&pid) {
-                    w.aborted = true;
+                    w.state = w.state.aborted();
                 }
                 self.kill_worker(pid, Signal::SIGABRT);
             }
@@ -626,7 +665,7 @@ impl Arbiter {
         let live: Vec<(i32, u64)> = self
             .workers
             .iter()
-            .filter(|(_, w)| !w.retiring)
+            .filter(|(_, w)| !w.state.is_retiring())
             .map(|(pid, w)| (*pid, w.age))
             .collect();
         if (self.workers.len() as u64) < self.num_workers {
@@ -636,7 +675,7 @@ impl Arbiter {
         }
         for pid in workers_to_retire(&live, self.num_workers) {
             if let Some(w) = self.workers.get_mut(&pid) {
-                w.retiring = true;
+                w.state = w.state.retired();
             }
             self.kill_worker(pid, Signal::SIGTERM);
         }
@@ -684,8 +723,7 @@ impl Arbiter {
                     WorkerSlot {
                         age,
                         heartbeat,
-                        aborted: false,
-                        retiring: false,
+                        state: SlotState::Live,
                     },
                 );
                 Ok(())
@@ -754,7 +792,7 @@ impl Arbiter {
         self.set_num_workers(self.cfg.workers);
         for w in self.workers.values_mut() {
             // The whole old generation goes once the new one is up.
-            w.retiring = false;
+            w.state = w.state.kept();
         }
         for _ in 0..self.cfg.workers {
             self.spawn_worker()?;
@@ -771,5 +809,39 @@ impl Arbiter {
         })?;
         log_info!("Listening at: {}", self.listener_urls().join(","));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SlotState::{self, *};
+
+    #[test]
+    fn slot_states() {
+        // (state, after abort, after retire, after HUP keeps it, counted as retiring)
+        let cases: [(SlotState, SlotState, SlotState, SlotState, bool); 4] = [
+            (Live, Aborted { retiring: false }, Retiring, Live, false),
+            (Retiring, Aborted { retiring: true }, Retiring, Live, true),
+            (
+                Aborted { retiring: false },
+                Aborted { retiring: false },
+                Aborted { retiring: true },
+                Aborted { retiring: false },
+                false,
+            ),
+            (
+                Aborted { retiring: true },
+                Aborted { retiring: true },
+                Aborted { retiring: true },
+                Aborted { retiring: false },
+                true,
+            ),
+        ];
+        for (state, aborted, retired, kept, retiring) in cases {
+            assert_eq!(state.aborted(), aborted, "{state:?}");
+            assert_eq!(state.retired(), retired, "{state:?}");
+            assert_eq!(state.kept(), kept, "{state:?}");
+            assert_eq!(state.is_retiring(), retiring, "{state:?}");
+        }
     }
 }
