@@ -6,8 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 
-pub use crate::bind::{bind_all, BindError};
-
 /// A bound, listening socket.
 #[derive(Debug)]
 pub enum Listener {

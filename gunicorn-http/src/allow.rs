@@ -1,6 +1,6 @@
 //! Allow lists for `--forwarded-allow-ips` and `--proxy-allow-from`: IPs, CIDR networks, `*`.
 
-use crate::config::Peer;
+use crate::conn::Peer;
 use std::net::IpAddr;
 
 /// One parsed entry: a network (`addr/prefix`; a bare IP is a full-length prefix).

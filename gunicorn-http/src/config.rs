@@ -107,29 +107,6 @@ impl ProxyMode {
     }
 }
 
-/// The address of the connected client as the socket reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Peer {
-    Tcp(std::net::SocketAddr),
-    /// A Unix-socket peer: always trusted, `REMOTE_ADDR` is `""` and there is no `REMOTE_PORT`.
-    Unix,
-}
-
-/// The address the listener is bound to (gunicorn's `SERVER_NAME`/`SERVER_PORT` come from it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Local {
-    Tcp(std::net::SocketAddr),
-    /// A Unix-socket listener and its path.
-    Unix(String),
-}
-
-/// Both ends of one accepted connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnInfo {
-    pub peer: Peer,
-    pub local: Local,
-}
-
 /// Every setting that changes how requests are parsed, framed and turned into an environ.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {

@@ -1,7 +1,8 @@
 //! The CGI part of the WSGI environ (PEP 3333, reference §6) as plain Rust data. The Python
 //! bridge adds the objects (`wsgi.input`, `wsgi.errors`, ...) and turns this into a dict.
 
-use crate::config::{ConnInfo, HttpConfig, Local, Peer};
+use crate::config::HttpConfig;
+use crate::conn::{ConnInfo, Local, Peer};
 use crate::error::HttpError;
 use crate::parser::Request;
 use crate::proxy::ProxyInfo;
@@ -410,7 +411,7 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Local;
+    use crate::conn::Local;
     use crate::parser::BodyKind;
 
     fn req(path: &str, headers: &[(&str, &str)]) -> Request {

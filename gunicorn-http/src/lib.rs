@@ -18,6 +18,7 @@
 pub mod allow;
 pub mod body;
 pub mod config;
+pub mod conn;
 pub mod environ;
 pub mod error;
 mod fields;
@@ -30,7 +31,8 @@ mod syntax;
 
 pub use allow::AllowList;
 pub use body::BodyDecoder;
-pub use config::{ConnInfo, HeaderMapPolicy, HttpConfig, Limits, Local, Peer, ProxyMode};
+pub use config::{HeaderMapPolicy, HttpConfig, Limits, ProxyMode};
+pub use conn::{ConnInfo, Local, Peer};
 pub use environ::{build_environ, for_each_environ, EnvKey, Environ, SERVER_SOFTWARE};
 pub use error::{error_page, HttpError};
 pub use headers::{HeaderIter, Headers};

@@ -6,7 +6,8 @@
 //! input. The rules are gunicorn's (reference §5) with RFC 9112 citations; the differences are
 //! listed in docs/http.md.
 
-use crate::config::{ConnInfo, HeaderMapPolicy, HttpConfig, ProxyMode};
+use crate::config::{HeaderMapPolicy, HttpConfig, ProxyMode};
+use crate::conn::ConnInfo;
 use crate::error::HttpError;
 use crate::fields::{FieldRules, FieldScanner};
 use crate::headers::{HeaderBuf, Headers};
@@ -483,7 +484,7 @@ pub(crate) fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Local, Peer};
+    use crate::conn::{Local, Peer};
     use crate::AllowList;
 
     fn conn(peer: &str) -> ConnInfo {

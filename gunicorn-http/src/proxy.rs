@@ -1,7 +1,8 @@
 //! PROXY protocol v1 (text) and v2 (binary) headers, as sent by load balancers in front of
 //! the server. Looked for only at the start of a connection (gunicorn: request #1 only).
 
-use crate::config::{Peer, ProxyMode};
+use crate::config::ProxyMode;
+use crate::conn::Peer;
 use crate::error::HttpError;
 use crate::AllowList;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
