@@ -18,6 +18,7 @@ pub mod heartbeat;
 pub mod hooks;
 pub mod listener;
 pub mod log;
+pub mod log_record;
 pub mod process;
 pub mod registry;
 pub mod shutdown;

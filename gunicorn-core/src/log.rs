@@ -16,55 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 
-/// A log level, ordered from the most to the least verbose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// `debug`.
-    Debug = 10,
-    /// `info`.
-    Info = 20,
-    /// `warning`.
-    Warning = 30,
-    /// `error`.
-    Error = 40,
-    /// `critical`.
-    Critical = 50,
-}
-
-impl Level {
-    /// The name printed in the `[LEVEL]` field (Python's `levelname`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warning => "WARNING",
-            Level::Error => "ERROR",
-            Level::Critical => "CRITICAL",
-        }
-    }
-
-    /// Parses a `loglevel` setting value, case-insensitively.
-    pub fn parse(s: &str) -> Option<Level> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "debug" => Some(Level::Debug),
-            "info" => Some(Level::Info),
-            "warning" | "warn" => Some(Level::Warning),
-            "error" => Some(Level::Error),
-            "critical" => Some(Level::Critical),
-            _ => None,
-        }
-    }
-
-    fn from_u8(v: u8) -> Level {
-        match v {
-            10 => Level::Debug,
-            20 => Level::Info,
-            30 => Level::Warning,
-            40 => Level::Error,
-            _ => Level::Critical,
-        }
-    }
-}
+pub use crate::log_record::{Level, LocalTime};
 
 /// Why logging could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -80,14 +32,9 @@ pub enum LogError {
         /// The underlying error.
         source: io::Error,
     },
-    /// `access_log_format` cannot be compiled.
-    #[error("invalid access_log_format {format:?}: {reason}")]
-    Format {
-        /// The format as given.
-        format: String,
-        /// Why it was refused.
-        reason: String,
-    },
+    /// The access log cannot be set up (its format, or its file).
+    #[error(transparent)]
+    AccessLog(#[from] crate::access_log::AccessLogError),
     /// `--log-syslog` is on and syslog cannot be set up.
     #[error("{0}")]
     Syslog(#[from] crate::syslog::SyslogError),
@@ -221,25 +168,6 @@ fn lock_sink() -> std::sync::MutexGuard<'static, Sink> {
 /// Formats one line exactly as gunicorn's `generic` formatter would, newline included.
 pub fn format_line(time: &LocalTime, pid: u32, level: Level, args: fmt::Arguments<'_>) -> String {
     format!("{time} [{pid}] [{}] {args}\n", level.name())
-}
-
-/// A broken-down local time with its UTC offset, displayed as `[%Y-%m-%d %H:%M:%S %z]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LocalTime {
-    /// Year, e.g. 2026.
-    pub year: i32,
-    /// Month, 1..=12.
-    pub month: u32,
-    /// Day of the month, 1..=31.
-    pub day: u32,
-    /// Hour, 0..=23.
-    pub hour: u32,
-    /// Minute.
-    pub minute: u32,
-    /// Second (60 on a leap second).
-    pub second: u32,
-    /// Offset from UTC in seconds, east positive.
-    pub utc_offset: i64,
 }
 
 impl LocalTime {

@@ -3,7 +3,7 @@
 //! process titles. Everything else goes through `nix`'s safe wrappers.
 #![allow(unsafe_code)]
 
-use crate::log::LocalTime;
+use crate::log_record::LocalTime;
 
 /// The current local time with its UTC offset (`localtime_r`, which honours `TZ`).
 pub fn local_time_now() -> LocalTime {

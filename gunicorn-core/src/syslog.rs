@@ -14,7 +14,7 @@ use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Mutex;
 
-use crate::log::Level;
+use crate::log_record::Level;
 use crate::{datagram, Config};
 
 /// Why syslog could not be set up.

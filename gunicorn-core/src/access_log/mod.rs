@@ -21,7 +21,29 @@ pub use template::{
     DEFAULT_FORMAT,
 };
 
-use crate::log::{Level, LogError};
+use crate::log_record::Level;
+
+/// Why the access log cannot be set up. The error log's `LogError` wraps it, with the same
+/// messages.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessLogError {
+    /// `access_log_format` cannot be compiled.
+    #[error("invalid access_log_format {format:?}: {reason}")]
+    Format {
+        /// The format as given.
+        format: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The access log file cannot be opened for appending.
+    #[error("Error: '{path}' isn't writable [{source}]")]
+    Open {
+        /// The path given as `accesslog`.
+        path: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
 use crate::{statsd, syslog, Config};
 
 enum Dest {
@@ -50,8 +72,8 @@ fn open_append(path: &PathBuf) -> io::Result<File> {
 
 /// Compiles the format and opens the destination. Call after [`crate::syslog::init`], which
 /// decides whether syslog takes access lines.
-pub fn init(cfg: &Config) -> Result<(), LogError> {
-    let template = Template::parse(&cfg.access_log_format).map_err(|e| LogError::Format {
+pub fn init(cfg: &Config) -> Result<(), AccessLogError> {
+    let template = Template::parse(&cfg.access_log_format).map_err(|e| AccessLogError::Format {
         format: cfg.access_log_format.clone(),
         reason: e.to_string(),
     })?;
@@ -60,7 +82,7 @@ pub fn init(cfg: &Config) -> Result<(), LogError> {
         Some("-") => Some(Dest::Stdout),
         Some(path) => {
             let p = PathBuf::from(path);
-            let file = open_append(&p).map_err(|source| LogError::Open {
+            let file = open_append(&p).map_err(|source| AccessLogError::Open {
                 path: path.to_string(),
                 source,
             })?;
@@ -200,7 +222,7 @@ mod tests {
             sent: Some(3),
             duration: std::time::Duration::from_millis(1),
             pid: 1,
-            time: crate::log::LocalTime::now(),
+            time: crate::log_record::LocalTime::now(),
         };
         record(&rec(200));
         let rotated = dir.join("access.log.1");
@@ -211,7 +233,7 @@ mod tests {
             access_log_format: "%(m)z".into(),
             ..Config::default()
         };
-        assert!(matches!(init(&bad), Err(LogError::Format { .. })));
+        assert!(matches!(init(&bad), Err(AccessLogError::Format { .. })));
         init(&Config::default()).unwrap();
         assert!(!active());
         let old = std::fs::read_to_string(&rotated).unwrap();

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::log::LocalTime;
+use crate::log_record::LocalTime;
 
 /// A format the access log cannot render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
