@@ -5,7 +5,6 @@
 //! and a re-acquire, never a thread-state creation. Finishing a request (draining an unread
 //! body, handing the socket back) and waiting for the next job happen in a single release.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,7 +19,7 @@ use pyo3::prelude::*;
 
 use crate::conn::{DRAIN_LIMIT, DRAIN_TIME};
 use crate::poller::{Poller, Turn};
-use crate::socket::{set_io_limit, IoLimit};
+use crate::socket::{self, set_io_limit, IoLimit};
 
 /// A Python `socket.socket` on a duplicate of a connection's descriptor.
 pub type PySocket = Py<PyAny>;
@@ -453,19 +452,6 @@ struct Ran {
     has_body: bool,
 }
 
-thread_local! {
-    /// This pool thread's current request waited for its client (see `Queue::slow`).
-    static WAITED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Called by a pool thread's socket before it waits for the client: the request is slow.
-///
-/// (Waking another thread to run the event loop at that moment was tried: with 1 MiB
-/// uploads it cost more context switches than it saved, 25 % more CPU per request.)
-pub fn about_to_wait() {
-    WAITED.with(|w| w.set(true));
-}
-
 /// Starts `threads` pool threads.
 pub fn start(
     threads: usize,
@@ -503,12 +489,12 @@ fn pool_thread(
             let next = py.detach(|| {
                 let finished = ran.take().map(|(r, started)| {
                     shared.hand_back(finish(shared, r, io_limit));
-                    WAITED.with(Cell::get) || started.elapsed() >= RESCUE_DELAY
+                    socket::waited() || started.elapsed() >= RESCUE_DELAY
                 });
                 shared.next_job(finished)
             });
             let Some(job) = next else { return };
-            WAITED.with(|w| w.set(false));
+            socket::clear_waited();
             let started = Instant::now();
             ran = Some((run(py, shared, bridge, http, job), started));
         }
