@@ -19,76 +19,10 @@ use pyo3::exceptions::{PyImportError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use crate::interpreter::{ensure_initialized, PythonError};
+use crate::interpreter::ensure_initialized;
+use crate::pyerr::format_exception;
 
-/// A loaded WSGI application: the callable `app(environ, start_response)`.
-#[derive(Debug)]
-pub struct App {
-    callable: Py<PyAny>,
-}
-
-impl App {
-    /// The application callable.
-    pub fn callable(&self) -> &Py<PyAny> {
-        &self.callable
-    }
-
-    /// Wraps an application object already at hand (e.g. built by an embedding program).
-    pub fn from_callable(callable: Py<PyAny>) -> App {
-        App { callable }
-    }
-
-    /// Another reference to the same application object.
-    pub fn clone_ref(&self, py: Python<'_>) -> App {
-        App {
-            callable: self.callable.clone_ref(py),
-        }
-    }
-}
-
-/// Why the application could not be loaded. The worker turns every variant into
-/// `WorkerError::AppLoad` (exit status 4).
-#[derive(Debug, thiserror::Error)]
-pub enum AppLoadError {
-    /// Neither APP_MODULE nor `wsgi_app` was given.
-    #[error("No application module specified.")]
-    NoApp,
-    /// The interpreter could not start.
-    #[error(transparent)]
-    Interpreter(#[from] PythonError),
-    /// `--chdir` names a directory we cannot enter.
-    #[error("can't chdir to {0:?}")]
-    Chdir(String),
-    /// gunicorn's `AppImportError`: a one-line explanation, no traceback.
-    #[error("{0}")]
-    Invalid(String),
-    /// A Python exception while importing the module or calling the factory.
-    #[error("{message}")]
-    Exception {
-        /// The exception's last line (`ModuleNotFoundError: No module named 'x'`).
-        message: String,
-        /// The formatted traceback.
-        traceback: String,
-    },
-}
-
-impl AppLoadError {
-    /// Writes the error as gunicorn does: an exception's traceback to the error log, then the
-    /// one-line message on stderr.
-    pub fn report(&self) {
-        self.log_traceback();
-        eprintln!("{self}");
-    }
-
-    /// Logs an exception's traceback (`Exception in worker process`) at ERROR; nothing for the
-    /// one-line errors. A worker calls this and leaves the one line to the arbiter, which prints
-    /// the `WorkerError::AppLoad` message.
-    pub fn log_traceback(&self) {
-        if let AppLoadError::Exception { traceback, .. } = self {
-            gunicorn_core::log_error!("Exception in worker process\n{}", traceback.trim_end());
-        }
-    }
-}
+pub use crate::loaded::{App, AppLoadError};
 
 /// The application loaded in the master by [`preload`], inherited by the forked workers.
 static PRELOADED: OnceLock<Py<PyAny>> = OnceLock::new();
@@ -142,7 +76,7 @@ pub fn preload(cfg: &Config) -> Result<(), AppLoadError> {
         return Ok(());
     }
     let app = load_fresh(cfg)?;
-    let _ = PRELOADED.set(app.callable);
+    let _ = PRELOADED.set(app.into_callable());
     Ok(())
 }
 
@@ -151,9 +85,7 @@ pub fn preload(cfg: &Config) -> Result<(), AppLoadError> {
 /// applies `raw_env` to `os.environ` first.
 pub fn load(cfg: &Config) -> Result<App, AppLoadError> {
     if let Some(app) = PRELOADED.get() {
-        return Ok(Python::attach(|py| App {
-            callable: app.clone_ref(py),
-        }));
+        return Ok(Python::attach(|py| App::from_callable(app.clone_ref(py))));
     }
     load_fresh(cfg)
 }
@@ -174,7 +106,7 @@ fn load_fresh(cfg: &Config) -> Result<App, AppLoadError> {
             Source::Uri(uri) => import_app(py, uri),
         };
         loaded
-            .map(|callable| App { callable })
+            .map(App::from_callable)
             // --reload serves a SyntaxError as a 500 page until the file is fixed.
             .or_else(|e| crate::reload::syntax_error_app(py, cfg, e))
     })
@@ -457,19 +389,6 @@ fn interpreter_line(py: Python<'_>) -> String {
         ))
     })();
     described.unwrap_or_else(|e| format!("(the interpreter could not be described: {e})"))
-}
-
-/// `traceback.format_exception(err)` joined, or the exception's str if that fails.
-pub(crate) fn format_exception(py: Python<'_>, err: &PyErr) -> String {
-    let formatted = py.import("traceback").and_then(|tb| {
-        let lines = tb.call_method1(
-            "format_exception",
-            (err.get_type(py), err.value(py), err.traceback(py)),
-        )?;
-        let parts: Vec<String> = lines.extract()?;
-        Ok(parts.concat())
-    });
-    formatted.unwrap_or_else(|_| err.to_string())
 }
 
 #[cfg(test)]

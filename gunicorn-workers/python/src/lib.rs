@@ -7,8 +7,10 @@ pub mod app;
 pub mod config_file;
 mod hooks;
 pub mod interpreter;
+pub mod loaded;
 pub mod logging;
 pub mod paste;
+mod pyerr;
 pub mod reload;
 pub mod server_hooks;
 #[allow(unsafe_code)]

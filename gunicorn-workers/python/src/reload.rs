@@ -28,7 +28,7 @@ use gunicorn_core::{Config, Shutdown, StopKind};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::app::{App, AppLoadError};
+use crate::loaded::{App, AppLoadError};
 
 /// How often the file list is refreshed (and, with `poll`, the files compared).
 const INTERVAL: Duration = Duration::from_secs(1);

@@ -212,11 +212,11 @@ where
     let Some(h) = hook(py, name) else {
         return Ok(());
     };
-    let args = args(py).map_err(|e| crate::app::format_exception(py, &e))?;
+    let args = args(py).map_err(|e| crate::pyerr::format_exception(py, &e))?;
     h.bind(py)
         .call1(args)
         .map(|_| ())
-        .map_err(|e| crate::app::format_exception(py, &e))
+        .map_err(|e| crate::pyerr::format_exception(py, &e))
 }
 
 /// Runs hook `name` with the GIL if it is set; returns the traceback of what it raised.
@@ -454,7 +454,6 @@ fn exit_worker(status: i32) -> ! {
 /// `post_worker_init(worker)`, once per worker, after its application was loaded. A raising
 /// hook makes the worker fail to boot (exit 3), as in gunicorn.
 pub fn post_worker_init(py: Python<'_>) {
-    crate::reload::mark_app_loaded();
     if !any() || WORKER_INIT_DONE.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -635,7 +634,7 @@ pub fn post_request(
     };
     let result = args()
         .and_then(|args| h.bind(py).call1(args))
-        .map_err(|e| crate::app::format_exception(py, &e));
+        .map_err(|e| crate::pyerr::format_exception(py, &e));
     if let Err(tb) = result {
         gunicorn_core::log::log_exception(format_args!(
             "Exception in post_request hook\n{}",

@@ -168,7 +168,7 @@ pub fn install_in_master(cfg: &Config) -> Result<(), String> {
         return Ok(());
     }
     crate::interpreter::ensure_initialized().map_err(|e| e.to_string())?;
-    Python::attach(|py| install(py, cfg).map_err(|e| crate::app::format_exception(py, &e)))
+    Python::attach(|py| install(py, cfg).map_err(|e| crate::pyerr::format_exception(py, &e)))
 }
 
 #[cfg(test)]

@@ -35,7 +35,8 @@ pub use file_wrapper::FileWrapper;
 pub use input::Input;
 pub use start_response::{EarlyHints, StartResponse, WriteCallable};
 
-use crate::app::{format_exception, App};
+use crate::app::App;
+use crate::pyerr::format_exception;
 
 /// How a worker class runs requests; fixed per worker.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +169,7 @@ impl Bridge {
         let socket_class = py.import("socket")?.getattr("socket")?.unbind();
         // gunicorn runs post_worker_init once the worker's application is loaded; every worker
         // class builds its bridge right after loading it.
+        crate::reload::mark_app_loaded();
         crate::server_hooks::post_worker_init(py);
         Ok(Bridge {
             app: app.callable().clone_ref(py),
