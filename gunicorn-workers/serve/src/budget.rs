@@ -55,7 +55,7 @@ impl RequestBudget {
 
     /// Counts one request.
     pub fn count(&self) -> Count {
-        let n = self.handled.fetch_add(1, Ordering::AcqRel) + 1;
+        let n = self.handled.fetch_add(1, Ordering::Relaxed) + 1;
         match self.max {
             Some(max) if n == max => Count::Last,
             Some(max) if n > max => Count::Past,

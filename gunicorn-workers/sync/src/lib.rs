@@ -280,7 +280,7 @@ impl Running {
             }
         };
         let after_head = buf.split_off(used);
-        let exchange = Exchange::new(
+        let exchange = Exchange::new_abortable(
             Box::new(stream),
             after_head,
             &req,

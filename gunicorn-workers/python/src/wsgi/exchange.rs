@@ -70,8 +70,8 @@ pub(crate) struct State {
     /// The worker closes the connection as soon as the bridge returns: the last write of the
     /// response may wait in the kernel for the FIN (see [`Exchange::set_closing_after`]).
     closing_after: bool,
-    /// Shared with [`Exchange`]: `head_started` follows `head_sent`.
-    progress: Arc<Progress>,
+    /// Shared with [`Exchange`] when abortable: `head_started` follows `head_sent`.
+    progress: Option<Arc<Progress>>,
 }
 
 /// What another thread may learn about an exchange without its lock, which the serving thread
@@ -87,7 +87,7 @@ pub(crate) struct Progress {
 
 /// A request exchange on one connection. Cloning shares it.
 #[derive(Clone)]
-pub struct Exchange(pub(crate) Arc<Mutex<State>>, Arc<Progress>);
+pub struct Exchange(pub(crate) Arc<Mutex<State>>, Option<Arc<Progress>>);
 
 impl Exchange {
     /// Starts the exchange for `req`, whose head was parsed from a buffer; `after_head` is what
@@ -100,11 +100,37 @@ impl Exchange {
         http: Arc<HttpConfig>,
         always_close: bool,
     ) -> Exchange {
+        Exchange::build(io, after_head, req, http, always_close, false)
+    }
+
+    /// As [`Exchange::new`], for a worker whose timeout handler may answer beside a blocked
+    /// read ([`Exchange::abort_with_error_page`], the sync worker). Other workers skip the
+    /// shared progress record, an allocation per request.
+    pub fn new_abortable(
+        io: Box<dyn Transport>,
+        after_head: Vec<u8>,
+        req: &Request,
+        http: Arc<HttpConfig>,
+        always_close: bool,
+    ) -> Exchange {
+        Exchange::build(io, after_head, req, http, always_close, true)
+    }
+
+    fn build(
+        io: Box<dyn Transport>,
+        after_head: Vec<u8>,
+        req: &Request,
+        http: Arc<HttpConfig>,
+        always_close: bool,
+        abortable: bool,
+    ) -> Exchange {
         let decoder = BodyDecoder::new(&req.body, http);
         let body_done = decoder.is_done();
-        let progress = Arc::new(Progress {
-            head_started: AtomicBool::new(false),
-            fd: io.as_fd().as_raw_fd(),
+        let progress = abortable.then(|| {
+            Arc::new(Progress {
+                head_started: AtomicBool::new(false),
+                fd: io.as_fd().as_raw_fd(),
+            })
         });
         Exchange(
             Arc::new(Mutex::new(State {
@@ -137,7 +163,7 @@ impl Exchange {
                 cooperative: false,
                 client_socket: None,
                 closing_after: false,
-                progress: Arc::clone(&progress),
+                progress: progress.clone(),
             })),
             progress,
         )
@@ -243,10 +269,13 @@ impl Exchange {
             st.mark_head_sent();
             return st.write_raw(page).is_ok();
         }
-        if self.1.head_started.swap(true, Ordering::SeqCst) {
+        let Some(progress) = &self.1 else {
+            return false;
+        };
+        if progress.head_started.swap(true, Ordering::AcqRel) {
             return false;
         }
-        crate::sys::write_to_borrowed_fd(self.1.fd, page).is_ok()
+        crate::sys::write_to_borrowed_fd(progress.fd, page).is_ok()
     }
 
     /// Ends the exchange and returns the socket with the bytes read past the request (a
@@ -265,7 +294,9 @@ impl State {
     /// The response head goes out now (also seen by [`Exchange::abort_with_error_page`]).
     fn mark_head_sent(&mut self) {
         self.head_sent = true;
-        self.progress.head_started.store(true, Ordering::SeqCst);
+        if let Some(p) = &self.progress {
+            p.head_started.store(true, Ordering::Release);
+        }
     }
 
     /// Decoded body bytes available without I/O.
@@ -419,7 +450,9 @@ impl State {
             resp.encode_head(&mut self.out);
             // `mark_head_sent`, spelled out: `resp` borrows `self.response`.
             self.head_sent = true;
-            self.progress.head_started.store(true, Ordering::SeqCst);
+            if let Some(p) = &self.progress {
+                p.head_started.store(true, Ordering::Release);
+            }
         }
         resp.encode_body(data, &mut self.out);
         if last {
@@ -481,7 +514,9 @@ impl State {
             resp.encode_head(&mut self.out);
             // `mark_head_sent`, spelled out: `resp` borrows `self.response`.
             self.head_sent = true;
-            self.progress.head_started.store(true, Ordering::SeqCst);
+            if let Some(p) = &self.progress {
+                p.head_started.store(true, Ordering::Release);
+            }
         }
         self.flush()
     }
