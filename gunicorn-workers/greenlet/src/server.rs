@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
-use gunicorn_python::wsgi::{self, Bridge, Exchange, Transport};
+use gunicorn_python::wsgi::{Bridge, Exchange, Transport};
 use gunicorn_serve::linger::{self, DRAIN_LIMIT, DRAIN_TIME, LINGER_TIME};
 use gunicorn_serve::{Count, RequestBudget};
 use nix::sys::socket::{getpeername, SockaddrStorage};
@@ -238,7 +238,7 @@ impl GreenServer {
     /// Answers a request that failed before the app ran (gunicorn's error page and log line),
     /// then closes gracefully.
     fn reject(&self, py: Python<'_>, sock: &GreenSocket, conn: &ConnInfo, err: &HttpError) {
-        let Some(page) = wsgi::request_error(conn, err) else {
+        let Some(page) = gunicorn_serve::reject::request_error(conn, err) else {
             return;
         };
         let mut writer = sock.clone();

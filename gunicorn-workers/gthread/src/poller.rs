@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, Listener, Shutdown, StopKind};
 use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
-use gunicorn_python::wsgi::{self, Transport};
+use gunicorn_python::wsgi::Transport;
 use gunicorn_serve::{Count, RequestBudget};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -427,7 +427,10 @@ impl Poller {
                     if conn.head.started() {
                         // The peer closed part-way through a head: no response (gunicorn's
                         // NoMoreData), only the debug line.
-                        let _ = wsgi::request_error(&conn.info, &HttpError::NoMoreData);
+                        let _ = gunicorn_serve::reject::request_error(
+                            &conn.info,
+                            &HttpError::NoMoreData,
+                        );
                     }
                     self.remove(token);
                     return;
@@ -485,7 +488,10 @@ impl Poller {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return;
         };
-        if let (Some(page), Some(io)) = (wsgi::request_error(&conn.info, err), conn.io.as_ref()) {
+        if let (Some(page), Some(io)) = (
+            gunicorn_serve::reject::request_error(&conn.info, err),
+            conn.io.as_ref(),
+        ) {
             // Error pages are small: one non-blocking send fits in the socket buffer.
             let _ = try_send(io.as_fd(), &page);
         }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use gunicorn_core::log_error;
 use gunicorn_http::{ConnInfo, HttpConfig, ProxyInfo, Request};
-use gunicorn_python::wsgi::{self, Bridge, Exchange, Outcome, Transport};
+use gunicorn_python::wsgi::{Bridge, Exchange, Outcome, Transport};
 use mio::unix::SourceFd;
 use pyo3::prelude::*;
 
@@ -525,7 +525,7 @@ fn run(py: Python<'_>, shared: &Shared, bridge: &Bridge, http: &Arc<HttpConfig>,
         bridge.handle_request(py, &job.req, &job.conn, job.proxy.as_ref(), http, &exchange);
     let outcome = handled.unwrap_or_else(|e| {
         // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
-        if let Some(page) = wsgi::request_error(&job.conn, &e) {
+        if let Some(page) = gunicorn_serve::reject::request_error(&job.conn, &e) {
             exchange.try_send_error_page(&page);
         }
         Outcome {

@@ -18,7 +18,7 @@ use gunicorn_core::{
 };
 use gunicorn_http::{HttpConfig, Local, RequestParser};
 use gunicorn_python::worker_boot;
-use gunicorn_python::wsgi::{self, Bridge, BridgeOptions, Exchange, Transport};
+use gunicorn_python::wsgi::{Bridge, BridgeOptions, Exchange, Transport};
 use gunicorn_serve::{linger, RequestBudget};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pyo3::Python;
@@ -255,7 +255,7 @@ impl Running {
                 Ok(Some(parsed)) => break parsed,
                 Ok(None) => {}
                 Err(e) => {
-                    if let Some(page) = wsgi::request_error(&conn, &e) {
+                    if let Some(page) = gunicorn_serve::reject::request_error(&conn, &e) {
                         let _ = stream.write_all(&page);
                     }
                     close_graceful(&mut stream);
@@ -274,7 +274,10 @@ impl Running {
                 // EOF before a complete head: silent when nothing came (gunicorn's
                 // StopIteration), NoMoreData (no response) part-way.
                 if len > 0 {
-                    let _ = wsgi::request_error(&conn, &gunicorn_http::HttpError::NoMoreData);
+                    let _ = gunicorn_serve::reject::request_error(
+                        &conn,
+                        &gunicorn_http::HttpError::NoMoreData,
+                    );
                 }
                 return;
             }
@@ -301,7 +304,7 @@ impl Running {
         if let Err(e) = handled {
             // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
             if let Some((mut io, _)) = exchange.take_transport() {
-                if let Some(page) = wsgi::request_error(&conn, &e) {
+                if let Some(page) = gunicorn_serve::reject::request_error(&conn, &e) {
                     let _ = io.write_all(&page);
                 }
                 close_graceful(io.as_mut());

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use gunicorn_core::{log_debug, log_error, log_exception, log_warning, Config};
 use gunicorn_http::{
     build_environ, error_page, for_each_environ, ConnInfo, Environ, HttpConfig, HttpError, Local,
-    Peer, ProxyInfo, Request, CONTINUE_100, SERVER_SOFTWARE,
+    ProxyInfo, Request, CONTINUE_100, SERVER_SOFTWARE,
 };
 use pyo3::exceptions::{PyAssertionError, PyTypeError};
 use pyo3::prelude::*;
@@ -37,6 +37,7 @@ pub use start_response::{EarlyHints, StartResponse, WriteCallable};
 
 use crate::app::App;
 use crate::pyerr::format_exception;
+use gunicorn_serve::reject::peer_ip;
 
 /// How a worker class runs requests; fixed per worker.
 #[derive(Debug, Clone, Copy)]
@@ -778,30 +779,6 @@ fn log_client_gone(e: &io::Error) {
         io::ErrorKind::BrokenPipe => log_debug!("Ignoring EPIPE"),
         _ => log_error!("Socket error processing request: {e}"),
     }
-}
-
-/// The peer's IP as gunicorn prints it (`''` for unix sockets).
-pub fn peer_ip(conn: &ConnInfo) -> String {
-    match &conn.peer {
-        Peer::Tcp(a) => a.ip().to_string(),
-        Peer::Unix => String::new(),
-    }
-}
-
-/// The answer to a request that failed before the app ran: gunicorn's error page and its
-/// `Invalid request from ip=...` warning. Returns the page to write, or None when the peer
-/// gets no response (it closed mid-request).
-pub fn request_error(conn: &ConnInfo, err: &HttpError) -> Option<Vec<u8>> {
-    if matches!(err, HttpError::NoMoreData) {
-        log_debug!(
-            "Ignoring premature end of request from ip={}",
-            peer_ip(conn)
-        );
-    } else {
-        log_warning!("Invalid request from ip={}: {}", peer_ip(conn), err);
-    }
-    err.sends_response()
-        .then(|| error_page(err.status(), err.reason(), &err.message()))
 }
 
 #[cfg(test)]
