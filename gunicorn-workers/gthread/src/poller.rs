@@ -85,8 +85,8 @@ enum Life {
     /// every connection already accepted is answered. Requests in the pool finish; a request
     /// arriving on a kept-alive or half-read connection is served with `Connection: close`;
     /// idle keep-alive connections wait for their next request until their keep-alive
-    /// deadline, [`STOP_KEEPALIVE_LINGER`] at most; closes still linger. The worker exits when no connection is left, or at
-    /// `deadline` (`--graceful-timeout`). Closing an idle connection at once instead races
+    /// deadline, [`STOP_KEEPALIVE_LINGER`] at most; closes still linger. The worker exits when
+    /// no connection is left, or at `deadline` (`--graceful-timeout`). Closing an idle connection at once instead races
     /// with the request its client may be sending on it: that request would be lost.
     Draining { deadline: Instant },
     /// Quick stop (INT, QUIT): no more accepts, every connection waiting in the loop is

@@ -283,13 +283,14 @@ impl Running {
             }
         };
         let after_head = buf.split_off(used);
-        let exchange = Exchange::new_abortable(
+        let exchange = Exchange::new(
             Box::new(stream),
             after_head,
             &req,
             Arc::clone(&self.http),
             true,
-        );
+        )
+        .abortable();
         // The connection is closed right after the bridge returns (below).
         exchange.set_closing_after();
         set_current(Some(exchange.clone()));

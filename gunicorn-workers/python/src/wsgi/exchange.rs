@@ -100,38 +100,8 @@ impl Exchange {
         http: Arc<HttpConfig>,
         always_close: bool,
     ) -> Exchange {
-        Exchange::build(io, after_head, req, http, always_close, false)
-    }
-
-    /// As [`Exchange::new`], for a worker whose timeout handler may answer beside a blocked
-    /// read ([`Exchange::abort_with_error_page`], the sync worker). Other workers skip the
-    /// shared progress record, an allocation per request.
-    pub fn new_abortable(
-        io: Box<dyn Transport>,
-        after_head: Vec<u8>,
-        req: &Request,
-        http: Arc<HttpConfig>,
-        always_close: bool,
-    ) -> Exchange {
-        Exchange::build(io, after_head, req, http, always_close, true)
-    }
-
-    fn build(
-        io: Box<dyn Transport>,
-        after_head: Vec<u8>,
-        req: &Request,
-        http: Arc<HttpConfig>,
-        always_close: bool,
-        abortable: bool,
-    ) -> Exchange {
         let decoder = BodyDecoder::new(&req.body, http);
         let body_done = decoder.is_done();
-        let progress = abortable.then(|| {
-            Arc::new(Progress {
-                head_started: AtomicBool::new(false),
-                fd: io.as_fd().as_raw_fd(),
-            })
-        });
         Exchange(
             Arc::new(Mutex::new(State {
                 io: Some(io),
@@ -163,10 +133,30 @@ impl Exchange {
                 cooperative: false,
                 client_socket: None,
                 closing_after: false,
-                progress: progress.clone(),
+                progress: None,
             })),
-            progress,
+            None,
         )
+    }
+
+    /// Lets a worker's timeout handler answer beside a blocked read
+    /// ([`Exchange::abort_with_error_page`]): the sync worker calls it on each new exchange.
+    /// Other workers skip this shared progress record, an allocation per request.
+    pub fn abortable(self) -> Exchange {
+        let progress = {
+            let mut st = self.lock();
+            let Some(fd) = st.io.as_ref().map(|io| io.as_fd().as_raw_fd()) else {
+                drop(st);
+                return self;
+            };
+            let progress = Arc::new(Progress {
+                head_started: AtomicBool::new(st.head_sent),
+                fd,
+            });
+            st.progress = Some(Arc::clone(&progress));
+            progress
+        };
+        Exchange(self.0, Some(progress))
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
