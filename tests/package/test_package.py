@@ -351,6 +351,25 @@ def test_paste_server_runner(venv, serve, tmp_path):
     assert eventually(lambda: len(children(server.proc.pid)) == 2)
 
 
+def test_paste_server_runner_reads_the_config_it_names(venv, serve, tmp_path):
+    """`config = python:MODULE` in the server section: the gunicorn config file is read, and
+    the section's own keys win over it (workers = 2 here, 3 in the file)."""
+    from conftest import free_port
+    port = free_port()
+    ini = SERVER_INI.replace("{port}", str(port)) + "config = python:pasteconf\n"
+    (tmp_path / "site.ini").write_text(ini)
+    (tmp_path / "pasteconf.py").write_text("workers = 3\nthreads = 3\nproc_name = 'from-conf'\n")
+    (tmp_path / "pasteapp.py").write_text(PASTE_APP)
+    (tmp_path / "pserve.py").write_text("import sys; sys.path.insert(0, '.')\n" + PSERVE)
+    server = serve([python_of(venv), "pserve.py", "site.ini"], cwd=tmp_path, wait=False)
+    server.port = port
+    server.ready()
+    status, _, body = http_get(port)
+    assert (status, body) == (200, b"served ?"), server.output()
+    assert eventually(lambda: len(children(server.proc.pid)) == 2), server.output()
+    assert ps_args(server.proc.pid) == "gunicorn: master [from-conf]"
+
+
 def test_usr2_starts_a_new_master_from_the_venv(venv, serve):
     """USR2 re-executes the command the master was started with: the venv's python and the
     console script, so the new master runs the same environment."""

@@ -15,6 +15,7 @@ runs this server from ``pserve`` or Zope's ``runwsgi`` (gunicorn's own ini files
 """
 
 import configparser
+import importlib
 import os
 import runpy
 
@@ -69,12 +70,17 @@ def default_config_file():
     return path if os.path.exists(path) else None
 
 
-def load_config_file(cfg, path):
-    """Runs a gunicorn config file and sets on ``cfg`` each of its names that is a setting or a
-    server hook, as gunicorn's ``load_config_from_file`` does."""
-    if not os.path.exists(path):
-        raise RuntimeError("%r doesn't exist" % path)
-    namespace = runpy.run_path(path, run_name="__config__")
+def load_config_file(cfg, spec):
+    """Runs a gunicorn config file (``PATH``, ``file:PATH`` or ``python:MODULE``, as ``-c``
+    takes it) and sets on ``cfg`` each of its names that is a setting or a server hook, as
+    gunicorn's ``load_config_from_file`` does."""
+    if spec.startswith("python:"):
+        namespace = vars(importlib.import_module(spec[len("python:"):]))
+    else:
+        path = spec[len("file:"):] if spec.startswith("file:") else spec
+        if not os.path.exists(path):
+            raise RuntimeError("%r doesn't exist" % path)
+        namespace = runpy.run_path(path, run_name="__config__")
     for key, value in namespace.items():
         if key in cfg.settings and value is not None:
             cfg.set(key, value)
