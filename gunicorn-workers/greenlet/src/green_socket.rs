@@ -173,6 +173,10 @@ impl Write for GreenSocket {
     }
 }
 
+/// Its waits switch greenlets: the `try_` forms and the shutdown work on the descriptor
+/// (non-blocking, as the hub keeps it) and need no Python.
+impl gunicorn_serve::Transport for GreenSocket {}
+
 impl AsFd for GreenSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         sys::borrow_socket_fd(self.0.fd, &self.0.sock)

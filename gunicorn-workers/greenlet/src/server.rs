@@ -14,16 +14,13 @@ use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
 use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
-use gunicorn_python::wsgi::{Bridge, Exchange, Transport};
+use gunicorn_python::wsgi::{Bridge, Exchange};
 use gunicorn_serve::linger::{self, DRAIN_LIMIT, DRAIN_TIME, LINGER_TIME};
-use gunicorn_serve::{Count, RequestBudget};
+use gunicorn_serve::{read_head, Awaiting, Count, HeadRead, HeadReader, RequestBudget, Transport};
 use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::prelude::*;
 
 use crate::green_socket::GreenSocket;
-
-/// How much of a request head is read at a time.
-const READ_CHUNK: usize = 8192;
 
 /// What a worker's server is built from.
 pub struct Settings {
@@ -51,14 +48,6 @@ pub struct GreenServer {
     /// Keep-alive connections waiting for their next request (their descriptors), so a
     /// graceful stop can end those waits at once instead of after `keepalive`.
     idle: Mutex<HashSet<RawFd>>,
-}
-
-/// Why reading a request head ended without a request.
-enum NoHead {
-    /// The client closed or went idle past the keep-alive timeout: close quietly.
-    Closed,
-    /// A malformed request: answer with an error page, then close.
-    Invalid(HttpError),
 }
 
 impl GreenServer {
@@ -98,24 +87,25 @@ impl GreenServer {
         sock: &GreenSocket,
         conn: &ConnInfo,
     ) -> PyResult<()> {
-        let mut parser = RequestParser::new(Arc::clone(&self.s.http), conn.clone());
-        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        let mut reader =
+            HeadReader::new(RequestParser::new(Arc::clone(&self.s.http), conn.clone()));
+        let mut leftover = Vec::new();
         let mut first = true;
         loop {
-            let head = self.read_head(py, sock, &mut parser, &mut buf, first);
+            let head = self.read_head(py, sock, &mut reader, leftover, first);
             if let Some(e) = sock.take_fatal() {
                 return Err(e);
             }
-            let (req, used) = match head {
-                Ok(parsed) => parsed,
-                Err(NoHead::Closed) => return Ok(()),
-                Err(NoHead::Invalid(e)) => {
+            let (req, after_head) = match head {
+                HeadRead::Ready { req, after_head } => (req, after_head),
+                HeadRead::Closed => return Ok(()),
+                HeadRead::Invalid(e) => {
                     self.reject(py, sock, conn, &e);
                     return Ok(());
                 }
             };
             first = false;
-            let environ = match build_environ(&req, conn, parser.proxy_info(), &self.s.http) {
+            let environ = match build_environ(&req, conn, reader.proxy_info(), &self.s.http) {
                 Ok(env) => env,
                 Err(e) => {
                     self.reject(py, sock, conn, &e);
@@ -130,7 +120,6 @@ impl GreenServer {
             sock.clear_failed();
             let last = self.count_request();
             let must_close = last || self.s.keepalive.is_zero() || self.stopping();
-            let after_head = buf.split_off(used);
             let transport: Box<dyn Transport> = Box::new(sock.clone());
             let exchange = Exchange::new(
                 transport,
@@ -156,50 +145,42 @@ impl GreenServer {
                 return Err(e);
             }
             match rest {
-                Some(rest) if reusable => buf = rest,
+                Some(rest) if reusable => leftover = rest,
                 _ => return Ok(()),
             }
         }
     }
 
-    /// Reads until `parser` has a complete request head. With keep-alive on, the whole head
-    /// must arrive within `keepalive` (gunicorn's gevent worker: `Timeout(keepalive)` around
-    /// reading each request); with it off, the first request may take as long as it needs.
+    /// Reads until `reader` has a complete request head, starting with `leftover` (bytes read
+    /// past the previous request). With keep-alive on, the whole head must arrive within
+    /// `keepalive` (gunicorn's gevent worker: `Timeout(keepalive)` around reading each
+    /// request); with it off, the first request may take as long as it needs.
     fn read_head(
         &self,
         py: Python<'_>,
         sock: &GreenSocket,
-        parser: &mut RequestParser,
-        buf: &mut Vec<u8>,
+        reader: &mut HeadReader,
+        leftover: Vec<u8>,
         first: bool,
-    ) -> Result<(gunicorn_http::Request, usize), NoHead> {
+    ) -> HeadRead {
         let deadline = (!self.s.keepalive.is_zero()).then(|| Instant::now() + self.s.keepalive);
         if !first && deadline.is_none() {
-            return Err(NoHead::Closed);
+            return HeadRead::Closed;
         }
-        let mut reader = sock.clone();
-        loop {
-            match parser.parse_head(buf) {
-                Ok(Some(parsed)) => return Ok(parsed),
-                Ok(None) => {}
-                Err(e) => return Err(NoHead::Invalid(e)),
-            }
-            let idle = buf.is_empty() && !first;
+        let mut stream = sock.clone();
+        read_head(reader, leftover, |buf, awaiting| loop {
             let timeout = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(NoHead::Closed);
+                        return Err(io::ErrorKind::TimedOut.into());
                     }
                     Some(left)
                 }
                 None => None,
             };
-            if sock.set_timeout(py, timeout).is_err() {
-                return Err(NoHead::Closed);
-            }
-            let len = buf.len();
-            buf.resize(len + READ_CHUNK, 0);
+            sock.set_timeout(py, timeout)?;
+            let idle = awaiting == Awaiting::Request && !first;
             if idle {
                 // Registered, then the stop checked: a stop requested before this point is
                 // seen here; one requested later runs the driver's `close_idle`, which can only
@@ -207,32 +188,19 @@ impl GreenServer {
                 self.idle_set().insert(sock.raw_fd());
                 if self.stopping() {
                     self.idle_set().remove(&sock.raw_fd());
-                    return Err(NoHead::Closed);
+                    return Ok(0);
                 }
             }
-            let read = reader.read(&mut buf[len..]);
+            let read = stream.read(buf);
             if idle {
                 self.idle_set().remove(&sock.raw_fd());
             }
-            let n = match read {
-                Ok(n) => n,
-                Err(e) => {
-                    buf.truncate(len);
-                    match e.kind() {
-                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => continue,
-                        _ => return Err(NoHead::Closed),
-                    }
-                }
-            };
-            buf.truncate(len + n);
-            if n == 0 {
-                // EOF: quiet between requests, NoMoreData (logged, no response) part-way.
-                if len == 0 {
-                    return Err(NoHead::Closed);
-                }
-                return Err(NoHead::Invalid(HttpError::NoMoreData));
+            match read {
+                // The timeout: look at the deadline again.
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                other => return other,
             }
-        }
+        })
     }
 
     /// Answers a request that failed before the app ran (gunicorn's error page and log line),
@@ -246,7 +214,7 @@ impl GreenServer {
             return;
         }
         // Closing after the page: a FIN, not a RST that could destroy the page in flight.
-        if nix::sys::socket::shutdown(sock.raw_fd(), nix::sys::socket::Shutdown::Write).is_err() {
+        if writer.shutdown_write().is_err() {
             return;
         }
         linger::discard_input(|buf, left| {

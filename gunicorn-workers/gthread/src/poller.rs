@@ -9,22 +9,21 @@
 //! already read past its last request are parsed first (a pipelined request is answered at
 //! once), then the socket is read if an event came in the meantime.
 
+use std::ops::ControlFlow;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, Listener, Shutdown, StopKind};
-use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
-use gunicorn_python::wsgi::Transport;
-use gunicorn_serve::{Count, RequestBudget};
+use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, RequestParser};
+use gunicorn_serve::accept::{accept_batch, BatchEnd};
+use gunicorn_serve::{Count, HeadReader, HeadStep, RequestBudget, Transport};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::conn::{
-    must_close, HeadReader, HeadStep, KeepAliveInputs, Timeouts, Wait, LINGER_LIMIT,
-};
+use crate::conn::{must_close, KeepAliveInputs, Timeouts, Wait, LINGER_LIMIT};
 use crate::pool::{Done, Job, PySocket, Shared};
-use crate::socket::{try_recv, try_send, ClientSocket};
+use crate::socket::ClientSocket;
 
 /// The wake-up token of the pool threads handing connections back.
 pub const WAKER: Token = Token(usize::MAX);
@@ -312,58 +311,45 @@ impl Poller {
         // the others get their turns. Over it, once the others let the wait pass: a batch, so
         // a backlog (hundreds of clients connecting at once) drains quickly.
         let s = &self.settings;
-        let accept_batch = if !s.shared_listeners {
+        let accept_batch_size = if !s.shared_listeners {
             64
         } else if self.open < s.fair_share {
             1
         } else {
             8
         };
-        let mut more = false;
-        for i in 0..self.listeners.len() {
-            let mut taken = 0;
-            loop {
-                if self.open >= self.settings.worker_connections {
-                    // gunicorn's gthread stops accepting at the cap; `accept_more` stays set
-                    // so accepting resumes when a connection closes.
-                    return;
+        let listeners = std::mem::take(&mut self.listeners);
+        let mut more = Some(false);
+        for (listener, local) in &listeners {
+            // gunicorn's gthread stops accepting at the cap; `accept_more` stays as it is (set)
+            // so accepting resumes when a connection closes.
+            let cap = self.settings.worker_connections;
+            if self.open >= cap {
+                more = None;
+                break;
+            }
+            let end = accept_batch(listener, local, accept_batch_size, |stream, info| {
+                self.add_conn(stream, info);
+                self.pending_since = Instant::now();
+                if self.open >= cap {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
                 }
-                if taken == accept_batch {
-                    more = true;
+            });
+            match end {
+                BatchEnd::Limit => more = more.map(|_| true),
+                BatchEnd::Stopped => {
+                    more = None;
                     break;
                 }
-                let accepted = match &self.listeners[i].0 {
-                    Listener::Tcp(l) => l
-                        .accept()
-                        .map(|(s, a)| (gunicorn_core::Stream::Tcp(s), Peer::Tcp(a))),
-                    Listener::Unix { listener, .. } => listener
-                        .accept()
-                        .map(|(s, _)| (gunicorn_core::Stream::Unix(s), Peer::Unix)),
-                };
-                match accepted {
-                    Ok((stream, peer)) => {
-                        let local = self.listeners[i].1.clone();
-                        self.add_conn(stream, ConnInfo { peer, local });
-                        self.pending_since = Instant::now();
-                        taken += 1;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted
-                        ) =>
-                    {
-                        continue
-                    }
-                    Err(e) => {
-                        log_error!("Error accepting a connection: {e}");
-                        break;
-                    }
-                }
+                BatchEnd::Empty => {}
             }
         }
-        self.accept_more = more;
+        self.listeners = listeners;
+        if let Some(more) = more {
+            self.accept_more = more;
+        }
     }
 
     fn add_conn(&mut self, stream: gunicorn_core::Stream, info: ConnInfo) {
@@ -387,7 +373,7 @@ impl Poller {
             .deadline(Wait::FirstRequest, Instant::now());
         self.set_deadline(deadline);
         self.conns[token] = Some(Conn {
-            io: Some(Box::new(ClientSocket::new(stream))),
+            io: Some(Box::new(ClientSocket::new(Box::new(stream)))),
             socket: None,
             info,
             head: HeadReader::new(parser),
@@ -421,8 +407,8 @@ impl Poller {
             let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
                 return;
             };
-            let Some(io) = conn.io.as_ref() else { return };
-            let n = match try_recv(io.as_fd(), &mut self.scratch) {
+            let Some(io) = conn.io.as_mut() else { return };
+            let n = match io.try_read(&mut self.scratch) {
                 Ok(Some(0)) => {
                     if conn.head.started() {
                         // The peer closed part-way through a head: no response (gunicorn's
@@ -490,10 +476,10 @@ impl Poller {
         };
         if let (Some(page), Some(io)) = (
             gunicorn_serve::reject::request_error(&conn.info, err),
-            conn.io.as_ref(),
+            conn.io.as_mut(),
         ) {
             // Error pages are small: one non-blocking send fits in the socket buffer.
-            let _ = try_send(io.as_fd(), &page);
+            let _ = io.try_write(&page);
         }
         self.close(token, true);
     }
@@ -602,10 +588,8 @@ impl Poller {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return;
         };
-        let Some(io) = conn.io.as_ref() else { return };
-        if nix::sys::socket::shutdown(io.as_fd().as_raw_fd(), nix::sys::socket::Shutdown::Write)
-            .is_err()
-        {
+        let Some(io) = conn.io.as_mut() else { return };
+        if io.shutdown_write().is_err() {
             self.remove(token);
             return;
         }
@@ -621,10 +605,10 @@ impl Poller {
             let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
                 return;
             };
-            let (Some(io), Phase::Closing { drained }) = (conn.io.as_ref(), conn.phase) else {
+            let (Some(io), Phase::Closing { drained }) = (conn.io.as_mut(), conn.phase) else {
                 return;
             };
-            match try_recv(io.as_fd(), &mut self.scratch) {
+            match io.try_read(&mut self.scratch) {
                 Ok(Some(n)) if n > 0 && drained + n <= LINGER_LIMIT => {
                     conn.phase = Phase::Closing {
                         drained: drained + n,

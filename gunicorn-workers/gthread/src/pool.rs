@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use gunicorn_core::log_error;
 use gunicorn_http::{ConnInfo, HttpConfig, ProxyInfo, Request};
-use gunicorn_python::wsgi::{Bridge, Exchange, Outcome, Transport};
+use gunicorn_python::wsgi::{Bridge, Exchange, Outcome};
+use gunicorn_serve::Transport;
 use mio::unix::SourceFd;
 use pyo3::prelude::*;
 

@@ -1,19 +1,19 @@
 //! Client sockets as the gthread worker uses them.
 //!
 //! Accepted sockets stay in blocking mode for their whole life (so the bridge's `sendfile(2)`
-//! just blocks), and every `recv`/`send` of ours passes `MSG_DONTWAIT`: the poller gets
+//! just blocks), and every read and write of ours is the transport's non-blocking form
+//! (`MSG_DONTWAIT` on a plain socket, gunicorn-serve's `Transport`): the poller gets
 //! non-blocking reads without an `fcntl` per hand-over, and a pool thread that meets `EAGAIN`
 //! waits in `poll(2)` with a bound instead of blocking forever on a stalled client.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use gunicorn_core::Stream;
+use gunicorn_serve::Transport;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{recv, send, MsgFlags};
 
 /// How long a pool thread waits for a stalled client.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,43 +54,15 @@ pub fn set_io_limit(limit: IoLimit) -> IoLimit {
     IO_LIMIT.with(|l| l.replace(limit))
 }
 
-/// An accepted client connection.
-#[derive(Debug)]
+/// An accepted client connection: its transport's non-blocking reads and writes, with a
+/// bounded wait in `poll(2)` when a pool thread must block ([`IoLimit`]).
 pub struct ClientSocket {
-    stream: Stream,
+    inner: Box<dyn Transport>,
 }
 
 impl ClientSocket {
-    pub fn new(stream: Stream) -> ClientSocket {
-        ClientSocket { stream }
-    }
-}
-
-/// One non-blocking `recv`. `Ok(None)` = would block.
-pub fn try_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    loop {
-        match recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
-            Ok(n) => return Ok(Some(n)),
-            Err(Errno::EAGAIN) => return Ok(None),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// One non-blocking `send` (no SIGPIPE). `Ok(None)` = would block.
-pub fn try_send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<Option<usize>> {
-    loop {
-        match send(
-            fd.as_raw_fd(),
-            buf,
-            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-        ) {
-            Ok(n) => return Ok(Some(n)),
-            Err(Errno::EAGAIN) => return Ok(None),
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    pub fn new(inner: Box<dyn Transport>) -> ClientSocket {
+        ClientSocket { inner }
     }
 }
 
@@ -128,10 +100,10 @@ fn wait_ready(fd: BorrowedFd<'_>, flags: PollFlags) -> io::Result<()> {
 impl Read for ClientSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if let Some(n) = try_recv(self.stream.as_fd(), buf)? {
+            if let Some(n) = self.inner.try_read(buf)? {
                 return Ok(n);
             }
-            wait_ready(self.stream.as_fd(), PollFlags::POLLIN)?;
+            wait_ready(self.inner.as_fd(), PollFlags::POLLIN)?;
         }
     }
 }
@@ -139,10 +111,10 @@ impl Read for ClientSocket {
 impl Write for ClientSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
-            if let Some(n) = try_send(self.stream.as_fd(), buf)? {
+            if let Some(n) = self.inner.try_write(buf)? {
                 return Ok(n);
             }
-            wait_ready(self.stream.as_fd(), PollFlags::POLLOUT)?;
+            wait_ready(self.inner.as_fd(), PollFlags::POLLOUT)?;
         }
     }
 
@@ -153,6 +125,24 @@ impl Write for ClientSocket {
 
 impl AsFd for ClientSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.stream.as_fd()
+        self.inner.as_fd()
+    }
+}
+
+impl Transport for ClientSocket {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.inner.try_read(buf)
+    }
+
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+        self.inner.try_write(buf)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.inner.shutdown_write()
+    }
+
+    fn passthrough(&self) -> bool {
+        self.inner.passthrough()
     }
 }

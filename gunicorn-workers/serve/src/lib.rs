@@ -1,17 +1,30 @@
 //! gunicorn-serve: what every worker class shares and that needs no Python, so that a worker
 //! written in pure Rust (the echo plugin) and the Python worker classes serve HTTP by the same
-//! rules. Today: the worker's HTTP settings from the configuration ([`http_config`]), the
-//! `max_requests` budget ([`budget`]), the listener addresses in HTTP terms ([`addr`]) and the
-//! lingering close with its bounds ([`linger`]), and the answer to a request that failed before
-//! the app ([`reject`]). The connection itself (head reading over a stream) moves here next, so
-//! that TLS and HTTP/2 are written once for every class.
+//! rules, and a new transport (TLS) or a new worker class is written once:
+//!
+//! - [`transport`]: the byte stream a connection is served over ([`Transport`]);
+//! - [`accept`]: taking connections off core's listeners in batches;
+//! - [`head`]: reading a request head, sans-IO ([`HeadReader`]) and blocking ([`read_head`]);
+//! - [`reject`]: the answer to a request that failed before the app;
+//! - [`linger`]: the lingering close and the unread-body drain, with their bounds;
+//! - [`budget`]: the `max_requests` budget;
+//! - [`addr`]: the listener addresses in HTTP terms;
+//! - [`http_config`]: the worker's HTTP settings from the configuration.
+//!
+//! What stays in a worker crate is its scheduling: one connection at a time (sync), a poller and
+//! a pool (gthread), a Python hub's greenlets (greenlet).
 #![deny(unsafe_code)]
 
+pub mod accept;
 pub mod addr;
 pub mod budget;
+pub mod head;
 pub mod http_config;
 pub mod linger;
 pub mod reject;
+pub mod transport;
 
 pub use budget::{log_autorestart, Count, RequestBudget};
+pub use head::{read_head, Awaiting, HeadRead, HeadReader, HeadStep};
 pub use http_config::{http_config, HttpConfigError};
+pub use transport::Transport;

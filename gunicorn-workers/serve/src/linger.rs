@@ -9,8 +9,9 @@
 //! (gunicorn's gthread drain, [`DRAIN_LIMIT`], [`DRAIN_TIME`]).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
+
+use crate::transport::Transport;
 
 /// A graceful close reads and drops at most this much of what the client still sends...
 pub const LINGER_LIMIT: usize = 64 * 1024;
@@ -20,16 +21,6 @@ pub const LINGER_TIME: Duration = Duration::from_secs(2);
 pub const DRAIN_LIMIT: usize = 64 * 1024;
 /// ...within this time (gunicorn's gthread); a longer body closes the connection instead.
 pub const DRAIN_TIME: Duration = Duration::from_secs(5);
-
-/// Shuts down our sending side: the client sees the end of the response (FIN) while we may
-/// still read what it sends.
-pub fn shutdown_write(stream: &impl AsFd) -> io::Result<()> {
-    nix::sys::socket::shutdown(
-        stream.as_fd().as_raw_fd(),
-        nix::sys::socket::Shutdown::Write,
-    )
-    .map_err(io::Error::from)
-}
 
 /// Reads and drops what the client still sends after our side was shut down, until it closes
 /// (end of input), an error, [`LINGER_LIMIT`] bytes or [`LINGER_TIME`]. `read(buf, left)`
@@ -53,9 +44,48 @@ pub fn discard_input(mut read: impl FnMut(&mut [u8], Duration) -> io::Result<usi
     }
 }
 
+/// gunicorn's `close_graceful` for a transport whose reads block on the socket (sync, echo):
+/// shut down our sending side, read what the client still sends within the bounds above (each
+/// wait bounded by `SO_RCVTIMEO`), then let the caller drop the connection.
+pub fn close_graceful(io: &mut dyn Transport) {
+    if io.shutdown_write().is_err() {
+        return;
+    }
+    discard_input(|buf, left| {
+        let timeout =
+            nix::sys::time::TimeVal::new(left.as_secs() as _, left.subsec_micros().max(1) as _);
+        nix::sys::socket::setsockopt(
+            &io.as_fd(),
+            nix::sys::socket::sockopt::ReceiveTimeout,
+            &timeout,
+        )?;
+        io.read(buf)
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_graceful_close_sends_the_end_and_reads_what_follows() {
+        let (mut ours, mut client) = UnixStream::pair().unwrap();
+        client.write_all(b"unread request bytes").unwrap();
+        drop(client.try_clone().unwrap());
+        let closer = std::thread::spawn(move || {
+            let started = Instant::now();
+            close_graceful(&mut ours);
+            started.elapsed()
+        });
+        // The client sees the end of our output, then closes its side: the close ends at once.
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert!(got.is_empty());
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(closer.join().unwrap() < LINGER_TIME);
+    }
 
     #[test]
     fn discarding_stops_at_the_close_and_at_the_byte_limit() {

@@ -7,19 +7,23 @@
 //! between requests, so the current request always finishes.
 #![deny(unsafe_code)]
 
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{
-    log_error, log_info, register_worker, BuildError, Config, Listener, PeerAddr, Shutdown,
-    StopKind, Stream, Worker, WorkerClass, WorkerContext, WorkerError,
+    log_info, register_worker, BuildError, Config, Listener, Shutdown, StopKind, Stream, Worker,
+    WorkerClass, WorkerContext, WorkerError,
 };
-use gunicorn_http::{HttpConfig, Local, RequestParser};
+use gunicorn_http::{ConnInfo, HttpConfig, Local, RequestParser};
 use gunicorn_python::worker_boot;
-use gunicorn_python::wsgi::{Bridge, BridgeOptions, Exchange, Transport};
-use gunicorn_serve::{linger, RequestBudget};
+use gunicorn_python::wsgi::{Bridge, BridgeOptions, Exchange};
+use gunicorn_serve::accept::{accept_batch, BatchEnd};
+use gunicorn_serve::linger::close_graceful;
+use gunicorn_serve::transport::has_unread_input;
+use gunicorn_serve::{read_head, HeadRead, HeadReader, RequestBudget};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pyo3::Python;
 
@@ -29,8 +33,6 @@ register_worker!(WorkerClass::new(
     build
 ));
 
-/// How much of the request head is read from the socket at a time.
-const READ_CHUNK: usize = 8192;
 /// The heartbeat is touched at most this often while requests keep coming: the master counts
 /// `timeout` in whole seconds, and one `futimens` per request was a measurable share of a
 /// hello-world request.
@@ -188,33 +190,29 @@ impl Running {
     /// Accepts and serves connections until every listener would block. False when the
     /// worker must stop (max_requests reached, stop requested).
     fn accept_round(&mut self) -> bool {
-        for i in 0..self.listeners.len() {
-            loop {
-                let accepted = self.listeners[i].0.accept();
-                match accepted {
-                    Ok((stream, peer)) => {
-                        let local = self.listeners[i].1.clone();
-                        self.handle_connection(stream, peer, local);
-                        self.beat();
-                        let last = self.budget.count().is_final();
-                        if last {
-                            gunicorn_serve::log_autorestart();
-                        }
-                        if last || !self.alive() {
-                            return false;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                    Err(e) => {
-                        log_error!("Error accepting a connection: {e}");
-                        break;
-                    }
+        let listeners = std::mem::take(&mut self.listeners);
+        let mut go_on = true;
+        for (listener, local) in &listeners {
+            let end = accept_batch(listener, local, usize::MAX, |stream, conn| {
+                self.handle_connection(stream, conn);
+                self.beat();
+                let last = self.budget.count().is_final();
+                if last {
+                    gunicorn_serve::log_autorestart();
                 }
+                if last || !self.alive() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            if end == BatchEnd::Stopped {
+                go_on = false;
+                break;
             }
         }
-        true
+        self.listeners = listeners;
+        go_on
     }
 
     /// gunicorn's `is_parent_alive`. (The worker's signal helper thread in gunicorn-core also
@@ -246,43 +244,19 @@ impl Running {
     }
 
     /// Reads one request, runs the app, closes the connection.
-    fn handle_connection(&self, mut stream: Stream, peer: PeerAddr, local: Local) {
-        let conn = gunicorn_serve::addr::conn_info(peer, local);
-        let mut parser = RequestParser::new(Arc::clone(&self.http), conn.clone());
-        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-        let (req, used) = loop {
-            match parser.parse_head(&buf) {
-                Ok(Some(parsed)) => break parsed,
-                Ok(None) => {}
-                Err(e) => {
-                    if let Some(page) = gunicorn_serve::reject::request_error(&conn, &e) {
-                        let _ = stream.write_all(&page);
-                    }
-                    close_graceful(&mut stream);
-                    return;
-                }
-            }
-            let len = buf.len();
-            buf.resize(len + READ_CHUNK, 0);
-            let n = match stream.read(&mut buf[len..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                Err(_) => return,
-            };
-            buf.truncate(len + n);
-            if n == 0 {
-                // EOF before a complete head: silent when nothing came (gunicorn's
-                // StopIteration), NoMoreData (no response) part-way.
-                if len > 0 {
-                    let _ = gunicorn_serve::reject::request_error(
-                        &conn,
-                        &gunicorn_http::HttpError::NoMoreData,
-                    );
-                }
+    fn handle_connection(&self, mut stream: Stream, conn: ConnInfo) {
+        let mut reader = HeadReader::new(RequestParser::new(Arc::clone(&self.http), conn.clone()));
+        // The head may take as long as the client needs: gunicorn's sync worker has no
+        // timeout on it either (the master's `--timeout` ends a worker stuck in it).
+        let (req, after_head) = match read_head(&mut reader, Vec::new(), |buf, _| stream.read(buf))
+        {
+            HeadRead::Ready { req, after_head } => (req, after_head),
+            HeadRead::Closed => return,
+            HeadRead::Invalid(e) => {
+                gunicorn_serve::reject::answer(&mut stream, &conn, &e);
                 return;
             }
         };
-        let after_head = buf.split_off(used);
         let exchange = Exchange::new(
             Box::new(stream),
             after_head,
@@ -297,7 +271,7 @@ impl Running {
         // The environ goes straight from the parsed request into the dict (no `Environ` of
         // owned strings unless the access log asks for one).
         let handled = Python::attach(|py| {
-            let proxy = parser.proxy_info();
+            let proxy = reader.proxy_info();
             self.bridge
                 .handle_request(py, &req, &conn, proxy, &self.http, &exchange)
         });
@@ -305,16 +279,13 @@ impl Running {
         if let Err(e) = handled {
             // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
             if let Some((mut io, _)) = exchange.take_transport() {
-                if let Some(page) = gunicorn_serve::reject::request_error(&conn, &e) {
-                    let _ = io.write_all(&page);
-                }
-                close_graceful(io.as_mut());
+                gunicorn_serve::reject::answer(io.as_mut(), &conn, &e);
             }
             return;
         }
         let fully_read = exchange.request_fully_read();
         if let Some((mut io, _)) = exchange.take_transport() {
-            if fully_read && !unread_input(io.as_ref()) {
+            if fully_read && !has_unread_input(io.as_mut()) {
                 // Nothing more to read from this client: a plain close sends FIN (see
                 // close_graceful for when lingering is needed).
                 return;
@@ -328,42 +299,11 @@ fn set_current(exchange: Option<Exchange>) {
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = exchange;
 }
 
-/// Whether the client already sent more bytes (a pipelined request, say) that wait unread.
-/// One non-blocking `recv` answers it (a `poll` would also report the client's FIN as readable
-/// and send the usual close through the lingering path); bytes it takes would be discarded by
-/// `close_graceful` anyway.
-fn unread_input(stream: &dyn Transport) -> bool {
-    let mut scratch = [0u8; 512];
-    let fd = stream.as_fd().as_raw_fd();
-    matches!(
-        nix::sys::socket::recv(fd, &mut scratch, nix::sys::socket::MsgFlags::MSG_DONTWAIT),
-        Ok(n) if n > 0
-    )
-}
-
-/// gunicorn's `close_graceful`: shut down our sending side, read what the client still sends
-/// (bounded in bytes and time) so the close is a FIN rather than a RST, then close.
-///
-/// Closing a socket with unread received data makes the kernel send a RST, which can destroy
-/// the response before the client read it. gunicorn lingers after every request; like nginx's
-/// `lingering_close on`, we linger only when unread data is possible: the app left part of the
-/// body unread, bytes beyond the request were buffered, or more bytes are already waiting.
-/// Otherwise the worker closes at once instead of waiting a round trip for the client's FIN.
-fn close_graceful(stream: &mut dyn Transport) {
-    if linger::shutdown_write(&stream.as_fd()).is_err() {
-        return;
-    }
-    linger::discard_input(|buf, left| {
-        let timeout =
-            nix::sys::time::TimeVal::new(left.as_secs() as _, left.subsec_micros().max(1) as _);
-        nix::sys::socket::setsockopt(
-            &stream.as_fd(),
-            nix::sys::socket::sockopt::ReceiveTimeout,
-            &timeout,
-        )?;
-        stream.read(buf)
-    });
-}
+// Closing: gunicorn's `close_graceful` (gunicorn-serve's `linger`) lingers after every
+// request; like nginx's `lingering_close on`, we linger only when unread data is possible: the
+// app left part of the body unread, bytes beyond the request were buffered, or more bytes are
+// already waiting. Otherwise the worker closes at once instead of waiting a round trip for the
+// client's FIN.
 
 #[cfg(test)]
 mod tests {

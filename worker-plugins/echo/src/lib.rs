@@ -9,18 +9,20 @@
 #![deny(unsafe_code)]
 
 use std::io::{self, Read, Write};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gunicorn_core::listener::{LocalAddr, PeerAddr, Stream};
+use gunicorn_core::listener::Stream;
 use gunicorn_core::{
     log_error, log_info, register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext,
     WorkerError,
 };
 use gunicorn_http::{
-    error_page, BodyDecoder, ConnInfo, HttpConfig, HttpError, Local, ReqMeta, RequestParser,
-    Response,
+    error_page, BodyDecoder, ConnInfo, HttpConfig, Local, ReqMeta, RequestParser, Response,
 };
+use gunicorn_serve::accept::{accept_batch, BatchEnd};
+use gunicorn_serve::{read_head, reject, HeadRead, HeadReader};
 use nix::poll::PollTimeout;
 
 /// The name this worker class is registered under.
@@ -77,6 +79,15 @@ impl Worker for EchoWorker {
         // Heartbeat at least every timeout / 2, as gunicorn's workers do; wake at least once a
         // second to notice a stop request or a new parent.
         let tick_ms = (ctx.config.timeout * 1000 / 2).clamp(100, 1000) as u16;
+        // Each listener's address as the environ would report it.
+        let locals: Vec<Local> = ctx
+            .listeners
+            .iter()
+            .map(|l| {
+                l.local_addr()
+                    .map_or(Local::Unix(String::new()), gunicorn_serve::addr::local)
+            })
+            .collect();
         loop {
             ctx.heartbeat.notify();
             if ctx.shutdown.requested().is_some() {
@@ -90,28 +101,24 @@ impl Worker for EchoWorker {
                 Ok(_) | Err(nix::Error::EINTR) => {}
                 Err(e) => return Err(WorkerError::Runtime(format!("poll: {e}"))),
             }
-            for l in &ctx.listeners {
+            for (l, local) in ctx.listeners.iter().zip(&locals) {
                 // Accept until the queue is empty (another worker may win the race: EAGAIN).
-                while ctx.shutdown.requested().is_none() {
-                    let (stream, peer) = match l.accept() {
-                        Ok(c) => c,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            log_error!("accept: {e}");
-                            break;
-                        }
-                    };
-                    let local = l.local_addr().ok();
-                    let info = conn_info(peer, local);
+                let end = accept_batch(l, local, usize::MAX, |stream, info| {
                     if let Err(e) = self.handle(stream, info) {
                         log_error!("echo: {e}");
                     }
                     ctx.heartbeat.notify();
                     if self.budget.count().is_final() {
                         gunicorn_serve::log_autorestart();
-                        return Ok(());
+                        return ControlFlow::Break(());
                     }
+                    if ctx.shutdown.requested().is_some() {
+                        return ControlFlow::Break(());
+                    }
+                    ControlFlow::Continue(())
+                });
+                if end == BatchEnd::Stopped {
+                    return Ok(());
                 }
             }
         }
@@ -130,32 +137,21 @@ fn read_some(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-fn conn_info(peer: PeerAddr, local: Option<LocalAddr>) -> ConnInfo {
-    let local = local.map_or(Local::Unix(String::new()), gunicorn_serve::addr::local);
-    gunicorn_serve::addr::conn_info(peer, local)
-}
-
 impl EchoWorker {
     /// Reads one request, answers it and closes the connection.
     fn handle(&self, mut stream: Stream, info: ConnInfo) -> io::Result<()> {
         stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-        let mut parser = RequestParser::new(self.http.clone(), info);
-        let mut buf: Vec<u8> = Vec::with_capacity(4096);
-        let mut chunk = [0u8; 8192];
-        let (req, used) = loop {
-            match parser.parse_head(&buf) {
-                Ok(Some(done)) => break done,
-                Ok(None) => {}
-                Err(e) => return send_error(&mut stream, &e),
-            }
-            let n = read_some(&mut stream, &mut chunk)?;
-            if n == 0 {
-                // The client went away before a full head: nothing to answer.
+        let mut reader = HeadReader::new(RequestParser::new(self.http.clone(), info.clone()));
+        let (req, mut rest) = match read_head(&mut reader, Vec::new(), |buf, _| stream.read(buf)) {
+            HeadRead::Ready { req, after_head } => (req, after_head),
+            // The client went away (or stalled past CLIENT_TIMEOUT) before a request.
+            HeadRead::Closed => return Ok(()),
+            HeadRead::Invalid(e) => {
+                reject::answer(&mut stream, &info, &e);
                 return Ok(());
             }
-            buf.extend_from_slice(&chunk[..n]);
         };
-        let mut rest = buf.split_off(used);
+        let mut chunk = [0u8; 8192];
         let mut body = Vec::new();
         let mut decoder = BodyDecoder::new(&req.body, self.http.clone());
         if req.expect_continue {
@@ -166,7 +162,8 @@ impl EchoWorker {
                 let n = read_some(&mut stream, &mut chunk)?;
                 if n == 0 {
                     if let Err(e) = decoder.eof() {
-                        return send_error(&mut stream, &e);
+                        reject::answer(&mut stream, &info, &e);
+                        return Ok(());
                     }
                     break;
                 }
@@ -176,7 +173,10 @@ impl EchoWorker {
                 Ok(n) => {
                     rest.drain(..n);
                 }
-                Err(e) => return send_error(&mut stream, &e),
+                Err(e) => {
+                    reject::answer(&mut stream, &info, &e);
+                    return Ok(());
+                }
             }
             if body.len() > MAX_BODY {
                 let page = error_page(413, "Request Entity Too Large", "body too large");
@@ -206,15 +206,6 @@ impl EchoWorker {
         stream.write_all(&out)?;
         stream.shutdown_write()
     }
-}
-
-fn send_error(stream: &mut Stream, e: &HttpError) -> io::Result<()> {
-    if e.sends_response() {
-        let page = error_page(e.status(), e.reason(), &e.message());
-        stream.write_all(&page)?;
-        let _ = stream.shutdown_write();
-    }
-    Ok(())
 }
 
 /// Applies command-line style arguments to `cfg` using the settings table: `--bind X`, `-w 2`,

@@ -12,9 +12,7 @@ use pyo3::{Py, PyAny, Python};
 
 use gunicorn_http::{BodyDecoder, HttpConfig, HttpError, ReqMeta, Request, Response};
 
-/// A connected byte stream the bridge can read, write and `sendfile(2)` to.
-pub trait Transport: Read + Write + AsFd + Send {}
-impl<T: Read + Write + AsFd + Send> Transport for T {}
+use gunicorn_serve::Transport;
 
 /// How much raw body input is read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -142,10 +140,16 @@ impl Exchange {
     /// Lets a worker's timeout handler answer beside a blocked read
     /// ([`Exchange::abort_with_error_page`]): the sync worker calls it on each new exchange.
     /// Other workers skip this shared progress record, an allocation per request.
+    /// (Not on a transport that encrypts: a page written to its descriptor would be garbage.)
     pub fn abortable(self) -> Exchange {
         let progress = {
             let mut st = self.lock();
-            let Some(fd) = st.io.as_ref().map(|io| io.as_fd().as_raw_fd()) else {
+            let plain_fd = st
+                .io
+                .as_ref()
+                .filter(|io| io.passthrough())
+                .map(|io| io.as_fd().as_raw_fd());
+            let Some(fd) = plain_fd else {
                 drop(st);
                 return self;
             };
@@ -447,7 +451,7 @@ impl State {
         resp.encode_body(data, &mut self.out);
         if last {
             resp.finish(&mut self.out);
-            if self.closing_after && !self.cooperative {
+            if self.closing_after && !self.cooperative && self.passthrough() {
                 return self.flush_before_close();
             }
         }
@@ -524,6 +528,12 @@ impl State {
             self.write_failed = true;
         }
         r
+    }
+
+    /// Whether the response may bypass the transport and go to its descriptor
+    /// ([`Transport::passthrough`]).
+    pub(crate) fn passthrough(&self) -> bool {
+        self.io.as_ref().is_some_and(|io| io.passthrough())
     }
 
     pub(crate) fn transport(&mut self) -> io::Result<&mut Box<dyn Transport>> {

@@ -30,7 +30,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 pub use errors::Errors;
-pub use exchange::{Exchange, Transport};
+pub use exchange::Exchange;
 pub use file_wrapper::FileWrapper;
 pub use input::Input;
 pub use start_response::{EarlyHints, StartResponse, WriteCallable};
@@ -707,13 +707,16 @@ impl Bridge {
     }
 
     /// Sends a `wsgi.file_wrapper` with sendfile(2). False when the wrapped object has no
-    /// real file descriptor (the caller then iterates it).
+    /// real file descriptor or the transport encrypts (the caller then iterates it).
     fn sendfile(
         &self,
         py: Python<'_>,
         wrapper: &FileWrapper,
         exchange: &Exchange,
     ) -> Result<bool, SendError> {
+        if !exchange.lock().passthrough() {
+            return Ok(false);
+        }
         let file = wrapper.filelike.bind(py);
         let fd: i32 = match file
             .call_method0(pyo3::intern!(py, "fileno"))
