@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
-use gunicorn_http::{build_environ, ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
+use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{Bridge, Exchange};
 use gunicorn_serve::linger::{self, DRAIN_LIMIT, DRAIN_TIME, LINGER_TIME};
 use gunicorn_serve::{read_head, Awaiting, Count, HeadRead, HeadReader, RequestBudget, Transport};
@@ -105,13 +105,6 @@ impl GreenServer {
                 }
             };
             first = false;
-            let environ = match build_environ(&req, conn, reader.proxy_info(), &self.s.http) {
-                Ok(env) => env,
-                Err(e) => {
-                    self.reject(py, sock, conn, &e);
-                    return Ok(());
-                }
-            };
             // The app may take as long as it needs (gunicorn's gevent worker has no timeout
             // around the application either).
             if sock.set_timeout(py, None).is_err() {
@@ -131,7 +124,23 @@ impl GreenServer {
             exchange.set_cooperative();
             // gunicorn's environ carries the connection's own socket object.
             exchange.set_client_socket(sock.object(py));
-            let outcome = self.s.bridge.handle(py, &req, conn, environ, &exchange);
+            let handled = self.s.bridge.handle_request(
+                py,
+                &req,
+                conn,
+                reader.proxy_info(),
+                &self.s.http,
+                &exchange,
+            );
+            let outcome = match handled {
+                Ok(outcome) => outcome,
+                // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
+                Err(e) => {
+                    exchange.take_transport();
+                    self.reject(py, sock, conn, &e);
+                    return sock.take_fatal().map_or(Ok(()), Err);
+                }
+            };
             // A socket error inside the request (e.g. a read the app gave up on with its own
             // timeout) leaves the stream at an unknown position: no further request on it.
             let mut reusable =

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use gunicorn_core::{Config, Listener, WorkerError};
 use gunicorn_http::{HttpConfig, Local};
-use pyo3::Python;
+use pyo3::{PyErr, Python};
 
 use crate::app;
 use crate::wsgi::{Bridge, BridgeOptions};
 
 /// Loads the application (Python starts here unless it was inherited, preloaded; `raw_env`,
 /// `chdir` and `pythonpath` are applied by the loader), then reads the HTTP settings (after
-/// `raw_env`, so `SCRIPT_NAME` from `-e` counts) and builds the bridge, which runs the
+/// `raw_env`, so `SCRIPT_NAME` from `-e` counts), builds the bridge and runs the
 /// `post_worker_init` hook.
 ///
 /// A load failure logs its traceback and is `WorkerError::AppLoad` (gunicorn's exit 4); the
@@ -30,8 +30,15 @@ pub fn load_app_and_bridge(
     })?;
     let http =
         Arc::new(gunicorn_serve::http_config(cfg).map_err(|e| WorkerError::Boot(e.to_string()))?);
-    let bridge = Python::attach(|py| Bridge::new(py, &app, opts))
-        .map_err(|e| WorkerError::Boot(e.to_string()))?;
+    let bridge = Python::attach(|py| {
+        let bridge = Bridge::new(py, &app, opts)?;
+        // gunicorn runs post_worker_init once the worker's application is loaded (its
+        // `load_wsgi`), before the first request.
+        crate::reload::mark_app_loaded();
+        crate::server_hooks::post_worker_init(py);
+        Ok::<_, PyErr>(bridge)
+    })
+    .map_err(|e| WorkerError::Boot(e.to_string()))?;
     Ok((bridge, http))
 }
 

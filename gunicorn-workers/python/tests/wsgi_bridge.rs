@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Once};
 
-use gunicorn_http::{build_environ, ConnInfo, HttpConfig, Local, Peer, RequestParser};
+use gunicorn_http::{ConnInfo, HttpConfig, Local, Peer, RequestParser};
 use gunicorn_python::wsgi::{Bridge, BridgeOptions, Exchange, Outcome};
 use gunicorn_python::App;
 use pyo3::prelude::*;
@@ -117,13 +117,20 @@ fn serve_with(uri: &str, request: &[u8], opts: BridgeOptions) -> (Vec<String>, R
         buf.extend_from_slice(&chunk[..n]);
     };
     drop(server_r);
-    let environ = build_environ(&req, &conn, parser.proxy_info(), &http).unwrap();
-    let exchange = Exchange::new(Box::new(server), buf.split_off(used), &req, http, true);
+    let exchange = Exchange::new(
+        Box::new(server),
+        buf.split_off(used),
+        &req,
+        http.clone(),
+        true,
+    );
     let outcome = Python::attach(|py| {
         let (module, name) = uri.split_once(':').unwrap();
         let callable = py.import(module).unwrap().getattr(name).unwrap().unbind();
         let bridge = Bridge::new(py, &App::from_callable(callable), opts).unwrap();
-        bridge.handle(py, &req, &conn, environ, &exchange)
+        bridge
+            .handle_request(py, &req, &conn, parser.proxy_info(), &http, &exchange)
+            .unwrap()
     });
     drop(exchange.take_transport());
     writer.join().unwrap();

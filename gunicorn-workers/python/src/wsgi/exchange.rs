@@ -51,14 +51,13 @@ pub(crate) struct State {
     pub(crate) response: Option<Response>,
     /// The status line the app gave to `start_response` ("200 OK"), for `post_request` hooks.
     pub(crate) status_text: Option<String>,
-    pub(crate) head_sent: bool,
+    /// Where the response is: nothing sent, the app's head out, or an error page instead.
+    pub(crate) reply: Reply,
     out: Vec<u8>,
     /// A write to the client failed: the client is gone, stop producing the body.
     pub(crate) write_failed: bool,
     /// Body bytes sent with sendfile(2), outside the response's own framing.
     pub(crate) file_bytes: u64,
-    /// The status of an error page written instead of the app's response.
-    pub(crate) error_status: Option<u16>,
     /// The transport yields to a Python event loop instead of blocking (see
     /// [`Exchange::set_cooperative`]).
     cooperative: bool,
@@ -68,7 +67,7 @@ pub(crate) struct State {
     /// The worker closes the connection as soon as the bridge returns: the last write of the
     /// response may wait in the kernel for the FIN (see [`Exchange::set_closing_after`]).
     closing_after: bool,
-    /// Shared with [`Exchange`] when abortable: `head_started` follows `head_sent`.
+    /// Shared with [`Exchange`] when abortable: `head_started` follows `reply`.
     progress: Option<Arc<Progress>>,
 }
 
@@ -123,11 +122,10 @@ impl Exchange {
                 always_close,
                 response: None,
                 status_text: None,
-                head_sent: false,
+                reply: Reply::Unsent,
                 out: Vec::with_capacity(1024),
                 write_failed: false,
                 file_bytes: 0,
-                error_status: None,
                 cooperative: false,
                 client_socket: None,
                 closing_after: false,
@@ -154,7 +152,7 @@ impl Exchange {
                 return self;
             };
             let progress = Arc::new(Progress {
-                head_started: AtomicBool::new(st.head_sent),
+                head_started: AtomicBool::new(st.reply.started()),
                 fd,
             });
             st.progress = Some(Arc::clone(&progress));
@@ -239,7 +237,7 @@ impl Exchange {
         let Ok(mut st) = self.0.try_lock() else {
             return false;
         };
-        if st.head_sent || st.io.is_none() {
+        if st.reply.started() || st.io.is_none() {
             return false;
         }
         st.mark_head_sent();
@@ -257,7 +255,7 @@ impl Exchange {
     /// needs before it takes the transport. True if the page was sent.
     pub fn abort_with_error_page(&self, page: &[u8]) -> bool {
         if let Ok(mut st) = self.0.try_lock() {
-            if st.head_sent || st.io.is_none() {
+            if st.reply.started() || st.io.is_none() {
                 return false;
             }
             st.mark_head_sent();
@@ -287,7 +285,12 @@ impl Exchange {
 impl State {
     /// The response head goes out now (also seen by [`Exchange::abort_with_error_page`]).
     fn mark_head_sent(&mut self) {
-        self.head_sent = true;
+        mark_head_sent(&mut self.reply, self.progress.as_deref());
+    }
+
+    /// An error page with `status` goes out instead of the app's response.
+    pub(crate) fn mark_error_page(&mut self, status: u16) {
+        self.reply = Reply::ErrorPage(status);
         if let Some(p) = &self.progress {
             p.head_started.store(true, Ordering::Release);
         }
@@ -440,13 +443,10 @@ impl State {
     /// ends the body (chunked terminator). Errors if `start_response` was not called.
     pub(crate) fn write_body(&mut self, data: &[u8], last: bool) -> io::Result<()> {
         let resp = self.response.as_mut().ok_or_else(no_response)?;
-        if !self.head_sent {
+        if !self.reply.started() {
             resp.encode_head(&mut self.out);
-            // `mark_head_sent`, spelled out: `resp` borrows `self.response`.
-            self.head_sent = true;
-            if let Some(p) = &self.progress {
-                p.head_started.store(true, Ordering::Release);
-            }
+            // Not `self.mark_head_sent()`: `resp` borrows `self.response`.
+            mark_head_sent(&mut self.reply, self.progress.as_deref());
         }
         resp.encode_body(data, &mut self.out);
         if last {
@@ -504,13 +504,10 @@ impl State {
     /// Sends the head now (before a `sendfile`), unless already sent.
     pub(crate) fn send_head(&mut self) -> io::Result<()> {
         let resp = self.response.as_mut().ok_or_else(no_response)?;
-        if !self.head_sent {
+        if !self.reply.started() {
             resp.encode_head(&mut self.out);
-            // `mark_head_sent`, spelled out: `resp` borrows `self.response`.
-            self.head_sent = true;
-            if let Some(p) = &self.progress {
-                p.head_started.store(true, Ordering::Release);
-            }
+            // Not `self.mark_head_sent()`: `resp` borrows `self.response`.
+            mark_head_sent(&mut self.reply, self.progress.as_deref());
         }
         self.flush()
     }
@@ -585,6 +582,65 @@ impl State {
             }
         }
         self.finish()
+    }
+}
+
+/// Where an exchange's response is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// Nothing sent: the app may still call `start_response` (again, with `exc_info`), and
+    /// an error page may still replace its response.
+    Unsent,
+    /// The response head is out (or going out): the app's body follows. (Also after a
+    /// timeout's error page, written from another thread just before the worker exits.)
+    HeadSent,
+    /// An error page with this status went out instead of the app's response.
+    ErrorPage(u16),
+}
+
+impl Reply {
+    /// Something went out: no other head may follow.
+    pub(crate) fn started(self) -> bool {
+        self != Reply::Unsent
+    }
+}
+
+/// The response head goes out now (also seen by [`Exchange::abort_with_error_page`]).
+fn mark_head_sent(reply: &mut Reply, progress: Option<&Progress>) {
+    *reply = Reply::HeadSent;
+    if let Some(p) = progress {
+        p.head_started.store(true, Ordering::Release);
+    }
+}
+
+/// What happened to one request, for the worker (keep-alive decision, access log, counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The status sent, if a response (or an error page) went out.
+    pub status: Option<u16>,
+    /// Body bytes sent.
+    pub body_bytes: u64,
+    /// The response was complete and the connection may carry another request.
+    pub reusable: bool,
+}
+
+impl State {
+    /// The request's outcome; `ok` when the app's response was sent without error.
+    pub(crate) fn outcome(&self, ok: bool) -> Outcome {
+        let resp = self.response.as_ref();
+        let status = match self.reply {
+            Reply::ErrorPage(code) => Some(code),
+            Reply::HeadSent => resp.map(|r| r.status),
+            Reply::Unsent => None,
+        };
+        Outcome {
+            status,
+            body_bytes: resp.map_or(0, |r| r.body_bytes_sent()) + self.file_bytes,
+            reusable: ok
+                && self.reply == Reply::HeadSent
+                && !self.write_failed
+                && resp.is_some_and(|r| !r.should_close()),
+        }
     }
 }
 

@@ -75,7 +75,7 @@ impl StartResponse {
             let st = self.exchange.lock();
             match exc_info {
                 // PEP 3333: with exc_info after the head went out, re-raise the app's error.
-                Some(info) if st.head_sent => {
+                Some(info) if st.reply.started() => {
                     drop(st);
                     let value = info.get_item(1)?;
                     return Err(PyErr::from_value(value));
@@ -132,7 +132,7 @@ impl EarlyHints {
         let headers = header_list(headers)?;
         let (version, started) = {
             let st = self.exchange.lock();
-            (st.meta.version, st.head_sent)
+            (st.meta.version, st.reply.started())
         };
         if started {
             return Ok(());
