@@ -4,8 +4,8 @@
 use crate::config::{HeaderMapPolicy, HttpConfig};
 use crate::error::HttpError;
 use crate::fields::{FieldRules, FieldScanner};
-use crate::parser::{upper, BodyKind};
-use crate::syntax::{is_tchar, latin1_string};
+use crate::parser::BodyKind;
+use crate::syntax::{is_tchar, latin1_string, upper};
 use std::sync::Arc;
 
 /// Trailer fields a sender must not put after the body (gunicorn's list; RFC 9110 §6.5.1:

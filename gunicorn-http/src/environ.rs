@@ -75,6 +75,10 @@ pub fn build_environ(
 /// building owned strings: values borrow from the request or from stack buffers (only repeated
 /// headers, uncommon header names and percent-escaped paths allocate). For a bridge that copies
 /// the values into its own strings anyway. Nothing is handed to `f` when it fails.
+///
+/// Long because it is one pass in the environ's order (gunicorn's `create` in wsgi.py): the
+/// checks that can fail run first and every key follows in sequence; split up, the borrowed
+/// values (script name, host, path pieces on the stack) would have to travel between parts.
 pub fn for_each_environ<F>(
     req: &Request,
     conn: &ConnInfo,

@@ -15,8 +15,7 @@
 
 use crate::config::HttpConfig;
 use crate::error::HttpError;
-use crate::parser::upper;
-use crate::syntax::{is_tchar, is_token, latin1_string};
+use crate::syntax::{is_tchar, is_token, latin1_string, upper};
 
 /// gunicorn's longest conventional method (its `3 <= len <= 20` rule).
 const MAX_METHOD: usize = 20;
@@ -86,6 +85,10 @@ impl LineScan {
     /// Reads on from where the last call stopped. `Ok(Some((line, next)))`: the line ended;
     /// `next` is just past its CRLF. `Ok(None)`: every byte so far may still begin a valid
     /// line. `limit`: the most bytes the line may hold before its CRLF.
+    ///
+    /// Long because it is one byte-scanning loop over the line's parts (method, target,
+    /// version) that resumes where the previous call stopped: the state is `self`, and each
+    /// part's check sits beside the byte that ends it, in gunicorn 27's order of errors.
     pub(crate) fn advance(
         &mut self,
         buf: &[u8],

@@ -376,14 +376,6 @@ fn once(seen: &mut bool, name: &str) -> Result<(), HttpError> {
     Ok(())
 }
 
-/// Upper-cases a token (ASCII by construction).
-pub(crate) fn upper(name: &[u8]) -> String {
-    let mut v = name.to_vec();
-    v.make_ascii_uppercase();
-    // A token is ASCII, so this never falls back.
-    String::from_utf8(v).unwrap_or_else(|e| latin1_string(e.as_bytes()))
-}
-
 /// The body framing from the Content-Length and Transfer-Encoding fields (RFC 9112 §6),
 /// checked in gunicorn 27's order (`set_body_reader`) so that a request with several faults
 /// gets gunicorn's status: first the fields in arrival order (a repeated Content-Length, then

@@ -88,6 +88,14 @@ pub(crate) fn trim_ows(s: &[u8]) -> &[u8] {
     &s[start..end.max(start)]
 }
 
+/// Upper-cases a token (ASCII by construction).
+pub(crate) fn upper(name: &[u8]) -> String {
+    let mut v = name.to_vec();
+    v.make_ascii_uppercase();
+    // A token is ASCII, so this never falls back.
+    String::from_utf8(v).unwrap_or_else(|e| latin1_string(e.as_bytes()))
+}
+
 /// Decodes bytes as latin-1 (each byte is one char), the way gunicorn decodes the head.
 pub(crate) fn latin1_string(b: &[u8]) -> String {
     if b.is_ascii() {
