@@ -7,6 +7,8 @@ that a noisy machine shows up as spread between rounds rather than as a false di
 
 Usage:
   python bench/pinned.py --app hello:app --server NAME=CMD [--server NAME=CMD ...]
+  python bench/pinned.py --app upload:app --upload chunked --conns 8 --server ...
+(`--upload length|chunked` POSTs 1 MiB bodies, as the harness's upload scenarios.)
 CMD is a gunicorn command line without -b/-w/the app (e.g. "/venv/bin/gunicorn -k gthread
 --threads 4"); "{port}" is not needed, the script adds -b and -w 1 and the app.
 """
@@ -17,21 +19,31 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 # The harness's helpers: a free port, waiting for the server, the CPU time of its process tree.
-from harness import free_port, server_cpu_ns as cpu_ns, wait_ready
+from harness import free_port, lua_upload, server_cpu_ns as cpu_ns, wait_ready
 
 APPS = Path(__file__).resolve().parent / "apps"
 
 
-def wrk(port, duration, path):
-    out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", "-c50", f"-d{duration}s", "--timeout", "5s",
-         f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, timeout=duration + 60,
-    ).stdout
+def wrk(port, duration, path, conns=50, lua=""):
+    script = None
+    if lua:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write(lua)
+            script = f.name
+    try:
+        out = subprocess.run(
+            ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s"]
+            + (["-s", script] if script else []) + [f"http://127.0.0.1:{port}{path}"],
+            capture_output=True, text=True, timeout=duration + 60,
+        ).stdout
+    finally:
+        if script:
+            os.unlink(script)
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -39,7 +51,7 @@ def wrk(port, duration, path):
     return requests, errors
 
 
-def one_round(cmd, app, duration, path):
+def one_round(cmd, app, duration, path, conns=50, lua=""):
     port = free_port()
     argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
         "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning", app]
@@ -48,9 +60,9 @@ def one_round(cmd, app, duration, path):
     try:
         if not wait_ready(port, proc):
             raise SystemExit(f"did not start: {cmd}: {proc.stderr.read(2000).decode()}")
-        wrk(port, 1, path)  # warm-up
+        wrk(port, 1, path, conns, lua)  # warm-up
         before, t0 = cpu_ns(proc.pid), time.monotonic()
-        requests, errors = wrk(port, duration, path)
+        requests, errors = wrk(port, duration, path, conns, lua)
         elapsed = time.monotonic() - t0
         used = cpu_ns(proc.pid) - before
         return {"rps": requests / duration, "cpu_us": used / 1000 / max(requests, 1),
@@ -71,15 +83,20 @@ def main():
     ap.add_argument("--server", action="append", required=True, help="NAME=CMD")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=4)
+    ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--upload", choices=["length", "chunked"], default=None)
     args = ap.parse_args()
+    lua = lua_upload(args.upload == "chunked") if args.upload else ""
     servers = [s.split("=", 1) for s in args.server]
     results = {name: [] for name, _ in servers}
     for r in range(args.rounds):
         order = servers if r % 2 == 0 else list(reversed(servers))
         for name, cmd in order:
-            results[name].append(one_round(cmd, args.app, args.duration, args.path))
-    print(f"app {args.app}, {args.rounds} rounds of {args.duration} s, server on core 0, "
-          f"wrk -t1 -c50 on core 1; median round")
+            results[name].append(
+                one_round(cmd, args.app, args.duration, args.path, args.conns, lua))
+    what = f", 1 MiB uploads ({args.upload})" if args.upload else ""
+    print(f"app {args.app}{what}, {args.rounds} rounds of {args.duration} s, server on core 0, "
+          f"wrk -t1 -c{args.conns} on core 1; median round")
     print(f"| server | req/s | CPU µs/req | rounds req/s | errors |")
     print(f"|---|---:|---:|---|---:|")
     for name, _ in servers:
