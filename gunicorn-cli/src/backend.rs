@@ -4,21 +4,40 @@
 
 use gunicorn_core::registry::WorkerClass;
 use gunicorn_core::Config;
+use gunicorn_python::app::AppLoadError;
 
-/// Loads the application in this process, as `--check-config` does. The error comes back as
-/// the text gunicorn prints after "Error while loading the application:": the traceback of a
-/// Python exception, or the one-line explanation.
-pub fn check_app(cfg: &Config) -> Result<(), String> {
-    use gunicorn_python::app::AppLoadError;
-    match gunicorn_python::app::load(cfg) {
-        Ok(_) => Ok(()),
-        Err(AppLoadError::Exception { traceback, .. }) => Err(traceback.trim_end().to_string()),
-        Err(e) => Err(e.to_string()),
+/// `--check-config` could not load the application. It displays as the text gunicorn prints
+/// after "Error while loading the application:".
+#[derive(Debug, thiserror::Error)]
+pub enum CheckAppError {
+    /// A Python exception: its traceback, without the final newline.
+    #[error("{}", .traceback.trim_end())]
+    Exception {
+        /// The formatted traceback.
+        traceback: String,
+    },
+    /// Any other failure: its one-line explanation.
+    #[error("{0}")]
+    Load(AppLoadError),
+}
+
+impl From<AppLoadError> for CheckAppError {
+    fn from(e: AppLoadError) -> CheckAppError {
+        match e {
+            AppLoadError::Exception { traceback, .. } => CheckAppError::Exception { traceback },
+            other => CheckAppError::Load(other),
+        }
     }
 }
 
+/// Loads the application in this process, as `--check-config` does.
+pub fn check_app(cfg: &Config) -> Result<(), CheckAppError> {
+    gunicorn_python::app::load(cfg)?;
+    Ok(())
+}
+
 /// `--preload`: loads the application in the master before forking.
-pub fn preload(cfg: &Config) -> Result<(), gunicorn_python::app::AppLoadError> {
+pub fn preload(cfg: &Config) -> Result<(), AppLoadError> {
     gunicorn_python::app::preload(cfg)
 }
 

@@ -26,7 +26,8 @@ use gunicorn_gthread as _;
 
 use std::ffi::OsString;
 
-use gunicorn_core::{Config, Value, VERSION};
+use gunicorn_core::config::ValueError;
+use gunicorn_core::{Config, ConfigError, Value, VERSION};
 
 /// Exit status for configuration errors (gunicorn's `sys.exit(1)`).
 pub(crate) const EXIT_CONFIG: i32 = 1;
@@ -74,7 +75,7 @@ pub fn run_layered(argv_words: Vec<OsString>, app_settings: Vec<(String, Value)>
     };
     boot(
         cfg,
-        Box::new(move || reload_config(&argv_words, app_settings.clone())),
+        Box::new(move || Ok(reload_config(&argv_words, app_settings.clone())?)),
     )
 }
 
@@ -114,7 +115,7 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
     // logconfig_dict / --log-config-json / --log-config: Python logging is configured in the
     // master, as gunicorn does, so the arbiter's own lines follow the configuration too.
     if let Err(e) = gunicorn_python::logging::install_in_master(&cfg) {
-        eprintln!("Error: {}", e.trim_end());
+        eprintln!("Error: {}", e.to_string().trim_end());
         return EXIT_CONFIG;
     }
     if let Err(e) = apply_raw_env(&cfg) {
@@ -156,28 +157,48 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
     backend::run_arbiter(cfg, class, reload)
 }
 
+/// Why HUP could not read the configuration again. The arbiter logs it as one line and keeps
+/// the old settings.
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    /// The command line, or `$GUNICORN_CMD_ARGS`, no longer parses.
+    #[error("{0}")]
+    Args(#[from] clap::Error),
+    /// `$GUNICORN_CMD_ARGS` cannot be split into words.
+    #[error("GUNICORN_CMD_ARGS: {0}")]
+    EnvWords(#[from] shell_words::SplitError),
+    /// The current directory, where a config file is looked for, is unreadable.
+    #[error("{0}")]
+    Cwd(#[from] std::io::Error),
+    /// The config file failed to load.
+    #[error("{0}")]
+    ConfigFile(#[from] gunicorn_python::config_file::ConfigFileError),
+    /// A setting's value is refused.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The `--paste` ini is unusable.
+    #[error("{0}")]
+    Paste(#[from] gunicorn_python::paste::PasteError),
+}
+
 /// HUP: the configuration is read again from every source (gunicorn's `app.reload()`), with the
-/// same command line. Errors are returned as one line; the arbiter then keeps the old settings.
+/// same command line.
 fn reload_config(
     argv_words: &[OsString],
     app_settings: Vec<(String, Value)>,
-) -> Result<Config, String> {
-    let argv = args::parse(argv_words.to_vec()).map_err(|e| e.to_string())?;
+) -> Result<Config, ReloadError> {
+    let argv = args::parse(argv_words.to_vec())?;
     let env = match std::env::var_os("GUNICORN_CMD_ARGS") {
-        Some(text) => {
-            let words = shell_words::split(&text.to_string_lossy())
-                .map_err(|e| format!("GUNICORN_CMD_ARGS: {e}"))?;
-            args::parse(words).map_err(|e| e.to_string())?
-        }
+        Some(text) => args::parse(shell_words::split(&text.to_string_lossy())?)?,
         None => args::Parsed::default(),
     };
-    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let cwd = std::env::current_dir()?;
     let mut layers = app_settings;
     if let Some(location) = sources::config_location(&argv, &env, &cwd) {
-        layers.extend(gunicorn_python::config_file::load(&location).map_err(|e| e.to_string())?);
+        layers.extend(gunicorn_python::config_file::load(&location)?);
     }
-    let mut cfg = sources::build_config(layers, &env, &argv).map_err(|e| e.to_string())?;
-    backend::prepare_paste(&mut cfg).map_err(|e| e.to_string())?;
+    let mut cfg = sources::build_config(layers, &env, &argv)?;
+    backend::prepare_paste(&mut cfg)?;
     apply_raw_env(&cfg)?;
     gunicorn_python::server_hooks::set_config(&cfg);
     Ok(cfg)
@@ -239,17 +260,16 @@ fn load_config(
 
 /// `-e KEY=VALUE`: set in this process's environment, so the master and every forked worker
 /// (and the application) see it, as gunicorn's arbiter does in `setup()`.
-fn apply_raw_env(cfg: &Config) -> Result<(), String> {
+fn apply_raw_env(cfg: &Config) -> Result<(), ConfigError> {
     for entry in &cfg.raw_env {
-        let Some((key, value)) = entry.split_once('=') else {
-            return Err(format!(
-                "invalid value for raw_env: {entry}: must be KEY=VALUE"
-            ));
+        let invalid = || ConfigError::Invalid {
+            name: "raw_env",
+            value: entry.clone(),
+            reason: ValueError::MustBe("KEY=VALUE"),
         };
+        let (key, value) = entry.split_once('=').ok_or_else(invalid)?;
         if key.is_empty() || key.contains('\0') || value.contains('\0') {
-            return Err(format!(
-                "invalid value for raw_env: {entry}: must be KEY=VALUE"
-            ));
+            return Err(invalid());
         }
         // The command is still single-threaded here: nothing reads the environment concurrently.
         std::env::set_var(key, value);

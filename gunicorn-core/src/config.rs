@@ -80,8 +80,55 @@ pub enum ConfigError {
         /// The value as given.
         value: String,
         /// Why it was refused.
-        reason: String,
+        reason: ValueError,
     },
+}
+
+/// Why a value was refused: the `reason` of [`ConfigError::Invalid`]. Each variant renders the
+/// words that follow "invalid value for NAME: VALUE: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// The value is of a type the setting cannot take (`not a string: int`).
+    #[error("not {expected}: {found}")]
+    WrongType {
+        /// What the setting takes, with its article (`a string`).
+        expected: &'static str,
+        /// The type of the value given, as Python names it.
+        found: &'static str,
+    },
+    /// A string that does not read as the setting's type (`not an integer`).
+    #[error("not {0}")]
+    Unparsable(&'static str),
+    /// An element of a list is not a string; holds the element's type.
+    #[error("list item is not a string: {0}")]
+    ListItem(&'static str),
+    /// A value of a string-to-string mapping is not a string.
+    #[error("value of {key} is not a string: {found}")]
+    MapValue {
+        /// The entry's key.
+        key: String,
+        /// The type of its value.
+        found: &'static str,
+    },
+    /// The value reads but lies outside what the setting allows (`must be a positive integer`).
+    #[error("must be {0}")]
+    MustBe(&'static str),
+    /// The value is none of the setting's allowed values.
+    #[error("must be one of {}", .0.join(", "))]
+    NotAChoice(&'static [&'static str]),
+    /// The number does not fit the field's type.
+    #[error("too large")]
+    TooLarge,
+}
+
+impl ValueError {
+    /// `v` is not of the type the setting takes, described by `expected` (`a string`).
+    fn wrong_type(expected: &'static str, v: &Value) -> ValueError {
+        ValueError::WrongType {
+            expected,
+            found: v.type_name(),
+        }
+    }
 }
 
 /// One row of the settings table.
@@ -100,7 +147,7 @@ pub struct Setting {
     pub meta: &'static str,
     /// The documentation text (first line is the summary).
     pub doc: &'static str,
-    set: fn(&mut Config, Value) -> Result<(), String>,
+    set: fn(&mut Config, Value) -> Result<(), ValueError>,
     get: fn(&Config) -> String,
 }
 
@@ -120,7 +167,7 @@ impl Setting {
                     return Err(ConfigError::Invalid {
                         name: self.name,
                         value: shown,
-                        reason: format!("must be one of {}", self.choices.join(", ")),
+                        reason: ValueError::NotAChoice(self.choices),
                     });
                 }
             }
@@ -167,21 +214,21 @@ fn render_value(v: &Value) -> String {
 /// Conversion from a [`Value`] into a setting's field type, and back to text.
 pub trait SettingType: Sized {
     /// Converts, with gunicorn's validator rules.
-    fn from_value(v: Value) -> Result<Self, String>;
+    fn from_value(v: Value) -> Result<Self, ValueError>;
     /// Renders for `--print-config`.
     fn render(&self) -> String;
 }
 
 impl SettingType for bool {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::Bool(b) => Ok(b),
             Value::Str(s) => match s.to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err("not a boolean (true or false)".into()),
+                _ => Err(ValueError::Unparsable("a boolean (true or false)")),
             },
-            other => Err(format!("not a boolean: {}", other.type_name())),
+            other => Err(ValueError::wrong_type("a boolean", &other)),
         }
     }
     fn render(&self) -> String {
@@ -191,7 +238,7 @@ impl SettingType for bool {
 
 /// Parses an integer the way Python's `int(x, 0)` does: `0x`, `0o`, `0b` prefixes, underscores
 /// between digits. A leading `0` followed by digits is refused, as Python refuses it.
-pub fn parse_int(s: &str) -> Result<i64, String> {
+pub fn parse_int(s: &str) -> Result<i64, ValueError> {
     let t = s.trim();
     let (neg, body) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -207,7 +254,7 @@ pub fn parse_int(s: &str) -> Result<i64, String> {
     } else {
         if lower.len() > 1 && lower.starts_with('0') && lower.chars().any(|c| c != '0' && c != '_')
         {
-            return Err("not an integer".into());
+            return Err(ValueError::Unparsable("an integer"));
         }
         (10, lower.as_str())
     };
@@ -216,25 +263,25 @@ pub fn parse_int(s: &str) -> Result<i64, String> {
         || digits.ends_with('_')
         || digits.contains("__")
     {
-        return Err("not an integer".into());
+        return Err(ValueError::Unparsable("an integer"));
     }
     let clean: String = digits.chars().filter(|c| *c != '_').collect();
-    let n = i64::from_str_radix(&clean, radix).map_err(|_| "not an integer".to_string())?;
+    let n = i64::from_str_radix(&clean, radix).map_err(|_| ValueError::Unparsable("an integer"))?;
     Ok(if neg { -n } else { n })
 }
 
-fn non_negative(v: Value) -> Result<u64, String> {
+fn non_negative(v: Value) -> Result<u64, ValueError> {
     let n = match v {
         Value::Int(i) => i,
         Value::Str(s) => parse_int(&s)?,
-        Value::Bool(_) => return Err("not an integer: bool".into()),
-        other => return Err(format!("not an integer: {}", other.type_name())),
+        // Bools included (`not an integer: bool`), though Python's int() would take them.
+        other => return Err(ValueError::wrong_type("an integer", &other)),
     };
-    u64::try_from(n).map_err(|_| "must be a positive integer".to_string())
+    u64::try_from(n).map_err(|_| ValueError::MustBe("a positive integer"))
 }
 
 impl SettingType for u64 {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         non_negative(v)
     }
     fn render(&self) -> String {
@@ -243,9 +290,9 @@ impl SettingType for u64 {
 }
 
 impl SettingType for usize {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         let n = non_negative(v)?;
-        usize::try_from(n).map_err(|_| "too large".to_string())
+        usize::try_from(n).map_err(|_| ValueError::TooLarge)
     }
     fn render(&self) -> String {
         self.to_string()
@@ -253,20 +300,20 @@ impl SettingType for usize {
 }
 
 impl SettingType for f64 {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         let f = match v {
             Value::Int(i) => i as f64,
             Value::Float(f) => f,
             Value::Str(s) => s
                 .trim()
                 .parse::<f64>()
-                .map_err(|_| "not a number".to_string())?,
-            other => return Err(format!("not a number: {}", other.type_name())),
+                .map_err(|_| ValueError::Unparsable("a number"))?,
+            other => return Err(ValueError::wrong_type("a number", &other)),
         };
         if f.is_finite() && f >= 0.0 {
             Ok(f)
         } else {
-            Err("must be a positive number".into())
+            Err(ValueError::MustBe("a positive number"))
         }
     }
     fn render(&self) -> String {
@@ -275,10 +322,10 @@ impl SettingType for f64 {
 }
 
 impl SettingType for String {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::Str(s) => Ok(s),
-            other => Err(format!("not a string: {}", other.type_name())),
+            other => Err(ValueError::wrong_type("a string", &other)),
         }
     }
     fn render(&self) -> String {
@@ -287,11 +334,11 @@ impl SettingType for String {
 }
 
 impl SettingType for Option<String> {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::None => Ok(None),
             Value::Str(s) => Ok(Some(s)),
-            other => Err(format!("not a string: {}", other.type_name())),
+            other => Err(ValueError::wrong_type("a string", &other)),
         }
     }
     fn render(&self) -> String {
@@ -302,7 +349,7 @@ impl SettingType for Option<String> {
 /// A list of strings; a single string becomes a one-element list (gunicorn's
 /// `validate_list_string`).
 impl SettingType for Vec<String> {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::None => Ok(Vec::new()),
             Value::Str(s) => Ok(vec![s]),
@@ -310,10 +357,10 @@ impl SettingType for Vec<String> {
                 .into_iter()
                 .map(|item| match item {
                     Value::Str(s) => Ok(s),
-                    other => Err(format!("list item is not a string: {}", other.type_name())),
+                    other => Err(ValueError::ListItem(other.type_name())),
                 })
                 .collect(),
-            other => Err(format!("not a list of strings: {}", other.type_name())),
+            other => Err(ValueError::wrong_type("a list of strings", &other)),
         }
     }
     /// Python's list repr (`['a', 'b']`), as gunicorn's `--print-config` shows lists.
@@ -335,7 +382,7 @@ impl CommaList {
 }
 
 impl SettingType for CommaList {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::Str(s) => Ok(CommaList(
                 s.split(',')
@@ -356,20 +403,20 @@ impl SettingType for CommaList {
 pub struct StrMap(pub Vec<(String, String)>);
 
 impl SettingType for StrMap {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::Map(items) => items
                 .into_iter()
                 .map(|(k, v)| match v {
                     Value::Str(s) => Ok((k, s)),
-                    other => Err(format!(
-                        "value of {k} is not a string: {}",
-                        other.type_name()
-                    )),
+                    other => Err(ValueError::MapValue {
+                        key: k,
+                        found: other.type_name(),
+                    }),
                 })
                 .collect::<Result<_, _>>()
                 .map(StrMap),
-            other => Err(format!("not a dict: {}", other.type_name())),
+            other => Err(ValueError::wrong_type("a dict", &other)),
         }
     }
     fn render(&self) -> String {
@@ -389,11 +436,11 @@ impl SettingType for StrMap {
 pub struct Dict(pub Vec<(String, Value)>);
 
 impl SettingType for Dict {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::None => Ok(Dict::default()),
             Value::Map(items) => Ok(Dict(items)),
-            other => Err(format!("not a dict: {}", other.type_name())),
+            other => Err(ValueError::wrong_type("a dict", &other)),
         }
     }
     fn render(&self) -> String {
@@ -407,24 +454,24 @@ impl SettingType for Dict {
 pub struct Umask(pub u32);
 
 impl SettingType for Umask {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         let n = match v {
             Value::Int(i) => i,
             Value::Str(s) => {
                 let t = s.trim();
                 if t.len() > 1 && t.starts_with('0') && t[1..].chars().all(|c| c.is_ascii_digit()) {
                     i64::from_str_radix(&t[1..], 8)
-                        .map_err(|_| "not an octal number".to_string())?
+                        .map_err(|_| ValueError::Unparsable("an octal number"))?
                 } else {
                     parse_int(t)?
                 }
             }
-            other => return Err(format!("not an integer: {}", other.type_name())),
+            other => return Err(ValueError::wrong_type("an integer", &other)),
         };
         if (0..=0o7777).contains(&n) {
             Ok(Umask(n as u32))
         } else {
-            Err("must be between 0 and 0o7777".into())
+            Err(ValueError::MustBe("between 0 and 0o7777"))
         }
     }
     fn render(&self) -> String {
@@ -451,7 +498,7 @@ impl SendFile {
 }
 
 impl SettingType for SendFile {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::None => Ok(SendFile(None)),
             other => bool::from_value(other).map(|b| SendFile(Some(b))),
@@ -477,7 +524,7 @@ pub enum ProxyProtocol {
 }
 
 impl SettingType for ProxyProtocol {
-    fn from_value(v: Value) -> Result<Self, String> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
         match v {
             Value::None | Value::Bool(false) => Ok(ProxyProtocol::Off),
             Value::Bool(true) => Ok(ProxyProtocol::Auto),
@@ -488,9 +535,9 @@ impl SettingType for ProxyProtocol {
                 "v1" => Ok(ProxyProtocol::V1),
                 "v2" => Ok(ProxyProtocol::V2),
                 "auto" | "true" | "1" => Ok(ProxyProtocol::Auto),
-                _ => Err("must be one of off, v1, v2, auto".into()),
+                _ => Err(ValueError::NotAChoice(&["off", "v1", "v2", "auto"])),
             },
-            other => Err(format!("not a proxy protocol mode: {}", other.type_name())),
+            other => Err(ValueError::wrong_type("a proxy protocol mode", &other)),
         }
     }
     fn render(&self) -> String {
@@ -871,6 +918,59 @@ mod tests {
             err.to_string(),
             "invalid value for workers: -2: must be a positive integer"
         );
+    }
+
+    /// The reasons are typed, but their text is what users already see (and the CLI tests
+    /// compare): each line is pinned here.
+    #[test]
+    fn refusals_keep_their_wording() {
+        let s = |v: &str| Value::Str(v.into());
+        let cases: Vec<(&str, Value, &str)> = vec![
+            ("workers", s("x"), "x: not an integer"),
+            ("workers", Value::Bool(true), "True: not an integer: bool"),
+            ("workers", Value::Float(1.5), "1.5: not an integer: float"),
+            ("daemon", s("maybe"), "maybe: not a boolean (true or false)"),
+            ("daemon", Value::Int(1), "1: not a boolean: int"),
+            ("bind", Value::Int(1), "1: not a list of strings: int"),
+            (
+                "bind",
+                Value::List(vec![Value::Int(1)]),
+                "[1]: list item is not a string: int",
+            ),
+            ("wsgi_app", Value::Int(2), "2: not a string: int"),
+            (
+                "secure_scheme_headers",
+                Value::Map(vec![("A".into(), Value::Int(1))]),
+                "{A: 1}: value of A is not a string: int",
+            ),
+            ("secure_scheme_headers", s("x"), "x: not a dict: str"),
+            ("umask", s("09"), "09: not an octal number"),
+            ("umask", s("99999"), "99999: must be between 0 and 0o7777"),
+            ("umask", Value::None, "None: not an integer: None"),
+            (
+                "proxy_protocol",
+                s("v3"),
+                "v3: must be one of off, v1, v2, auto",
+            ),
+            (
+                "proxy_protocol",
+                Value::Float(1.0),
+                "1: not a proxy protocol mode: float",
+            ),
+            (
+                "header_map",
+                s("nope"),
+                "nope: must be one of drop, refuse, dangerous",
+            ),
+        ];
+        for (name, value, want) in cases {
+            let err = Config::default().set(name, value).unwrap_err();
+            assert_eq!(err.to_string(), format!("invalid value for {name}: {want}"));
+        }
+        let float = |v| f64::from_value(v).unwrap_err().to_string();
+        assert_eq!(float(s("x")), "not a number");
+        assert_eq!(float(Value::None), "not a number: None");
+        assert_eq!(float(Value::Int(-1)), "must be a positive number");
     }
 
     #[test]

@@ -10,12 +10,34 @@ use nix::unistd::{Gid, Group, Uid, User};
 
 use crate::config::Config;
 
+/// The worker user or group cannot be resolved, or the switch to them failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    /// `user` is neither a number nor a known user name (gunicorn's `validate_user`).
+    #[error("No such user: '{0}'")]
+    NoSuchUser(String),
+    /// `group` is neither a number nor a known group name (gunicorn's `validate_group`).
+    #[error("No such group: '{0}'")]
+    NoSuchGroup(String),
+    /// The user's name, from the user database, holds a NUL byte.
+    #[error("{0}")]
+    UserName(#[from] std::ffi::NulError),
+    /// `initgroups`, `setgroups`, `setgid` or `setuid` failed.
+    #[error("{call} failed: {source}")]
+    Switch {
+        /// The call that failed.
+        call: &'static str,
+        /// Its error.
+        source: nix::Error,
+    },
+}
+
 /// Resolves `user` / `group` (names or numbers) to the uid and gid workers switch to, as
 /// gunicorn's `validate_user` / `validate_group`. `None` when neither is set. An unset user keeps
 /// the master's effective uid. An unset group is the user's primary group when a user is given
 /// (stricter than gunicorn, whose workers keep the master's group, root's for a root master),
 /// else the master's effective gid.
-pub fn worker_ids(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
+pub fn worker_ids(cfg: &Config) -> Result<Option<(u32, u32)>, PrivilegeError> {
     if cfg.user.is_none() && cfg.group.is_none() {
         return Ok(None);
     }
@@ -35,40 +57,40 @@ pub fn worker_ids(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
     Ok(Some((uid, gid)))
 }
 
-fn resolve_user(u: &str) -> Result<u32, String> {
+fn resolve_user(u: &str) -> Result<u32, PrivilegeError> {
     if let Ok(n) = u.trim().parse::<u32>() {
         return Ok(n);
     }
     match User::from_name(u) {
         Ok(Some(user)) => Ok(user.uid.as_raw()),
-        _ => Err(format!("No such user: '{u}'")),
+        _ => Err(PrivilegeError::NoSuchUser(u.to_string())),
     }
 }
 
-fn resolve_group(g: &str) -> Result<u32, String> {
+fn resolve_group(g: &str) -> Result<u32, PrivilegeError> {
     if let Ok(n) = g.trim().parse::<u32>() {
         return Ok(n);
     }
     match Group::from_name(g) {
         Ok(Some(group)) => Ok(group.gid.as_raw()),
-        _ => Err(format!("No such group: '{g}'")),
+        _ => Err(PrivilegeError::NoSuchGroup(g.to_string())),
     }
 }
 
 /// Switches the current process (a worker child) to the configured group and user: the
 /// supplementary groups become the user's (`--initgroups`) or just the group, then setgid, then
 /// setuid, so a worker never keeps root's groups.
-pub fn drop_privileges(cfg: &Config) -> Result<(), String> {
+pub fn drop_privileges(cfg: &Config) -> Result<(), PrivilegeError> {
     let Some((uid, gid)) = worker_ids(cfg)? else {
         return Ok(());
     };
     let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
-    let err = |what: &str, e: nix::Error| format!("{what} failed: {e}");
+    let err = |call, source| PrivilegeError::Switch { call, source };
     if Uid::effective().is_root() {
         let username = User::from_uid(uid).ok().flatten().map(|u| u.name);
         match (cfg.initgroups, username) {
             (true, Some(name)) => {
-                let name = CString::new(name).map_err(|e| e.to_string())?;
+                let name = CString::new(name)?;
                 nix::unistd::initgroups(&name, gid).map_err(|e| err("initgroups", e))?;
             }
             _ => nix::unistd::setgroups(&[gid]).map_err(|e| err("setgroups", e))?,
@@ -347,8 +369,14 @@ mod tests {
         }
         cfg.user = Some("no-such-user-here".into());
         assert_eq!(
-            worker_ids(&cfg).unwrap_err(),
+            worker_ids(&cfg).unwrap_err().to_string(),
             "No such user: 'no-such-user-here'"
+        );
+        cfg.user = None;
+        cfg.group = Some("no-such-group-here".into());
+        assert_eq!(
+            worker_ids(&cfg).unwrap_err().to_string(),
+            "No such group: 'no-such-group-here'"
         );
     }
 }

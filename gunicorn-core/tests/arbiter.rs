@@ -188,7 +188,7 @@ fn run_master() -> ! {
             if let Some(path) = std::env::var_os("TEST_RELOAD_FILE") {
                 a.on_reload(Box::new(move || {
                     let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-                    config_from(&text)
+                    Ok(config_from(&text)?)
                 }));
             }
             a.run()

@@ -74,7 +74,7 @@ impl Arbiter {
                 .map_err(|e| e.to_string())?;
             listeners.extend(own);
         }
-        process::drop_privileges(&self.cfg)?;
+        process::drop_privileges(&self.cfg).map_err(|e| e.to_string())?;
         let shutdown = Shutdown::new().map_err(|e| e.to_string())?;
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)

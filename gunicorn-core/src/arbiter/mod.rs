@@ -40,8 +40,10 @@ pub const WORKER_BOOT_ERROR: i32 = 3;
 /// gunicorn's exit status when the application could not be loaded.
 pub const APP_LOAD_ERROR: i32 = 4;
 
-/// How the master loop reloads its configuration on HUP.
-pub type ReloadFn = Box<dyn FnMut() -> Result<Config, String>>;
+/// How the master loop reloads its configuration on HUP. The callback is the embedder's code
+/// and fails in its own libraries' ways; the arbiter only logs the error and keeps the old
+/// configuration, so any error type is taken (with `?`, a `String` too).
+pub type ReloadFn = Box<dyn FnMut() -> Result<Config, Box<dyn std::error::Error>>>;
 
 /// The arbiter could not be set up; the caller logs it and exits with status 1.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +54,28 @@ pub enum ArbiterError {
     /// A `bind` value is malformed.
     #[error("{0}")]
     Bind(#[from] bind::BindError),
-    /// Another setting is unusable (unknown user, ...).
+    /// The worker user or group does not exist.
     #[error("{0}")]
-    Config(String),
+    Privileges(#[from] process::PrivilegeError),
+    /// `worker_tmp_dir` is not a directory (gunicorn's `WorkerTmp`).
+    #[error("{0} doesn't exist. Can't create workertmp.")]
+    WorkerTmpDir(String),
+    /// `--daemon`: a fork, or opening `/dev/null`, failed.
+    #[error("{0}")]
+    DaemonizeIo(#[source] std::io::Error),
+    /// `--daemon`: `setsid` or redirecting the standard streams failed.
+    #[error("{0}")]
+    DaemonizeSys(#[source] nix::Error),
+    /// A socket systemd passed (`LISTEN_FDS`) is unusable.
+    #[error("LISTEN_FDS: {0}")]
+    SystemdFd(#[source] std::io::Error),
+    /// `GUNICORN_FD`, from the master that re-executed us (USR2), holds something else than
+    /// descriptor numbers.
+    #[error("GUNICORN_FD: '{0}' is not a file descriptor")]
+    NotAnFd(String),
+    /// A socket the old master passed (`GUNICORN_FD`) is unusable.
+    #[error("GUNICORN_FD: {0}")]
+    InheritedFd(#[source] std::io::Error),
 }
 
 impl ArbiterError {
@@ -205,13 +226,10 @@ impl Arbiter {
         hooks: Box<dyn Hooks>,
     ) -> Result<Arbiter, ArbiterError> {
         let addrs = bind::parse_all(&cfg)?;
-        process::worker_ids(&cfg).map_err(ArbiterError::Config)?;
+        process::worker_ids(&cfg)?;
         if let Some(dir) = &cfg.worker_tmp_dir {
             if !Path::new(dir).is_dir() {
-                // gunicorn's WorkerTmp: "%s doesn't exist. Can't create workertmp."
-                return Err(ArbiterError::Config(format!(
-                    "{dir} doesn't exist. Can't create workertmp."
-                )));
+                return Err(ArbiterError::WorkerTmpDir(dir.clone()));
             }
         }
         drop((class.build)(&cfg)?);
@@ -293,20 +311,20 @@ impl Arbiter {
     /// reacquire a terminal), umask 022, stdin from /dev/null and, unless
     /// `enable_stdio_inheritance`, stdout and stderr to /dev/null too. The forks are bracketed by
     /// the fork hooks, since an interpreter may already be initialized.
-    fn daemonize(&mut self) -> Result<(), String> {
+    fn daemonize(&mut self) -> Result<(), ArbiterError> {
         if std::env::var_os("NOTIFY_SOCKET").is_some() {
             log_warning!("NOTIFY_SOCKET is set: systemd units should not use --daemon");
         }
         for round in 0..2 {
             self.hooks.before_fork();
-            match sys::fork().map_err(|e| e.to_string())? {
+            match sys::fork().map_err(ArbiterError::DaemonizeIo)? {
                 // The intermediate processes leave without running any exit handler or
                 // flushing buffers the daemon still owns.
                 Forked::Parent(_) => sys::exit_immediately(0),
                 Forked::Child => self.hooks.after_fork_child(),
             }
             if round == 0 {
-                nix::unistd::setsid().map_err(|e| e.to_string())?;
+                nix::unistd::setsid().map_err(ArbiterError::DaemonizeSys)?;
             }
         }
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
@@ -314,11 +332,11 @@ impl Arbiter {
             .read(true)
             .write(true)
             .open("/dev/null")
-            .map_err(|e| e.to_string())?;
-        nix::unistd::dup2_stdin(&null).map_err(|e| e.to_string())?;
+            .map_err(ArbiterError::DaemonizeIo)?;
+        nix::unistd::dup2_stdin(&null).map_err(ArbiterError::DaemonizeSys)?;
         if !self.cfg.enable_stdio_inheritance {
-            nix::unistd::dup2_stdout(&null).map_err(|e| e.to_string())?;
-            nix::unistd::dup2_stderr(&null).map_err(|e| e.to_string())?;
+            nix::unistd::dup2_stdout(&null).map_err(ArbiterError::DaemonizeSys)?;
+            nix::unistd::dup2_stderr(&null).map_err(ArbiterError::DaemonizeSys)?;
         }
         self.pid = std::process::id() as i32;
         Ok(())
@@ -396,11 +414,11 @@ impl Arbiter {
     }
 
     /// systemd's fds, then `GUNICORN_FD` from a USR2 parent, then the configured addresses.
-    fn open_listeners(&mut self) -> Result<(), String> {
+    fn open_listeners(&mut self) -> Result<(), ArbiterError> {
         if let Some(n) = process::take_listen_fds() {
             self.systemd = true;
             for fd in 3..3 + n {
-                let l = bind::listener_from_fd(fd).map_err(|e| format!("LISTEN_FDS: {e}"))?;
+                let l = bind::listener_from_fd(fd).map_err(ArbiterError::SystemdFd)?;
                 self.listeners.push(l);
             }
             return Ok(());
@@ -417,13 +435,13 @@ impl Arbiter {
                 let fd: i32 = part
                     .trim()
                     .parse()
-                    .map_err(|_| format!("GUNICORN_FD: '{part}' is not a file descriptor"))?;
-                let l = bind::listener_from_fd(fd).map_err(|e| format!("GUNICORN_FD: {e}"))?;
+                    .map_err(|_| ArbiterError::NotAnFd(part.to_string()))?;
+                let l = bind::listener_from_fd(fd).map_err(ArbiterError::InheritedFd)?;
                 self.listeners.push(l);
             }
             return Ok(());
         }
-        self.bind_configured().map_err(|e| e.to_string())
+        Ok(self.bind_configured()?)
     }
 
     /// Binds the configured addresses, except those each worker binds itself under

@@ -44,16 +44,43 @@ pub enum ConfigFileError {
         /// The formatted traceback, ending in a newline.
         traceback: String,
     },
-    /// A setting is bound to something that is not plain data (e.g. a function for `workers`).
+    /// A server hook is bound to something unusable (not callable, wrong arity).
     #[error("Invalid value for {name}: {value}: {reason}")]
     Invalid {
+        /// The hook's name.
+        name: String,
+        /// `repr()` of the value.
+        value: String,
+        /// Why it cannot be used (gunicorn's TypeError text).
+        reason: String,
+    },
+    /// A setting is bound to something that is not plain data (e.g. a function for `workers`).
+    #[error("Invalid value for {name}: {value}: {reason}")]
+    NotPlainData {
         /// The setting's name.
         name: String,
         /// `repr()` of the value.
         value: String,
-        /// Why it cannot be used.
-        reason: String,
+        /// What could not be converted.
+        reason: NotPlainData,
     },
+}
+
+/// Why a Python object is not plain data a setting can hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotPlainData {
+    /// An int beyond 64 bits.
+    #[error("integer out of range")]
+    IntOutOfRange,
+    /// A str with lone surrogates.
+    #[error("string is not valid UTF-8")]
+    NotUtf8,
+    /// A dict key that is not a str; holds its `repr()`.
+    #[error("dict key {0} is not a string")]
+    DictKey(String),
+    /// Anything else (a function, a module...); holds the type's name.
+    #[error("unsupported type {0}")]
+    Type(String),
 }
 
 /// Executes the config file `spec` (`PATH`, `file:PATH` or `python:MODULE`) and returns its
@@ -201,7 +228,7 @@ fn collect(namespace: &Bound<'_, PyDict>) -> Result<Loaded, ConfigFileError> {
             continue;
         };
         if Config::setting(&name).is_some() {
-            let converted = to_value(&value).map_err(|reason| ConfigFileError::Invalid {
+            let converted = to_value(&value).map_err(|reason| ConfigFileError::NotPlainData {
                 name: name.clone(),
                 value: repr(&value),
                 reason,
@@ -235,7 +262,7 @@ fn repr(value: &Bound<'_, PyAny>) -> String {
 }
 
 /// Converts plain Python data to a [`Value`]; anything else is refused with the reason.
-fn to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
+fn to_value(obj: &Bound<'_, PyAny>) -> Result<Value, NotPlainData> {
     if obj.is_none() {
         return Ok(Value::None);
     }
@@ -247,7 +274,7 @@ fn to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
         return obj
             .extract::<i64>()
             .map(Value::Int)
-            .map_err(|_| "integer out of range".to_string());
+            .map_err(|_| NotPlainData::IntOutOfRange);
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(Value::Float(f.value()));
@@ -256,7 +283,7 @@ fn to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
         return s
             .to_str()
             .map(|s| Value::Str(s.to_string()))
-            .map_err(|_| "string is not valid UTF-8".to_string());
+            .map_err(|_| NotPlainData::NotUtf8);
     }
     if let Ok(list) = obj.cast::<PyList>() {
         return list
@@ -277,7 +304,7 @@ fn to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
         for (k, v) in dict.iter() {
             let key = k
                 .extract::<String>()
-                .map_err(|_| format!("dict key {} is not a string", repr(&k)))?;
+                .map_err(|_| NotPlainData::DictKey(repr(&k)))?;
             items.push((key, to_value(&v)?));
         }
         return Ok(Value::Map(items));
@@ -287,7 +314,7 @@ fn to_value(obj: &Bound<'_, PyAny>) -> Result<Value, String> {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "object".into());
-    Err(format!("unsupported type {type_name}"))
+    Err(NotPlainData::Type(type_name))
 }
 
 #[cfg(test)]
@@ -371,7 +398,14 @@ mod tests {
             other => panic!("{other}"),
         }
         let err = load(&function).unwrap_err();
-        assert!(matches!(err, ConfigFileError::Invalid { ref name, .. } if name == "workers"));
+        assert!(
+            matches!(err, ConfigFileError::NotPlainData { ref name, .. } if name == "workers"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().ends_with(": unsupported type function"),
+            "{err}"
+        );
         let missing = dir.join("missing.py").to_string_lossy().into_owned();
         assert_eq!(
             load(&missing).unwrap_err().to_string(),

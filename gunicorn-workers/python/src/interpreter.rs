@@ -56,12 +56,12 @@ pub fn ensure_initialized() -> Result<(), PythonError> {
         .into_iter()
         .filter_map(|a| CString::new(a.as_encoded_bytes()).ok())
         .collect();
-    sys::initialize(exe_c.as_deref(), &argv).map_err(|message| PythonError::Init {
+    sys::initialize(exe_c.as_deref(), &argv).map_err(|e| PythonError::Init {
         executable: exe
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
-        message,
+        message: e.to_string(),
     })
 }
 

@@ -204,23 +204,39 @@ fn server(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     Ok(s)
 }
 
-/// Calls hook `name` if set; an exception is returned as its formatted traceback.
-fn call<F>(py: Python<'_>, name: &str, args: F) -> Result<(), String>
+/// A server hook (or building its arguments) raised.
+#[derive(Debug, thiserror::Error)]
+#[error("{traceback}")]
+struct HookRaised {
+    /// Python's formatted traceback, which gunicorn logs.
+    traceback: String,
+}
+
+impl HookRaised {
+    fn new(py: Python<'_>, err: &PyErr) -> HookRaised {
+        HookRaised {
+            traceback: crate::pyerr::format_exception(py, err),
+        }
+    }
+}
+
+/// Calls hook `name` if set.
+fn call<F>(py: Python<'_>, name: &str, args: F) -> Result<(), HookRaised>
 where
     F: for<'a> FnOnce(Python<'a>) -> PyResult<Bound<'a, PyTuple>>,
 {
     let Some(h) = hook(py, name) else {
         return Ok(());
     };
-    let args = args(py).map_err(|e| crate::pyerr::format_exception(py, &e))?;
+    let args = args(py).map_err(|e| HookRaised::new(py, &e))?;
     h.bind(py)
         .call1(args)
         .map(|_| ())
-        .map_err(|e| crate::pyerr::format_exception(py, &e))
+        .map_err(|e| HookRaised::new(py, &e))
 }
 
-/// Runs hook `name` with the GIL if it is set; returns the traceback of what it raised.
-fn call_with_gil<F>(name: &str, args: F) -> Result<(), String>
+/// Runs hook `name` with the GIL if it is set.
+fn call_with_gil<F>(name: &str, args: F) -> Result<(), HookRaised>
 where
     F: for<'a> FnOnce(Python<'a>) -> PyResult<Bound<'a, PyTuple>>,
 {
@@ -237,9 +253,9 @@ where
 
 /// A hook of the master's loop raised: gunicorn's master dies of it (the exception leaves its
 /// main loop). Recorded for the arbiter, which asks through `Hooks::take_failure`.
-fn fail_master_loop(result: Result<(), String>) {
-    if let Err(tb) = result {
-        *lock(&MASTER_FAILURE) = Some(tb);
+fn fail_master_loop(result: Result<(), HookRaised>) {
+    if let Err(e) = result {
+        *lock(&MASTER_FAILURE) = Some(e.traceback);
     }
 }
 
@@ -249,15 +265,15 @@ pub(crate) fn take_master_failure() -> Option<String> {
 }
 
 /// Runs hook `name` with the GIL if it is set; a raised exception is logged.
-fn call_logged<F>(name: &str, args: F) -> Result<(), String>
+fn call_logged<F>(name: &str, args: F) -> Result<(), HookRaised>
 where
     F: for<'a> FnOnce(Python<'a>) -> PyResult<Bound<'a, PyTuple>>,
 {
     let result = call_with_gil(name, args);
-    if let Err(tb) = &result {
+    if let Err(e) = &result {
         gunicorn_core::log::log_exception(format_args!(
             "Exception in {name} hook\n{}",
-            tb.trim_end()
+            e.traceback.trim_end()
         ));
     }
     result
@@ -265,7 +281,7 @@ where
 
 /// gunicorn exits 1 when `on_starting`, `when_ready` or the first `nworkers_changed` raise (the
 /// exception leaves `Arbiter.run` before the main loop).
-fn fatal_in_master(result: Result<(), String>) {
+fn fatal_in_master(result: Result<(), HookRaised>) {
     if result.is_err() {
         std::process::exit(1);
     }
@@ -313,10 +329,10 @@ pub(crate) fn nworkers_changed(new: u64, old: Option<u64>) {
     });
     if old.is_none() {
         // Before the main loop (gunicorn: in setup()): exit 1.
-        if let Err(tb) = &result {
+        if let Err(e) = &result {
             gunicorn_core::log::log_exception(format_args!(
                 "Exception in nworkers_changed hook\n{}",
-                tb.trim_end()
+                e.traceback.trim_end()
             ));
         }
         fatal_in_master(result);
@@ -468,8 +484,8 @@ pub fn post_worker_init(py: Python<'_>) {
         Ok(()) => {
             let _ = current_worker(py).and_then(|w| w.setattr("booted", true));
         }
-        Err(tb) => {
-            gunicorn_core::log_error!("Exception in worker process\n{}", tb.trim_end());
+        Err(e) => {
+            gunicorn_core::log_error!("Exception in worker process\n{}", e.traceback.trim_end());
             exit_worker(3);
         }
     }
@@ -632,13 +648,11 @@ pub fn post_request(
             .call1((resp.status, headers, resp.sent))?;
         PyTuple::new(py, [current_worker(py)?, r, env, resp])
     };
-    let result = args()
-        .and_then(|args| h.bind(py).call1(args))
-        .map_err(|e| crate::pyerr::format_exception(py, &e));
-    if let Err(tb) = result {
+    let result = args().and_then(|args| h.bind(py).call1(args));
+    if let Err(e) = result {
         gunicorn_core::log::log_exception(format_args!(
             "Exception in post_request hook\n{}",
-            tb.trim_end()
+            crate::pyerr::format_exception(py, &e).trim_end()
         ));
     }
 }

@@ -14,21 +14,35 @@ pub fn is_initialized() -> bool {
     unsafe { ffi::Py_IsInitialized() != 0 }
 }
 
+/// CPython could not be initialized.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A failed `PyStatus` without a message: the exit code it asked for.
+    #[cfg(not(Py_LIMITED_API))]
+    #[error("Python initialization failed (exit code {0})")]
+    ExitCode(std::ffi::c_int),
+    /// A failed `PyStatus`: CPython's message.
+    #[cfg(not(Py_LIMITED_API))]
+    #[error("{0}")]
+    Status(String),
+    /// The stable-ABI build has no `PyConfig` to initialize from.
+    #[cfg(Py_LIMITED_API)]
+    #[error("this build runs only as the gunicorn._native extension module, inside Python")]
+    StableAbi,
+}
+
 #[cfg(not(Py_LIMITED_API))]
-fn status_error(status: ffi::PyStatus) -> Option<String> {
+fn status_error(status: ffi::PyStatus) -> Option<InitError> {
     // SAFETY: PyStatus_Exception only inspects the plain struct it is given.
     if unsafe { ffi::PyStatus_Exception(status) } == 0 {
         return None;
     }
     if status.err_msg.is_null() {
-        return Some(format!(
-            "Python initialization failed (exit code {})",
-            status.exitcode
-        ));
+        return Some(InitError::ExitCode(status.exitcode));
     }
     // SAFETY: err_msg is a static NUL-terminated C string owned by CPython.
     let msg = unsafe { CStr::from_ptr(status.err_msg) };
-    Some(msg.to_string_lossy().into_owned())
+    Some(InitError::Status(msg.to_string_lossy().into_owned()))
 }
 
 /// Initializes CPython with `program_name` and `executable` set to `executable` (when given), so
@@ -36,15 +50,15 @@ fn status_error(status: ffi::PyStatus) -> Option<String> {
 /// next to it. Python does not install its signal handlers (the arbiter and workers own
 /// signals). `sys.argv` is `argv`. On success the GIL is released, as pyo3 expects.
 #[cfg(Py_LIMITED_API)]
-pub fn initialize(_executable: Option<&CStr>, _argv: &[CString]) -> Result<(), String> {
+pub fn initialize(_executable: Option<&CStr>, _argv: &[CString]) -> Result<(), InitError> {
     // The stable-ABI build is the extension module of the Python package: it always runs inside
     // an interpreter that is already initialized, and `PyConfig` is not part of the stable ABI.
-    Err("this build runs only as the gunicorn._native extension module, inside Python".into())
+    Err(InitError::StableAbi)
 }
 
 /// See the stable-ABI variant above for the extension module.
 #[cfg(not(Py_LIMITED_API))]
-pub fn initialize(executable: Option<&CStr>, argv: &[CString]) -> Result<(), String> {
+pub fn initialize(executable: Option<&CStr>, argv: &[CString]) -> Result<(), InitError> {
     let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::uninit();
     // SAFETY: PyConfig_InitPythonConfig fully initializes the struct it is given.
     unsafe { ffi::PyConfig_InitPythonConfig(config.as_mut_ptr()) };

@@ -208,10 +208,27 @@ impl EchoWorker {
     }
 }
 
+/// Why [`apply_args`] refused the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// No setting has this flag.
+    #[error("unrecognized argument: {0}")]
+    Unrecognized(String),
+    /// The setting exists but only a config file may set it.
+    #[error("{0} is not a command-line flag")]
+    FileOnly(String),
+    /// The flag was last, without its value.
+    #[error("{0} expects a value")]
+    MissingValue(String),
+    /// The settings table refused the value.
+    #[error("{0}")]
+    Invalid(#[from] gunicorn_core::ConfigError),
+}
+
 /// Applies command-line style arguments to `cfg` using the settings table: `--bind X`, `-w 2`,
 /// `--reuse-port`, ... Every setting's flags are understood; unknown flags are an error. This
 /// lets a small program built on gunicorn-core accept gunicorn's flags without its own parser.
-pub fn apply_args(cfg: &mut Config, args: &[String]) -> Result<(), String> {
+pub fn apply_args(cfg: &mut Config, args: &[String]) -> Result<(), ArgsError> {
     use gunicorn_core::config::{Kind, SETTINGS};
     use gunicorn_core::Value;
     let mut bind_given = false;
@@ -225,11 +242,11 @@ pub fn apply_args(cfg: &mut Config, args: &[String]) -> Result<(), String> {
         let setting = SETTINGS
             .iter()
             .find(|s| s.flags.contains(&flag))
-            .ok_or_else(|| format!("unrecognized argument: {arg}"))?;
+            .ok_or_else(|| ArgsError::Unrecognized(arg.clone()))?;
         let value = match setting.kind {
             Kind::Flag => Value::Bool(true),
             Kind::FlagFalse => Value::Bool(false),
-            Kind::FileOnly => return Err(format!("{flag} is not a command-line flag")),
+            Kind::FileOnly => return Err(ArgsError::FileOnly(flag.to_string())),
             _ => match inline {
                 Some(v) => Value::Str(v),
                 None => {
@@ -237,7 +254,7 @@ pub fn apply_args(cfg: &mut Config, args: &[String]) -> Result<(), String> {
                     Value::Str(
                         args.get(i)
                             .cloned()
-                            .ok_or_else(|| format!("{flag} expects a value"))?,
+                            .ok_or_else(|| ArgsError::MissingValue(flag.to_string()))?,
                     )
                 }
             },
@@ -252,7 +269,7 @@ pub fn apply_args(cfg: &mut Config, args: &[String]) -> Result<(), String> {
                 cfg.bind.push(v);
             }
             ("raw_env", Value::Str(v)) => cfg.raw_env.push(v),
-            (_, value) => setting.apply(cfg, value).map_err(|e| e.to_string())?,
+            (_, value) => setting.apply(cfg, value)?,
         }
         i += 1;
     }
@@ -280,9 +297,18 @@ mod tests {
                 .bind,
             vec!["127.0.0.1:1".to_string(), "unix:/tmp/x".to_string()]
         );
-        let bad: &[&[&str]] = &[&["--nope"], &["-w"], &["-w", "-1"], &["positional"]];
-        for args in bad {
-            assert!(parse(args).is_err(), "{args:?}");
+        let bad: &[(&[&str], &str)] = &[
+            (&["--nope"], "unrecognized argument: --nope"),
+            (&["-w"], "-w expects a value"),
+            (
+                &["-w", "-1"],
+                "invalid value for workers: -1: must be a positive integer",
+            ),
+            (&["positional"], "unrecognized argument: positional"),
+        ];
+        for (args, want) in bad {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.to_string(), *want, "{args:?}");
         }
     }
 

@@ -10,8 +10,9 @@
 //! the binary in place.
 
 use gunicorn_core::{log_error, registry, Arbiter, Config, NoHooks};
+use gunicorn_worker_echo::ArgsError;
 
-fn config_from(args: &[String]) -> Result<Config, String> {
+fn config_from(args: &[String]) -> Result<Config, ArgsError> {
     let mut cfg = Config {
         worker_class: gunicorn_worker_echo::NAME.into(),
         ..Config::default()
@@ -56,6 +57,6 @@ fn main() {
         }
     };
     // HUP: read the same command line again (a real program would re-read its config file).
-    arbiter.on_reload(Box::new(move || config_from(&args)));
+    arbiter.on_reload(Box::new(move || Ok(config_from(&args)?)));
     std::process::exit(arbiter.run());
 }

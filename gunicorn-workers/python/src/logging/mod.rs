@@ -22,6 +22,17 @@ use pyo3::types::{PyDict, PyList};
 /// The Python side of the setup (handler class, gunicorn's dictConfig defaults).
 const SETUP: &str = include_str!("setup.py");
 
+/// Python logging could not be set up in the master; the command prints it and exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// The interpreter could not be started.
+    #[error(transparent)]
+    Python(#[from] crate::interpreter::PythonError),
+    /// Applying the configuration raised; holds the formatted traceback, as gunicorn prints it.
+    #[error("{0}")]
+    Exception(String),
+}
+
 /// Maps a Python level number to ours (custom levels fall to the nearest lower one).
 fn level_from_python(levelno: i32) -> Level {
     match levelno {
@@ -160,15 +171,17 @@ pub fn install(py: Python<'_>, cfg: &Config) -> PyResult<()> {
 /// In the master, as gunicorn configures logging there: when a logging configuration is given
 /// (Python is initialized for it), or when Python already runs in the master (a Python config
 /// file), sets up the loggers before the arbiter logs anything; the workers inherit them.
-/// Returns the error as gunicorn prints it (a traceback or one line).
-pub fn install_in_master(cfg: &Config) -> Result<(), String> {
+pub fn install_in_master(cfg: &Config) -> Result<(), LoggingError> {
     let configured =
         !cfg.logconfig_dict.0.is_empty() || cfg.logconfig_json.is_some() || cfg.logconfig.is_some();
     if !configured && !crate::sys::is_initialized() {
         return Ok(());
     }
-    crate::interpreter::ensure_initialized().map_err(|e| e.to_string())?;
-    Python::attach(|py| install(py, cfg).map_err(|e| crate::pyerr::format_exception(py, &e)))
+    crate::interpreter::ensure_initialized()?;
+    Python::attach(|py| {
+        install(py, cfg)
+            .map_err(|e| LoggingError::Exception(crate::pyerr::format_exception(py, &e)))
+    })
 }
 
 #[cfg(test)]
