@@ -26,6 +26,7 @@ pub mod signals;
 pub mod statsd;
 mod sys;
 pub mod syslog;
+mod version;
 pub mod worker;
 
 pub use arbiter::{Arbiter, ArbiterError, ReloadFn};
@@ -42,5 +43,4 @@ pub use worker::{BuildError, Worker, WorkerContext, WorkerError};
 #[doc(hidden)]
 pub use inventory;
 
-/// The version string reported by `--version` and `Starting gunicorn <version>`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use version::VERSION;

@@ -84,7 +84,9 @@ pub fn init(loglevel: &str, errorlog: &str) -> Result<(), LogError> {
 pub fn setup(cfg: &crate::Config) -> Result<(), LogError> {
     init(&cfg.loglevel, &cfg.errorlog)?;
     crate::syslog::init(cfg)?;
-    crate::statsd::init(cfg)?;
+    if let crate::statsd::Metrics::Disabled(e) = crate::statsd::init(cfg)? {
+        crate::log_warning!("{e}; StatsD metrics are disabled");
+    }
     crate::access_log::init(cfg)?;
     let capture = cfg.capture_output && cfg.errorlog != "-";
     CAPTURE.store(capture, Ordering::Relaxed);

@@ -113,7 +113,8 @@ fn connect(addr: &StatsdAddr) -> io::Result<Socket> {
 
 /// Creates the socket when `--statsd-host` is set; turns metrics off otherwise. Only a
 /// malformed address is an error.
-pub fn init(cfg: &Config) -> Result<(), StatsdError> {
+pub fn init(cfg: &Config) -> Result<Metrics, StatsdError> {
+    let mut metrics = Metrics::Off;
     let client = match &cfg.statsd_host {
         None => None,
         Some(host) => {
@@ -127,20 +128,33 @@ pub fn init(cfg: &Config) -> Result<(), StatsdError> {
                 // gunicorn starts without metrics when the socket cannot be set up (a statsd
                 // agent's unix socket that does not exist yet, an unresolvable host); we say so.
                 Err(source) => {
-                    crate::log_warning!(
-                        "{}; StatsD metrics are disabled",
-                        StatsdError::Socket {
-                            addr: host.clone(),
-                            source
-                        }
-                    );
+                    metrics = Metrics::Disabled(StatsdError::Socket {
+                        addr: host.clone(),
+                        source,
+                    });
                     None
                 }
             }
         }
     };
+    if client.is_some() {
+        metrics = Metrics::Sending;
+    }
     *CLIENT.write().unwrap_or_else(|e| e.into_inner()) = client;
-    Ok(())
+    Ok(metrics)
+}
+
+/// What [`init`] set up.
+#[derive(Debug)]
+pub enum Metrics {
+    /// No `statsd_host`.
+    Off,
+    /// Metrics go to the agent.
+    Sending,
+    /// The socket could not be set up: gunicorn starts without metrics, and the caller says
+    /// so in the error log. (This module does not log itself: the error log sends metrics
+    /// through it.)
+    Disabled(StatsdError),
 }
 
 /// Whether metrics are being sent.

@@ -17,10 +17,15 @@ pub struct AllowList {
     nets: Vec<Net>,
 }
 
+/// An item of an allow list that is neither `*`, an IP address nor a CIDR network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid IP address or network: {0:?}")]
+pub struct AllowListError(pub String);
+
 impl AllowList {
     /// Parses each item as `*`, an IP address or a CIDR network (`10.0.0.0/8`, `fd00::/8`).
     /// Empty items are skipped; anything else is an error naming the item.
-    pub fn parse(items: &[String]) -> Result<AllowList, String> {
+    pub fn parse(items: &[String]) -> Result<AllowList, AllowListError> {
         let mut list = AllowList::default();
         for raw in items {
             let item = raw.trim();
@@ -31,10 +36,8 @@ impl AllowList {
                 list.any = true;
                 continue;
             }
-            list.nets.push(
-                parse_net(item)
-                    .ok_or_else(|| format!("invalid IP address or network: {item:?}"))?,
-            );
+            list.nets
+                .push(parse_net(item).ok_or_else(|| AllowListError(item.to_string()))?);
         }
         Ok(list)
     }

@@ -29,7 +29,7 @@ pub mod proxy;
 pub mod response;
 mod syntax;
 
-pub use allow::AllowList;
+pub use allow::{AllowList, AllowListError};
 pub use body::BodyDecoder;
 pub use config::{HeaderMapPolicy, HttpConfig, Limits, ProxyMode};
 pub use conn::{ConnInfo, Local, Peer};

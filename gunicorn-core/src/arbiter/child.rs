@@ -2,9 +2,11 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, Signal};
 
-use super::{Arbiter, WORKER_BOOT_ERROR};
+use super::exit_status::WORKER_BOOT_ERROR;
+use super::signal_mask::restore_signal_mask;
+use super::Arbiter;
 use crate::bind;
 use crate::heartbeat::Heartbeat;
 use crate::listener::Listener;
@@ -49,8 +51,8 @@ impl Arbiter {
                     Err(e) => report_worker_error(&e),
                 }
             }
-            Err(msg) => {
-                log_error!("Exception in worker process\n{msg}");
+            Err(e) => {
+                log_error!("Exception in worker process\n{e}");
                 WORKER_BOOT_ERROR
             }
         };
@@ -66,25 +68,24 @@ impl Arbiter {
     fn prepare_child(
         &mut self,
         old_mask: &SigSet,
-    ) -> Result<(Vec<Listener>, Shutdown, OwnedFd), String> {
+    ) -> Result<(Vec<Listener>, Shutdown, OwnedFd), ChildSetupError> {
         let mut listeners = std::mem::take(&mut self.listeners);
         if !self.reuse_port_addrs.is_empty() {
             let opts = bind::BindOptions::from_config(&self.cfg);
-            let own = bind::bind_with_retries(&self.reuse_port_addrs, &opts)
-                .map_err(|e| e.to_string())?;
+            let own = bind::bind_with_retries(&self.reuse_port_addrs, &opts)?;
             listeners.extend(own);
         }
-        process::drop_privileges(&self.cfg).map_err(|e| e.to_string())?;
-        let shutdown = Shutdown::new().map_err(|e| e.to_string())?;
+        process::drop_privileges(&self.cfg)?;
+        let shutdown = Shutdown::new().map_err(ChildSetupError::Shutdown)?;
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-                .map_err(|e| e.to_string())?;
+                .map_err(ChildSetupError::SignalPipe)?;
         sys::install_worker_handlers(
             &shutdown,
             write.as_raw_fd(),
             &[Signal::SIGUSR1, Signal::SIGABRT],
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(ChildSetupError::SignalHandlers)?;
         for sig in [Signal::SIGHUP, Signal::SIGUSR2, Signal::SIGCHLD] {
             let _ = sys::reset_signals(&[sig]);
         }
@@ -96,20 +97,29 @@ impl Arbiter {
         std::thread::Builder::new()
             .name("gunicorn-signals".into())
             .spawn(move || worker_signal_thread(read, helper_shutdown, ppid))
-            .map_err(|e| e.to_string())?;
+            .map_err(ChildSetupError::SignalThread)?;
         Ok((listeners, shutdown, write))
     }
 }
 
-/// Blocks every signal in this (single) thread, returning the previous mask.
-pub(super) fn block_all_signals() -> SigSet {
-    let mut old = SigSet::empty();
-    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
-    old
-}
-
-pub(super) fn restore_signal_mask(old: &SigSet) {
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+/// Why a forked child could not become a worker (gunicorn's "Exception in worker process",
+/// exit status 3).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ChildSetupError {
+    /// `--reuse-port`: the worker's own listeners cannot be bound.
+    #[error("{0}")]
+    Bind(#[from] bind::BindError),
+    /// `--user` / `--group` cannot be switched to.
+    #[error("{0}")]
+    Privileges(#[from] process::PrivilegeError),
+    #[error("cannot create the shutdown pipe: {0}")]
+    Shutdown(#[source] std::io::Error),
+    #[error("cannot create the signal pipe: {0}")]
+    SignalPipe(#[source] nix::Error),
+    #[error("cannot install the worker's signal handlers: {0}")]
+    SignalHandlers(#[source] std::io::Error),
+    #[error("cannot start the signal thread: {0}")]
+    SignalThread(#[source] std::io::Error),
 }
 
 /// Logs why a worker stopped with an error and returns its exit status. An application that

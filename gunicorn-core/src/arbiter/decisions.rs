@@ -4,7 +4,7 @@
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 
-use super::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
+use super::exit_status::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
 
 /// What a reaped child's status means for the master (gunicorn's `reap_workers`), decided
 /// without side effects so it can be tested without forking.

@@ -31,14 +31,12 @@ use crate::{log_critical, log_debug, log_error, log_info, log_warning};
 
 mod child;
 mod decisions;
+mod exit_status;
+mod signal_mask;
 mod upgrade;
 
 pub use decisions::{classify_exit, workers_to_retire, ExitReport};
-
-/// gunicorn's exit status when a worker failed to boot.
-pub const WORKER_BOOT_ERROR: i32 = 3;
-/// gunicorn's exit status when the application could not be loaded.
-pub const APP_LOAD_ERROR: i32 = 4;
+pub use exit_status::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
 
 /// How the master loop reloads its configuration on HUP. The callback is the embedder's code
 /// and fails in its own libraries' ways; the arbiter only logs the error and keeps the old
@@ -343,7 +341,7 @@ impl Arbiter {
     }
 
     fn start(&mut self) -> Result<(), i32> {
-        log_info!("Starting gunicorn {}", crate::VERSION);
+        log_info!("Starting gunicorn {}", crate::version::VERSION);
         if let Some(old) = std::env::var("GUNICORN_PID")
             .ok()
             .and_then(|v| v.trim().parse::<i32>().ok())
@@ -728,10 +726,10 @@ impl Arbiter {
         // Signals are blocked across the fork: a TERM or QUIT sent to the new worker before it
         // has its own handlers stays pending instead of running the inherited master handler
         // (which would write to the master's pipe and be lost for the worker).
-        let old_mask = child::block_all_signals();
+        let old_mask = signal_mask::block_all_signals();
         let forked = sys::fork();
         if !matches!(forked, Ok(Forked::Child)) {
-            child::restore_signal_mask(&old_mask);
+            signal_mask::restore_signal_mask(&old_mask);
         }
         match forked {
             Ok(Forked::Parent(pid)) => {

@@ -4,7 +4,7 @@
 
 use gunicorn_core::config::ProxyProtocol;
 use gunicorn_core::Config;
-use gunicorn_http::{AllowList, HeaderMapPolicy, HttpConfig, Limits, ProxyMode};
+use gunicorn_http::{AllowList, AllowListError, HeaderMapPolicy, HttpConfig, Limits, ProxyMode};
 
 /// A setting that the HTTP layer cannot use. Each message names the setting and its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,8 +18,9 @@ pub enum HttpConfigError {
     AllowList {
         /// The setting's name.
         setting: &'static str,
-        /// Which item, and why.
-        reason: String,
+        /// Which item.
+        #[source]
+        reason: AllowListError,
     },
 }
 
