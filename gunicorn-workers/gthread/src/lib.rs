@@ -9,9 +9,22 @@
 //! slow request keeps every thread from it. After the response a keep-alive connection returns
 //! to the event loop with whatever was read past the request, and a pipelined request already
 //! in that buffer is answered at once.
+//!
+//! The files, each depending only on those below it:
+//! - `lib.rs`: the worker class, its settings, and the main thread (heartbeat, rescues).
+//! - `pool.rs`: the pool threads: run a request, decide the connection's fate after it.
+//! - `poller.rs`: the event loop: accepts, reads and parses heads, deadlines, shutdown.
+//! - `handoff.rs`: what the threads share: the request queue, the baton (the event loop), the
+//!   connections handed back, the `gunicorn.socket` objects to close with the GIL.
+//! - `job.rs`: what passes between the event loop and a pool thread: a parsed request (`Job`),
+//!   the connection coming back (`Done`), and the connection's `gunicorn.socket`.
+//! - `conn.rs`: the connection policy, sans-IO (deadlines, keep-alive).
+//! - `socket.rs`: client sockets: non-blocking reads and writes, bounded waits.
 #![deny(unsafe_code)]
 
 pub mod conn;
+mod handoff;
+mod job;
 mod poller;
 mod pool;
 mod socket;
@@ -26,8 +39,8 @@ use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::BridgeOptions;
 
 use crate::conn::Timeouts;
-use crate::poller::{Poller, Settings, Turn, WAKER};
-use crate::pool::Shared;
+use crate::handoff::{Shared, Turn};
+use crate::poller::{Poller, Settings, WAKER};
 
 register_worker!(WorkerClass::new(
     "gthread",
@@ -158,7 +171,7 @@ fn raise_open_files_limit(worker_connections: usize) {
 /// gthread notifies from its main loop, so a long request is not a dead worker), and runs the
 /// event loop itself when no pool thread does (see `Shared::main_wait`). Returns when the
 /// worker stops.
-fn watch(shared: &Shared, ctx: &WorkerContext, beat: Duration) {
+fn watch(shared: &Shared<Poller>, ctx: &WorkerContext, beat: Duration) {
     let mut next_beat = std::time::Instant::now();
     // Touches the heartbeat when it is due; returns the time.
     let beat_if_due = |next_beat: &mut std::time::Instant| {

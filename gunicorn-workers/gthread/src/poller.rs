@@ -2,7 +2,7 @@
 //! (new, idle keep-alive, half-received heads, lingering closes), reads and parses request
 //! heads without the GIL, and queues complete requests for the pool. It also enforces the
 //! deadlines and `--worker-connections`, and runs the graceful shutdown. One thread at a time
-//! runs it, a turn at a time ([`Poller::turn`]): see `pool::Shared::next_job`.
+//! runs it, a turn at a time ([`Poller::turn`]): see `handoff::Shared::next_job`.
 //!
 //! Connections are registered once, edge-triggered, for their whole life. While a connection
 //! is in a pool thread its readiness events are only remembered; when it comes back, bytes
@@ -22,7 +22,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::conn::{must_close, KeepAliveInputs, Timeouts, Wait, LINGER_LIMIT};
-use crate::pool::{Done, Job, PySocket, Shared};
+use crate::handoff::{Baton, Shared, Turn};
+use crate::job::{Done, Job, PySocket};
 use crate::socket::ClientSocket;
 
 /// The wake-up token of the pool threads handing connections back.
@@ -120,7 +121,7 @@ pub struct Poller {
     free: Vec<usize>,
     open: usize,
     busy: usize,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<Poller>>,
     http: Arc<HttpConfig>,
     settings: Settings,
     shutdown: Shutdown,
@@ -138,19 +139,11 @@ pub struct Poller {
     next_sweep: Instant,
 }
 
-/// What a turn of the event loop ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Turn {
-    Going,
-    /// The worker stops: every connection that had to finish did.
-    Stopped,
-}
-
 impl Poller {
     pub fn new(
         poll: Poll,
         listeners: Vec<(Listener, Local)>,
-        shared: Arc<Shared>,
+        shared: Arc<Shared<Poller>>,
         http: Arc<HttpConfig>,
         settings: Settings,
         shutdown: Shutdown,
@@ -718,6 +711,13 @@ impl Poller {
                 .registry()
                 .deregister(&mut SourceFd(&l.as_raw_fd()));
         }
+    }
+}
+
+/// The pool threads and the main thread run the event loop through the hand-off.
+impl Baton for Poller {
+    fn turn(&mut self, cap: Duration) -> Turn {
+        Poller::turn(self, cap)
     }
 }
 
