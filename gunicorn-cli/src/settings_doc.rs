@@ -33,6 +33,14 @@ with one warning line, `Ignoring unknown setting NAME = VALUE in config file ...
 almost always a misspelt setting (`worker = 4`) or a gunicorn setting this server does not have
 yet, and gunicorn would ignore it silently. Names starting with `_`, names with capitals,
 modules, functions and classes are never reported.
+
+**TLS settings are refused.** TLS is not built yet. gunicorn's `certfile`, `keyfile`, `ca_certs`,
+`cert_reqs`, `ssl_version`, `ciphers`, `do_handshake_on_connect`, `suppress_ragged_eofs` and the
+`ssl_context` hook in a config file (or through the Custom Application API) stop the server with
+`Error: NAME = VALUE in config file: TLS is not supported by this server yet; ...` and exit
+status 1, rather than a warning: ignored, they would serve plain HTTP on a port meant for HTTPS.
+gunicorn's default values (`None`, `cert_reqs = 0`, ...) pass. On the command line their flags are
+unknown (exit 2).
 ";
 
 /// The whole page.

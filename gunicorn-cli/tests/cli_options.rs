@@ -351,6 +351,46 @@ fn unknown_plain_data_names_in_the_config_file_are_warned_about() {
     assert!(warnings[0].contains("worker = 4"), "{}", warnings[0]);
 }
 
+/// A port meant for HTTPS must never serve plain HTTP: gunicorn's TLS settings in a config
+/// file stop the server (exit 1, one line naming the setting) until TLS is built; gunicorn's
+/// default values ask for nothing and pass.
+#[test]
+fn tls_settings_in_the_config_file_are_refused_not_ignored() {
+    let dir = TempDir::new("conftls");
+    let cases: &[(&str, Option<&str>)] = &[
+        (
+            "certfile = '/etc/ssl/cert.pem'\n",
+            Some("certfile = '/etc/ssl/cert.pem'"),
+        ),
+        ("keyfile = 'key.pem'\n", Some("keyfile = 'key.pem'")),
+        ("cert_reqs = 2\n", Some("cert_reqs = 2")),
+        ("ciphers = 'HIGH'\n", Some("ciphers = 'HIGH'")),
+        (
+            "def ssl_context(config, factory):\n    return factory()\n",
+            Some("ssl_context = <function"),
+        ),
+        (
+            "certfile = None\ncert_reqs = 0\nsuppress_ragged_eofs = True\n",
+            None,
+        ),
+    ];
+    for (i, (text, refused)) in cases.iter().enumerate() {
+        let conf = dir.write(&format!("conf{i}.py"), text);
+        let out = Gunicorn::new()
+            .args(["--check-config", "-c", conf.to_str().unwrap(), "hello:app"])
+            .run();
+        match refused {
+            Some(what) => {
+                assert_eq!(out.code(), Some(1), "{text}: {out:?}");
+                let line = out.stderr.lines().find(|l| l.starts_with("Error: "));
+                let line = line.unwrap_or_else(|| panic!("{text}: {}", out.stderr));
+                assert!(line.contains(what) && line.contains("TLS"), "{line}");
+            }
+            None => assert_eq!(out.code(), Some(0), "{text}: {out:?}"),
+        }
+    }
+}
+
 #[test]
 fn gunicorn_cmd_args_errors() {
     let cases: &[(&str, i32, &str)] = &[
