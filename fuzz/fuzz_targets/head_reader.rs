@@ -13,6 +13,7 @@ fn conn() -> ConnInfo {
     ConnInfo {
         peer: Peer::Tcp("127.0.0.1:5000".parse().unwrap()),
         local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+        tls: None,
     }
 }
 

@@ -34,13 +34,10 @@ almost always a misspelt setting (`worker = 4`) or a gunicorn setting this serve
 yet, and gunicorn would ignore it silently. Names starting with `_`, names with capitals,
 modules, functions and classes are never reported.
 
-**TLS settings are refused.** TLS is not built yet. gunicorn's `certfile`, `keyfile`, `ca_certs`,
-`cert_reqs`, `ssl_version`, `ciphers`, `do_handshake_on_connect`, `suppress_ragged_eofs` and the
-`ssl_context` hook in a config file (or through the Custom Application API) stop the server with
-`Error: NAME = VALUE in config file: TLS is not supported by this server yet; ...` and exit
-status 1, rather than a warning: ignored, they would serve plain HTTP on a port meant for HTTPS.
-gunicorn's default values (`None`, `cert_reqs = 0`, ...) pass. On the command line their flags are
-unknown (exit 2).
+**The `ssl_context` hook is refused.** gunicorn's `ssl_context(config, default_ssl_context_factory)`
+returns a Python `ssl.SSLContext`, which this server's TLS (rustls, off the GIL) cannot use: a
+config file defining it stops the server with one line and exit status 1, rather than being
+ignored. The SSL settings below cover what it is used for; see [tls.md](tls.md).
 ";
 
 /// The whole page.

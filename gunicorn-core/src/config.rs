@@ -551,6 +551,107 @@ impl SettingType for ProxyProtocol {
     }
 }
 
+/// `cert_reqs`: whether clients must present a certificate (Python's `ssl.CERT_*` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CertReqs {
+    /// `0`, `CERT_NONE`: no client certificate is asked for.
+    #[default]
+    None,
+    /// `1`, `CERT_OPTIONAL`: asked for, and verified against `ca_certs` when given.
+    Optional,
+    /// `2`, `CERT_REQUIRED`: a client without a certificate `ca_certs` verifies is refused.
+    Required,
+}
+
+impl SettingType for CertReqs {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        let n = match v {
+            Value::Int(n) => n,
+            Value::Str(s) => match s
+                .trim()
+                .trim_start_matches("ssl.")
+                .to_ascii_uppercase()
+                .as_str()
+            {
+                "CERT_NONE" => 0,
+                "CERT_OPTIONAL" => 1,
+                "CERT_REQUIRED" => 2,
+                t => parse_int(t).map_err(|_| ValueError::NotAChoice(CERT_REQS))?,
+            },
+            other => return Err(ValueError::wrong_type("an integer", &other)),
+        };
+        match n {
+            0 => Ok(CertReqs::None),
+            1 => Ok(CertReqs::Optional),
+            2 => Ok(CertReqs::Required),
+            _ => Err(ValueError::NotAChoice(CERT_REQS)),
+        }
+    }
+    fn render(&self) -> String {
+        (*self as u8).to_string()
+    }
+}
+
+const CERT_REQS: &[&str] = &["0", "1", "2", "CERT_NONE", "CERT_OPTIONAL", "CERT_REQUIRED"];
+
+/// `ssl_version`: gunicorn's (Python's `ssl.PROTOCOL_*`) names and numbers, read as the lowest TLS
+/// version accepted. TLS 1.0 and 1.1 (and SSL) are refused: they are broken, and rustls does not
+/// implement them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslVersion {
+    /// `PROTOCOL_TLS_SERVER` (gunicorn's default), `PROTOCOL_TLS`, `PROTOCOL_SSLv23`: TLS 1.2
+    /// and 1.3.
+    #[default]
+    Tls,
+    /// `PROTOCOL_TLSv1_2`: TLS 1.2 only.
+    Tls12,
+    /// `TLSv1_3` (no Python constant): TLS 1.3 only.
+    Tls13,
+}
+
+impl SettingType for SslVersion {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        let name = match v {
+            // Python's numbers: 2 PROTOCOL_TLS (= SSLv23), 3 TLSv1, 4 TLSv1_1, 5 TLSv1_2,
+            // 16 TLS_CLIENT, 17 TLS_SERVER.
+            Value::Int(2 | 17) => "TLS".to_string(),
+            Value::Int(5) => "TLSV1_2".to_string(),
+            Value::Int(3 | 4) => return Err(ValueError::MustBe(TLS_1_2_OR_LATER)),
+            Value::Int(_) => return Err(ValueError::NotAChoice(SSL_VERSIONS)),
+            Value::Str(s) => {
+                let s = s.trim().trim_start_matches("ssl.").to_ascii_uppercase();
+                match s.trim_start_matches("PROTOCOL_") {
+                    "2" | "17" => "TLS".to_string(),
+                    "5" => "TLSV1_2".to_string(),
+                    other => other.to_string(),
+                }
+            }
+            other => return Err(ValueError::wrong_type("a protocol name", &other)),
+        };
+        match name.as_str() {
+            "TLS" | "TLS_SERVER" | "SSLV23" => Ok(SslVersion::Tls),
+            "TLSV1_2" => Ok(SslVersion::Tls12),
+            "TLSV1_3" => Ok(SslVersion::Tls13),
+            "TLSV1" | "TLSV1_1" | "SSLV2" | "SSLV3" | "3" | "4" => {
+                Err(ValueError::MustBe(TLS_1_2_OR_LATER))
+            }
+            _ => Err(ValueError::NotAChoice(SSL_VERSIONS)),
+        }
+    }
+    fn render(&self) -> String {
+        match self {
+            SslVersion::Tls => "TLS_SERVER",
+            SslVersion::Tls12 => "TLSv1_2",
+            SslVersion::Tls13 => "TLSv1_3",
+        }
+        .into()
+    }
+}
+
+const SSL_VERSIONS: &[&str] = &["TLS_SERVER", "TLS", "SSLv23", "TLSv1_2", "TLSv1_3"];
+const TLS_1_2_OR_LATER: &str =
+    "TLS 1.2 or later (TLSv1, TLSv1_1 and SSL are refused: use TLS_SERVER or TLSv1_2)";
+
 macro_rules! settings {
     ($(
         $(#[doc = $doc:literal])*
@@ -715,6 +816,38 @@ settings! {
     /// check, so files created later are picked up). Repeatable; only used with --reload.
     reload_extra_files: Vec<String> = Vec::new();
         section "Debugging", flags ["--reload-extra-file"], kind Kind::Append, meta "FILES";
+
+    // ---- SSL ----
+    /// The PEM file of the private key. TLS is on when `certfile` or `keyfile` is set (both are
+    /// then needed; the key may also be in `certfile`). Encrypted keys are refused.
+    keyfile: Option<String> = None;
+        section "SSL", flags ["--keyfile"], kind Kind::Value, meta "FILE";
+    /// The PEM file of the certificate chain (the server's certificate first).
+    certfile: Option<String> = None;
+        section "SSL", flags ["--certfile"], kind Kind::Value, meta "FILE";
+    /// The lowest TLS version accepted: `TLS_SERVER` (default: TLS 1.2 and 1.3), `TLSv1_2`
+    /// (only 1.2), `TLSv1_3` (only 1.3); Python's numbers also work. TLS 1.0/1.1 are refused.
+    ssl_version: SslVersion = SslVersion::Tls;
+        section "SSL", flags ["--ssl-version"], kind Kind::Value, meta "STRING";
+    /// Client certificates: 0 none (default), 1 optional, 2 required (verified against
+    /// `ca_certs`, which 1 and 2 need).
+    cert_reqs: CertReqs = CertReqs::None;
+        section "SSL", flags ["--cert-reqs"], kind Kind::Value, meta "INT";
+    /// The PEM file of the CAs that client certificates are verified against.
+    ca_certs: Option<String> = None;
+        section "SSL", flags ["--ca-certs"], kind Kind::Value, meta "FILE";
+    /// A client closing TCP without TLS's close_notify ends its input like a clean close
+    /// (default on); off, it is a connection error.
+    suppress_ragged_eofs: bool = true;
+        section "SSL", flags ["--suppress-ragged-eofs"], kind Kind::Flag;
+    /// Accepted for gunicorn's command lines. The handshake always runs before the first
+    /// request is read, off the GIL, whatever its value (see docs/tls.md).
+    do_handshake_on_connect: bool = false;
+        section "SSL", flags ["--do-handshake-on-connect"], kind Kind::Flag;
+    /// The cipher suites allowed, `:`-separated: OpenSSL or IANA names of the suites rustls
+    /// implements, or `DEFAULT`. Anything else (OpenSSL keywords like `HIGH`) is refused by name.
+    ciphers: Option<String> = None;
+        section "SSL", flags ["--ciphers"], kind Kind::Value, meta "STRING";
 
     // ---- Server Mechanics ----
     /// Load the application in the master before forking the workers.

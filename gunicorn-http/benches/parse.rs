@@ -13,6 +13,7 @@ fn conn() -> ConnInfo {
     ConnInfo {
         peer: Peer::Tcp("192.0.2.10:51234".parse().unwrap()),
         local: Local::Tcp("0.0.0.0:8000".parse().unwrap()),
+        tls: None,
     }
 }
 

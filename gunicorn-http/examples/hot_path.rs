@@ -21,6 +21,7 @@ fn main() {
     let conn = ConnInfo {
         peer: Peer::Tcp("192.0.2.10:51234".parse().unwrap()),
         local: Local::Tcp("0.0.0.0:8000".parse().unwrap()),
+        tls: None,
     };
     let mut parser = RequestParser::new(cfg.clone(), conn.clone());
     let Ok(Some((req, _))) = parser.parse_head(HEAD) else {

@@ -23,4 +23,30 @@ pub enum Local {
 pub struct ConnInfo {
     pub peer: Peer,
     pub local: Local,
+    /// What the TLS handshake established, for a connection served over TLS (set once the
+    /// handshake is done, before the first request).
+    pub tls: Option<std::sync::Arc<TlsInfo>>,
+}
+
+/// A TLS connection as the environ reports it (the keys Apache's mod_ssl, uWSGI and granian
+/// use: `HTTPS`, `SSL_PROTOCOL`, `SSL_CIPHER`, `SSL_CLIENT_*`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsInfo {
+    /// `TLSv1.2` or `TLSv1.3` (`SSL_PROTOCOL`).
+    pub protocol: &'static str,
+    /// The cipher suite's IANA name (`SSL_CIPHER`).
+    pub cipher: &'static str,
+    /// The client's verified certificate, if it sent one.
+    pub client: Option<ClientCert>,
+}
+
+/// A client certificate that passed verification against `ca_certs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The certificate, PEM-encoded (`SSL_CLIENT_CERT`).
+    pub pem: String,
+    /// Its subject, RFC 4514 (`SSL_CLIENT_S_DN`).
+    pub subject: String,
+    /// Its issuer, RFC 4514 (`SSL_CLIENT_I_DN`).
+    pub issuer: String,
 }

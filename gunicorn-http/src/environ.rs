@@ -241,7 +241,28 @@ where
     }
     f(EnvKey::Static("SCRIPT_NAME"), script_name);
     f(EnvKey::Static("PATH_INFO"), &unquote_latin1(path));
+    if let Some(tls) = &conn.tls {
+        tls_keys(tls, &mut f);
+    }
     Ok(())
+}
+
+/// The keys of a connection served over TLS, named as Apache's mod_ssl (and uWSGI, granian)
+/// name them; gunicorn itself sets none (only `wsgi.url_scheme`). A client certificate shows
+/// only once `ca_certs` verified it (`cert_reqs` 1 or 2).
+fn tls_keys<F: FnMut(EnvKey<'_>, &str)>(tls: &crate::conn::TlsInfo, f: &mut F) {
+    f(EnvKey::Static("HTTPS"), "on");
+    f(EnvKey::Static("SSL_PROTOCOL"), tls.protocol);
+    f(EnvKey::Static("SSL_CIPHER"), tls.cipher);
+    match &tls.client {
+        Some(cert) => {
+            f(EnvKey::Static("SSL_CLIENT_VERIFY"), "SUCCESS");
+            f(EnvKey::Static("SSL_CLIENT_CERT"), &cert.pem);
+            f(EnvKey::Static("SSL_CLIENT_S_DN"), &cert.subject);
+            f(EnvKey::Static("SSL_CLIENT_I_DN"), &cert.issuer);
+        }
+        None => f(EnvKey::Static("SSL_CLIENT_VERIFY"), "NONE"),
+    }
 }
 
 /// A small stack buffer for formatting addresses and ports without allocating.
@@ -441,6 +462,7 @@ mod tests {
         ConnInfo {
             peer: Peer::Tcp("10.0.0.7:5555".parse().unwrap()),
             local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+            tls: None,
         }
     }
 
@@ -629,6 +651,7 @@ mod tests {
         let conn = ConnInfo {
             peer: Peer::Unix,
             local: Local::Unix("/tmp/g.sock".into()),
+            tls: None,
         };
         let cfg = HttpConfig::default();
         // (Host header, scheme) -> (SERVER_NAME, SERVER_PORT)

@@ -32,7 +32,7 @@ mod syntax;
 pub use allow::{AllowList, AllowListError};
 pub use body::BodyDecoder;
 pub use config::{HeaderMapPolicy, HttpConfig, Limits, ProxyMode};
-pub use conn::{ConnInfo, Local, Peer};
+pub use conn::{ClientCert, ConnInfo, Local, Peer, TlsInfo};
 pub use environ::{build_environ, for_each_environ, EnvKey, Environ, SERVER_SOFTWARE};
 pub use error::{error_page, HttpError};
 pub use headers::{HeaderIter, Headers};

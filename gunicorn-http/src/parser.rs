@@ -483,6 +483,7 @@ mod tests {
         ConnInfo {
             peer: Peer::Tcp(peer.parse().unwrap()),
             local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+            tls: None,
         }
     }
 

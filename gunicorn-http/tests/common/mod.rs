@@ -97,6 +97,7 @@ pub fn load_case(http: &Path) -> Result<Case, String> {
     let mut conn = ConnInfo {
         peer: Peer::Tcp("127.0.0.1:45678".parse().unwrap()),
         local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+        tls: None,
     };
     let (mut line_l, mut fields_l, mut size_l) = (4094u64, 100u64, 8190u64);
     for raw in exp.lines() {

@@ -52,14 +52,17 @@ fn conn_from(b: u8) -> ConnInfo {
         0 => ConnInfo {
             peer: Peer::Tcp("127.0.0.1:40000".parse().unwrap()),
             local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+            tls: None,
         },
         1 => ConnInfo {
             peer: Peer::Tcp("[2001:db8::9]:1".parse().unwrap()),
             local: Local::Tcp("[::]:80".parse().unwrap()),
+            tls: None,
         },
         _ => ConnInfo {
             peer: Peer::Unix,
             local: Local::Unix("/tmp/fuzz.sock".into()),
+            tls: None,
         },
     }
 }

@@ -263,6 +263,7 @@ impl GreenServer {
         let conn = ConnInfo {
             peer: peer_of(green.raw_fd()),
             local,
+            tls: None,
         };
         let result = self.serve_connection(py, &green, &conn);
         green.close(py);

@@ -61,6 +61,12 @@ pub struct ThreadWorker {
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
+    // Until this class serves TLS: refused, never plain HTTP on a port meant for HTTPS.
+    if gunicorn_serve::tls::enabled(cfg) {
+        return Err(BuildError(
+            "TLS (certfile/keyfile) is not served by the gthread worker yet".into(),
+        ));
+    }
     Ok(Box::new(ThreadWorker {
         max_requests: gunicorn_core::worker::max_requests(cfg),
     }))

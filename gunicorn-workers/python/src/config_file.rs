@@ -54,8 +54,8 @@ pub enum ConfigFileError {
         /// Why it cannot be used (gunicorn's TypeError text).
         reason: String,
     },
-    /// A gunicorn setting this server refuses rather than ignore: TLS (`certfile`, ...), which
-    /// ignored would serve plain HTTP on a port meant for HTTPS.
+    /// A gunicorn setting this server refuses rather than ignore: the `ssl_context` hook, whose
+    /// Python `SSLContext` the server's TLS cannot use.
     #[error("{name} = {value} in config file: {reason}")]
     Refused {
         /// The setting's name.
@@ -231,36 +231,11 @@ fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
     formatted.unwrap_or_else(|_| format!("{err}\n"))
 }
 
-/// gunicorn's TLS settings and hook. TLS is not built yet: a config file naming any of them
-/// (with any value but gunicorn's default `None`/`False`, and `ssl_context` as anything) is an
-/// error, never a warning, so a port meant for HTTPS never serves plain HTTP.
-const TLS_SETTINGS: &[&str] = &[
-    "certfile",
-    "keyfile",
-    "ca_certs",
-    "cert_reqs",
-    "ssl_version",
-    "ciphers",
-    "do_handshake_on_connect",
-    "suppress_ragged_eofs",
-    "ssl_context",
-];
-
-/// Whether `name = value` asks for TLS: gunicorn's defaults (`None`, `False`, and the
-/// `cert_reqs`/`ssl_version`/`suppress_ragged_eofs` defaults) ask for nothing.
-fn asks_for_tls(name: &str, value: &Bound<'_, PyAny>) -> bool {
-    if !TLS_SETTINGS.contains(&name) || value.is_none() {
-        return false;
-    }
-    let default = match name {
-        "cert_reqs" => value.extract::<i64>().ok() == Some(0),
-        // gunicorn's default is ssl.PROTOCOL_TLS_SERVER (17 on CPython 3.10+; 2 before).
-        "ssl_version" => matches!(value.extract::<i64>().ok(), Some(2 | 17)),
-        "suppress_ragged_eofs" => value.extract::<bool>().ok() == Some(true),
-        "do_handshake_on_connect" => value.extract::<bool>().ok() == Some(false),
-        _ => false,
-    };
-    !default
+/// gunicorn's `ssl_context(config, default_ssl_context_factory)` hook returns a Python
+/// `ssl.SSLContext`, which this server's TLS (rustls, off the GIL) cannot use: a config file
+/// defining it is an error, never ignored, so its settings are never silently dropped.
+fn is_ssl_context_hook(name: &str, value: &Bound<'_, PyAny>) -> bool {
+    name == "ssl_context" && !value.is_none()
 }
 
 fn collect(namespace: &Bound<'_, PyDict>) -> Result<Loaded, ConfigFileError> {
@@ -270,11 +245,12 @@ fn collect(namespace: &Bound<'_, PyDict>) -> Result<Loaded, ConfigFileError> {
         let Ok(name) = key.extract::<String>() else {
             continue;
         };
-        if asks_for_tls(&name, &value) {
+        if is_ssl_context_hook(&name, &value) {
             return Err(ConfigFileError::Refused {
                 name,
                 value: repr(&value),
-                reason: "TLS is not supported by this server yet; terminate TLS in a proxy in front of it",
+                reason: "a Python SSLContext cannot be used by this server's TLS (rustls); \
+                         set certfile, keyfile, ca_certs, cert_reqs, ssl_version and ciphers instead",
             });
         }
         if Config::setting(&name).is_some() {

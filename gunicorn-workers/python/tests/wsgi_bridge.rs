@@ -103,6 +103,7 @@ fn serve_with(uri: &str, request: &[u8], opts: BridgeOptions) -> (Vec<String>, R
     let conn = ConnInfo {
         peer: Peer::Tcp("127.0.0.1:40000".parse().unwrap()),
         local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+        tls: None,
     };
     let mut parser = RequestParser::new(http.clone(), conn.clone());
     let mut buf = Vec::new();

@@ -26,6 +26,7 @@ pub fn conn_info(client: PeerAddr, listener: Local) -> ConnInfo {
     ConnInfo {
         peer: peer(client),
         local: listener,
+        tls: None,
     }
 }
 

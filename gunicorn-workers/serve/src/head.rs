@@ -182,6 +182,7 @@ mod tests {
         let conn = ConnInfo {
             peer: Peer::Tcp("127.0.0.1:5000".parse().unwrap()),
             local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+            tls: None,
         };
         HeadReader::new(RequestParser::new(Arc::new(HttpConfig::default()), conn))
     }

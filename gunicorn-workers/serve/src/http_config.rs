@@ -63,8 +63,8 @@ pub fn http_config(cfg: &Config) -> Result<HttpConfig, HttpConfigError> {
             ProxyProtocol::Auto => ProxyMode::Auto,
         },
         proxy_allow_ips: allow("proxy_allow_ips", &cfg.proxy_allow_ips.0)?,
-        // No TLS settings exist yet: every listener is plain HTTP.
-        is_ssl: false,
+        // gunicorn's `is_ssl`: `wsgi.url_scheme` is https on every listener once TLS is on.
+        is_ssl: crate::tls::enabled(cfg),
         script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
     })
 }

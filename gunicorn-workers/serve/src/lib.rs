@@ -3,6 +3,7 @@
 //! rules, and a new transport (TLS) or a new worker class is written once:
 //!
 //! - [`transport`]: the byte stream a connection is served over ([`Transport`]);
+//! - [`tls`]: TLS with gunicorn's settings (rustls), a `Transport` over any other;
 //! - [`accept`]: taking connections off core's listeners in batches;
 //! - [`head`]: reading a request head, sans-IO ([`HeadReader`]) and blocking ([`read_head`]);
 //! - [`reject`]: the answer to a request that failed before the app;
@@ -22,6 +23,7 @@ pub mod head;
 pub mod http_config;
 pub mod linger;
 pub mod reject;
+pub mod tls;
 pub mod transport;
 
 pub use budget::{log_autorestart, Count, RequestBudget};

@@ -53,6 +53,7 @@ mod tests {
         let conn = ConnInfo {
             peer: Peer::Unix,
             local: Local::Unix("/run/x.sock".into()),
+            tls: None,
         };
         let cases: &[(HttpError, &str)] = &[
             (
@@ -80,10 +81,12 @@ mod tests {
         let tcp = ConnInfo {
             peer: Peer::Tcp(a),
             local: Local::Tcp(a),
+            tls: None,
         };
         let unix = ConnInfo {
             peer: Peer::Unix,
             local: Local::Unix("/run/x.sock".into()),
+            tls: None,
         };
         assert_eq!(peer_ip(&tcp), "10.1.2.3");
         assert_eq!(peer_ip(&unix), "");

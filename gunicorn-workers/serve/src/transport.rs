@@ -10,6 +10,9 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use gunicorn_http::TlsInfo;
 
 use nix::errno::Errno;
 use nix::sys::socket::{recv, send, MsgFlags};
@@ -40,6 +43,17 @@ pub trait Transport: Read + Write + AsFd + Send {
     /// written from another thread). False for a stream that encrypts.
     fn passthrough(&self) -> bool {
         true
+    }
+
+    /// Whether input is buffered inside the stream, readable with no new bytes on the socket
+    /// (decrypted TLS records): a worker waiting for readiness must read it first.
+    fn has_buffered_input(&self) -> bool {
+        false
+    }
+
+    /// What the TLS handshake established (None on a plain socket, or before the handshake).
+    fn tls_info(&self) -> Option<Arc<TlsInfo>> {
+        None
     }
 }
 

@@ -56,6 +56,12 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Every HTTP setting of gunicorn's (limits, header policy, forwarders, PROXY protocol...),
     // mapped exactly as for the Python worker classes.
     let http = gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
+    // Until this class serves TLS: refused, never plain HTTP on a port meant for HTTPS.
+    if gunicorn_serve::tls::enabled(cfg) {
+        return Err(BuildError(
+            "TLS (certfile/keyfile) is not served by the echo worker yet".into(),
+        ));
+    }
     Ok(Box::new(EchoWorker {
         http: Arc::new(http),
         // gunicorn's max_requests + randint(0, jitter); unlimited when 0.

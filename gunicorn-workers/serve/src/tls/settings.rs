@@ -1,0 +1,362 @@
+//! gunicorn's SSL settings read into a rustls server configuration, with one error line per bad
+//! setting or file, and the last good configuration kept when new files fail to load.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gunicorn_core::config::{CertReqs, SslVersion};
+use gunicorn_core::{log_error, Config};
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite};
+
+use super::stream::TlsStream;
+use super::suites::OPENSSL_NAMES;
+use crate::transport::Transport;
+
+/// Why TLS cannot be set up. Each message names the setting and its value (or file).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("keyfile {0} is set without certfile")]
+    KeyWithoutCert(String),
+    #[error("{setting} {path}: {source}")]
+    Read {
+        setting: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{setting} {path}: {reason}")]
+    Pem {
+        setting: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("certfile {0}: no certificate in it (PEM CERTIFICATE blocks)")]
+    NoCertificate(String),
+    #[error("{setting} {path}: no private key in it (PEM PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)")]
+    NoKey { setting: &'static str, path: String },
+    #[error(
+        "{setting} {path}: the private key is encrypted, and this server takes no key password \
+         (decrypt it: openssl pkey -in KEY -out PLAIN_KEY)"
+    )]
+    EncryptedKey { setting: &'static str, path: String },
+    #[error("keyfile {keyfile} does not match certfile {certfile}")]
+    KeyMismatch { certfile: String, keyfile: String },
+    #[error("certfile {certfile} / keyfile {keyfile}: {source}")]
+    Certificate {
+        certfile: String,
+        keyfile: String,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error(
+        "cert_reqs {0} needs ca_certs (the CAs that client certificates are verified against)"
+    )]
+    NeedsCaCerts(u8),
+    #[error("ca_certs {path}: {reason}")]
+    CaCerts { path: String, reason: String },
+    #[error("ciphers {value:?}: {name:?} is not a cipher suite of this server (known: {known})")]
+    UnknownCipher {
+        value: String,
+        name: String,
+        known: String,
+    },
+    #[error("ciphers {value:?} leaves no cipher suite for ssl_version {version}")]
+    NoCipherLeft { value: String, version: String },
+    #[error("ssl_version {version}: {source}")]
+    Versions {
+        version: String,
+        #[source]
+        source: rustls::Error,
+    },
+}
+
+/// What accepts TLS connections: the server configuration and how reads treat a ragged EOF.
+#[derive(Clone)]
+pub struct Acceptor {
+    config: Arc<ServerConfig>,
+    suppress_ragged_eofs: bool,
+    /// How long a handshake may take on a blocking stream (`--timeout`, None = unbounded).
+    handshake_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acceptor")
+            .field("suppress_ragged_eofs", &self.suppress_ragged_eofs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Acceptor {
+    /// Starts TLS on an accepted connection. The handshake is driven by the first reads (see
+    /// [`TlsStream`]); `rustls` fails only when out of memory.
+    pub fn accept<S: Transport>(&self, sock: S) -> std::io::Result<TlsStream<S>> {
+        TlsStream::new(sock, Arc::clone(&self.config), self.suppress_ragged_eofs)
+    }
+
+    /// The bound on a blocking handshake (`--timeout`; None when the timeout is off).
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        self.handshake_timeout
+    }
+}
+
+/// Whether the configuration asks for TLS (gunicorn's `is_ssl`: certfile or keyfile set).
+pub fn enabled(cfg: &Config) -> bool {
+    cfg.certfile.is_some() || cfg.keyfile.is_some()
+}
+
+/// The last configuration that loaded, and the last failure logged (logged once).
+static LAST_GOOD: Mutex<Option<Acceptor>> = Mutex::new(None);
+static LAST_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The TLS acceptor for `cfg`, None when TLS is off. Reads the files every time (each worker
+/// built after a HUP gets the files as they are then). When they fail to load after a
+/// configuration loaded before in this process (a certificate rotated to a broken file), the
+/// error is logged once and the previous acceptor is returned: connections keep being served
+/// with the old certificate rather than a worker failing to boot.
+pub fn load(cfg: &Config) -> Result<Option<Acceptor>, TlsError> {
+    if !enabled(cfg) {
+        return Ok(None);
+    }
+    match build(cfg) {
+        Ok(acceptor) => {
+            *lock(&LAST_GOOD) = Some(acceptor.clone());
+            *lock(&LAST_FAILURE) = None;
+            Ok(Some(acceptor))
+        }
+        Err(e) => {
+            let Some(previous) = lock(&LAST_GOOD).clone() else {
+                return Err(e);
+            };
+            let message = e.to_string();
+            let mut last = lock(&LAST_FAILURE);
+            if last.as_deref() != Some(message.as_str()) {
+                log_error!("TLS: {message}; the certificate loaded before stays in use");
+                *last = Some(message);
+            }
+            Ok(Some(previous))
+        }
+    }
+}
+
+fn build(cfg: &Config) -> Result<Acceptor, TlsError> {
+    let certfile = match (&cfg.certfile, &cfg.keyfile) {
+        (Some(c), _) => c.clone(),
+        (None, Some(k)) => return Err(TlsError::KeyWithoutCert(k.clone())),
+        (None, None) => unreachable!("checked by enabled()"),
+    };
+    // gunicorn's load_cert_chain(certfile, keyfile): the key may sit in the certificate file.
+    let (key_setting, keyfile) = match &cfg.keyfile {
+        Some(k) => ("keyfile", k.clone()),
+        None => ("certfile", certfile.clone()),
+    };
+    let certs = read_certs("certfile", &certfile)?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(certfile));
+    }
+    let key = read_key(key_setting, &keyfile)?;
+    let provider = Arc::new(provider(cfg)?);
+    let versions = versions(cfg.ssl_version);
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(versions)
+        .map_err(|source| TlsError::Versions {
+            version: gunicorn_core::config::SettingType::render(&cfg.ssl_version),
+            source,
+        })?;
+    let builder = match client_verifier(cfg, &provider)? {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|source| match source {
+            rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
+                certfile: certfile.clone(),
+                keyfile: keyfile.clone(),
+            },
+            source => TlsError::Certificate {
+                certfile: certfile.clone(),
+                keyfile: keyfile.clone(),
+                source,
+            },
+        })?;
+    // HTTP/1.1 only until HTTP/2 is served: a client offering ALPN learns it at once.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Acceptor {
+        config: Arc::new(config),
+        suppress_ragged_eofs: cfg.suppress_ragged_eofs,
+        handshake_timeout: (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout)),
+    })
+}
+
+fn read_file(setting: &'static str, path: &str) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        setting,
+        path: path.to_string(),
+        source,
+    })
+}
+
+fn read_certs(setting: &'static str, path: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read_file(setting, path)?;
+    CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            setting,
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn read_key(setting: &'static str, path: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = read_file(setting, path)?;
+    // PKCS#8 `ENCRYPTED PRIVATE KEY`, or a traditional key with `Proc-Type: 4,ENCRYPTED`.
+    let text = String::from_utf8_lossy(&pem);
+    if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(TlsError::EncryptedKey {
+            setting,
+            path: path.to_string(),
+        });
+    }
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoKey {
+            setting,
+            path: path.to_string(),
+        },
+        e => TlsError::Pem {
+            setting,
+            path: path.to_string(),
+            reason: e.to_string(),
+        },
+    })
+}
+
+static TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+
+fn versions(v: SslVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    match v {
+        SslVersion::Tls => rustls::ALL_VERSIONS,
+        SslVersion::Tls12 => TLS12_ONLY,
+        SslVersion::Tls13 => TLS13_ONLY,
+    }
+}
+
+/// `cert_reqs` 1 (optional) or 2 (required) with `ca_certs`; None when no certificate is asked.
+fn client_verifier(
+    cfg: &Config,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, TlsError> {
+    let optional = match cfg.cert_reqs {
+        CertReqs::None => return Ok(None),
+        CertReqs::Optional => true,
+        CertReqs::Required => false,
+    };
+    let Some(path) = &cfg.ca_certs else {
+        return Err(TlsError::NeedsCaCerts(cfg.cert_reqs as u8));
+    };
+    let ca_error = |reason: String| TlsError::CaCerts {
+        path: path.clone(),
+        reason,
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs("ca_certs", path)? {
+        roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(ca_error(
+            "no certificate in it (PEM CERTIFICATE blocks)".into(),
+        ));
+    }
+    let builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider));
+    let builder = if optional {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| ca_error(e.to_string()))
+}
+
+/// ring's provider with the suites `ciphers` allows. Like Python's `set_ciphers` (OpenSSL's
+/// cipher list), naming only TLS 1.2 suites leaves the TLS 1.3 suites on.
+fn provider(cfg: &Config) -> Result<CryptoProvider, TlsError> {
+    // ring builds with gcc alone (aws-lc-rs, rustls's default, needs its C library built and
+    // brings post-quantum key exchange; moving to it is a measured step of its own).
+    #[allow(deprecated)]
+    let mut provider = ring::default_provider();
+    let Some(value) = cfg.ciphers.as_deref().filter(|v| !v.trim().is_empty()) else {
+        return Ok(provider);
+    };
+    let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
+    for name in value.split([':', ',', ' ']).filter(|n| !n.is_empty()) {
+        if name.eq_ignore_ascii_case("DEFAULT") {
+            chosen.extend(ring::ALL_CIPHER_SUITES.iter().copied());
+            continue;
+        }
+        let suite = suite_named(name).ok_or_else(|| TlsError::UnknownCipher {
+            value: value.to_string(),
+            name: name.to_string(),
+            known: known_ciphers(),
+        })?;
+        chosen.push(suite);
+    }
+    if !chosen
+        .iter()
+        .any(|s| s.version() == &rustls::version::TLS13)
+    {
+        chosen.extend(
+            ring::ALL_CIPHER_SUITES
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13),
+        );
+    }
+    let mut seen = Vec::new();
+    chosen.retain(|s| {
+        let new = !seen.contains(&s.suite());
+        seen.push(s.suite());
+        new
+    });
+    let usable = versions(cfg.ssl_version);
+    if !chosen.iter().any(|s| usable.contains(&s.version())) {
+        return Err(TlsError::NoCipherLeft {
+            value: value.to_string(),
+            version: gunicorn_core::config::SettingType::render(&cfg.ssl_version),
+        });
+    }
+    provider.cipher_suites = chosen;
+    Ok(provider)
+}
+
+fn suite_named(name: &str) -> Option<SupportedCipherSuite> {
+    let by_openssl = OPENSSL_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, s)| *s);
+    ring::ALL_CIPHER_SUITES.iter().copied().find(|s| {
+        Some(s.suite()) == by_openssl
+            || s.suite()
+                .as_str()
+                .is_some_and(|iana| iana.eq_ignore_ascii_case(name))
+    })
+}
+
+fn known_ciphers() -> String {
+    OPENSSL_NAMES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(std::iter::once("DEFAULT"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
