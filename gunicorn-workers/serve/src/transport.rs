@@ -51,6 +51,12 @@ pub trait Transport: Read + Write + AsFd + Send {
         false
     }
 
+    /// A TLS handshake is under way: a read that fails or ends now is a failed handshake
+    /// (reported with `tls::handshake_failed`), not a client leaving between requests.
+    fn in_handshake(&self) -> bool {
+        false
+    }
+
     /// What the TLS handshake established (None on a plain socket, or before the handshake).
     fn tls_info(&self) -> Option<Arc<TlsInfo>> {
         None

@@ -14,3 +14,14 @@ mod suites;
 
 pub use settings::{enabled, load, Acceptor, TlsError};
 pub use stream::TlsStream;
+
+/// Reports a handshake that failed (the client left, stalled past its deadline, sent plain
+/// HTTP or garbage, or refused our certificate): at debug level only, since scanners send such
+/// connections all day, and counted in StatsD as `gunicorn.tls.handshake_failures`.
+pub fn handshake_failed(conn: &gunicorn_http::ConnInfo, reason: &dyn std::fmt::Display) {
+    gunicorn_core::log_debug!(
+        "TLS handshake failed from ip={}: {reason}",
+        crate::reject::peer_ip(conn)
+    );
+    gunicorn_core::statsd::increment("gunicorn.tls.handshake_failures", 1);
+}

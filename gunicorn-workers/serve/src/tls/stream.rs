@@ -284,6 +284,10 @@ impl<S: Transport> Transport for TlsStream<S> {
         self.buffered
     }
 
+    fn in_handshake(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
     fn tls_info(&self) -> Option<Arc<TlsInfo>> {
         self.info.clone()
     }
