@@ -129,6 +129,14 @@ impl Stream {
         }
     }
 
+    /// Sets a write timeout (None = block forever).
+    pub fn set_write_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(t),
+            Stream::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
     /// Sets or clears O_NONBLOCK.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {

@@ -45,8 +45,9 @@ pub struct TlsInfo {
 pub struct ClientCert {
     /// The certificate, PEM-encoded (`SSL_CLIENT_CERT`).
     pub pem: String,
-    /// Its subject, RFC 4514 (`SSL_CLIENT_S_DN`).
+    /// Its subject (`SSL_CLIENT_S_DN`): the attributes in the certificate's order,
+    /// `CN=client one, O=Acme`.
     pub subject: String,
-    /// Its issuer, RFC 4514 (`SSL_CLIENT_I_DN`).
+    /// Its issuer (`SSL_CLIENT_I_DN`), written the same way.
     pub issuer: String,
 }

@@ -466,7 +466,15 @@ impl Arbiter {
             BindAddr::Unix(p) => format!("unix:{}", p.display()),
             BindAddr::Fd(n) => format!("fd://{n}"),
         });
-        bound.chain(per_worker).collect()
+        // gunicorn's TCP sockets print themselves as https:// once TLS is on (`is_ssl`).
+        let tls = self.cfg.certfile.is_some() || self.cfg.keyfile.is_some();
+        bound
+            .chain(per_worker)
+            .map(|url| match url.strip_prefix("http://") {
+                Some(rest) if tls => format!("https://{rest}"),
+                _ => url,
+            })
+            .collect()
     }
 
     fn main_loop(&mut self) -> Result<(), Halt> {

@@ -22,8 +22,9 @@ use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::{Bridge, BridgeOptions, Exchange};
 use gunicorn_serve::accept::{accept_batch, BatchEnd};
 use gunicorn_serve::linger::close_graceful;
+use gunicorn_serve::tls::Acceptor;
 use gunicorn_serve::transport::has_unread_input;
-use gunicorn_serve::{read_head, HeadRead, HeadReader, RequestBudget};
+use gunicorn_serve::{read_head, HeadRead, HeadReader, RequestBudget, Transport};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pyo3::Python;
 
@@ -103,19 +104,16 @@ fn spawn_quick_stop_watcher(shutdown: Shutdown) -> io::Result<()> {
 pub struct SyncWorker {
     /// Requests to serve before restarting (`max_requests` + jitter); None = unlimited.
     max_requests: Option<u64>,
+    /// TLS (`--certfile`...), loaded in the master.
+    tls: Option<Acceptor>,
 }
 
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
-    // Until this class serves TLS: refused, never plain HTTP on a port meant for HTTPS.
-    if gunicorn_serve::tls::enabled(cfg) {
-        return Err(BuildError(
-            "TLS (certfile/keyfile) is not served by the sync worker yet".into(),
-        ));
-    }
     Ok(Box::new(SyncWorker {
         max_requests: gunicorn_core::worker::max_requests(cfg),
+        tls: gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?,
     }))
 }
 
@@ -129,6 +127,7 @@ struct Running {
     poll_timeout: PollTimeout,
     /// `max_requests`: the worker stops after the request that reaches it.
     budget: RequestBudget,
+    tls: Option<Acceptor>,
     /// When the heartbeat was last touched.
     last_beat: Instant,
 }
@@ -156,6 +155,7 @@ impl Worker for SyncWorker {
             poll_timeout: PollTimeout::try_from(wait_ms).unwrap_or(PollTimeout::NONE),
             ctx,
             budget: RequestBudget::new(self.max_requests),
+            tls: self.tls,
             last_beat: Instant::now(),
         };
         running.serve();
@@ -249,28 +249,57 @@ impl Running {
         let _ = poll(&mut fds, self.poll_timeout);
     }
 
+    /// The connection's transport: the stream itself, or TLS over it once its handshake is
+    /// done (None when the handshake failed, which is reported).
+    fn transport(&self, stream: Stream, conn: &mut ConnInfo) -> Option<Box<dyn Transport>> {
+        let Some(acceptor) = &self.tls else {
+            return Some(Box::new(stream));
+        };
+        // Bounded by half the timeout, as the worker's other waits, so a client that stalls in
+        // the handshake costs this worker at most that long, never its life (the master kills a
+        // worker silent for `--timeout`).
+        let bound = acceptor
+            .handshake_timeout()
+            .map(|t| (t / 2).max(Duration::from_secs(1)));
+        let handshake = stream
+            .set_read_timeout(bound)
+            .and_then(|()| stream.set_write_timeout(bound))
+            .and_then(|()| acceptor.accept(stream))
+            .and_then(|mut tls| tls.handshake().map(|()| tls));
+        let tls = match handshake {
+            Ok(tls) => tls,
+            Err(e) => {
+                gunicorn_serve::tls::handshake_failed(conn, &e);
+                return None;
+            }
+        };
+        // The request itself may take as long as the client needs, as without TLS.
+        let plain = tls.get_ref();
+        if plain.set_read_timeout(None).is_err() || plain.set_write_timeout(None).is_err() {
+            return None;
+        }
+        conn.tls = tls.tls_info();
+        Some(Box::new(tls))
+    }
+
     /// Reads one request, runs the app, closes the connection.
-    fn handle_connection(&self, mut stream: Stream, conn: ConnInfo) {
+    fn handle_connection(&self, stream: Stream, mut conn: ConnInfo) {
+        let Some(mut io) = self.transport(stream, &mut conn) else {
+            return;
+        };
         let mut reader = HeadReader::new(RequestParser::new(Arc::clone(&self.http), conn.clone()));
         // The head may take as long as the client needs: gunicorn's sync worker has no
         // timeout on it either (the master's `--timeout` ends a worker stuck in it).
-        let (req, after_head) = match read_head(&mut reader, Vec::new(), |buf, _| stream.read(buf))
-        {
+        let (req, after_head) = match read_head(&mut reader, Vec::new(), |buf, _| io.read(buf)) {
             HeadRead::Ready { req, after_head } => (req, after_head),
             HeadRead::Closed => return,
             HeadRead::Invalid(e) => {
-                gunicorn_serve::reject::answer(&mut stream, &conn, &e);
+                gunicorn_serve::reject::answer(io.as_mut(), &conn, &e);
                 return;
             }
         };
-        let exchange = Exchange::new(
-            Box::new(stream),
-            after_head,
-            &req,
-            Arc::clone(&self.http),
-            true,
-        )
-        .abortable();
+        let exchange =
+            Exchange::new(io, after_head, &req, Arc::clone(&self.http), true).abortable();
         // The connection is closed right after the bridge returns (below).
         exchange.set_closing_after();
         set_current(Some(exchange.clone()));

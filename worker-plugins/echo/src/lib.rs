@@ -22,7 +22,8 @@ use gunicorn_http::{
     error_page, BodyDecoder, ConnInfo, HttpConfig, Local, ReqMeta, RequestParser, Response,
 };
 use gunicorn_serve::accept::{accept_batch, BatchEnd};
-use gunicorn_serve::{read_head, reject, HeadRead, HeadReader};
+use gunicorn_serve::tls::Acceptor;
+use gunicorn_serve::{read_head, reject, HeadRead, HeadReader, Transport};
 use nix::poll::PollTimeout;
 
 /// The name this worker class is registered under.
@@ -56,16 +57,11 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Every HTTP setting of gunicorn's (limits, header policy, forwarders, PROXY protocol...),
     // mapped exactly as for the Python worker classes.
     let http = gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
-    // Until this class serves TLS: refused, never plain HTTP on a port meant for HTTPS.
-    if gunicorn_serve::tls::enabled(cfg) {
-        return Err(BuildError(
-            "TLS (certfile/keyfile) is not served by the echo worker yet".into(),
-        ));
-    }
     Ok(Box::new(EchoWorker {
         http: Arc::new(http),
         // gunicorn's max_requests + randint(0, jitter); unlimited when 0.
         budget: gunicorn_serve::RequestBudget::from_config(cfg),
+        tls: gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?,
     }))
 }
 
@@ -74,6 +70,8 @@ pub fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
 pub struct EchoWorker {
     http: Arc<HttpConfig>,
     budget: gunicorn_serve::RequestBudget,
+    /// TLS (`--certfile`...), loaded in the master.
+    tls: Option<Acceptor>,
 }
 
 impl Worker for EchoWorker {
@@ -134,7 +132,7 @@ impl Worker for EchoWorker {
 /// One `read`, retried when a signal interrupts it. With a read timeout set (SO_RCVTIMEO),
 /// Linux does not restart an interrupted socket read even under SA_RESTART (signal(7)): the
 /// TERM of a graceful stop would otherwise cut the request being served short.
-fn read_some(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
+fn read_some(stream: &mut dyn Transport, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match stream.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -145,15 +143,28 @@ fn read_some(stream: &mut Stream, buf: &mut [u8]) -> io::Result<usize> {
 
 impl EchoWorker {
     /// Reads one request, answers it and closes the connection.
-    fn handle(&self, mut stream: Stream, info: ConnInfo) -> io::Result<()> {
+    fn handle(&self, stream: Stream, mut info: ConnInfo) -> io::Result<()> {
         stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+        let mut stream: Box<dyn Transport> = match &self.tls {
+            None => Box::new(stream),
+            Some(acceptor) => {
+                let mut tls = acceptor.accept(stream)?;
+                if let Err(e) = tls.handshake() {
+                    gunicorn_serve::tls::handshake_failed(&info, &e);
+                    return Ok(());
+                }
+                info.tls = tls.tls_info();
+                Box::new(tls)
+            }
+        };
         let mut reader = HeadReader::new(RequestParser::new(self.http.clone(), info.clone()));
         let (req, mut rest) = match read_head(&mut reader, Vec::new(), |buf, _| stream.read(buf)) {
             HeadRead::Ready { req, after_head } => (req, after_head),
             // The client went away (or stalled past CLIENT_TIMEOUT) before a request.
             HeadRead::Closed => return Ok(()),
             HeadRead::Invalid(e) => {
-                reject::answer(&mut stream, &info, &e);
+                reject::answer(stream.as_mut(), &info, &e);
                 return Ok(());
             }
         };
@@ -165,10 +176,10 @@ impl EchoWorker {
         }
         while !decoder.is_done() {
             if rest.is_empty() {
-                let n = read_some(&mut stream, &mut chunk)?;
+                let n = read_some(stream.as_mut(), &mut chunk)?;
                 if n == 0 {
                     if let Err(e) = decoder.eof() {
-                        reject::answer(&mut stream, &info, &e);
+                        reject::answer(stream.as_mut(), &info, &e);
                         return Ok(());
                     }
                     break;
@@ -180,7 +191,7 @@ impl EchoWorker {
                     rest.drain(..n);
                 }
                 Err(e) => {
-                    reject::answer(&mut stream, &info, &e);
+                    reject::answer(stream.as_mut(), &info, &e);
                     return Ok(());
                 }
             }
