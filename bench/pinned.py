@@ -9,6 +9,10 @@ Usage:
   python bench/pinned.py --app hello:app --server NAME=CMD [--server NAME=CMD ...]
   python bench/pinned.py --app upload:app --upload chunked --conns 8 --server ...
 (`--upload length|chunked` POSTs 1 MiB bodies, as the harness's upload scenarios.)
+  python bench/pinned.py --tls CERT KEY [--close] --server ...
+(`--tls` serves https: gunicorn command lines get --certfile/--keyfile; `--close` makes every
+request a new connection, so req/s are handshakes/s.) A CMD starting with `raw:` is run as
+given, with {port}, {app} and {apps} filled in (for peers with other flags, e.g. granian).
 CMD is a gunicorn command line without -b/-w/the app (e.g. "/venv/bin/gunicorn -k gthread
 --threads 4"); "{port}" is not needed, the script adds -b and -w 1 and the app.
 """
@@ -29,7 +33,7 @@ from harness import free_port, lua_upload, server_cpu_ns as cpu_ns, wait_ready
 APPS = Path(__file__).resolve().parent / "apps"
 
 
-def wrk(port, duration, path, conns=50, lua=""):
+def wrk(port, duration, path, conns=50, lua="", scheme="http"):
     script = None
     if lua:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -38,7 +42,7 @@ def wrk(port, duration, path, conns=50, lua=""):
     try:
         out = subprocess.run(
             ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s"]
-            + (["-s", script] if script else []) + [f"http://127.0.0.1:{port}{path}"],
+            + (["-s", script] if script else []) + [f"{scheme}://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, timeout=duration + 60,
         ).stdout
     finally:
@@ -51,18 +55,50 @@ def wrk(port, duration, path, conns=50, lua=""):
     return requests, errors
 
 
-def one_round(cmd, app, duration, path, conns=50, lua=""):
+def wait_ready_tls(port, proc, deadline_s=30.0):
+    """`wait_ready` over TLS (the certificate is not verified: it is the bench's own)."""
+    import socket
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
+                with ctx.wrap_socket(raw) as s:
+                    s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                    s.settimeout(5)
+                    if s.recv(16).startswith(b"HTTP/"):
+                        return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def one_round(cmd, app, duration, path, conns=50, lua="", tls=None):
     port = free_port()
-    argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
-        "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning", app]
+    if cmd.startswith("raw:"):
+        argv = ["taskset", "-c", "0"] + shlex.split(
+            cmd[4:].format(port=port, app=app, apps=APPS))
+    else:
+        argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
+            "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning"]
+        if tls:
+            argv += ["--certfile", tls[0], "--keyfile", tls[1]]
+        argv.append(app)
+    scheme = "https" if tls else "http"
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        if not wait_ready(port, proc):
+        ready = wait_ready_tls(port, proc) if tls else wait_ready(port, proc)
+        if not ready:
             raise SystemExit(f"did not start: {cmd}: {proc.stderr.read(2000).decode()}")
-        wrk(port, 1, path, conns, lua)  # warm-up
+        wrk(port, 1, path, conns, lua, scheme)  # warm-up
         before, t0 = cpu_ns(proc.pid), time.monotonic()
-        requests, errors = wrk(port, duration, path, conns, lua)
+        requests, errors = wrk(port, duration, path, conns, lua, scheme)
         elapsed = time.monotonic() - t0
         used = cpu_ns(proc.pid) - before
         return {"rps": requests / duration, "cpu_us": used / 1000 / max(requests, 1),
@@ -85,16 +121,22 @@ def main():
     ap.add_argument("--duration", type=int, default=4)
     ap.add_argument("--conns", type=int, default=50)
     ap.add_argument("--upload", choices=["length", "chunked"], default=None)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None)
+    ap.add_argument("--close", action="store_true")
     args = ap.parse_args()
     lua = lua_upload(args.upload == "chunked") if args.upload else ""
+    if args.close:
+        lua += 'wrk.headers["Connection"] = "close"\n'
     servers = [s.split("=", 1) for s in args.server]
     results = {name: [] for name, _ in servers}
     for r in range(args.rounds):
         order = servers if r % 2 == 0 else list(reversed(servers))
         for name, cmd in order:
             results[name].append(
-                one_round(cmd, args.app, args.duration, args.path, args.conns, lua))
+                one_round(cmd, args.app, args.duration, args.path, args.conns, lua, args.tls))
     what = f", 1 MiB uploads ({args.upload})" if args.upload else ""
+    what += ", https" if args.tls else ""
+    what += ", a new connection per request" if args.close else ""
     print(f"app {args.app}{what}, {args.rounds} rounds of {args.duration} s, server on core 0, "
           f"wrk -t1 -c{args.conns} on core 1; median round")
     print(f"| server | req/s | CPU µs/req | rounds req/s | errors |")
