@@ -360,3 +360,385 @@ fn known_ciphers() -> String {
         .collect::<Vec<_>>()
         .join(":")
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::tls::tests::{client_handshake, connect, Pki};
+
+    /// The acceptor for `cfg` without the process-wide keep-the-last-good rule of [`load`]
+    /// (tests run in parallel; only `rotation_keeps_the_last_good_certificate` uses `load`).
+    pub(crate) fn acceptor(cfg: &Config) -> Acceptor {
+        build(cfg).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn error(cfg: &Config) -> String {
+        match build(cfg) {
+            Ok(_) => panic!("loaded: {cfg:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn tls_is_on_when_certfile_or_keyfile_is_set() {
+        let mut cfg = Config::default();
+        assert!(!enabled(&cfg));
+        assert!(load(&cfg).unwrap().is_none());
+        cfg.keyfile = Some("k".into());
+        assert!(enabled(&cfg));
+        cfg.keyfile = None;
+        cfg.certfile = Some("c".into());
+        assert!(enabled(&cfg));
+    }
+
+    /// Each bad setting or file: the message names the setting and the file (or the value).
+    #[test]
+    fn load_errors_name_the_setting_and_the_file() {
+        let pki = Pki::new("errors");
+        pki.write("empty.pem", "");
+        pki.write(
+            "bad.key",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        );
+        pki.write(
+            "garbage.pem",
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        );
+        pki.openssl(
+            "pkey -in a.key -aes256 -passout pass:x -out pkcs8-encrypted.key",
+            &[],
+        );
+        pki.openssl(
+            "ec -in a.key -aes256 -passout pass:x -out ec-encrypted.key",
+            &[],
+        );
+        pki.openssl(
+            "genrsa -aes256 -passout pass:x -out rsa-encrypted.key 2048",
+            &[],
+        );
+        pki.openssl(
+            "genrsa -aes256 -traditional -passout pass:x -out rsa-trad-encrypted.key 2048",
+            &[],
+        );
+        let (a_pem, a_key, b_key) = (pki.path("a.pem"), pki.path("a.key"), pki.path("b.key"));
+        let missing = pki.path("missing.pem");
+        let with = |f: &dyn Fn(&mut Config)| {
+            let mut cfg = pki.config("a");
+            f(&mut cfg);
+            cfg
+        };
+        // (case, config, what the message must contain)
+        let cases: Vec<(&str, Config, Vec<String>)> = vec![
+            (
+                "missing certfile",
+                with(&|c| c.certfile = Some(missing.clone())),
+                vec![format!("certfile {missing}: "), "No such file".into()],
+            ),
+            (
+                "missing keyfile",
+                with(&|c| c.keyfile = Some(missing.clone())),
+                vec![format!("keyfile {missing}: "), "No such file".into()],
+            ),
+            (
+                "keyfile without certfile",
+                with(&|c| c.certfile = None),
+                vec![format!("keyfile {a_key} is set without certfile")],
+            ),
+            (
+                "certfile with no certificate (a key)",
+                with(&|c| c.certfile = Some(a_key.clone())),
+                vec![format!("certfile {a_key}: no certificate in it")],
+            ),
+            (
+                "empty certfile",
+                with(&|c| c.certfile = Some(pki.path("empty.pem"))),
+                vec![format!(
+                    "certfile {}: no certificate",
+                    pki.path("empty.pem")
+                )],
+            ),
+            (
+                "certfile that is not PEM",
+                with(&|c| c.certfile = Some(pki.path("garbage.pem"))),
+                vec![format!("certfile {}: ", pki.path("garbage.pem"))],
+            ),
+            (
+                "keyfile with no key (a certificate)",
+                with(&|c| c.keyfile = Some(a_pem.clone())),
+                vec![format!("keyfile {a_pem}: no private key in it")],
+            ),
+            (
+                "certfile alone, no key in it",
+                with(&|c| c.keyfile = None),
+                vec![format!("certfile {a_pem}: no private key in it")],
+            ),
+            (
+                "encrypted PKCS#8 key (openssl pkey -aes256)",
+                with(&|c| c.keyfile = Some(pki.path("pkcs8-encrypted.key"))),
+                vec![
+                    format!("keyfile {}: ", pki.path("pkcs8-encrypted.key")),
+                    "encrypted".into(),
+                    "openssl pkey -in KEY -out PLAIN_KEY".into(),
+                ],
+            ),
+            (
+                "encrypted EC key (openssl ec -aes256)",
+                with(&|c| c.keyfile = Some(pki.path("ec-encrypted.key"))),
+                vec![
+                    format!("keyfile {}: ", pki.path("ec-encrypted.key")),
+                    "encrypted".into(),
+                ],
+            ),
+            (
+                "encrypted RSA key (openssl genrsa -aes256)",
+                with(&|c| c.keyfile = Some(pki.path("rsa-encrypted.key"))),
+                vec![
+                    format!("keyfile {}: ", pki.path("rsa-encrypted.key")),
+                    "encrypted".into(),
+                ],
+            ),
+            (
+                "encrypted traditional RSA key (Proc-Type: 4,ENCRYPTED)",
+                with(&|c| c.keyfile = Some(pki.path("rsa-trad-encrypted.key"))),
+                vec![
+                    format!("keyfile {}: ", pki.path("rsa-trad-encrypted.key")),
+                    "encrypted".into(),
+                ],
+            ),
+            (
+                "a key that does not parse",
+                with(&|c| c.keyfile = Some(pki.path("bad.key"))),
+                vec![
+                    format!("keyfile {}: ", pki.path("bad.key")),
+                    "private key".into(),
+                ],
+            ),
+            (
+                "key of another certificate",
+                with(&|c| c.keyfile = Some(b_key.clone())),
+                vec![format!("keyfile {b_key} does not match certfile {a_pem}")],
+            ),
+            (
+                "cert_reqs 2 without ca_certs",
+                with(&|c| c.cert_reqs = CertReqs::Required),
+                vec!["cert_reqs 2 needs ca_certs".into()],
+            ),
+            (
+                "cert_reqs 1 without ca_certs",
+                with(&|c| c.cert_reqs = CertReqs::Optional),
+                vec!["cert_reqs 1 needs ca_certs".into()],
+            ),
+            (
+                "ca_certs with no certificate (a key)",
+                with(&|c| {
+                    c.cert_reqs = CertReqs::Required;
+                    c.ca_certs = Some(a_key.clone());
+                }),
+                vec![format!("ca_certs {a_key}: no certificate in it")],
+            ),
+            (
+                "missing ca_certs",
+                with(&|c| {
+                    c.cert_reqs = CertReqs::Optional;
+                    c.ca_certs = Some(missing.clone());
+                }),
+                vec![format!("ca_certs {missing}: "), "No such file".into()],
+            ),
+            (
+                "OpenSSL keyword HIGH",
+                with(&|c| c.ciphers = Some("HIGH".into())),
+                vec![
+                    "ciphers \"HIGH\": \"HIGH\" is not a cipher suite of this server".into(),
+                    "ECDHE-RSA-AES128-GCM-SHA256".into(),
+                ],
+            ),
+            (
+                "an exclusion among known names",
+                with(&|c| c.ciphers = Some("ECDHE-RSA-AES128-GCM-SHA256:!aNULL".into())),
+                vec!["\"!aNULL\" is not a cipher suite".into()],
+            ),
+            (
+                "a suite rustls does not implement (CBC)",
+                with(&|c| c.ciphers = Some("ECDHE-RSA-AES128-SHA".into())),
+                vec!["\"ECDHE-RSA-AES128-SHA\" is not a cipher suite".into()],
+            ),
+            (
+                "only TLS 1.3 suites with ssl_version TLSv1_2",
+                with(&|c| {
+                    c.ciphers = Some("TLS_AES_128_GCM_SHA256".into());
+                    c.ssl_version = SslVersion::Tls12;
+                }),
+                vec![
+                    "ciphers \"TLS_AES_128_GCM_SHA256\" leaves no cipher suite for ssl_version \
+                     TLSv1_2"
+                        .into(),
+                ],
+            ),
+        ];
+        for (case, cfg, wanted) in cases {
+            let message = error(&cfg);
+            for want in wanted {
+                assert!(
+                    message.contains(&want),
+                    "{case}: {message:?} lacks {want:?}"
+                );
+            }
+            assert!(!message.contains('\n'), "{case}: one line: {message:?}");
+        }
+    }
+
+    fn suite_names(cfg: &Config) -> Vec<&'static str> {
+        provider(cfg)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite().as_str().unwrap())
+            .collect()
+    }
+
+    const TLS13: [&str; 3] = [
+        "TLS13_AES_256_GCM_SHA384",
+        "TLS13_AES_128_GCM_SHA256",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ];
+
+    /// OpenSSL and IANA names (any case, `:`, `,` or space between), DEFAULT; naming only TLS
+    /// 1.2 suites keeps the TLS 1.3 ones on, as OpenSSL's cipher list does.
+    #[test]
+    fn ciphers_by_openssl_and_iana_names() {
+        let pki = Pki::new("ciphers");
+        let cases: &[(&str, SslVersion, &[&str])] = &[
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                SslVersion::Tls,
+                &["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+            ),
+            (
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                SslVersion::Tls,
+                &["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+            ),
+            (
+                "ecdhe-rsa-chacha20-poly1305:ECDHE-ECDSA-AES256-GCM-SHA384",
+                SslVersion::Tls12,
+                &[
+                    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                ],
+            ),
+            (
+                "ECDHE-RSA-AES128-GCM-SHA256, ECDHE-RSA-AES256-GCM-SHA384",
+                SslVersion::Tls,
+                &[
+                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                ],
+            ),
+            // TLS 1.3 names: OpenSSL's (= IANA's) and rustls's.
+            (
+                "TLS_CHACHA20_POLY1305_SHA256",
+                SslVersion::Tls13,
+                &["TLS13_CHACHA20_POLY1305_SHA256"],
+            ),
+            (
+                "TLS13_AES_128_GCM_SHA256",
+                SslVersion::Tls,
+                &["TLS13_AES_128_GCM_SHA256"],
+            ),
+            // Only TLS 1.2 suites named with ssl_version TLSv1_3: the TLS 1.3 suites stay, as
+            // in Python (`set_ciphers` does not touch TLS 1.3's list).
+            (
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                SslVersion::Tls13,
+                &["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+            ),
+        ];
+        for (value, version, named) in cases {
+            let mut cfg = pki.config("a");
+            cfg.ciphers = Some(value.to_string());
+            cfg.ssl_version = *version;
+            let names = suite_names(&cfg);
+            let mut wanted: Vec<&str> = named.to_vec();
+            if !named.iter().any(|n| n.starts_with("TLS13_")) {
+                wanted.extend(TLS13);
+            }
+            assert_eq!(names, wanted, "{value}");
+            build(&cfg).unwrap_or_else(|e| panic!("{value}: {e}"));
+        }
+        // DEFAULT (alone, or with names: no duplicates) and no value: ring's suites.
+        let all: Vec<&str> = ring::ALL_CIPHER_SUITES
+            .iter()
+            .map(|s| s.suite().as_str().unwrap())
+            .collect();
+        for value in [
+            None,
+            Some(""),
+            Some("DEFAULT"),
+            Some("default:TLS_AES_128_GCM_SHA256"),
+        ] {
+            let mut cfg = pki.config("a");
+            cfg.ciphers = value.map(String::from);
+            assert_eq!(suite_names(&cfg), all, "{value:?}");
+        }
+    }
+
+    /// A rotated certificate that does not load keeps the one loaded before (logged once); a
+    /// first load that fails is an error; a good file after a broken one is used again.
+    #[test]
+    fn rotation_keeps_the_last_good_certificate() {
+        let pki = Pki::new("rotation");
+        *lock(&LAST_GOOD) = None;
+        *lock(&LAST_FAILURE) = None;
+        let cfg = pki.config("a");
+        let served = |acceptor: &Acceptor| {
+            let client = pki.client_config(None, rustls::DEFAULT_VERSIONS, None);
+            let (mut server, thread) = connect(acceptor, client, client_handshake);
+            server.handshake().unwrap();
+            drop(server);
+            thread.join().unwrap().unwrap()
+        };
+
+        let (a_pem, a_key) = (pki.read("a.pem"), pki.read("a.key"));
+
+        // The first load of a broken file is an error (the server does not start).
+        pki.write("a.pem", "not a certificate");
+        assert!(matches!(load(&cfg), Err(TlsError::NoCertificate(_))));
+
+        pki.write("a.pem", pki.read("b.pem"));
+        pki.write("a.key", pki.read("b.key"));
+        let first = load(&cfg).unwrap().unwrap();
+        assert!(served(&first).contains("O=Server B"));
+
+        // Broken files, twice: the acceptor loaded before, the error logged once.
+        pki.write(
+            "a.key",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        );
+        for _ in 0..2 {
+            let kept = load(&cfg).unwrap().unwrap();
+            assert!(Arc::ptr_eq(&kept.config, &first.config));
+            assert!(served(&kept).contains("O=Server B"));
+            let logged = lock(&LAST_FAILURE).clone().unwrap();
+            assert!(
+                logged.contains(&format!("keyfile {}: ", pki.path("a.key"))),
+                "{logged}"
+            );
+        }
+        std::fs::remove_file(pki.path("a.pem")).unwrap();
+        let kept = load(&cfg).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&kept.config, &first.config));
+        assert!(lock(&LAST_FAILURE).clone().unwrap().starts_with("certfile"));
+
+        // Good files again (certificate A): loaded, the failure forgotten.
+        pki.write("a.pem", a_pem);
+        pki.write("a.key", a_key);
+        let second = load(&cfg).unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&second.config, &first.config));
+        assert!(lock(&LAST_FAILURE).is_none());
+        assert!(served(&second).contains("O=Server A"));
+
+        // TLS off is never an error, whatever was loaded before.
+        assert!(load(&Config::default()).unwrap().is_none());
+        *lock(&LAST_GOOD) = None;
+    }
+}
