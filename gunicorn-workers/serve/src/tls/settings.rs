@@ -188,8 +188,11 @@ fn build(cfg: &Config) -> Result<Acceptor, TlsError> {
                 source,
             },
         })?;
-    // HTTP/1.1 only until HTTP/2 is served: a client offering ALPN learns it at once.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/1.x only until HTTP/2 is served: a client offering ALPN learns it at once. Both
+    // versions are listed: a server that offers ALPN refuses a client whose list has none of
+    // its protocols (RFC 7301 §3.2, rustls's no_application_protocol alert), and an HTTP/1.0
+    // client (`curl --http1.0`) offers only "http/1.0", which gunicorn serves.
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Ok(Acceptor {
         config: Arc::new(config),
         suppress_ragged_eofs: cfg.suppress_ragged_eofs,

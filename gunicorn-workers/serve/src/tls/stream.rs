@@ -399,6 +399,28 @@ mod tests {
         assert!(thread.join().unwrap().unwrap().contains("O=Server A"));
     }
 
+    /// ALPN: HTTP/1.1 for a client that offers it beside h2, HTTP/1.0 for one that offers only
+    /// that (as gunicorn serves it), none for a client that offers nothing.
+    #[test]
+    fn alpn_http_1_x() {
+        let pki = Pki::new("alpn");
+        let acceptor = acceptor(&pki.config("a"));
+        let cases: &[(&[&[u8]], Option<&[u8]>)] = &[
+            (&[b"h2", b"http/1.1"], Some(b"http/1.1")),
+            (&[b"http/1.0"], Some(b"http/1.0")),
+            (&[], None),
+        ];
+        for (offered, chosen) in cases {
+            let mut config = (*pki.client_config(None, rustls::DEFAULT_VERSIONS, None)).clone();
+            config.alpn_protocols = offered.iter().map(|p| p.to_vec()).collect();
+            let (mut server, thread) = connect(&acceptor, Arc::new(config), client_handshake);
+            server.handshake().unwrap();
+            assert_eq!(server.conn.alpn_protocol(), *chosen, "{offered:?}");
+            drop(server);
+            thread.join().unwrap().unwrap();
+        }
+    }
+
     /// `ssl_version TLSv1_2` refuses a TLS 1.3-only client, `TLSv1_3` a TLS 1.2-only one.
     #[test]
     fn ssl_version_limits_the_versions() {
