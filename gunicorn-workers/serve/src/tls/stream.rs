@@ -405,7 +405,8 @@ mod tests {
     fn alpn_http_1_x() {
         let pki = Pki::new("alpn");
         let acceptor = acceptor(&pki.config("a"));
-        let cases: &[(&[&[u8]], Option<&[u8]>)] = &[
+        type Protocols = &'static [&'static [u8]];
+        let cases: &[(Protocols, Option<&[u8]>)] = &[
             (&[b"h2", b"http/1.1"], Some(b"http/1.1")),
             (&[b"http/1.0"], Some(b"http/1.0")),
             (&[], None),
