@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -35,6 +35,8 @@ struct Inner {
     /// A read or write failed since the last `clear_failed` (the stream position is unknown:
     /// the connection cannot carry another request).
     failed: AtomicBool,
+    /// When set, every read and write waits at most until then (see `set_deadline`).
+    deadline: Mutex<Option<Instant>>,
 }
 
 /// A cooperative socket. Clones share the same socket.
@@ -62,6 +64,7 @@ impl GreenSocket {
             greenlet_exit: greenlet_exit.clone_ref(sock.py()),
             fatal: Mutex::new(None),
             failed: AtomicBool::new(false),
+            deadline: Mutex::new(None),
         })))
     }
 
@@ -83,6 +86,33 @@ impl GreenSocket {
             .settimeout
             .bind(py)
             .call1((arg,))
+            .map(drop)
+            .map_err(|e| self.failed(py, e))
+    }
+
+    /// Bounds the following reads and writes *together*: each one waits at most until
+    /// `deadline`, and one started after it fails at once with `ErrorKind::TimedOut`. A
+    /// per-call timeout would not bound a stream that reads several times per call (TLS reads
+    /// records until it has plaintext): a client trickling bytes would renew it forever. None:
+    /// back to the timeout of [`GreenSocket::set_timeout`] (which the deadline's calls changed).
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.0.deadline.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+    }
+
+    /// Sets the socket's timeout to what is left before the deadline, if one is set.
+    fn apply_deadline(&self, py: Python<'_>) -> io::Result<()> {
+        let Some(deadline) = *self.0.deadline.lock().unwrap_or_else(|e| e.into_inner()) else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.0.failed.store(true, Ordering::Relaxed);
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.0
+            .settimeout
+            .bind(py)
+            .call1((left.as_secs_f64(),))
             .map(drop)
             .map_err(|e| self.failed(py, e))
     }
@@ -115,6 +145,15 @@ impl GreenSocket {
             .take()
     }
 
+    /// Whether an exception that kills the greenlet came through a socket call (not taken).
+    pub fn has_fatal(&self) -> bool {
+        self.0
+            .fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// Turns a Python exception from a socket call into an `io::Error` that carries it (pyo3
     /// gives the original exception back when the bridge converts the error for the app, so a
     /// `Timeout` or `GreenletExit` raised into a request keeps its type).
@@ -136,6 +175,7 @@ impl Read for GreenSocket {
             return Ok(0);
         }
         Python::attach(|py| {
+            self.apply_deadline(py)?;
             let data = self
                 .0
                 .recv
@@ -159,6 +199,7 @@ impl Write for GreenSocket {
             return Ok(0);
         }
         Python::attach(|py| {
+            self.apply_deadline(py)?;
             self.0
                 .sendall
                 .bind(py)

@@ -7,10 +7,13 @@
 //! greenlet calls `server::GreenServer::serve`, which parses, builds the environ, runs the app
 //! through the WSGI bridge and encodes the response in Rust, reading and writing through the
 //! cooperative socket (`green_socket::GreenSocket`), so a would-block switches greenlets
-//! instead of blocking the thread. See docs/greenlet.md for the design.
+//! instead of blocking the thread. With `--certfile`, each connection is a TLS stream over that
+//! socket (`handshake.rs`, the acceptor loaded in the master when the worker is built). See
+//! docs/greenlet.md for the design.
 #![deny(unsafe_code)]
 
 mod green_socket;
+mod handshake;
 mod library;
 mod server;
 #[allow(unsafe_code)]
@@ -61,6 +64,8 @@ pub struct GreenletWorker {
     library: Library,
     /// Requests to serve before restarting (`max_requests` + jitter); None = unlimited.
     max_requests: Option<u64>,
+    /// TLS for every connection (`--certfile`...), None for plain HTTP.
+    tls: Option<gunicorn_serve::tls::Acceptor>,
 }
 
 fn build_gevent(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
@@ -74,14 +79,12 @@ fn build_eventlet(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
 fn build(cfg: &Config, library: Library) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
-    // Until this class serves TLS: refused, never plain HTTP on a port meant for HTTPS.
-    if gunicorn_serve::tls::enabled(cfg) {
-        return Err(BuildError(
-            "TLS (certfile/keyfile) is not served by the gevent/eventlet worker yet".into(),
-        ));
-    }
+    // The certificate and key files are read here, in the master before each fork: a bad
+    // file stops the server before a worker runs, and workers read no key file.
+    let tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
     Ok(Box::new(GreenletWorker {
         library,
+        tls,
         max_requests: gunicorn_core::worker::max_requests(cfg),
     }))
 }
@@ -167,6 +170,7 @@ impl Worker for GreenletWorker {
             // instead of racing the kill.
             graceful_timeout: (cfg.graceful_timeout as f64 - 0.5).max(0.0),
             max_requests: self.max_requests,
+            tls: self.tls,
             ctx,
             greenlet_exit,
         });

@@ -6,21 +6,22 @@
 //! enters `serve` on the same object.
 
 use std::collections::HashSet;
-use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
-use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, RequestParser};
+use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, Request, RequestParser};
 use gunicorn_python::wsgi::{Bridge, Exchange};
 use gunicorn_serve::linger::{self, DRAIN_LIMIT, DRAIN_TIME, LINGER_TIME};
+use gunicorn_serve::tls::Acceptor;
 use gunicorn_serve::{read_head, Awaiting, Count, HeadRead, HeadReader, RequestBudget, Transport};
 use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::prelude::*;
 
 use crate::green_socket::GreenSocket;
+use crate::handshake::handshake;
 
 /// What a worker's server is built from.
 pub struct Settings {
@@ -32,6 +33,8 @@ pub struct Settings {
     pub keepalive: Duration,
     pub graceful_timeout: f64,
     pub max_requests: Option<u64>,
+    /// `--certfile`...: TLS on every connection (loaded in the master).
+    pub tls: Option<Acceptor>,
     pub ctx: WorkerContext,
     /// `greenlet.GreenletExit`.
     pub greenlet_exit: Py<PyAny>,
@@ -81,115 +84,166 @@ impl GreenServer {
 
     /// Serves requests on one connection until it closes, keep-alive ends, or the worker
     /// stops. Errors only to re-raise an exception that kills the greenlet.
+    ///
+    /// The connection is one owned [`Transport`] (the green socket itself, or a TLS stream
+    /// over it): request heads are read from it, each [`Exchange`] borrows it and gives it back
+    /// for the next request. `sock` (a handle on the same Python socket) is kept for what is
+    /// about the socket itself: timeouts, the greenlet-killing exception, the idle set, close.
     fn serve_connection(
         &self,
         py: Python<'_>,
         sock: &GreenSocket,
-        conn: &ConnInfo,
+        conn: &mut ConnInfo,
     ) -> PyResult<()> {
+        // With keep-alive on, the first head must arrive within `keepalive` of the accept, the
+        // TLS handshake before it included (gunicorn's gevent worker: its `Timeout(keepalive)`
+        // covers the first read, which runs the handshake).
+        let first_deadline =
+            (!self.s.keepalive.is_zero()).then(|| Instant::now() + self.s.keepalive);
+        let mut io: Box<dyn Transport> = match &self.s.tls {
+            None => Box::new(sock.clone()),
+            Some(acceptor) => match handshake(sock, acceptor, conn, first_deadline) {
+                Some(stream) => stream,
+                None => return sock.take_fatal().map_or(Ok(()), Err),
+            },
+        };
         let mut reader =
             HeadReader::new(RequestParser::new(Arc::clone(&self.s.http), conn.clone()));
         let mut leftover = Vec::new();
         let mut first = true;
+        let mut deadline = first_deadline;
         loop {
-            let head = self.read_head(py, sock, &mut reader, leftover, first);
+            let head = self.read_head(
+                py,
+                sock,
+                io.as_mut(),
+                &mut reader,
+                leftover,
+                first,
+                deadline,
+            );
             if let Some(e) = sock.take_fatal() {
                 return Err(e);
             }
             let (req, after_head) = match head {
                 HeadRead::Ready { req, after_head } => (req, after_head),
-                HeadRead::Closed => return Ok(()),
-                HeadRead::Invalid(e) => {
-                    self.reject(py, sock, conn, &e);
+                HeadRead::Closed => {
+                    self.close_notify(io.as_mut());
                     return Ok(());
                 }
-            };
-            first = false;
-            // The app may take as long as it needs (gunicorn's gevent worker has no timeout
-            // around the application either).
-            if sock.set_timeout(py, None).is_err() {
-                return sock.take_fatal().map_or(Ok(()), Err);
-            }
-            sock.clear_failed();
-            let last = self.count_request();
-            let must_close = last || self.s.keepalive.is_zero() || self.stopping();
-            let transport: Box<dyn Transport> = Box::new(sock.clone());
-            let exchange = Exchange::new(
-                transport,
-                after_head,
-                &req,
-                Arc::clone(&self.s.http),
-                must_close,
-            );
-            exchange.set_cooperative();
-            // gunicorn's environ carries the connection's own socket object.
-            exchange.set_client_socket(sock.object(py));
-            let handled = self.s.bridge.handle_request(
-                py,
-                &req,
-                conn,
-                reader.proxy_info(),
-                &self.s.http,
-                &exchange,
-            );
-            let outcome = match handled {
-                Ok(outcome) => outcome,
-                // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
-                Err(e) => {
-                    exchange.take_transport();
-                    self.reject(py, sock, conn, &e);
+                HeadRead::Invalid(e) => {
+                    self.reject(py, sock, io.as_mut(), conn, &e);
                     return sock.take_fatal().map_or(Ok(()), Err);
                 }
             };
-            // A socket error inside the request (e.g. a read the app gave up on with its own
-            // timeout) leaves the stream at an unknown position: no further request on it.
-            let mut reusable =
-                outcome.reusable && !must_close && !self.stopping() && !sock.has_failed();
-            if reusable && !exchange.request_fully_read() {
-                reusable = sock.set_timeout(py, Some(DRAIN_TIME)).is_ok()
-                    && exchange.drain_body(DRAIN_LIMIT);
+            first = false;
+            match self.serve_request(py, sock, io, &req, after_head, &reader, conn)? {
+                Some((back, rest)) => (io, leftover) = (back, rest),
+                None => return Ok(()),
             }
-            let rest = exchange.take_transport().map(|(_, rest)| rest);
-            if let Some(e) = sock.take_fatal() {
-                return Err(e);
+            deadline = (!self.s.keepalive.is_zero()).then(|| Instant::now() + self.s.keepalive);
+        }
+    }
+
+    /// Runs the app for one request read from `io` and writes its response. Gives the
+    /// transport back with the bytes read past the request when the connection carries another
+    /// request; None when it is done (close_notify sent on TLS, the caller closes). Errors only
+    /// to re-raise an exception that kills the greenlet.
+    #[allow(clippy::too_many_arguments)]
+    fn serve_request(
+        &self,
+        py: Python<'_>,
+        sock: &GreenSocket,
+        io: Box<dyn Transport>,
+        req: &Request,
+        after_head: Vec<u8>,
+        reader: &HeadReader,
+        conn: &ConnInfo,
+    ) -> PyResult<Option<KeptAlive>> {
+        // The app may take as long as it needs (gunicorn's gevent worker has no timeout
+        // around the application either).
+        if sock.set_timeout(py, None).is_err() {
+            return sock.take_fatal().map_or(Ok(None), Err);
+        }
+        sock.clear_failed();
+        let last = self.count_request();
+        let must_close = last || self.s.keepalive.is_zero() || self.stopping();
+        let exchange = Exchange::new(io, after_head, req, Arc::clone(&self.s.http), must_close);
+        exchange.set_cooperative();
+        // gunicorn's environ carries the connection's own socket object.
+        exchange.set_client_socket(sock.object(py));
+        let handled = self.s.bridge.handle_request(
+            py,
+            req,
+            conn,
+            reader.proxy_info(),
+            &self.s.http,
+            &exchange,
+        );
+        let outcome = match handled {
+            Ok(outcome) => outcome,
+            // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
+            Err(e) => {
+                if let Some((mut io, _)) = exchange.take_transport() {
+                    self.reject(py, sock, io.as_mut(), conn, &e);
+                }
+                return sock.take_fatal().map_or(Ok(None), Err);
             }
-            match rest {
-                Some(rest) if reusable => leftover = rest,
-                _ => return Ok(()),
+        };
+        // A socket error inside the request (e.g. a read the app gave up on with its own
+        // timeout) leaves the stream at an unknown position: no further request on it.
+        let mut reusable =
+            outcome.reusable && !must_close && !self.stopping() && !sock.has_failed();
+        if reusable && !exchange.request_fully_read() {
+            // One deadline for the whole drain, not per read: a client trickling the body (or
+            // TLS records) cannot stretch it.
+            sock.set_deadline(Some(Instant::now() + DRAIN_TIME));
+            reusable = exchange.drain_body(DRAIN_LIMIT);
+            sock.set_deadline(None);
+        }
+        let taken = exchange.take_transport();
+        if let Some(e) = sock.take_fatal() {
+            return Err(e);
+        }
+        match taken {
+            Some(next) if reusable => Ok(Some(next)),
+            Some((mut io, _)) => {
+                self.close_notify(io.as_mut());
+                Ok(None)
             }
+            None => Ok(None),
         }
     }
 
     /// Reads until `reader` has a complete request head, starting with `leftover` (bytes read
-    /// past the previous request). With keep-alive on, the whole head must arrive within
-    /// `keepalive` (gunicorn's gevent worker: `Timeout(keepalive)` around reading each
-    /// request); with it off, the first request may take as long as it needs.
+    /// past the previous request), from `io`. With keep-alive on, the whole head must arrive
+    /// by `deadline` (gunicorn's gevent worker: `Timeout(keepalive)` around reading each
+    /// request); with it off (`deadline` None), the first request may take as long as it
+    /// needs and there is no second one.
+    #[allow(clippy::too_many_arguments)]
     fn read_head(
         &self,
         py: Python<'_>,
         sock: &GreenSocket,
+        io: &mut dyn Transport,
         reader: &mut HeadReader,
         leftover: Vec<u8>,
         first: bool,
+        deadline: Option<Instant>,
     ) -> HeadRead {
-        let deadline = (!self.s.keepalive.is_zero()).then(|| Instant::now() + self.s.keepalive);
-        if !first && deadline.is_none() {
-            return HeadRead::Closed;
-        }
-        let mut stream = sock.clone();
-        read_head(reader, leftover, |buf, awaiting| loop {
-            let timeout = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(io::ErrorKind::TimedOut.into());
-                    }
-                    Some(left)
+        match deadline {
+            Some(d) => sock.set_deadline(Some(d)),
+            None if first => {
+                if sock.set_timeout(py, None).is_err() {
+                    return HeadRead::Closed;
                 }
-                None => None,
-            };
-            sock.set_timeout(py, timeout)?;
-            let idle = awaiting == Awaiting::Request && !first;
+            }
+            None => return HeadRead::Closed,
+        }
+        let head = read_head(reader, leftover, |buf, awaiting| {
+            // Idle: waiting for the next request with none of it at hand (a TLS stream may
+            // hold decrypted bytes of a pipelined request: those are served, not cut off).
+            let idle = awaiting == Awaiting::Request && !first && !io.has_buffered_input();
             if idle {
                 // Registered, then the stop checked: a stop requested before this point is
                 // seen here; one requested later runs the driver's `close_idle`, which can only
@@ -200,38 +254,58 @@ impl GreenServer {
                     return Ok(0);
                 }
             }
-            let read = stream.read(buf);
+            let read = io.read(buf);
             if idle {
                 self.idle_set().remove(&sock.raw_fd());
             }
-            match read {
-                // The timeout: look at the deadline again.
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
-                other => return other,
-            }
-        })
+            read
+        });
+        sock.set_deadline(None);
+        head
     }
 
-    /// Answers a request that failed before the app ran (gunicorn's error page and log line),
-    /// then closes gracefully.
-    fn reject(&self, py: Python<'_>, sock: &GreenSocket, conn: &ConnInfo, err: &HttpError) {
+    /// Sends TLS's close_notify before the connection closes (a client reading a response
+    /// delimited by the close can tell it from a truncation). Nothing on a plain connection.
+    fn close_notify(&self, io: &mut dyn Transport) {
+        if self.s.tls.is_some() {
+            let _ = io.shutdown_write();
+        }
+    }
+
+    /// Answers a request that failed before the app ran (gunicorn's error page and log line)
+    /// through the connection's transport, then closes gracefully.
+    fn reject(
+        &self,
+        py: Python<'_>,
+        sock: &GreenSocket,
+        io: &mut dyn Transport,
+        conn: &ConnInfo,
+        err: &HttpError,
+    ) {
         let Some(page) = gunicorn_serve::reject::request_error(conn, err) else {
             return;
         };
-        let mut writer = sock.clone();
-        if sock.set_timeout(py, Some(LINGER_TIME)).is_err() || writer.write_all(&page).is_err() {
+        if sock.set_timeout(py, Some(LINGER_TIME)).is_err()
+            || io.write_all(&page).is_err()
+            || io.flush().is_err()
+        {
             return;
         }
-        // Closing after the page: a FIN, not a RST that could destroy the page in flight.
-        if writer.shutdown_write().is_err() {
+        // Closing after the page: a FIN (after close_notify on TLS), not a RST that could
+        // destroy the page in flight.
+        if io.shutdown_write().is_err() {
             return;
         }
-        linger::discard_input(|buf, left| {
-            sock.set_timeout(py, Some(left))?;
-            writer.read(buf)
-        });
+        // discard_input bounds each read; the deadline bounds them all (a TLS read may take
+        // several socket reads).
+        sock.set_deadline(Some(Instant::now() + LINGER_TIME));
+        linger::discard_input(|buf, _left| io.read(buf));
+        sock.set_deadline(None);
     }
 }
+
+/// A connection kept for its next request: its transport and the bytes read past the last one.
+type KeptAlive = (Box<dyn Transport>, Vec<u8>);
 
 /// The peer of a connected socket as the environ reports it: unix-domain peers (and a socket
 /// whose peer is already gone) have no address.
@@ -260,12 +334,12 @@ impl GreenServer {
                 return Ok(());
             }
         };
-        let conn = ConnInfo {
+        let mut conn = ConnInfo {
             peer: peer_of(green.raw_fd()),
             local,
             tls: None,
         };
-        let result = self.serve_connection(py, &green, &conn);
+        let result = self.serve_connection(py, &green, &mut conn);
         green.close(py);
         result
     }
