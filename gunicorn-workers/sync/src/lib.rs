@@ -7,6 +7,8 @@
 //! between requests, so the current request always finishes.
 #![deny(unsafe_code)]
 
+mod deadline;
+
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
@@ -23,6 +25,8 @@ use gunicorn_python::wsgi::{Bridge, BridgeOptions, Exchange};
 use gunicorn_serve::accept::{accept_batch, BatchEnd};
 use gunicorn_serve::linger::close_graceful;
 use gunicorn_serve::tls::Acceptor;
+
+use crate::deadline::DeadlineStream;
 use gunicorn_serve::transport::has_unread_input;
 use gunicorn_serve::{read_head, HeadRead, HeadReader, RequestBudget, Transport};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -255,16 +259,14 @@ impl Running {
         let Some(acceptor) = &self.tls else {
             return Some(Box::new(stream));
         };
-        // Bounded by half the timeout, as the worker's other waits, so a client that stalls in
-        // the handshake costs this worker at most that long, never its life (the master kills a
-        // worker silent for `--timeout`).
-        let bound = acceptor
+        // One deadline for the whole handshake, half the timeout as the worker's other waits:
+        // a client that stalls or trickles its handshake costs this worker at most that long,
+        // never its life (the master kills a worker silent for `--timeout`).
+        let deadline = acceptor
             .handshake_timeout()
-            .map(|t| (t / 2).max(Duration::from_secs(1)));
-        let handshake = stream
-            .set_read_timeout(bound)
-            .and_then(|()| stream.set_write_timeout(bound))
-            .and_then(|()| acceptor.accept(stream))
+            .map(|t| Instant::now() + (t / 2).max(Duration::from_secs(1)));
+        let handshake = acceptor
+            .accept(DeadlineStream::new(stream, deadline))
             .and_then(|mut tls| tls.handshake().map(|()| tls));
         let tls = match handshake {
             Ok(tls) => tls,
@@ -274,8 +276,7 @@ impl Running {
             }
         };
         // The request itself may take as long as the client needs, as without TLS.
-        let plain = tls.get_ref();
-        if plain.set_read_timeout(None).is_err() || plain.set_write_timeout(None).is_err() {
+        if tls.get_ref().clear().is_err() {
             return None;
         }
         conn.tls = tls.tls_info();
