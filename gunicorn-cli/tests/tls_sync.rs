@@ -708,3 +708,53 @@ fn certificate_rotation_by_hup() {
     let count = server.output().lines().filter(|l| l.contains(kept)).count();
     assert_eq!(count, 1, "{}", server.output());
 }
+
+/// A HUP whose new TLS settings do not load (here `cert_reqs = 2` without `ca_certs`) is
+/// refused as a whole, with one line: the configuration in force stays, clients without a
+/// certificate are still served, and the certificate is not "kept" under the new settings.
+#[test]
+fn a_reload_to_tls_settings_that_do_not_load_is_refused() {
+    let pki = Pki::new("tls-reload-settings");
+    let settings = format!(
+        "certfile = {:?}\nkeyfile = {:?}\n",
+        pki.path("a.pem"),
+        pki.path("a.key")
+    );
+    let conf = pki.dir.write("gunicorn.conf.py", &settings);
+    let server = Gunicorn::new()
+        .args(["-k", "sync", "-c", &conf.to_string_lossy()])
+        .arg("tls_environ:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let port = https_port(&server);
+    let request = || {
+        let out = pki.python(&["post", &port.to_string(), &pki.path("ca.pem"), "0"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(request().starts_with("200\n"));
+
+    pki.dir
+        .write("gunicorn.conf.py", &format!("{settings}cert_reqs = 2\n"));
+    server.signal(Signal::SIGHUP);
+    let refused = server
+        .wait_for("Error reloading the configuration", 1, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("{}", server.output()));
+    assert!(
+        refused[0].contains("cert_reqs 2 needs ca_certs"),
+        "{}",
+        refused[0]
+    );
+    server.wait_booted(2);
+    let served = request();
+    assert!(served.starts_with("200\n"), "{served}");
+    assert!(
+        served.contains(r#""SSL_CLIENT_VERIFY": "NONE""#),
+        "{served}"
+    );
+    assert!(
+        !server.output().contains("stays in use"),
+        "{}",
+        server.output()
+    );
+}

@@ -109,8 +109,44 @@ pub fn enabled(cfg: &Config) -> bool {
     cfg.certfile.is_some() || cfg.keyfile.is_some()
 }
 
-/// The last configuration that loaded, and the last failure logged (logged once).
-static LAST_GOOD: Mutex<Option<Acceptor>> = Mutex::new(None);
+/// The TLS settings an acceptor was built from. A file that fails to load falls back only to
+/// an acceptor of the same settings: new settings that do not load are an error, so a HUP
+/// asking for, say, `cert_reqs 2` with a missing `ca_certs` is refused by the arbiter (which
+/// keeps the configuration in force) instead of serving on under the old `cert_reqs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settings {
+    certfile: Option<String>,
+    keyfile: Option<String>,
+    ca_certs: Option<String>,
+    cert_reqs: CertReqs,
+    ssl_version: SslVersion,
+    ciphers: Option<String>,
+    suppress_ragged_eofs: bool,
+    timeout: u64,
+}
+
+impl Settings {
+    fn of(cfg: &Config) -> Settings {
+        Settings {
+            certfile: cfg.certfile.clone(),
+            keyfile: cfg.keyfile.clone(),
+            ca_certs: cfg.ca_certs.clone(),
+            cert_reqs: cfg.cert_reqs,
+            ssl_version: cfg.ssl_version,
+            ciphers: cfg.ciphers.clone(),
+            suppress_ragged_eofs: cfg.suppress_ragged_eofs,
+            timeout: cfg.timeout,
+        }
+    }
+}
+
+/// How many settings' last good acceptors are kept: the configuration in force and the ones a
+/// reload tried (a reload the arbiter refused for another setting leaves the old one in force).
+const KEPT: usize = 4;
+
+/// The last acceptor that loaded for each recent set of settings (the latest last), and the
+/// last failure logged (logged once).
+static LAST_GOOD: Mutex<Vec<(Settings, Acceptor)>> = Mutex::new(Vec::new());
 static LAST_FAILURE: Mutex<Option<String>> = Mutex::new(None);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -118,22 +154,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The TLS acceptor for `cfg`, None when TLS is off. Reads the files every time (each worker
-/// built after a HUP gets the files as they are then). When they fail to load after a
-/// configuration loaded before in this process (a certificate rotated to a broken file), the
-/// error is logged once and the previous acceptor is returned: connections keep being served
-/// with the old certificate rather than a worker failing to boot.
+/// built after a HUP gets the files as they are then). When they fail to load and the same
+/// settings loaded before in this process (a certificate rotated to a broken file), the error
+/// is logged once and the previous acceptor is returned: connections keep being served with
+/// the old certificate rather than a worker failing to boot. Settings that never loaded are
+/// an error (at startup: exit 1; at a HUP: the arbiter keeps the configuration in force).
 pub fn load(cfg: &Config) -> Result<Option<Acceptor>, TlsError> {
     if !enabled(cfg) {
         return Ok(None);
     }
+    let settings = Settings::of(cfg);
     match build(cfg) {
         Ok(acceptor) => {
-            *lock(&LAST_GOOD) = Some(acceptor.clone());
+            let mut good = lock(&LAST_GOOD);
+            good.retain(|(s, _)| *s != settings);
+            if good.len() >= KEPT {
+                good.remove(0);
+            }
+            good.push((settings, acceptor.clone()));
             *lock(&LAST_FAILURE) = None;
             Ok(Some(acceptor))
         }
         Err(e) => {
-            let Some(previous) = lock(&LAST_GOOD).clone() else {
+            let previous = lock(&LAST_GOOD)
+                .iter()
+                .find(|(s, _)| *s == settings)
+                .map(|(_, a)| a.clone());
+            let Some(previous) = previous else {
                 return Err(e);
             };
             let message = e.to_string();
@@ -690,7 +737,7 @@ pub(crate) mod tests {
     #[test]
     fn rotation_keeps_the_last_good_certificate() {
         let pki = Pki::new("rotation");
-        *lock(&LAST_GOOD) = None;
+        lock(&LAST_GOOD).clear();
         *lock(&LAST_FAILURE) = None;
         let cfg = pki.config("a");
         let served = |acceptor: &Acceptor| {
@@ -740,8 +787,32 @@ pub(crate) mod tests {
         assert!(lock(&LAST_FAILURE).is_none());
         assert!(served(&second).contains("O=Server A"));
 
+        // A reload to TLS settings that do not load is an error (the arbiter then refuses the
+        // reload and keeps the configuration in force), never the old acceptor under new
+        // settings: cert_reqs 2 without (readable) ca_certs must not let clients in without
+        // certificates.
+        let mut stricter = cfg.clone();
+        stricter.cert_reqs = CertReqs::Required;
+        assert!(matches!(load(&stricter), Err(TlsError::NeedsCaCerts(2))));
+        stricter.ca_certs = Some(pki.path("missing-ca.pem"));
+        assert!(matches!(
+            load(&stricter),
+            Err(TlsError::Read {
+                setting: "ca_certs",
+                ..
+            })
+        ));
+        // Workers built again with the settings in force keep their acceptor, even after
+        // other settings loaded (a reload that another setting made the arbiter refuse).
+        let other = load(&pki.config("b")).unwrap().unwrap();
+        assert!(served(&other).contains("O=Server B"));
+        pki.write("a.pem", "broken");
+        let kept = load(&cfg).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&kept.config, &second.config));
+        assert!(served(&kept).contains("O=Server A"));
+
         // TLS off is never an error, whatever was loaded before.
         assert!(load(&Config::default()).unwrap().is_none());
-        *lock(&LAST_GOOD) = None;
+        lock(&LAST_GOOD).clear();
     }
 }
