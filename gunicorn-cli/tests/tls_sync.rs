@@ -485,8 +485,9 @@ fn plain_http_to_the_tls_port_is_closed() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Server A");
 }
 
-/// A client that stalls in the middle of its handshake holds the sync worker for at most half
-/// the timeout: another client is served before the master's timeout would have killed it.
+/// A client that stalls (or trickles) in the middle of its handshake holds the sync worker for
+/// at most half the timeout: another client is served before the master's timeout would have
+/// killed it.
 #[test]
 fn a_stalled_handshake_does_not_keep_the_worker() {
     let pki = Pki::new("tls-stall");
@@ -518,6 +519,32 @@ fn a_stalled_handshake_does_not_keep_the_worker() {
         .unwrap();
     let mut rest = Vec::new();
     let _ = stalled.read_to_end(&mut rest);
+    assert!(
+        !server.output().contains("WORKER TIMEOUT"),
+        "{}",
+        server.output()
+    );
+    assert_eq!(server.worker_pids().len(), 1, "{}", server.output());
+
+    // A client trickling its ClientHello a byte every 0.5 s (each read well within any
+    // per-read timeout) is closed at the same bound: the deadline is the whole handshake's.
+    let mut trickling = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    trickling.set_nodelay(true).unwrap();
+    let started = Instant::now();
+    let hello = [0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+    let mut closed_after = None;
+    for byte in hello.iter().chain([0x03u8; 40].iter()) {
+        if trickling.write_all(&[*byte]).is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let closed_after = closed_after.expect("the trickling client was never closed");
+    assert!(closed_after < Duration::from_secs(8), "{closed_after:?}");
+    assert!(server
+        .wait_for("TLS handshake failed", 2, LOG_TIMEOUT)
+        .is_some());
     assert!(
         !server.output().contains("WORKER TIMEOUT"),
         "{}",
