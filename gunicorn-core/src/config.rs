@@ -594,8 +594,8 @@ impl SettingType for CertReqs {
 
 const CERT_REQS: &[&str] = &["0", "1", "2", "CERT_NONE", "CERT_OPTIONAL", "CERT_REQUIRED"];
 
-/// `ssl_version`: gunicorn's (Python's `ssl.PROTOCOL_*`) names and numbers, read as the lowest TLS
-/// version accepted. TLS 1.0 and 1.1 (and SSL) are refused: they are broken, and rustls does not
+/// `ssl_version`: gunicorn's (Python's `ssl.PROTOCOL_*`) names and numbers, read as the TLS
+/// versions accepted. TLS 1.0 and 1.1 (and SSL) are refused: they are broken, and rustls does not
 /// implement them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SslVersion {
@@ -825,8 +825,8 @@ settings! {
     /// The PEM file of the certificate chain (the server's certificate first).
     certfile: Option<String> = None;
         section "SSL", flags ["--certfile"], kind Kind::Value, meta "FILE";
-    /// The lowest TLS version accepted: `TLS_SERVER` (default: TLS 1.2 and 1.3), `TLSv1_2`
-    /// (only 1.2), `TLSv1_3` (only 1.3); Python's numbers also work. TLS 1.0/1.1 are refused.
+    /// The TLS versions accepted: `TLS_SERVER` (default: TLS 1.2 and 1.3), `TLSv1_2` (only
+    /// 1.2), `TLSv1_3` (only 1.3); Python's names and numbers also work. TLS 1.0/1.1 are refused.
     ssl_version: SslVersion = SslVersion::Tls;
         section "SSL", flags ["--ssl-version"], kind Kind::Value, meta "STRING";
     /// Client certificates: 0 none (default), 1 optional, 2 required (verified against

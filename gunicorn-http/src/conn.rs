@@ -34,7 +34,8 @@ pub struct ConnInfo {
 pub struct TlsInfo {
     /// `TLSv1.2` or `TLSv1.3` (`SSL_PROTOCOL`).
     pub protocol: &'static str,
-    /// The cipher suite's IANA name (`SSL_CIPHER`).
+    /// The cipher suite's OpenSSL name, as Apache's `SSL_CIPHER` shows it
+    /// (`ECDHE-RSA-AES128-GCM-SHA256`, `TLS_AES_256_GCM_SHA384`).
     pub cipher: &'static str,
     /// The client's verified certificate, if it sent one.
     pub client: Option<ClientCert>,

@@ -323,7 +323,11 @@ impl Running {
         if let Some((mut io, _)) = exchange.take_transport() {
             if fully_read && !has_unread_input(io.as_mut()) {
                 // Nothing more to read from this client: a plain close sends FIN (see
-                // close_graceful for when lingering is needed).
+                // close_graceful for when lingering is needed); over TLS, after close_notify,
+                // so a strict client (suppress_ragged_eofs off) sees a clean end.
+                if !io.passthrough() {
+                    let _ = io.shutdown_write();
+                }
                 return;
             }
             close_graceful(io.as_mut());
