@@ -1,5 +1,5 @@
 //! The gthread worker's connection policy, sans-IO: the deadlines a connection waiting in the
-//! poller gets, and the keep-alive decision after a response. (Reading the head itself is
+//! poller gets (TLS handshakes included), and the keep-alive decision after a response. (Reading the head itself is
 //! gunicorn-serve's `head::HeadReader`.) No sockets here, so all of it is unit-tested.
 
 use std::time::{Duration, Instant};
@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 /// What a connection waiting in the poller is waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
-    /// A new connection, before its first byte.
+    /// A new connection, before its first byte (on a TLS port: before the first byte of the
+    /// ClientHello, and again once the handshake is done, before the first request's byte).
     FirstRequest,
+    /// A TLS handshake that has received bytes and is not done: bounded like a partial head,
+    /// so a client that stalls mid-handshake is closed after `--timeout`.
+    Handshake,
     /// Between requests on a keep-alive connection, before the next request's first byte.
     Idle,
     /// Part of a request head has arrived.
@@ -38,7 +42,7 @@ impl Timeouts {
         match wait {
             Wait::FirstRequest => Some(now + FIRST_REQUEST_GRACE + self.keepalive),
             Wait::Idle => Some(now + self.keepalive),
-            Wait::PartialHead => self.head.map(|d| now + d),
+            Wait::PartialHead | Wait::Handshake => self.head.map(|d| now + d),
             Wait::Closing => Some(now + LINGER_TIME),
         }
     }
@@ -88,6 +92,7 @@ mod tests {
             (Wait::FirstRequest, Some(7)),
             (Wait::Idle, Some(2)),
             (Wait::PartialHead, Some(30)),
+            (Wait::Handshake, Some(30)),
             (Wait::Closing, Some(2)),
         ];
         for (wait, secs) in cases {
@@ -99,6 +104,7 @@ mod tests {
         }
         let unbounded = Timeouts { head: None, ..t };
         assert_eq!(unbounded.deadline(Wait::PartialHead, now), None);
+        assert_eq!(unbounded.deadline(Wait::Handshake, now), None);
     }
 
     #[test]

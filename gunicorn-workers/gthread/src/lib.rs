@@ -8,18 +8,20 @@
 //! while Python runs. The main thread beats the heartbeat and takes the event loop up while a
 //! slow request keeps every thread from it. After the response a keep-alive connection returns
 //! to the event loop with whatever was read past the request, and a pipelined request already
-//! in that buffer is answered at once.
+//! in that buffer is answered at once. With `--certfile`/`--keyfile` every connection is a TLS
+//! stream whose handshake the event loop drives, with a deadline, like a head.
 //!
 //! The files, each depending only on those below it:
 //! - `lib.rs`: the worker class, its settings, and the main thread (heartbeat, rescues).
 //! - `pool.rs`: the pool threads: run a request, decide the connection's fate after it.
-//! - `poller.rs`: the event loop: accepts, reads and parses heads, deadlines, shutdown.
+//! - `poller.rs`: the event loop: accepts, TLS handshakes, reads and parses heads, deadlines,
+//!   shutdown.
 //! - `handoff.rs`: what the threads share: the request queue, the baton (the event loop), the
 //!   connections handed back, the `gunicorn.socket` objects to close with the GIL.
 //! - `job.rs`: what passes between the event loop and a pool thread: a parsed request (`Job`),
 //!   the connection coming back (`Done`), and the connection's `gunicorn.socket`.
 //! - `conn.rs`: the connection policy, sans-IO (deadlines, keep-alive).
-//! - `socket.rs`: client sockets: non-blocking reads and writes, bounded waits.
+//! - `socket.rs`: client sockets (plain or TLS): non-blocking reads and writes, bounded waits.
 #![deny(unsafe_code)]
 
 pub mod conn;
@@ -37,6 +39,7 @@ use gunicorn_core::{
 };
 use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::BridgeOptions;
+use gunicorn_serve::tls::Acceptor;
 
 use crate::conn::Timeouts;
 use crate::handoff::{Shared, Turn};
@@ -56,19 +59,20 @@ register_worker!(WorkerClass::new(
 pub struct ThreadWorker {
     /// Requests to serve before restarting (`max_requests` + jitter); None = unlimited.
     max_requests: Option<u64>,
+    /// The TLS configuration (`certfile`, `keyfile`, ...), None for plain HTTP. Its files are
+    /// read here, in the master: a bad file stops the server before any fork, the worker reads
+    /// no key after dropping privileges, and workers built after a HUP get the files as they
+    /// are then (see `gunicorn_serve::tls::load`).
+    tls: Option<Acceptor>,
 }
 
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
-    // Until this class serves TLS: refused, never plain HTTP on a port meant for HTTPS.
-    if gunicorn_serve::tls::enabled(cfg) {
-        return Err(BuildError(
-            "TLS (certfile/keyfile) is not served by the gthread worker yet".into(),
-        ));
-    }
+    let tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
     Ok(Box::new(ThreadWorker {
         max_requests: gunicorn_core::worker::max_requests(cfg),
+        tls,
     }))
 }
 
@@ -137,6 +141,7 @@ impl Worker for ThreadWorker {
             http,
             settings,
             ctx.shutdown.clone(),
+            self.tls,
         )
         .map_err(boot)?;
         shared.start(Box::new(poller));

@@ -8,6 +8,13 @@
 //! is in a pool thread its readiness events are only remembered; when it comes back, bytes
 //! already read past its last request are parsed first (a pipelined request is answered at
 //! once), then the socket is read if an event came in the meantime.
+//!
+//! On a TLS port each accepted connection is a `tls::TlsStream` from the start: its reads here
+//! drive the handshake, without the GIL and never in a pool thread. A handshake gets the
+//! deadline of a new connection until its first bytes, then the head's (`Wait::Handshake`);
+//! a protocol error (plain HTTP, garbage) closes it at once. Its failures are reported with
+//! `tls::handshake_failed` (a debug line and a StatsD counter), never at error level. The
+//! environ's TLS keys come from what the handshake established (`ConnInfo::tls`).
 
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, AsRawFd};
@@ -17,6 +24,7 @@ use std::time::{Duration, Instant};
 use gunicorn_core::{log_error, Listener, Shutdown, StopKind};
 use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, RequestParser};
 use gunicorn_serve::accept::{accept_batch, BatchEnd};
+use gunicorn_serve::tls::{handshake_failed, Acceptor};
 use gunicorn_serve::{Count, HeadReader, HeadStep, RequestBudget, Transport};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -54,9 +62,21 @@ enum Phase {
     Closing { drained: usize },
 }
 
+/// Whether a connection is encrypted, and how far its TLS handshake is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// A plain socket.
+    Plain,
+    /// The handshake is not done: reads drive it.
+    Handshaking,
+    /// The handshake is done and `ConnInfo::tls` says what it established.
+    Established,
+}
+
 struct Conn {
     /// None while the connection is in a pool thread.
     io: Option<Box<dyn Transport>>,
+    tls: Tls,
     /// `environ["gunicorn.socket"]`, made by the first request's pool thread and kept for the
     /// connection's life (see `Bridge::connection_socket`).
     socket: Option<PySocket>,
@@ -72,7 +92,8 @@ struct Conn {
     /// client closed its side, an event came while the request ran, or the request had a body
     /// (the pool thread read the socket). Otherwise the socket was drained by a short read, and
     /// anything arriving later raises a new edge-triggered event: no read on spec (it would
-    /// cost a `recv` returning `EAGAIN` per keep-alive request).
+    /// cost a `recv` returning `EAGAIN` per keep-alive request). A TLS connection is always
+    /// read again (see `Poller::on_done`).
     recheck: bool,
 }
 
@@ -125,6 +146,8 @@ pub struct Poller {
     http: Arc<HttpConfig>,
     settings: Settings,
     shutdown: Shutdown,
+    /// The TLS configuration of every connection, when the worker serves TLS.
+    tls: Option<Acceptor>,
     scratch: Vec<u8>,
     done: Vec<Done>,
     /// The tokens of the last poll, with whether the event said the peer closed (or failed).
@@ -147,6 +170,7 @@ impl Poller {
         http: Arc<HttpConfig>,
         settings: Settings,
         shutdown: Shutdown,
+        tls: Option<Acceptor>,
     ) -> std::io::Result<Poller> {
         for (i, (l, _)) in listeners.iter().enumerate() {
             poll.registry().register(
@@ -173,6 +197,7 @@ impl Poller {
             http,
             settings,
             shutdown,
+            tls,
             scratch: vec![0; READ_BUFFER],
             done: Vec::new(),
             ready: Vec::with_capacity(1024),
@@ -346,12 +371,24 @@ impl Poller {
     }
 
     fn add_conn(&mut self, stream: gunicorn_core::Stream, info: ConnInfo) {
+        // On a TLS port the handshake starts with the first read (`read_head`).
+        let (io, tls): (Box<dyn Transport>, Tls) = match &self.tls {
+            None => (Box::new(ClientSocket::new(Box::new(stream))), Tls::Plain),
+            Some(acceptor) => match acceptor.accept(stream) {
+                Ok(s) => (Box::new(ClientSocket::new(Box::new(s))), Tls::Handshaking),
+                Err(e) => {
+                    // rustls could not allocate the connection's state.
+                    handshake_failed(&info, &e);
+                    return;
+                }
+            },
+        };
         let token = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1
         });
         if let Err(e) = self.poll.registry().register(
-            &mut SourceFd(&stream.as_raw_fd()),
+            &mut SourceFd(&io.as_fd().as_raw_fd()),
             Token(token),
             Interest::READABLE,
         ) {
@@ -366,7 +403,8 @@ impl Poller {
             .deadline(Wait::FirstRequest, Instant::now());
         self.set_deadline(deadline);
         self.conns[token] = Some(Conn {
-            io: Some(Box::new(ClientSocket::new(Box::new(stream)))),
+            io: Some(io),
+            tls,
             socket: None,
             info,
             head: HeadReader::new(parser),
@@ -401,7 +439,19 @@ impl Poller {
                 return;
             };
             let Some(io) = conn.io.as_mut() else { return };
-            let n = match io.try_read(&mut self.scratch) {
+            let read = io.try_read(&mut self.scratch);
+            let conn = if conn.tls == Tls::Handshaking {
+                if !self.handshake_step(token, &read) {
+                    return;
+                }
+                match self.conns.get_mut(token).and_then(Option::as_mut) {
+                    Some(conn) => conn,
+                    None => return,
+                }
+            } else {
+                conn
+            };
+            let n = match read {
                 Ok(Some(0)) => {
                     if conn.head.started() {
                         // The peer closed part-way through a head: no response (gunicorn's
@@ -422,13 +472,73 @@ impl Poller {
                 }
             };
             let step = conn.head.feed(&self.scratch[..n]);
-            conn.recheck = n == self.scratch.len() || conn.peer_closed;
+            // Over TLS a short read says nothing about the socket: it returns one record's
+            // bytes, more records may wait in the socket.
+            conn.recheck = n == self.scratch.len() || conn.peer_closed || conn.tls != Tls::Plain;
             if !self.on_step(token, step) {
                 return;
             }
             // Keep reading until the socket says it would block, even after a short read: with
             // edge-triggered readiness a close queued behind the data raises no new event, and
             // a half-closed client must see its connection closed (gunicorn reads EOF at once).
+        }
+    }
+
+    /// Follows a TLS handshake through a read (`read`, the read's result, which drove it);
+    /// true when the read is to be handled as on an established connection: the handshake is
+    /// done (what it established goes into `ConnInfo::tls`, for every request's environ).
+    /// Otherwise the handshake waits for more bytes (its deadline becomes the head's once its
+    /// first bytes came), or it failed and the connection is closed and reported.
+    fn handshake_step(&mut self, token: usize, read: &std::io::Result<Option<usize>>) -> bool {
+        let now = Instant::now();
+        let timeouts = self.settings.timeouts;
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return false;
+        };
+        let Some(io) = conn.io.as_ref() else {
+            return false;
+        };
+        if !io.in_handshake() {
+            conn.tls = Tls::Established;
+            conn.info.tls = io.tls_info();
+            // Now waiting for the first request, as a new connection does.
+            if conn.wait == Wait::Handshake {
+                conn.wait = Wait::FirstRequest;
+                conn.deadline = timeouts.deadline(Wait::FirstRequest, now);
+                let d = conn.deadline;
+                self.set_deadline(d);
+            }
+            return true;
+        }
+        match read {
+            Ok(None) => {
+                // The client's first bytes came (a readiness event) and the handshake goes on:
+                // from now on it must end within `--timeout`, as a head must.
+                if conn.wait == Wait::FirstRequest {
+                    conn.wait = Wait::Handshake;
+                    conn.deadline = timeouts.deadline(Wait::Handshake, now);
+                    let d = conn.deadline;
+                    self.set_deadline(d);
+                }
+                false
+            }
+            // No plaintext comes before the end of the handshake; handled as data if it did.
+            Ok(Some(n)) if *n > 0 => true,
+            Ok(_) => {
+                // Closed before a byte: a port probe (health check), not a TLS client.
+                if conn.wait == Wait::Handshake {
+                    handshake_failed(&conn.info, &"the client closed the connection");
+                }
+                self.remove(token);
+                false
+            }
+            Err(e) => {
+                // Plain HTTP, garbage, a refused certificate, or no client certificate when
+                // one is required: rustls sent its alert, the connection closes at once.
+                handshake_failed(&conn.info, e);
+                self.remove(token);
+                false
+            }
         }
     }
 
@@ -553,9 +663,15 @@ impl Poller {
         let step = conn.head.resume(done.leftover);
         self.set_deadline(deadline);
         // Bytes or a close may wait in the socket with no event to come for them (see
-        // `Conn::recheck`): read now if more is needed.
+        // `Conn::recheck`): read now if more is needed. Over TLS, decrypted bytes may also wait
+        // inside the stream (a pipelined request decrypted with the previous one:
+        // `has_buffered_input`), and a short read never proved the socket drained, so a TLS
+        // connection is always read again (one `recv` more per request, on TLS only).
         if self.on_step(token, step) {
-            let recheck = done.socket_read || self.conns[token].as_ref().is_some_and(|c| c.recheck);
+            let recheck = done.socket_read
+                || self.conns[token]
+                    .as_ref()
+                    .is_some_and(|c| c.recheck || c.tls != Tls::Plain);
             if recheck {
                 self.read_head(token);
             }
@@ -621,7 +737,12 @@ impl Poller {
         let Some(conn) = self.conns.get_mut(token).and_then(Option::take) else {
             return;
         };
-        if let Some(io) = conn.io {
+        if let Some(mut io) = conn.io {
+            if conn.tls == Tls::Established && conn.phase == Phase::Reading {
+                // A TLS connection ends with close_notify (RFC 8446 §6.1): an idle one timed
+                // out, a client that closed, a stop. (A lingering close sent it already.)
+                let _ = io.shutdown_write();
+            }
             self.shared.release_socket(Some(io.as_fd()), conn.socket);
             // Explicitly, because a duplicate of the fd (`gunicorn.socket` kept by the app)
             // would keep the registration alive after close.
@@ -658,6 +779,11 @@ impl Poller {
             }
         }
         for token in expired {
+            if let Some(conn) = self.conns[token].as_ref() {
+                if conn.wait == Wait::Handshake {
+                    handshake_failed(&conn.info, &"timed out (--timeout) mid-handshake");
+                }
+            }
             self.remove(token);
         }
         let floor = now + SWEEP_GRANULARITY;

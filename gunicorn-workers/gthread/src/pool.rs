@@ -152,12 +152,16 @@ fn finish(shared: &Shared<Poller>, r: Ran, io_limit: IoLimit) -> Done {
         set_io_limit(io_limit);
     }
     match r.exchange.take_transport() {
-        Some((io, leftover)) => {
+        Some((mut io, leftover)) => {
             let linger = !keep_alive && (r.has_body || !leftover.is_empty());
             if !keep_alive && !linger {
                 // A plain close is done here rather than in the poller: no wake-up of the
                 // poller is needed for it (see `Shared::hand_back`). Deregistered explicitly
-                // in case the app kept a duplicate of the socket.
+                // in case the app kept a duplicate of the socket. Over TLS the response ends
+                // with close_notify first (RFC 8446 §6.1), so the client reads a clean end.
+                if !io.passthrough() {
+                    let _ = io.shutdown_write();
+                }
                 let _ = shared
                     .registry
                     .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()));

@@ -5,6 +5,10 @@
 //! (`MSG_DONTWAIT` on a plain socket, gunicorn-serve's `Transport`): the poller gets
 //! non-blocking reads without an `fcntl` per hand-over, and a pool thread that meets `EAGAIN`
 //! waits in `poll(2)` with a bound instead of blocking forever on a stalled client.
+//!
+//! The transport may be a TLS stream (gunicorn-serve's `tls::TlsStream`): its non-blocking
+//! forms drive the handshake and the records, and a blocking write here also pushes out the
+//! records it leaves queued, so that a response never ends inside the TLS layer.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
@@ -58,11 +62,26 @@ pub fn set_io_limit(limit: IoLimit) -> IoLimit {
 /// bounded wait in `poll(2)` when a pool thread must block ([`IoLimit`]).
 pub struct ClientSocket {
     inner: Box<dyn Transport>,
+    /// The transport encrypts (TLS): a write may leave records queued inside it.
+    encrypts: bool,
 }
 
 impl ClientSocket {
     pub fn new(inner: Box<dyn Transport>) -> ClientSocket {
-        ClientSocket { inner }
+        let encrypts = !inner.passthrough();
+        ClientSocket { inner, encrypts }
+    }
+
+    /// Waits (within this thread's I/O limit) until the records a TLS stream holds are in the
+    /// socket. A TLS stream's `try_write` sends what it queued before taking new bytes and
+    /// answers `None` while that does not fit, so an empty write sends the queue, no more.
+    fn flush_records(&mut self) -> io::Result<()> {
+        loop {
+            if self.inner.try_write(&[])?.is_some() {
+                return Ok(());
+            }
+            wait_ready(self.inner.as_fd(), PollFlags::POLLOUT)?;
+        }
     }
 }
 
@@ -109,9 +128,15 @@ impl Read for ClientSocket {
 }
 
 impl Write for ClientSocket {
+    /// Returns once the bytes are in the socket, as a blocking `send` does: over TLS, the
+    /// records the write made are pushed out too (nobody flushes after a response, and bytes
+    /// left inside the TLS stream would never reach the client).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
             if let Some(n) = self.inner.try_write(buf)? {
+                if self.encrypts {
+                    self.flush_records()?;
+                }
                 return Ok(n);
             }
             wait_ready(self.inner.as_fd(), PollFlags::POLLOUT)?;
@@ -119,6 +144,9 @@ impl Write for ClientSocket {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.encrypts {
+            self.flush_records()?;
+        }
         Ok(())
     }
 }
@@ -143,6 +171,123 @@ impl Transport for ClientSocket {
     }
 
     fn passthrough(&self) -> bool {
-        self.inner.passthrough()
+        !self.encrypts
+    }
+
+    fn has_buffered_input(&self) -> bool {
+        self.inner.has_buffered_input()
+    }
+
+    fn in_handshake(&self) -> bool {
+        self.inner.in_handshake()
+    }
+
+    fn tls_info(&self) -> Option<std::sync::Arc<gunicorn_http::TlsInfo>> {
+        self.inner.tls_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gunicorn_serve::transport::send_now;
+    use std::os::unix::net::UnixStream;
+
+    /// A transport that queues what it is given, as a TLS stream queues its records: a write
+    /// takes up to 64 KiB, sends what the socket takes now and keeps the rest, which goes out
+    /// before the next write's bytes (and on an empty write).
+    struct Queued {
+        sock: UnixStream,
+        pending: Vec<u8>,
+    }
+
+    impl Queued {
+        /// Sends what is queued; true when all of it went.
+        fn push(&mut self) -> io::Result<bool> {
+            while !self.pending.is_empty() {
+                match send_now(self.sock.as_fd(), &self.pending)? {
+                    Some(n) => drop(self.pending.drain(..n)),
+                    None => return Ok(false),
+                }
+            }
+            Ok(true)
+        }
+    }
+
+    impl Read for Queued {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            unreachable!("reads are try_read")
+        }
+    }
+
+    impl Write for Queued {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            unreachable!("writes are try_write")
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl AsFd for Queued {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.sock.as_fd()
+        }
+    }
+
+    impl Transport for Queued {
+        fn try_write(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
+            if !self.push()? {
+                return Ok(None);
+            }
+            let n = buf.len().min(64 * 1024);
+            self.pending.extend_from_slice(&buf[..n]);
+            self.push()?;
+            Ok(Some(n))
+        }
+
+        fn passthrough(&self) -> bool {
+            false
+        }
+    }
+
+    /// Every byte written to an encrypting transport reaches the client by the time the write
+    /// returns, without a later write or flush (nobody flushes after a response), while the
+    /// connection stays open: here one write that the socket cannot take at once, to a client
+    /// that starts reading late.
+    #[test]
+    fn writes_push_out_what_the_transport_queued() {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        nix::sys::socket::setsockopt(&ours, nix::sys::socket::sockopt::SndBuf, &4096).unwrap();
+        let size = 48 * 1024;
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            theirs
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .unwrap();
+            let mut got = 0;
+            let mut buf = vec![0u8; 64 * 1024];
+            while got < size {
+                match (&theirs).read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            got
+        });
+        set_io_limit(IoLimit {
+            per_wait: Some(Duration::from_secs(5)),
+            deadline: None,
+        });
+        let mut sock = ClientSocket::new(Box::new(Queued {
+            sock: ours,
+            pending: Vec::new(),
+        }));
+        assert!(!sock.passthrough());
+        sock.write_all(&vec![7u8; size]).unwrap();
+        // The connection stays open (a keep-alive response) until the client has it all.
+        assert_eq!(reader.join().unwrap(), size);
+        drop(sock);
     }
 }
