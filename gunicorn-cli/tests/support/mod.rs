@@ -471,7 +471,10 @@ pub fn parse_listening(line: &str) -> Vec<SocketAddr> {
     };
     let urls = rest.rsplit_once(" (").map_or(rest, |(urls, _)| urls);
     urls.split(',')
-        .filter_map(|u| u.trim().strip_prefix("http://"))
+        .filter_map(|u| {
+            let u = u.trim();
+            u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"))
+        })
         .filter_map(|hostport| hostport.parse().ok())
         .collect()
 }
