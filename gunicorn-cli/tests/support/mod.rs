@@ -473,7 +473,8 @@ pub fn parse_listening(line: &str) -> Vec<SocketAddr> {
     urls.split(',')
         .filter_map(|u| {
             let u = u.trim();
-            u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"))
+            u.strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"))
         })
         .filter_map(|hostport| hostport.parse().ok())
         .collect()
