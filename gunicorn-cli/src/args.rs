@@ -13,6 +13,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use gunicorn_core::config::{Kind, SETTINGS};
 use gunicorn_core::Value;
 
+use crate::usage::{self, UsageError};
+
 /// The id of the positional `APP_MODULE` argument.
 const APP_MODULE: &str = "APP_MODULE";
 const VERSION: &str = "version";
@@ -50,6 +52,9 @@ pub fn command() -> Command {
         .override_usage("gunicorn [OPTIONS] [APP_MODULE]")
         .about("A pre-fork WSGI HTTP server, compatible with gunicorn.")
         .disable_version_flag(true)
+        // argparse's `store`: an option given twice keeps the last value (`-w 2 -w 3` is 3);
+        // `append` options keep accumulating.
+        .args_override_self(true)
         .arg(
             Arg::new(VERSION)
                 .short('v')
@@ -124,16 +129,32 @@ fn summary(doc: &str) -> String {
     }
 }
 
-/// Parses one command line. `args` excludes the program name. A clap error is a usage error
-/// (exit 2), or a request for `--help` (exit 0): see [`clap::Error::exit_code`].
-pub fn parse<I, T>(args: I) -> Result<Parsed, clap::Error>
+/// Parses one command line as gunicorn's argparse does (see [`crate::usage`]): prefixes of long
+/// options expanded, the last of a repeated option winning, the values of integer settings
+/// converted. `args` excludes the program name. An error is a usage error (exit 2), or a
+/// request for `--help` (exit 0): see [`UsageError::exit_code`].
+pub fn parse<I, T>(args: I) -> Result<Parsed, UsageError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let argv = std::iter::once(OsString::from("gunicorn")).chain(args.into_iter().map(Into::into));
-    let matches = command().try_get_matches_from(argv)?;
-    Ok(collect(&matches))
+    let expanded = usage::expand(args.into_iter().map(Into::into).collect())?;
+    let argv = std::iter::once(OsString::from("gunicorn")).chain(expanded.words);
+    let matches = command().try_get_matches_from(argv).map_err(|e| {
+        // argparse reports the words it did not know once parsing ends: the words that
+        // followed an unknown option were taken as positionals there.
+        if e.kind() == clap::error::ErrorKind::UnknownArgument && !expanded.unknown.is_empty() {
+            usage::unrecognized(&expanded.unknown)
+        } else {
+            usage::from_clap(e)
+        }
+    })?;
+    let mut parsed = collect(&matches);
+    usage::check_types(&mut parsed.settings)?;
+    if !expanded.unknown.is_empty() {
+        return Err(usage::unrecognized(&expanded.unknown));
+    }
+    Ok(parsed)
 }
 
 fn collect(m: &ArgMatches) -> Parsed {
@@ -172,18 +193,36 @@ fn collect(m: &ArgMatches) -> Parsed {
 mod tests {
     use super::*;
 
-    fn s(v: &str) -> Value {
-        Value::Str(v.to_string())
-    }
-
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, Value)]);
 
     #[test]
     fn settings_are_collected_from_flags() {
         let cases: &[Case<'_>] = &[
-            (&["-w", "4"], &[("workers", Value::Str("4".into()))]),
-            (&["--workers=4"], &[("workers", Value::Str("4".into()))]),
-            (&["-w4"], &[("workers", Value::Str("4".into()))]),
+            (&["-w", "4"], &[("workers", Value::Int(4))]),
+            (&["--workers=4"], &[("workers", Value::Int(4))]),
+            (&["-w4"], &[("workers", Value::Int(4))]),
+            // argparse: the last of a repeated option wins; flags may repeat.
+            (
+                &["-w", "2", "--workers", "3"],
+                &[("workers", Value::Int(3))],
+            ),
+            (&["--workers", "2", "-w3"], &[("workers", Value::Int(3))]),
+            (
+                &["--preload", "--preload"],
+                &[("preload_app", Value::Bool(true))],
+            ),
+            (
+                &["--proxy-protocol", "v1", "--proxy-protocol"],
+                &[("proxy_protocol", Value::Str("auto".into()))],
+            ),
+            (
+                &["--log-level", "debug", "--log-level", "info"],
+                &[("loglevel", Value::Str("info".into()))],
+            ),
+            // Prefixes of long options, as argparse's allow_abbrev.
+            (&["--timeo", "5"], &[("timeout", Value::Int(5))]),
+            (&["--timeo=5"], &[("timeout", Value::Int(5))]),
+            (&["--prel"], &[("preload_app", Value::Bool(true))]),
             (&["--preload"], &[("preload_app", Value::Bool(true))]),
             (&["--no-sendfile"], &[("sendfile", Value::Bool(false))]),
             (
@@ -206,7 +245,7 @@ mod tests {
             ),
             (
                 &["--limit-request-field_size", "10"],
-                &[("limit_request_field_size", Value::Str("10".into()))],
+                &[("limit_request_field_size", Value::Int(10))],
             ),
             (
                 &["--log-file", "x"],
@@ -245,7 +284,7 @@ mod tests {
     fn positional_app_and_specials() {
         let p = parse(["-w", "2", "hello:app"]).unwrap();
         assert_eq!(p.app_module.as_deref(), Some("hello:app"));
-        assert_eq!(p.get("workers"), Some(&s("2")));
+        assert_eq!(p.get("workers"), Some(&Value::Int(2)));
         assert!(parse(["--version"]).unwrap().version);
         assert!(parse(["-v"]).unwrap().version);
         assert!(parse(["--list-workers"]).unwrap().list_workers);
@@ -258,6 +297,9 @@ mod tests {
             (&["--no-such-flag"], 2),
             (&["-w"], 2),
             (&["a:app", "b:app"], 2),
+            (&["-w", "abc"], 2),
+            (&["--re"], 2),
+            (&["--wokers", "3"], 2),
             (&["--help"], 0),
         ];
         for (argv, code) in cases {

@@ -15,6 +15,7 @@ mod python_module;
 pub mod settings_doc;
 pub mod shell_words;
 pub mod sources;
+pub mod usage;
 pub mod workers;
 
 // The sync worker is the default class: make sure its registration is linked in.
@@ -163,7 +164,7 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
 enum ReloadError {
     /// The command line, or `$GUNICORN_CMD_ARGS`, no longer parses.
     #[error("{0}")]
-    Args(#[from] clap::Error),
+    Args(#[from] usage::UsageError),
     /// `$GUNICORN_CMD_ARGS` cannot be split into words.
     #[error("GUNICORN_CMD_ARGS: {0}")]
     EnvWords(#[from] shell_words::SplitError),
@@ -204,9 +205,9 @@ fn reload_config(
     Ok(cfg)
 }
 
-/// Prints a clap error or the help text; returns argparse's status (2, or 0 for `--help`).
-fn clap_exit(e: &clap::Error) -> i32 {
-    let _ = e.print();
+/// Prints a usage error or the help text; returns argparse's status (2, or 0 for `--help`).
+fn clap_exit(e: &usage::UsageError) -> i32 {
+    e.print();
     e.exit_code()
 }
 

@@ -79,11 +79,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
-        let argv = parse(["-w", "many"]).unwrap();
+        let argv = parse(["-w", "-3"]).unwrap();
         let err = build_config(Vec::new(), &Parsed::default(), &argv).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid value for workers: many: not an integer"
+            "invalid value for workers: -3: must be a positive integer"
         );
     }
 
