@@ -989,6 +989,10 @@ settings! {
     /// A prefix for StatsD metric names (a `.` is added).
     statsd_prefix: String = String::new();
         section "Logging", flags ["--statsd-prefix"], kind Kind::Value, meta "STATSD_PREFIX";
+    /// Emit the `gunicorn.backlog` StatsD histogram: connections waiting in the listen sockets'
+    /// accept queues, summed, each turn of the arbiter's loop (Linux only: read from TCP_INFO).
+    enable_backlog_metric: bool = false;
+        section "Logging", flags ["--enable-backlog-metric"], kind Kind::Flag;
 
     // ---- Process Naming ----
     /// A base to use with setproctitle for process naming (`gunicorn: master [NAME]`).

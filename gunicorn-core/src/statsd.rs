@@ -1,7 +1,7 @@
 //! StatsD metrics (`--statsd-host`), as gunicorn's `instrument/statsd.py`.
 //!
 //! Wire format: `<prefix><name>:<value>|<type>` with `g` (gauge), `c|@1.0` (counter with its
-//! sampling rate), `ms` (timer); `|#<tags>` is appended when `--dogstatsd-tags` is set. One
+//! sampling rate), `ms` (timer), `h` (histogram); `|#<tags>` is appended when `--dogstatsd-tags` is set. One
 //! datagram per metric on a connected, non-blocking UDP (or unix datagram) socket created in
 //! the master and inherited by the workers: fire and forget, a full buffer or an absent
 //! listener drops the metric instead of delaying a request.
@@ -187,6 +187,11 @@ fn send(name: &str, value: &dyn Display, kind: &str) {
 /// A gauge (`|g`).
 pub fn gauge(name: &str, value: impl Display) {
     send(name, &value, "g");
+}
+
+/// A histogram (`|h`), e.g. the arbiter's `gunicorn.backlog`.
+pub fn histogram(name: &str, value: impl Display) {
+    send(name, &value, "h");
 }
 
 /// A counter with sampling rate 1.0 (`|c|@1.0`).

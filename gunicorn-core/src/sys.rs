@@ -85,6 +85,37 @@ pub fn claim_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The number of connections waiting in a listening TCP socket's accept queue, as gunicorn's
+/// `TCPSocket.get_backlog`: `tcpi_unacked` of `TCP_INFO`, which Linux fills with the accept
+/// queue's length for a socket in the LISTEN state.
+#[cfg(target_os = "linux")]
+pub fn tcp_listen_backlog(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: `tcp_info` is plain old data (integers only), so all-zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the fd is borrowed, so open for the call; `info` and `len` are live, aligned
+    // locals, and `len` tells the kernel how many bytes it may write into `info`.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info.tcpi_unacked)
+}
+
+/// Not available off Linux (gunicorn's `get_backlog` returns -1 there).
+#[cfg(not(target_os = "linux"))]
+pub fn tcp_listen_backlog(_fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// The write end of the master's signal pipe, or -1. Read by the async-signal-safe handler.
 static MASTER_PIPE: AtomicI32 = AtomicI32::new(-1);
 /// The write end of a worker's helper pipe (USR1 and friends), or -1.

@@ -173,6 +173,27 @@ fn per_worker_addrs(cfg: &Config, addrs: Vec<BindAddr>) -> Vec<BindAddr> {
         .collect()
 }
 
+/// The `gunicorn.backlog` value (`--enable-backlog-metric`): connections waiting in the TCP
+/// listeners' accept queues, summed, or `None` when no listener can tell (no TCP listener, or not
+/// Linux). A listener whose TCP_INFO cannot be read counts 0, as gunicorn's `get_backlog() or 0`.
+/// Unix listeners are left out of the sum (gunicorn adds their -1 "unsupported" to it).
+fn listen_backlog(listeners: &[Listener]) -> Option<u64> {
+    use std::os::fd::AsFd;
+    let tcp: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| match l {
+            Listener::Tcp(t) => Some(t),
+            Listener::Unix { .. } => None,
+        })
+        .collect();
+    if !cfg!(target_os = "linux") || tcp.is_empty() {
+        return None;
+    }
+    let queued =
+        |t: &&std::net::TcpListener| sys::tcp_listen_backlog(t.as_fd()).map_or(0, u64::from);
+    Some(tcp.iter().map(queued).sum())
+}
+
 /// The pre-fork master. See the module documentation.
 pub struct Arbiter {
     cfg: Arc<Config>,
@@ -708,6 +729,12 @@ impl Arbiter {
             self.last_logged_count = Some(count);
             log_debug!("{count} workers");
             crate::statsd::gauge("gunicorn.workers", count);
+        }
+        if self.cfg.enable_backlog_metric {
+            if let Some(backlog) = listen_backlog(&self.listeners) {
+                log_debug!("socket backlog: {backlog}");
+                crate::statsd::histogram("gunicorn.backlog", backlog);
+            }
         }
         Ok(())
     }
