@@ -29,11 +29,10 @@ use std::ffi::OsString;
 
 use gunicorn_core::config::ValueError;
 use gunicorn_core::{Config, ConfigError, Value, VERSION};
+use gunicorn_python::app::AppLoadError;
 
 /// Exit status for configuration errors (gunicorn's `sys.exit(1)`).
 pub(crate) const EXIT_CONFIG: i32 = 1;
-/// Exit status when the application cannot be loaded (gunicorn's `APP_LOAD_ERROR`).
-const EXIT_APP_LOAD: i32 = 4;
 
 /// Runs the `gunicorn` command with this process's arguments and environment, and returns the
 /// exit status.
@@ -150,9 +149,14 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
         };
     }
     if cfg.preload_app {
+        // gunicorn loads a preloaded application in Arbiter.setup, outside any handler: the
+        // exception's traceback, and exit 1 whatever the error.
         if let Err(e) = backend::preload(&cfg) {
-            e.report();
-            return EXIT_APP_LOAD;
+            match e {
+                AppLoadError::Exception { traceback, .. } => eprintln!("{}", traceback.trim_end()),
+                other => eprintln!("{other}"),
+            }
+            return EXIT_CONFIG;
         }
     }
     backend::run_arbiter(cfg, class, reload)

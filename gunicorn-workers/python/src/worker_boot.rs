@@ -17,16 +17,22 @@ use crate::wsgi::{Bridge, BridgeOptions};
 /// `raw_env`, so `SCRIPT_NAME` from `-e` counts), builds the bridge and runs the
 /// `post_worker_init` hook.
 ///
-/// A load failure logs its traceback and is `WorkerError::AppLoad` (gunicorn's exit 4); the
-/// arbiter prints the one-line message. Anything else failing is `WorkerError::Boot` (exit 3).
+/// An exception while loading is `WorkerError::Boot` with its traceback (gunicorn's exit 3); a
+/// one-line load error (gunicorn's `AppImportError`) is `WorkerError::AppLoad` (exit 4), whose
+/// message the arbiter prints. Anything else failing is `WorkerError::Boot` too.
 pub fn load_app_and_bridge(
     cfg: &Config,
     opts: BridgeOptions,
 ) -> Result<(Bridge, Arc<HttpConfig>), WorkerError> {
     one_malloc_arena(|name| std::env::var_os(name));
-    let app = app::load(cfg).map_err(|e| {
-        e.log_traceback();
-        WorkerError::AppLoad(e.to_string())
+    let app = app::load(cfg).map_err(|e| match e {
+        // gunicorn's spawn_worker: an exception (ImportError, SyntaxError, anything the module
+        // raises) is "Exception in worker process", its traceback and str(e), exit 3 ("Worker
+        // failed to boot."); only AppImportError (no such attribute, not callable) is exit 4.
+        app::AppLoadError::Exception { message, traceback } => {
+            WorkerError::Boot(format!("{}\n{message}", traceback.trim_end()))
+        }
+        other => WorkerError::AppLoad(other.to_string()),
     })?;
     let http =
         Arc::new(gunicorn_serve::http_config(cfg).map_err(|e| WorkerError::Boot(e.to_string()))?);
