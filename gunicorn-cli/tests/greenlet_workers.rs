@@ -751,3 +751,71 @@ fn the_worker_exits_when_the_master_dies() {
         );
     }
 }
+
+/// gunicorn's `GeventPyWSGIWorker` names (`gevent_wsgi`, `gevent_pywsgi` and their dotted and
+/// egg spellings) are listed, and run our gevent worker (docs/greenlet.md says what differs from
+/// gevent's own pywsgi server).
+#[test]
+fn gevent_pywsgi_names_are_listed_and_served() {
+    let out = Gunicorn::new().arg("--list-workers").run();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    for line in [
+        "gevent_pywsgi (also: egg:gunicorn#gevent_pywsgi, gunicorn.workers.ggevent.GeventPyWSGIWorker)",
+        "gevent_wsgi (also: egg:gunicorn#gevent_wsgi)",
+    ] {
+        assert!(out.stdout.lines().any(|l| l == line), "{line}: {}", out.stdout);
+    }
+    if !have("gevent") {
+        return;
+    }
+    let dir = app_dir();
+    for name in [
+        "gevent_pywsgi",
+        "gevent_wsgi",
+        "egg:gunicorn#gevent_pywsgi",
+        "egg:gunicorn#gevent_wsgi",
+        "gunicorn.workers.ggevent.GeventPyWSGIWorker",
+    ] {
+        let server = server(&dir, name, &[]);
+        let r = server.get("/");
+        assert_eq!(r.status, 200, "{name}");
+        assert_eq!(r.text(), "Hello, World!\n", "{name}");
+        // gevent's hub runs the worker: the app sees the patched socket module.
+        let r = server.get("/patched");
+        assert!(r.text().contains("gevent"), "{name}: {}", r.text());
+        let r = server.get("/environ");
+        assert!(
+            r.text().contains("wsgi.multithread=True"),
+            "{name}: {}",
+            r.text()
+        );
+    }
+    // Requests on one worker run concurrently, as with `-k gevent`.
+    let server = server(&dir, "gevent_pywsgi", &[]);
+    assert!(
+        server.output().contains("Using worker: gevent_pywsgi"),
+        "{}",
+        server.output()
+    );
+    let target = addr(&server);
+    let started = Instant::now();
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(10)).unwrap();
+                s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                exchange(&mut s, get_request("/sleep?2").as_bytes())
+            })
+        })
+        .collect();
+    for c in clients {
+        let r = c.join().unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "slept");
+    }
+    println!(
+        "10 x 2 s sleeps on gevent_pywsgi took {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+}

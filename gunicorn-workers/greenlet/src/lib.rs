@@ -46,6 +46,23 @@ register_worker!(WorkerClass::new(
     build_gevent
 ));
 
+// gunicorn's `GeventPyWSGIWorker` (gevent's own `pywsgi` server) under its two names: served
+// here by the gevent worker above (our parser, environ and access log; see docs/greenlet.md).
+register_worker!(WorkerClass::new(
+    "gevent_pywsgi",
+    &[
+        "egg:gunicorn#gevent_pywsgi",
+        "gunicorn.workers.ggevent.GeventPyWSGIWorker"
+    ],
+    build_gevent
+));
+
+register_worker!(WorkerClass::new(
+    "gevent_wsgi",
+    &["egg:gunicorn#gevent_wsgi"],
+    build_gevent
+));
+
 register_worker!(WorkerClass::new(
     "eventlet",
     &[
@@ -199,6 +216,14 @@ mod tests {
             ("gevent", "gevent"),
             ("egg:gunicorn#gevent", "gevent"),
             ("gunicorn.workers.ggevent.GeventWorker", "gevent"),
+            ("gevent_pywsgi", "gevent_pywsgi"),
+            ("egg:gunicorn#gevent_pywsgi", "gevent_pywsgi"),
+            (
+                "gunicorn.workers.ggevent.GeventPyWSGIWorker",
+                "gevent_pywsgi",
+            ),
+            ("gevent_wsgi", "gevent_wsgi"),
+            ("egg:gunicorn#gevent_wsgi", "gevent_wsgi"),
             ("eventlet", "eventlet"),
             ("egg:gunicorn#eventlet", "eventlet"),
             ("gunicorn.workers.geventlet.EventletWorker", "eventlet"),
