@@ -80,13 +80,22 @@ pub fn command() -> Command {
                 .help("The WSGI application, as module:variable")
                 .action(ArgAction::Set),
         );
+    let defaults = gunicorn_core::Config::default();
     for setting in SETTINGS {
         if setting.flags.is_empty() || setting.kind == Kind::FileOnly {
             continue;
         }
         // Grouped under the sections of gunicorn's settings reference.
+        // `[default]` after the summary, as gunicorn's `--help` shows each default.
+        // gunicorn's defaults of comma-list settings are strings (`127.0.0.1,::1`).
+        let default = match setting.name {
+            "forwarded_allow_ips" | "proxy_allow_ips" | "forwarder_headers" => {
+                setting.default_text()
+            }
+            _ => crate::print_config::py_value(setting, &defaults),
+        };
         let mut arg = Arg::new(setting.name)
-            .help(summary(setting.doc))
+            .help(format!("{} [{default}]", summary(setting.doc)))
             .help_heading(setting.section);
         let mut longs = Vec::new();
         for flag in setting.flags {
@@ -120,13 +129,19 @@ pub fn command() -> Command {
 }
 
 /// The first sentence of a setting's documentation, for `--help` (the doc text wraps, so a
-/// sentence may span lines).
+/// sentence may span lines). The periods of `e.g.` and `i.e.` end no sentence.
 fn summary(doc: &str) -> String {
     let text = doc.split_whitespace().collect::<Vec<_>>().join(" ");
-    match text.find(". ") {
-        Some(end) => text[..=end].to_string(),
-        None => text,
+    let mut from = 0;
+    while let Some(at) = text[from..].find(". ") {
+        let end = from + at;
+        if text[..=end].ends_with("e.g.") || text[..=end].ends_with("i.e.") {
+            from = end + 2;
+            continue;
+        }
+        return text[..=end].to_string();
     }
+    text
 }
 
 /// Parses one command line as gunicorn's argparse does (see [`crate::usage`]): prefixes of long
@@ -274,6 +289,8 @@ mod tests {
             ("First part\ncontinues. Second.", "First part continues."),
             ("No period", "No period"),
             ("Uses `a.b` names. More.", "Uses `a.b` names."),
+            ("Tags, e.g. `a:b`. More.", "Tags, e.g. `a:b`."),
+            ("Tags, i.e. these. More.", "Tags, i.e. these."),
         ];
         for (doc, want) in cases {
             assert_eq!(summary(doc), *want, "{doc:?}");

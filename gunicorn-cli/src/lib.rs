@@ -11,6 +11,7 @@
 
 pub mod args;
 mod backend;
+mod print_config;
 mod python_module;
 pub mod settings_doc;
 pub mod shell_words;
@@ -75,7 +76,12 @@ pub fn run_layered(argv_words: Vec<OsString>, app_settings: Vec<(String, Value)>
     };
     boot(
         cfg,
-        Box::new(move || Ok(reload_config(&argv_words, app_settings.clone())?)),
+        Box::new(move || {
+            let cfg = reload_config(&argv_words, app_settings.clone())?;
+            // gunicorn's arbiter logs the configuration again on each reload.
+            print_config::log_debug_dump(&cfg);
+            Ok(cfg)
+        }),
     )
 }
 
@@ -137,7 +143,7 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
         }
     };
     if cfg.print_config {
-        print!("{}", cfg.render());
+        print!("{}", print_config::render(&cfg));
     }
     if cfg.print_config || cfg.check_config {
         return match backend::check_app(&cfg) {
@@ -148,6 +154,8 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
             }
         };
     }
+    // gunicorn's arbiter logs its configuration before it preloads the application.
+    print_config::log_debug_dump(&cfg);
     if cfg.preload_app {
         // gunicorn loads a preloaded application in Arbiter.setup, outside any handler: the
         // exception's traceback, and exit 1 whatever the error.

@@ -149,6 +149,7 @@ pub struct Setting {
     pub doc: &'static str,
     set: fn(&mut Config, Value) -> Result<(), ValueError>,
     get: fn(&Config) -> String,
+    py: fn(&Config) -> String,
 }
 
 impl fmt::Debug for Setting {
@@ -188,6 +189,83 @@ impl Setting {
     pub fn default_text(&self) -> String {
         (self.get)(&Config::default())
     }
+
+    /// The current value in `cfg` as Python's `str()` of the value gunicorn holds shows it
+    /// (`['a', 'b']` for lists, `18` for `umask = 0o22`): gunicorn's `--print-config` and its
+    /// "Current configuration:" debug dump.
+    pub fn show_py(&self, cfg: &Config) -> String {
+        (self.py)(cfg)
+    }
+
+    /// The default value as [`Setting::show_py`] renders it (gunicorn's `--help` shows it).
+    pub fn default_py(&self) -> String {
+        (self.py)(&Config::default())
+    }
+}
+
+/// Python's `repr()` of a string: single quotes unless the text holds `'` and no `"`,
+/// backslash escapes for the quote, `\\`, `\n`, `\r`, `\t` and other control characters.
+pub fn py_repr_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `repr()` of a float: always a decimal point or an exponent (`1.0`, `0.5`).
+fn py_repr_float(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 {
+        format!("{f:.1}")
+    } else if f.is_nan() {
+        "nan".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        f.to_string()
+    }
+}
+
+/// Python's `repr()` of a value (as an element of a list or a dict shows).
+pub fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Str(s) => py_repr_str(s),
+        Value::Float(f) => py_repr_float(*f),
+        Value::List(l) => format!("[{}]", l.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Map(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", py_repr_str(k), py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => render_value(other),
+    }
+}
+
+fn py_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|s| py_repr_str(s)).collect();
+    format!("[{}]", items.join(", "))
 }
 
 fn render_value(v: &Value) -> String {
@@ -215,8 +293,12 @@ fn render_value(v: &Value) -> String {
 pub trait SettingType: Sized {
     /// Converts, with gunicorn's validator rules.
     fn from_value(v: Value) -> Result<Self, ValueError>;
-    /// Renders for `--print-config`.
+    /// Renders as text (what gunicorn's Python objects are built from, see `show`).
     fn render(&self) -> String;
+    /// Python's `str()` of the value gunicorn would hold: what `--print-config` shows.
+    fn py_str(&self) -> String {
+        self.render()
+    }
 }
 
 impl SettingType for bool {
@@ -319,6 +401,9 @@ impl SettingType for f64 {
     fn render(&self) -> String {
         self.to_string()
     }
+    fn py_str(&self) -> String {
+        py_repr_float(*self)
+    }
 }
 
 impl SettingType for String {
@@ -368,6 +453,9 @@ impl SettingType for Vec<String> {
         let items: Vec<String> = self.iter().map(|s| format!("'{s}'")).collect();
         format!("[{}]", items.join(", "))
     }
+    fn py_str(&self) -> String {
+        py_list(self)
+    }
 }
 
 /// A comma-separated list given as one string, or a list (gunicorn's
@@ -395,6 +483,10 @@ impl SettingType for CommaList {
     }
     fn render(&self) -> String {
         self.0.join(",")
+    }
+    /// gunicorn holds a list: `['127.0.0.1', '::1']`.
+    fn py_str(&self) -> String {
+        py_list(&self.0)
     }
 }
 
@@ -429,6 +521,16 @@ impl SettingType for StrMap {
                 .join(", ")
         )
     }
+    fn py_str(&self) -> String {
+        format!(
+            "{{{}}}",
+            self.0
+                .iter()
+                .map(|(k, v)| format!("{}: {}", py_repr_str(k), py_repr_str(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 /// A dict of any values (`logconfig_dict`), in insertion order.
@@ -445,6 +547,9 @@ impl SettingType for Dict {
     }
     fn render(&self) -> String {
         render_value(&Value::Map(self.0.clone()))
+    }
+    fn py_str(&self) -> String {
+        py_repr(&Value::Map(self.0.clone()))
     }
 }
 
@@ -476,6 +581,10 @@ impl SettingType for Umask {
     }
     fn render(&self) -> String {
         format!("{:#o}", self.0)
+    }
+    /// gunicorn holds an int: `umask = 0o22` shows `18`.
+    fn py_str(&self) -> String {
+        self.0.to_string()
     }
 }
 
@@ -646,6 +755,16 @@ impl SettingType for SslVersion {
         }
         .into()
     }
+    /// gunicorn holds Python's `ssl.PROTOCOL_*` number: 2 (`PROTOCOL_TLS`, its default) and 5
+    /// (`PROTOCOL_TLSv1_2`); TLS 1.3 alone has no number in Python and shows its name.
+    fn py_str(&self) -> String {
+        match self {
+            SslVersion::Tls => "2",
+            SslVersion::Tls12 => "5",
+            SslVersion::Tls13 => "TLSv1_3",
+        }
+        .into()
+    }
 }
 
 const SSL_VERSIONS: &[&str] = &["TLS_SERVER", "TLS", "SSLv23", "TLSv1_2", "TLSv1_3"];
@@ -684,6 +803,7 @@ macro_rules! settings {
                 doc: concat!($($doc, "\n"),*),
                 set: |cfg, v| { cfg.$name = <$ty as SettingType>::from_value(v)?; Ok(()) },
                 get: |cfg| <$ty as SettingType>::render(&cfg.$name),
+                py: |cfg| <$ty as SettingType>::py_str(&cfg.$name),
             }, )*
         ];
     };
@@ -922,7 +1042,8 @@ settings! {
     /// Strip spaces before the colon in header names. Dangerous: enables request smuggling behind some proxies.
     strip_header_spaces: bool = false;
         section "Server Mechanics", flags ["--strip-header-spaces"], kind Kind::Flag;
-    /// Accept methods that are 3..20 characters is not enough for (lowercase, `#`, other lengths).
+    /// Accept request methods outside the conventions (lowercase letters, `#`, fewer than 3 or
+    /// more than 20 characters).
     permit_unconventional_http_method: bool = false;
         section "Server Mechanics", flags ["--permit-unconventional-http-method"], kind Kind::Flag;
     /// Accept HTTP versions other than 1.0 and 1.1 (the `HTTP/d.d` shape is still required).

@@ -154,6 +154,31 @@ pub fn register(py: Python<'_>, found: Vec<(String, Bound<'_, PyAny>)>) -> Resul
     Ok(())
 }
 
+/// The hooks the config file set, as `(name, __qualname__, repr())` in [`HOOKS`]' order: how
+/// gunicorn's `--print-config` (`<on_starting()>`) and its "Current configuration:" dump
+/// (`<function on_starting at 0x...>`) show them.
+pub fn describe(py: Python<'_>) -> Vec<(&'static str, String, String)> {
+    let registered = lock(&REGISTERED);
+    let Some(hooks) = registered.as_ref() else {
+        return Vec::new();
+    };
+    HOOKS
+        .iter()
+        .filter_map(|(name, _)| {
+            let hook = hooks.get(name)?.bind(py);
+            let qualname = hook
+                .getattr("__qualname__")
+                .map(|q| q.to_string())
+                .unwrap_or_else(|_| (*name).to_string());
+            let repr = hook
+                .repr()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| format!("<{qualname}>"));
+            Some((*name, qualname, repr))
+        })
+        .collect()
+}
+
 /// True when the config file set at least one hook.
 pub fn any() -> bool {
     ANY.load(Ordering::Acquire)
