@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use gunicorn_core::config::{Kind, SETTINGS};
+use gunicorn_core::gunicorn27::GUNICORN27_SETTINGS;
 
 const INTRO: &str = "\
 # Settings
@@ -30,9 +31,16 @@ the value, and exit status 1. An exception raised by the config file prints its 
 a config file may import modules, define helpers and server hooks. Unlike gunicorn, an unknown
 *lowercase* name bound to plain data (a string, number, boolean, list, tuple or dict) is reported
 with one warning line, `Ignoring unknown setting NAME = VALUE in config file ...`: such a name is
-almost always a misspelt setting (`worker = 4`) or a gunicorn setting this server does not have
-yet, and gunicorn would ignore it silently. Names starting with `_`, names with capitals,
-modules, functions and classes are never reported.
+almost always a misspelt setting (`worker = 4`), and gunicorn would ignore it silently. Names
+starting with `_`, names with capitals, modules, functions and classes are never reported.
+
+**gunicorn settings this server does not have are refused.** A gunicorn 27 setting or server
+hook that the table below does not mark \"yes\" stops the server when a config file sets it, with
+one line and exit status 1:
+`Error: NAME = VALUE in config file: not supported by this server yet (see docs/settings.md)`
+(\"not supported by this server\" for the ones refused by design), unless the value asks for
+nothing: gunicorn's default, or `None` (accepted without a word, as it changes nothing). On the command line their flags are unknown options
+(exit 2).
 
 **The `ssl_context` hook is refused.** gunicorn's `ssl_context(config, default_ssl_context_factory)`
 returns a Python `ssl.SSLContext`, which this server's TLS (rustls, off the GIL) cannot use: a
@@ -43,6 +51,7 @@ ignored. The SSL settings below cover what it is used for; see [tls.md](tls.md).
 /// The whole page.
 pub fn markdown() -> String {
     let mut out = String::from(INTRO);
+    gunicorn27_table(&mut out);
     let mut section = "";
     for setting in SETTINGS {
         if setting.section != section {
@@ -61,6 +70,44 @@ pub fn markdown() -> String {
         }
     }
     out
+}
+
+/// All of gunicorn 27.0.1's settings, with what this server does with each.
+fn gunicorn27_table(out: &mut String) {
+    let supported = GUNICORN27_SETTINGS
+        .iter()
+        .filter(|s| s.here.is_supported())
+        .count();
+    let _ = write!(
+        out,
+        "\n## gunicorn 27's settings here\n\n\
+         gunicorn 27.0.1 has {} settings (server hooks included); {supported} of them work here.\n\
+         \"yes\" means the setting below, or the server hook, works as in gunicorn; otherwise the\n\
+         last column says what happens instead and why.\n\n\
+         | gunicorn setting | Section | Command line | gunicorn's default | Here |\n\
+         |---|---|---|---|---|\n",
+        GUNICORN27_SETTINGS.len()
+    );
+    for s in GUNICORN27_SETTINGS {
+        let flags = if s.flags.is_empty() {
+            "-".to_string()
+        } else {
+            s.flags
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | `{}` | {} |",
+            s.name,
+            s.section,
+            flags,
+            s.default.replace('|', "\\|"),
+            s.here.describe().replace('|', "\\|")
+        );
+    }
 }
 
 fn command_line(setting: &gunicorn_core::Setting) -> String {

@@ -422,3 +422,59 @@ fn env_option_reaches_the_application_check() {
     assert_eq!(bad.code(), Some(1), "{bad:?}");
     assert!(bad.stderr.contains("raw_env"), "{}", bad.stderr);
 }
+
+/// A gunicorn 27 setting or server hook this server does not have (dirty arbiters, the control
+/// socket, HTTP/2, ...) is refused when a config file asks for it (exit 1, one line naming it),
+/// never ignored; set to gunicorn's default it asks for nothing and passes. Names that are not
+/// gunicorn settings keep the warning.
+#[test]
+fn unsupported_gunicorn_settings_in_config_file_are_refused() {
+    let dir = TempDir::new("confunsupported");
+    let not_yet = "in config file: not supported by this server yet (see docs/settings.md)";
+    let cases: &[(&str, Option<&str>)] = &[
+        (
+            "def on_dirty_starting(arbiter):\n    pass\n",
+            Some("Error: on_dirty_starting = <function on_dirty_starting"),
+        ),
+        (
+            "def dirty_post_fork(arbiter, worker):\n    pass\n",
+            Some("Error: dirty_post_fork = <function dirty_post_fork"),
+        ),
+        ("dirty_workers = 2\n", Some("Error: dirty_workers = 2 ")),
+        (
+            "dirty_apps = ['m:App']\n",
+            Some("Error: dirty_apps = ['m:App'] "),
+        ),
+        (
+            "control_socket = '/tmp/x.ctl'\n",
+            Some("Error: control_socket = '/tmp/x.ctl' "),
+        ),
+        ("http_protocols = 'h2,h1'\n", Some("Error: http_protocols")),
+        ("spew = True\n", Some("Error: spew = True ")),
+        (
+            "dirty_workers = 0\ndirty_apps = []\nhttp_protocols = 'h1'\nspew = False\n\
+             control_socket_disable = True\nroot_path = ''\n",
+            None,
+        ),
+    ];
+    for (i, (text, refused)) in cases.iter().enumerate() {
+        let conf = dir.write(&format!("conf{i}.py"), text);
+        let out = Gunicorn::new()
+            .args(["--check-config", "-c", conf.to_str().unwrap(), "hello:app"])
+            .run();
+        match refused {
+            Some(what) => {
+                assert_eq!(out.code(), Some(1), "{text}: {out:?}");
+                let line = out.stderr.lines().find(|l| l.starts_with("Error: "));
+                let line = line.unwrap_or_else(|| panic!("{text}: {}", out.stderr));
+                assert!(line.starts_with(what), "{line}");
+                assert!(line.ends_with(not_yet), "{line}");
+                assert_eq!(non_blank(&out.stderr).len(), 1, "{}", out.stderr);
+            }
+            None => {
+                assert_eq!(out.code(), Some(0), "{text}: {out:?}");
+                assert!(!out.stderr.contains("Ignoring"), "{}", out.stderr);
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub mod arbiter;
 pub mod bind;
 pub mod config;
 mod datagram;
+pub mod gunicorn27;
 pub mod handle;
 pub mod heartbeat;
 pub mod hooks;

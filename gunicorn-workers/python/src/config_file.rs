@@ -13,7 +13,9 @@
 //! them. Other names are ignored, as gunicorn ignores them, with one exception made on purpose: an
 //! unknown lowercase name bound to plain data (a str, number, bool, list, tuple or dict) is most
 //! likely a misspelt or unsupported setting (`worker = 4`), so it gets one warning line. Modules,
-//! functions and classes (imports, helpers) stay silent. Server hooks (`on_starting`,
+//! functions and classes (imports, helpers) stay silent. A gunicorn 27 setting or server hook
+//! this server does not honour ([`gunicorn_core::gunicorn27`]) is refused with one line unless
+//! its value is gunicorn's default or `None`: nothing of gunicorn's is ignored silently. Server hooks (`on_starting`,
 //! `post_request`...) are not settings here: they are checked and kept by
 //! [`crate::server_hooks`].
 
@@ -55,7 +57,8 @@ pub enum ConfigFileError {
         reason: String,
     },
     /// A gunicorn setting this server refuses rather than ignore: the `ssl_context` hook, whose
-    /// Python `SSLContext` the server's TLS cannot use.
+    /// Python `SSLContext` the server's TLS cannot use, and every gunicorn 27 setting or hook it
+    /// does not have (set to anything but gunicorn's default).
     #[error("{name} = {value} in config file: {reason}")]
     Refused {
         /// The setting's name.
@@ -253,6 +256,9 @@ fn collect(namespace: &Bound<'_, PyDict>) -> Result<Loaded, ConfigFileError> {
                          set certfile, keyfile, ca_certs, cert_reqs, ssl_version and ciphers instead",
             });
         }
+        if let Some(refused) = unsupported_gunicorn_setting(&name, &value) {
+            return Err(refused);
+        }
         if Config::setting(&name).is_some() {
             let converted = to_value(&value).map_err(|reason| ConfigFileError::NotPlainData {
                 name: name.clone(),
@@ -260,11 +266,40 @@ fn collect(namespace: &Bound<'_, PyDict>) -> Result<Loaded, ConfigFileError> {
                 reason,
             })?;
             settings.push((name, converted));
-        } else if looks_like_a_setting(&name, &value) {
+        } else if gunicorn_core::gunicorn27::lookup(&name).is_none()
+            && looks_like_a_setting(&name, &value)
+        {
+            // Not gunicorn's either (a gunicorn name that got here is set to its default and
+            // changes nothing): probably a misspelt setting.
             unknown.push((name, repr(&value)));
         }
     }
     Ok((settings, unknown))
+}
+
+/// A gunicorn 27 setting or server hook this server does not honour (see
+/// [`gunicorn_core::gunicorn27`]) bound to a value that asks for something: refused, never
+/// ignored. gunicorn's default (or `None`) asks for nothing and is accepted.
+fn unsupported_gunicorn_setting(name: &str, value: &Bound<'_, PyAny>) -> Option<ConfigFileError> {
+    let here = gunicorn_core::gunicorn27::lookup(name)?.here;
+    if here.is_supported() {
+        return None;
+    }
+    // A function (an unsupported hook) is not plain data: it asks for something.
+    if to_value(value).is_ok_and(|v| here.asks_nothing(&v)) {
+        return None;
+    }
+    let reason = match here {
+        gunicorn_core::gunicorn27::Here::NotYet { .. } => {
+            "not supported by this server yet (see docs/settings.md)"
+        }
+        _ => "not supported by this server (see docs/settings.md)",
+    };
+    Some(ConfigFileError::Refused {
+        name: name.to_string(),
+        value: repr(value),
+        reason,
+    })
 }
 
 /// A lowercase public name bound to plain data: probably meant as a setting.
@@ -439,6 +474,76 @@ mod tests {
         );
         let err = load("python:no_such_module_for_gunicorn_tests").unwrap_err();
         assert!(err.to_string().contains("ModuleNotFoundError"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_gunicorn_settings_are_refused() {
+        let dir = temp_dir("unsupported");
+        let hook = write_temp(
+            &dir,
+            "hook.py",
+            "def on_dirty_starting(arbiter):\n    pass\n",
+        );
+        let err = load(&hook).unwrap_err();
+        assert!(
+            matches!(err, ConfigFileError::Refused { ref name, .. } if name == "on_dirty_starting"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("on_dirty_starting = <function on_dirty_starting")
+                && err.to_string().ends_with(
+                    " in config file: not supported by this server yet (see docs/settings.md)"
+                ),
+            "{err}"
+        );
+        let data = write_temp(&dir, "data.py", "workers = 2\ndirty_workers = 2\n");
+        assert_eq!(
+            load(&data).unwrap_err().to_string(),
+            "dirty_workers = 2 in config file: not supported by this server yet (see docs/settings.md)"
+        );
+        let parser = write_temp(&dir, "parser.py", "http_parser = 'python'\n");
+        assert_eq!(
+            load(&parser).unwrap_err().to_string(),
+            "http_parser = 'python' in config file: not supported by this server (see docs/settings.md)"
+        );
+        // gunicorn's defaults ask for nothing.
+        let defaults = write_temp(
+            &dir,
+            "defaults.py",
+            "workers = 2\ndirty_workers = 0\ndirty_apps = []\nhttp_protocols = 'h1'\n\
+             control_socket_disable = True\nspew = False\non_dirty_starting = None\n\
+             http_parser = 'auto'\nasgi_lifespan = 'auto'\n",
+        );
+        let got = load(&defaults).unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        Python::attach(|py| {
+            let ns = PyDict::new(py);
+            ns.set_item("dirty_workers", 0).unwrap();
+            ns.set_item("worker", 4).unwrap();
+            let (settings, unknown) = collect(&ns).unwrap();
+            assert!(settings.is_empty());
+            // Only the name that is no gunicorn setting is warned about.
+            assert_eq!(unknown, [("worker".to_string(), "4".to_string())]);
+        });
+    }
+
+    /// Every hook the Python worker runs is marked as a hook in gunicorn 27's table, and the
+    /// other way round.
+    #[test]
+    fn hooks_agree_with_gunicorn27_table() {
+        use gunicorn_core::gunicorn27::{Here, GUNICORN27_SETTINGS};
+        for (name, _) in crate::server_hooks::HOOKS {
+            let g = gunicorn_core::gunicorn27::lookup(name).expect(name);
+            assert_eq!(g.here, Here::Hook, "{name}");
+        }
+        for g in GUNICORN27_SETTINGS.iter().filter(|g| g.here == Here::Hook) {
+            assert!(
+                crate::server_hooks::arity_of(g.name).is_some(),
+                "{}",
+                g.name
+            );
+        }
     }
 
     #[test]
