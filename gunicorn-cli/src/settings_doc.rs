@@ -11,8 +11,8 @@ use gunicorn_core::gunicorn27::GUNICORN27_SETTINGS;
 const INTRO: &str = "\
 # Settings
 
-This page is generated from the settings table in `gunicorn-core/src/config.rs` by
-`gunicorn --print-settings-doc`; do not edit it by hand (a test fails when it is stale, and
+This page is generated from the settings table in `gunicorn-core/src/config.rs` and gunicorn 27's
+list in `gunicorn-core/src/gunicorn27.rs` by `gunicorn --print-settings-doc`; do not edit it by hand (a test fails when it is stale, and
 `GUNICORN_UPDATE_DOCS=1 cargo test -p gunicorn-cli --test settings_doc` rewrites it).
 
 Names and flags are gunicorn's. Settings are applied in this order, later ones winning:
