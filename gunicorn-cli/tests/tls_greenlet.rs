@@ -10,24 +10,22 @@
 //! keep-alive connection. Failed handshakes are debug lines, never errors.
 //!
 //! Every wait is bounded: curl by `--max-time`, the Python clients by socket timeouts and a
-//! kill after [`CLIENT_TIMEOUT`], raw sockets by read timeouts.
+//! kill after [`support::tls::CLIENT_TIMEOUT`], raw sockets by read timeouts.
 
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use support::tls::{have_curl, have_openssl, python, start_https, Pki};
 use support::{python_has, skip, Gunicorn, Server, TempDir};
 
 const LIBRARIES: [&str; 2] = ["gevent", "eventlet"];
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 const LOG_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a client command may run before it is killed.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// The app: `/upload` answers the length and Adler-32 of the body it read; every other path
 /// answers the environ's TLS keys, one `KEY=value` per line.
@@ -115,13 +113,6 @@ fn have(lib: &str) -> bool {
     false
 }
 
-fn python() -> PathBuf {
-    match std::env::var_os("VIRTUAL_ENV") {
-        Some(venv) => Path::new(&venv).join("bin/python"),
-        None => PathBuf::from("python3"),
-    }
-}
-
 /// Kills a client process that is still running when dropped.
 struct Client(Child);
 
@@ -132,114 +123,14 @@ impl Drop for Client {
     }
 }
 
-/// Runs `cmd` to its end (killed after [`CLIENT_TIMEOUT`]): exit success, stdout, stderr.
-fn run(cmd: &mut Command) -> (bool, String, String) {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let mut client = Client(child);
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = client.0.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{cmd:?} still runs after {CLIENT_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut o) = client.0.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = client.0.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    (status.success(), out, err)
-}
-
 /// The certificates of a test: a CA, a server certificate for 127.0.0.1/localhost and a
-/// client certificate, all signed by the CA.
-struct Certs {
-    dir: TempDir,
-}
-
-impl Certs {
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_string_lossy().into_owned()
-    }
-}
-
-/// Makes the certificates with the `openssl` command; None (the test skips) without it.
-fn certs() -> Option<Certs> {
-    let dir = TempDir::new("tls-greenlet-certs");
-    let openssl = |args: &[&str]| -> bool {
-        Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    if !openssl(&["version"]) {
-        skip("the openssl command is not installed");
-        return None;
-    }
-    dir.write(
-        "server.ext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    );
-    dir.write("client.ext", "extendedKeyUsage=clientAuth\n");
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    for (args, subject) in [
-        (
-            format!("req -x509 {ec} -keyout ca.key -out ca.pem -days 2"),
-            "/CN=Greenlet Test CA",
-        ),
-        (
-            format!("req {ec} -keyout server.key -out server.csr"),
-            "/CN=localhost",
-        ),
-        (
-            format!("req {ec} -keyout client.key -out client.csr"),
-            "/O=Acme/CN=client one",
-        ),
-    ] {
-        let mut args: Vec<&str> = args.split(' ').collect();
-        args.extend(["-subj", subject]);
-        assert!(openssl(&args), "openssl {args:?} failed");
-    }
-    for (who, ext) in [("server", "server.ext"), ("client", "client.ext")] {
-        let csr = format!("{who}.csr");
-        let pem = format!("{who}.pem");
-        let args = [
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-extfile",
-            ext,
-        ];
-        assert!(openssl(&args), "openssl {args:?} failed");
-    }
-    Some(Certs { dir })
+/// client certificate, all signed by the CA; None (the test skips) without `openssl`.
+fn certs() -> Option<Pki> {
+    have_openssl().then(|| {
+        Pki::new("tls-greenlet-certs", "/CN=Greenlet Test CA")
+            .server("server", "/CN=localhost")
+            .client("client", "/O=Acme/CN=client one")
+    })
 }
 
 fn app_dir() -> TempDir {
@@ -249,61 +140,24 @@ fn app_dir() -> TempDir {
 }
 
 /// A TLS server of `lib` (debug log, one worker) and its port.
-fn start(dir: &TempDir, certs: &Certs, lib: &str, extra: &[&str]) -> (Server, u16) {
-    let server = Gunicorn::new()
+fn start(dir: &TempDir, certs: &Pki, lib: &str, extra: &[&str]) -> (Server, u16) {
+    let gunicorn = Gunicorn::new()
         .cwd(dir.path())
         .args(["-k", lib, "--log-level", "debug"])
-        .args(["--certfile", &certs.path("server.pem")])
-        .args(["--keyfile", &certs.path("server.key")])
+        .args(certs.tls_args("server"))
         .args(extra.iter().copied())
-        .arg("tls_app:app")
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(1);
-    let port = https_port(&server);
-    (server, port)
-}
-
-/// The port of the `Listening at: https://...` line (the harness reads http:// only).
-fn https_port(server: &Server) -> u16 {
-    let Some(lines) = server.wait_for("Listening at: ", 1, LOG_TIMEOUT) else {
-        panic!("no Listening at line:\n{}", server.output());
-    };
-    let url = lines[0]
-        .split("Listening at: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_default();
-    let Some(hostport) = url.strip_prefix("https://") else {
-        panic!("not an https:// listener: {}", lines[0]);
-    };
-    let addr: SocketAddr = hostport.parse().expect("address");
-    addr.port()
+        .arg("tls_app:app");
+    start_https(gunicorn, 1)
 }
 
 /// `curl` to `https://127.0.0.1:port{path}` trusting the test CA: (success, status, body).
-fn curl(certs: &Certs, port: u16, path: &str, extra: &[&str]) -> (bool, String, String) {
-    let url = format!("https://127.0.0.1:{port}{path}");
-    let ca = certs.path("ca.pem");
-    let (ok, out, err) = run(Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--cacert", &ca])
-        .args(extra)
-        .args(["-w", "\n%{http_code}", &url]));
-    let (body, status) = out.rsplit_once('\n').unwrap_or(("", &out));
-    (ok, status.to_string(), format!("{body}{err}"))
-}
-
-fn have_curl() -> bool {
-    let ok = Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        skip("the curl command is not installed");
-    }
-    ok
+fn curl(certs: &Pki, port: u16, path: &str, extra: &[&str]) -> (bool, String, String) {
+    let r = certs.curl_status(extra, &format!("https://127.0.0.1:{port}{path}"));
+    (
+        r.ok(),
+        format!("{:03}", r.status),
+        format!("{}{}", r.body, r.stderr),
+    )
 }
 
 /// The server's output has no error-level line (failed handshakes are debug lines).
@@ -375,10 +229,10 @@ fn keep_alive_pipelining_and_error_pages_over_tls() {
         }
         let dir = app_dir();
         let (server, port) = start(&dir, &certs, lib, &["--keep-alive", "10"]);
-        let (ok, out, err) = run(Command::new(python())
-            .args(["-c", KEEP_ALIVE_CLIENT])
-            .arg(port.to_string())
-            .arg(certs.path("ca.pem")));
+        let out = certs.python_script(KEEP_ALIVE_CLIENT, port);
+        let ok = out.status.success();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let out = String::from_utf8_lossy(&out.stdout);
         assert!(ok, "{lib}: client failed: {out}{err}\n{}", server.output());
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4, "{lib}: {out}");

@@ -13,203 +13,35 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Gunicorn, Server, TempDir, BOOT_TIMEOUT};
-
-/// How long a client command (curl, python) may run.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+use support::tls::{run_to_end, start_https, Pki};
+use support::{Gunicorn, Server};
 
 /// A CA, a server certificate signed by it for 127.0.0.1 and localhost, and a client
 /// certificate signed by it, as PEM files in a temp dir.
-struct Certs {
-    dir: TempDir,
+fn certs() -> Pki {
+    Pki::new("tls-gthread", "/CN=Test CA")
+        .server("server", "/CN=localhost")
+        .client("client", "/O=Test Org/CN=test-client")
 }
 
-impl Certs {
-    fn new() -> Certs {
-        let dir = TempDir::new("tls-gthread");
-        dir.write(
-            "server.ext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        );
-        dir.write(
-            "client.ext",
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=clientAuth\n",
-        );
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        openssl(
-            dir.path(),
-            &[
-                &["req", "-x509"],
-                &ec[..],
-                &["-keyout", "ca.key", "-out", "ca.pem"],
-            ],
-            &[
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        for (name, subject) in [
-            ("server", "/CN=localhost"),
-            ("client", "/O=Test Org/CN=test-client"),
-        ] {
-            let key = format!("{name}.key");
-            let csr = format!("{name}.csr");
-            let pem = format!("{name}.pem");
-            let ext = format!("{name}.ext");
-            openssl(
-                dir.path(),
-                &[&["req"], &ec[..], &["-keyout", &key, "-out", &csr]],
-                &["-subj", subject],
-            );
-            openssl(
-                dir.path(),
-                &[&[
-                    "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key",
-                ]],
-                &[
-                    "-CAcreateserial",
-                    "-out",
-                    &pem,
-                    "-days",
-                    "2",
-                    "-extfile",
-                    &ext,
-                ],
-            );
-        }
-        Certs { dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// gunicorn's flags for the server certificate.
-    fn server_args(&self) -> Vec<String> {
-        vec![
-            "--certfile".into(),
-            self.path("server.pem"),
-            "--keyfile".into(),
-            self.path("server.key"),
-        ]
-    }
-}
-
-/// Runs `openssl` with the argument groups and `tail`, in `dir`; panics with its output when it
-/// fails.
-fn openssl(dir: &Path, groups: &[&[&str]], tail: &[&str]) {
-    let mut cmd = Command::new(openssl_binary());
-    cmd.current_dir(dir).stdin(Stdio::null());
-    for g in groups {
-        cmd.args(*g);
-    }
-    cmd.args(tail);
-    let out = cmd.output().expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {groups:?} {tail:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn openssl_binary() -> PathBuf {
-    let usr = PathBuf::from("/usr/bin/openssl");
-    if usr.exists() {
-        usr
-    } else {
-        PathBuf::from("openssl")
-    }
-}
-
-/// The Python the server runs with (for the `ssl` clients).
-fn python() -> PathBuf {
-    match std::env::var_os("VIRTUAL_ENV") {
-        Some(venv) => Path::new(&venv).join("bin/python"),
-        None => PathBuf::from("python3"),
-    }
-}
-
-/// A gthread server (one worker, two threads) on `app` over TLS with `extra` flags.
-fn server(certs: &Certs, app: &str, extra: &[&str]) -> Server {
-    let server = Gunicorn::new()
-        .args(["-k", "gthread", "-w", "1", "--threads", "2"])
-        .args(certs.server_args())
+/// gthread (one worker, `threads` threads) over TLS with `extra` flags.
+fn gthread(certs: &Pki, threads: &str, extra: &[&str]) -> Gunicorn {
+    Gunicorn::new()
+        .args(["-k", "gthread", "-w", "1", "--threads", threads])
+        .args(certs.tls_args("server"))
         .args(extra)
-        .arg(app)
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(1);
-    server
 }
 
-/// The port of the `Listening at: https://127.0.0.1:PORT (PID)` line.
-fn tls_port(server: &Server) -> u16 {
-    let lines = server
-        .wait_for("Listening at: ", 1, BOOT_TIMEOUT)
-        .unwrap_or_else(|| panic!("no Listening line; output:\n{}", server.output()));
-    let url = lines[0]
-        .split("Listening at: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_default();
-    let hostport = url
-        .strip_prefix("https://")
-        .unwrap_or_else(|| panic!("not an https listener: {}", lines[0]));
-    let addr: SocketAddr = hostport.parse().expect("host:port");
-    addr.port()
-}
-
-/// Runs a command with a time bound; returns its output (panics if it does not end in time).
-/// The output is collected while it runs (a client writing more than a pipe holds would
-/// otherwise block forever).
-fn run_bounded(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().expect("spawn client");
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(CLIENT_TIMEOUT) {
-        Ok(out) => out.expect("client output"),
-        Err(_) => {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let out = rx.recv().expect("client killed").expect("client output");
-            panic!(
-                "client {cmd:?} did not finish in {CLIENT_TIMEOUT:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
+/// A gthread server (one worker, two threads) on `app` over TLS with `extra` flags; its port.
+fn server(certs: &Pki, app: &str, extra: &[&str]) -> (Server, u16) {
+    start_https(gthread(certs, "2", extra).arg(app), 1)
 }
 
 /// `curl` with the test CA and `args`; returns (success, stdout, stderr).
-fn curl(certs: &Certs, args: &[&str]) -> (bool, Vec<u8>, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "30", "--cacert"])
-        .arg(certs.path("ca.pem"))
-        .args(args);
-    let out = run_bounded(cmd);
+fn curl(certs: &Pki, args: &[&str]) -> (bool, Vec<u8>, String) {
+    let out = certs.curl(args);
     (
         out.status.success(),
         out.stdout,
@@ -285,9 +117,8 @@ fn connect(port: u16) -> TcpStream {
 
 #[test]
 fn curl_gets_https_environ() {
-    let certs = Certs::new();
-    let server = server(&certs, "echo:app", &[]);
-    let port = tls_port(&server);
+    let certs = certs();
+    let (server, port) = server(&certs, "echo:app", &[]);
     for host in ["127.0.0.1", "localhost"] {
         let (ok, body, err) = curl(&certs, &[&format!("https://{host}:{port}/hello?x=1")]);
         assert!(ok, "curl failed: {err}\n{}", server.output());
@@ -322,9 +153,8 @@ fn curl_gets_https_environ() {
 /// wait inside the TLS stream, `has_buffered_input`), all on one connection.
 #[test]
 fn keep_alive_and_pipelining_on_one_connection() {
-    let certs = Certs::new();
-    let server = server(&certs, "echo:app", &[]);
-    let port = tls_port(&server);
+    let certs = certs();
+    let (server, port) = server(&certs, "echo:app", &[]);
     let (ok, out, err) = curl(
         &certs,
         &[
@@ -375,9 +205,7 @@ for i in range(5):
     response()
 print("client ports", len(ports))
 "#;
-    let mut cmd = Command::new(python());
-    cmd.args(["-c", script, &port.to_string(), &certs.path("ca.pem")]);
-    let out = run_bounded(cmd);
+    let out = certs.python_script(script, port);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -399,21 +227,16 @@ print("client ports", len(ports))
 /// `wsgi.file_wrapper` (no sendfile over TLS: the bridge writes it through the stream).
 #[test]
 fn large_upload_and_file_wrapper() {
-    let certs = Certs::new();
+    let certs = certs();
     let body = certs.dir.write("body.bin", &"a".repeat(1 << 20));
     let file: String = (0..300_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     let file_path = certs.dir.write("file.txt", &file);
-    let server = Gunicorn::new()
-        .args(["-k", "gthread", "-w", "1", "--threads", "2"])
-        .args(certs.server_args())
+    let gunicorn = gthread(&certs, "2", &[])
         .env("FILE_PATH", &file_path)
-        .arg("echo:app")
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(1);
-    let port = tls_port(&server);
+        .arg("echo:app");
+    let (server, port) = start_https(gunicorn, 1);
     let url = format!("https://127.0.0.1:{port}/upload");
     let (ok, out, err) = curl(
         &certs,
@@ -430,15 +253,10 @@ fn large_upload_and_file_wrapper() {
     );
     drop(server);
 
-    let server = Gunicorn::new()
-        .args(["-k", "gthread", "-w", "1", "--threads", "2"])
-        .args(certs.server_args())
+    let gunicorn = gthread(&certs, "2", &[])
         .env("FILE_PATH", &file_path)
-        .arg("files:with_length")
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(1);
-    let port = tls_port(&server);
+        .arg("files:with_length");
+    let (server, port) = start_https(gunicorn, 1);
     let url = format!("https://127.0.0.1:{port}/file");
     let (ok, out, err) = curl(&certs, &[&url, &url]);
     assert!(ok, "curl failed: {err}\n{}", server.output());
@@ -452,21 +270,17 @@ fn large_upload_and_file_wrapper() {
 /// the environ.
 #[test]
 fn client_certificates_required() {
-    let certs = Certs::new();
+    let certs = certs();
     let ca = certs.path("ca.pem");
-    let server = server(
-        &certs,
-        "echo:app",
-        &[
-            "--cert-reqs",
-            "2",
-            "--ca-certs",
-            &ca,
-            "--log-level",
-            "debug",
-        ],
-    );
-    let port = tls_port(&server);
+    let extra = [
+        "--cert-reqs",
+        "2",
+        "--ca-certs",
+        &ca,
+        "--log-level",
+        "debug",
+    ];
+    let (server, port) = server(&certs, "echo:app", &extra);
     let url = format!("https://127.0.0.1:{port}/mtls");
     let (ok, _, err) = curl(&certs, &[&url]);
     assert!(!ok, "served without a client certificate");
@@ -495,10 +309,9 @@ fn client_certificates_required() {
 /// with no `SSL_CLIENT_*` subject, with one its subject is in the environ.
 #[test]
 fn client_certificates_optional() {
-    let certs = Certs::new();
+    let certs = certs();
     let ca = certs.path("ca.pem");
-    let server = server(&certs, "echo:app", &["--cert-reqs", "1", "--ca-certs", &ca]);
-    let port = tls_port(&server);
+    let (server, port) = server(&certs, "echo:app", &["--cert-reqs", "1", "--ca-certs", &ca]);
     let url = format!("https://127.0.0.1:{port}/optional");
     let (ok, body, err) = curl(&certs, &[&url]);
     assert!(ok, "curl failed: {err}\n{}", server.output());
@@ -523,9 +336,8 @@ fn client_certificates_optional() {
 /// a hang; the worker keeps serving, and the failures are logged at debug level only.
 #[test]
 fn plain_http_and_garbage_closed_at_once() {
-    let certs = Certs::new();
-    let server = server(&certs, "echo:app", &["--log-level", "debug"]);
-    let port = tls_port(&server);
+    let certs = certs();
+    let (server, port) = server(&certs, "echo:app", &["--log-level", "debug"]);
     let inputs: [&[u8]; 3] = [
         b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
         b"\x00\x01garbage garbage garbage\r\n\r\n",
@@ -556,23 +368,16 @@ fn plain_http_and_garbage_closed_at_once() {
 /// serves others. Neither holds a pool thread (one thread here).
 #[test]
 fn stalled_handshakes_closed_after_deadline() {
-    let certs = Certs::new();
-    let server = Gunicorn::new()
-        .args(["-k", "gthread", "-w", "1", "--threads", "1"])
-        .args(certs.server_args())
-        .args([
-            "--timeout",
-            "2",
-            "--keep-alive",
-            "1",
-            "--log-level",
-            "debug",
-        ])
-        .arg("echo:app")
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(1);
-    let port = tls_port(&server);
+    let certs = certs();
+    let extra = [
+        "--timeout",
+        "2",
+        "--keep-alive",
+        "1",
+        "--log-level",
+        "debug",
+    ];
+    let (server, port) = start_https(gthread(&certs, "1", &extra).arg("echo:app"), 1);
     // A TLS record header and the start of a ClientHello: the record is never completed.
     let mut half = connect(port);
     half.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
@@ -616,7 +421,7 @@ fn stalled_handshakes_closed_after_deadline() {
 /// stops the server before any worker is forked: one line naming the setting, exit 1.
 #[test]
 fn bad_certificate_files_refused_before_fork() {
-    let certs = Certs::new();
+    let certs = certs();
     let missing = certs.path("missing.pem");
     let client_cert = certs.path("client.pem");
     let server_key = certs.path("server.key");
@@ -631,12 +436,7 @@ fn bad_certificate_files_refused_before_fork() {
         ),
     ];
     for (args, needle) in cases {
-        let done = Gunicorn::new()
-            .args(["-k", "gthread"])
-            .args(&args)
-            .arg("echo:app")
-            .bind_free_port()
-            .run();
+        let done = run_to_end("gthread", &args, "echo:app");
         assert_eq!(done.code(), Some(1), "{args:?}: {}", done.stderr);
         assert!(done.stderr.contains(needle), "{args:?}: {}", done.stderr);
         assert!(!done.stderr.contains("Booting worker"), "{}", done.stderr);
@@ -648,9 +448,8 @@ fn bad_certificate_files_refused_before_fork() {
 /// the TLS stream queued before the connection goes back to the event loop.
 #[test]
 fn slow_reader_gets_large_responses_whole() {
-    let certs = Certs::new();
-    let server = server(&certs, "echo:app", &[]);
-    let port = tls_port(&server);
+    let certs = certs();
+    let (server, port) = server(&certs, "echo:app", &[]);
     let script = r#"
 import socket, ssl, sys, time
 port, ca = int(sys.argv[1]), sys.argv[2]
@@ -677,9 +476,7 @@ for i in range(2):
         time.sleep(0.0002)
     print(i, len(data) == want, data.count(body))
 "#;
-    let mut cmd = Command::new(python());
-    cmd.args(["-c", script, &port.to_string(), &certs.path("ca.pem")]);
-    let out = run_bounded(cmd);
+    let out = certs.python_script(script, port);
     assert!(
         out.status.success(),
         "python client failed:\n{}\n{}",
@@ -694,9 +491,8 @@ for i in range(2):
 /// response, and when an idle keep-alive connection times out.
 #[test]
 fn connections_end_with_close_notify() {
-    let certs = Certs::new();
-    let server = server(&certs, "echo:app", &["--keep-alive", "1"]);
-    let port = tls_port(&server);
+    let certs = certs();
+    let (server, port) = server(&certs, "echo:app", &["--keep-alive", "1"]);
     let script = r#"
 import socket, ssl, sys
 port, ca = int(sys.argv[1]), sys.argv[2]
@@ -718,9 +514,7 @@ for close in (True, False):
             break
         data += chunk
 "#;
-    let mut cmd = Command::new(python());
-    cmd.args(["-c", script, &port.to_string(), &certs.path("ca.pem")]);
-    let out = run_bounded(cmd);
+    let out = certs.python_script(script, port);
     assert!(
         out.status.success(),
         "python client failed:\n{}\n{}",

@@ -6,36 +6,15 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::{Gunicorn, Server, TempDir, BOOT_TIMEOUT};
+use support::tls::{have_curl, python, run_bounded, run_to_end, start_https, Curl, Pki};
+use support::{Gunicorn, Server};
 
 const LOG_TIMEOUT: Duration = Duration::from_secs(20);
-
-const OPENSSL_CNF: &str = "\
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-[client]
-basicConstraints = CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-";
 
 /// Python's `ssl` and `http.client` as the client: `post PORT CA SIZE` (prints the response
 /// body), `subject PORT CA` (the organization of the server certificate), `loop PORT CA STOP
@@ -100,176 +79,38 @@ elif mode == "loop":
     print(json.dumps({"ok": ok, "failed": failed, "errors": errors[:5], "subjects": subjects}))
 "#;
 
-/// A CA, two server certificates for localhost/127.0.0.1 (`a`: `O=Server A`, `b`:
-/// `O=Server B`), a client certificate (`client`, `O=Clients, CN=client one`, X.509 v3 with
-/// `extendedKeyUsage=clientAuth`: webpki refuses v1 client certificates), an encrypted copy
-/// of a's key and a key of no certificate, all under a temp dir.
-struct Pki {
-    dir: TempDir,
+/// A CA (`/CN=Test CA`), two server certificates for localhost/127.0.0.1 (`a`: `O=Server A`,
+/// `b`: `O=Server B`), a client certificate (`client`, `O=Clients, CN=client one`), an
+/// encrypted copy of a's key and a key of no certificate, with `client.py`, under a temp dir.
+fn test_pki(tag: &str) -> Pki {
+    let pki = Pki::new(tag, "/CN=Test CA")
+        .server("a", "/O=Server A/CN=localhost")
+        .server("b", "/O=Server B/CN=localhost")
+        .client("client", "/O=Clients/CN=client one")
+        .encrypted_key("a.key", "encrypted.key", "secret")
+        .lone_key("other.key");
+    pki.dir.write("client.py", CLIENT_PY);
+    pki
 }
 
-impl Pki {
-    fn new(tag: &str) -> Pki {
-        let pki = Pki {
-            dir: TempDir::new(tag),
-        };
-        pki.dir.write("openssl.cnf", OPENSSL_CNF);
-        pki.dir.write("client.py", CLIENT_PY);
-        pki.openssl(
-            "req -x509 -new -config openssl.cnf -extensions ca -newkey ec \
-             -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 30",
-            &["-subj", "/CN=Test CA"],
-        );
-        pki.issue("a", "server", "/O=Server A/CN=localhost", 2);
-        pki.issue("b", "server", "/O=Server B/CN=localhost", 3);
-        pki.issue("client", "client", "/O=Clients/CN=client one", 4);
-        pki.openssl(
-            "pkey -in a.key -aes256 -passout pass:secret -out encrypted.key",
-            &[],
-        );
-        pki.openssl(
-            "genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key",
-            &[],
-        );
-        pki
-    }
-
-    fn issue(&self, name: &str, kind: &str, subject: &str, serial: u32) {
-        self.openssl(
-            &format!(
-                "req -new -config openssl.cnf -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-                 -nodes -keyout {name}.key -out {name}.csr"
-            ),
-            &["-subj", subject],
-        );
-        self.openssl(
-            &format!(
-                "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -set_serial {serial} \
-                 -out {name}.pem -days 30 -extfile openssl.cnf -extensions {kind}"
-            ),
-            &[],
-        );
-    }
-
-    fn openssl(&self, args: &str, more: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args.split_whitespace())
-            .args(more)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("the openssl command (needed to make the test certificates)");
-        assert!(
-            out.status.success(),
-            "openssl {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_string_lossy().into_owned()
-    }
-
-    /// `--certfile NAME.pem --keyfile NAME.key`.
-    fn tls_args(&self, name: &str) -> Vec<String> {
-        vec![
-            "--certfile".into(),
-            self.path(&format!("{name}.pem")),
-            "--keyfile".into(),
-            self.path(&format!("{name}.key")),
-        ]
-    }
-
-    /// Replaces `to` with a copy of `from` in one rename.
-    fn replace(&self, from: &str, to: &str) {
-        let tmp = self.dir.path().join(format!("{to}.tmp"));
-        std::fs::copy(self.dir.path().join(from), &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.path().join(to)).unwrap();
-    }
-
-    /// Runs `client.py ARGS` with Python (its `ssl` module and http.client).
-    fn python(&self, args: &[&str]) -> Output {
-        Command::new(python())
-            .arg(self.path("client.py"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run python")
-    }
-}
-
-/// The Python of the tests' virtualenv (as the server's), else python3.
-fn python() -> PathBuf {
-    match std::env::var_os("VIRTUAL_ENV") {
-        Some(venv) => PathBuf::from(venv).join("bin/python"),
-        None => PathBuf::from("python3"),
-    }
-}
-
-fn have_curl() -> bool {
-    let found = Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        support::skip("no curl command");
-    }
-    found
-}
-
-/// The port of the `Listening at: https://127.0.0.1:PORT (PID)` line (waits for it).
-fn https_port(server: &Server) -> u16 {
-    let Some(lines) = server.wait_for("Listening at: https://", 1, BOOT_TIMEOUT) else {
-        panic!(
-            "no `Listening at: https://` line; output:\n{}",
-            server.output()
-        );
-    };
-    let rest = lines[0].split("Listening at: https://").nth(1).unwrap();
-    let hostport = rest.split([' ', ',']).next().unwrap();
-    hostport.parse::<SocketAddr>().unwrap().port()
+/// Runs `client.py ARGS` with Python (its `ssl` module and http.client), bounded.
+fn client(pki: &Pki, args: &[&str]) -> Output {
+    run_bounded(Command::new(python()).arg(pki.path("client.py")).args(args))
 }
 
 /// A TLS server of `tls_environ:app` with the sync worker.
 fn start(pki: &Pki, extra: &[&str]) -> (Server, u16) {
-    let server = Gunicorn::new()
+    let gunicorn = Gunicorn::new()
         .args(["-k", "sync", "--log-level", "debug"])
         .args(pki.tls_args("a"))
         .args(extra)
-        .arg("tls_environ:app")
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(1);
-    let port = https_port(&server);
-    (server, port)
+        .arg("tls_environ:app");
+    start_https(gunicorn, 1)
 }
 
-struct Curl {
-    /// curl's exit status (0: the exchange completed).
-    exit: i32,
-    status: u16,
-    body: String,
-    stderr: String,
-}
-
-/// `curl https://localhost:PORT/ --cacert ca.pem ARGS`, within 20 s.
+/// `curl https://localhost:PORT/ --cacert ca.pem ARGS`, bounded.
 fn curl(pki: &Pki, port: u16, args: &[&str]) -> Curl {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--cacert", &pki.path("ca.pem")])
-        .args(["-w", "\n%{http_code}"])
-        .args(args)
-        .arg(format!("https://localhost:{port}/"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run curl");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
-    Curl {
-        exit: out.status.code().unwrap_or(-1),
-        status: code.trim().parse().unwrap_or(0),
-        body: body.to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    pki.curl_status(args, &format!("https://localhost:{port}/"))
 }
 
 fn assert_ok(r: &Curl, wanted: &[&str]) {
@@ -284,7 +125,7 @@ fn curl_sees_https_and_the_tls_environ() {
     if !have_curl() {
         return;
     }
-    let pki = Pki::new("tls-curl");
+    let pki = test_pki("tls-curl");
     let (server, port) = start(&pki, &[]);
     let r = curl(&pki, port, &[]);
     assert_ok(
@@ -317,15 +158,18 @@ fn curl_sees_https_and_the_tls_environ() {
 
 #[test]
 fn python_ssl_client_posts_one_mib() {
-    let pki = Pki::new("tls-python");
+    let pki = test_pki("tls-python");
     let (_server, port) = start(&pki, &[]);
     let size = 1 << 20;
-    let out = pki.python(&[
-        "post",
-        &port.to_string(),
-        &pki.path("ca.pem"),
-        &size.to_string(),
-    ]);
+    let out = client(
+        &pki,
+        &[
+            "post",
+            &port.to_string(),
+            &pki.path("ca.pem"),
+            &size.to_string(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -353,7 +197,7 @@ fn client_certificates_required_and_optional() {
     if !have_curl() {
         return;
     }
-    let pki = Pki::new("tls-mtls");
+    let pki = test_pki("tls-mtls");
     let ca = pki.path("ca.pem");
     let with_cert = [
         "--cert",
@@ -388,7 +232,7 @@ fn client_certificates_required_and_optional() {
 /// Each bad TLS setting or file: one line naming the setting and the file, exit 1, no worker.
 #[test]
 fn bad_tls_input_stops_the_server_before_any_worker() {
-    let pki = Pki::new("tls-bad");
+    let pki = test_pki("tls-bad");
     let (a_pem, a_key) = (pki.path("a.pem"), pki.path("a.key"));
     let missing = pki.path("missing.pem");
     let encrypted = pki.path("encrypted.key");
@@ -444,12 +288,7 @@ fn bad_tls_input_stops_the_server_before_any_worker() {
         ),
     ];
     for (args, wanted) in cases {
-        let done = Gunicorn::new()
-            .args(["-k", "sync"])
-            .args(&args)
-            .arg("tls_environ:app")
-            .bind_free_port()
-            .run();
+        let done = run_to_end("sync", &args, "tls_environ:app");
         let output = format!("{}\n{}", done.stdout, done.stderr);
         assert_eq!(done.code(), Some(1), "{args:?}: {output}");
         assert!(!output.contains("Booting worker"), "{args:?}: {output}");
@@ -467,7 +306,7 @@ fn bad_tls_input_stops_the_server_before_any_worker() {
 /// server goes on serving.
 #[test]
 fn plain_http_to_the_tls_port_is_closed() {
-    let pki = Pki::new("tls-plain");
+    let pki = test_pki("tls-plain");
     let (server, port) = start(&pki, &[]);
     let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
@@ -481,7 +320,7 @@ fn plain_http_to_the_tls_port_is_closed() {
     assert!(server
         .wait_for("TLS handshake failed from ip=127.0.0.1", 1, LOG_TIMEOUT)
         .is_some());
-    let out = pki.python(&["subject", &port.to_string(), &pki.path("ca.pem")]);
+    let out = client(&pki, &["subject", &port.to_string(), &pki.path("ca.pem")]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Server A");
 }
 
@@ -490,7 +329,7 @@ fn plain_http_to_the_tls_port_is_closed() {
 /// killed it.
 #[test]
 fn a_stalled_handshake_does_not_keep_the_worker() {
-    let pki = Pki::new("tls-stall");
+    let pki = test_pki("tls-stall");
     let (server, port) = start(&pki, &["--timeout", "4"]);
     // A TLS record header promising a ClientHello that never comes.
     let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -499,7 +338,7 @@ fn a_stalled_handshake_does_not_keep_the_worker() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
-    let out = pki.python(&["subject", &port.to_string(), &pki.path("ca.pem")]);
+    let out = client(&pki, &["subject", &port.to_string(), &pki.path("ca.pem")]);
     let waited = started.elapsed();
     eprintln!("served after {waited:?} behind a stalled handshake");
     assert_eq!(
@@ -603,14 +442,8 @@ impl RequestLoop {
             "30".into(),
         ];
         let script = pki.path("client.py");
-        let thread = std::thread::spawn(move || {
-            Command::new(python())
-                .arg(script)
-                .args(args)
-                .stdin(Stdio::null())
-                .output()
-                .expect("run python")
-        });
+        let thread =
+            std::thread::spawn(move || run_bounded(Command::new(python()).arg(script).args(args)));
         RequestLoop {
             stop,
             progress,
@@ -644,20 +477,17 @@ impl RequestLoop {
 /// error line.
 #[test]
 fn certificate_rotation_by_hup() {
-    let pki = Pki::new("tls-rotation");
+    let pki = test_pki("tls-rotation");
     pki.replace("a.pem", "cert.pem");
     pki.replace("a.key", "key.pem");
-    let server = Gunicorn::new()
+    let gunicorn = Gunicorn::new()
         .args(["-k", "sync", "-w", "2", "--log-level", "debug"])
         .args(["--certfile", &pki.path("cert.pem")])
         .args(["--keyfile", &pki.path("key.pem")])
-        .arg("tls_environ:app")
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(2);
-    let port = https_port(&server);
+        .arg("tls_environ:app");
+    let (server, port) = start_https(gunicorn, 2);
     let subject = || {
-        let out = pki.python(&["subject", &port.to_string(), &pki.path("ca.pem")]);
+        let out = client(&pki, &["subject", &port.to_string(), &pki.path("ca.pem")]);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
 
@@ -741,22 +571,19 @@ fn certificate_rotation_by_hup() {
 /// certificate are still served, and the certificate is not "kept" under the new settings.
 #[test]
 fn a_reload_to_tls_settings_that_do_not_load_is_refused() {
-    let pki = Pki::new("tls-reload-settings");
+    let pki = test_pki("tls-reload-settings");
     let settings = format!(
         "certfile = {:?}\nkeyfile = {:?}\n",
         pki.path("a.pem"),
         pki.path("a.key")
     );
     let conf = pki.dir.write("gunicorn.conf.py", &settings);
-    let server = Gunicorn::new()
+    let gunicorn = Gunicorn::new()
         .args(["-k", "sync", "-c", &conf.to_string_lossy()])
-        .arg("tls_environ:app")
-        .bind_free_port()
-        .spawn();
-    server.wait_booted(1);
-    let port = https_port(&server);
+        .arg("tls_environ:app");
+    let (server, port) = start_https(gunicorn, 1);
     let request = || {
-        let out = pki.python(&["post", &port.to_string(), &pki.path("ca.pem"), "0"]);
+        let out = client(&pki, &["post", &port.to_string(), &pki.path("ca.pem"), "0"]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(request().starts_with("200\n"));

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod tls;
+
 /// How long a server gets to boot its workers.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a command that should exit gets to exit.
