@@ -154,6 +154,11 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
             }
         };
     }
+    // gunicorn's `debug.spew()` comes after --check-config, before the arbiter starts.
+    if let Err(e) = gunicorn_python::spew::start_in_master(&cfg) {
+        eprintln!("Error: {e}");
+        return EXIT_CONFIG;
+    }
     // gunicorn's arbiter logs its configuration before it preloads the application.
     print_config::log_debug_dump(&cfg);
     if cfg.preload_app {

@@ -450,7 +450,6 @@ fn unsupported_gunicorn_settings_in_config_file_are_refused() {
             Some("Error: control_socket = '/tmp/x.ctl' "),
         ),
         ("http_protocols = 'h2,h1'\n", Some("Error: http_protocols")),
-        ("spew = True\n", Some("Error: spew = True ")),
         (
             "dirty_workers = 0\ndirty_apps = []\nhttp_protocols = 'h1'\nspew = False\n\
              control_socket_disable = True\nroot_path = ''\n",

@@ -916,6 +916,13 @@ settings! {
         section "Security", flags ["--limit-request-field_size", "--limit-request-field-size"], kind Kind::Value, meta "INT";
 
     // ---- Debugging ----
+    /// Install a trace function that prints every line of Python executed by the server, as
+    /// `module:lineno: source line` on stdout (the nuclear option). It is set in the master
+    /// when Python runs there (`--preload`, the config file's hooks) and in every thread of a
+    /// worker that runs Python: the main thread, each gthread pool thread, and the greenlet
+    /// workers' hub, whose greenlets share their thread's trace function.
+    spew: bool = false;
+        section "Debugging", flags ["--spew"], kind Kind::Flag;
     /// Load the configuration and the application, then exit: 0 if both are valid, 1 otherwise.
     check_config: bool = false;
         section "Debugging", flags ["--check-config"], kind Kind::Flag;

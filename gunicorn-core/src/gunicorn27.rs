@@ -255,7 +255,7 @@ pub static GUNICORN27_SETTINGS: &[Gunicorn27Setting] = &[
         section: "Debugging",
         flags: &["--spew"],
         default: "False",
-        here: Here::NotYet { issue: 18, what: "the `--spew` line tracer", quiet: &[Plain::None, Plain::Bool(false)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "check_config",

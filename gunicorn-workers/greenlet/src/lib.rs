@@ -139,6 +139,8 @@ impl Worker for GreenletWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
         ensure_initialized().map_err(|e| WorkerError::Boot(e.to_string()))?;
+        // --spew on the hub's thread, before patching; the greenlets share its trace function.
+        gunicorn_python::spew::start(&cfg).map_err(|e| WorkerError::Boot(e.to_string()))?;
         let driver = Python::attach(|py| -> Result<Py<PyModule>, WorkerError> {
             let code = CString::new(DRIVER).map_err(|e| WorkerError::Boot(e.to_string()))?;
             let driver = PyModule::from_code(

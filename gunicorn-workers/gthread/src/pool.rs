@@ -66,6 +66,8 @@ fn pool_thread(
     };
     set_io_limit(io_limit);
     Python::attach(|py| {
+        // sys.settrace is per thread: --spew traces the pool threads too.
+        gunicorn_python::spew::install(py);
         let mut ran: Option<(Ran, Instant)> = None;
         loop {
             let next = py.detach(|| {

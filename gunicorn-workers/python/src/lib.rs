@@ -13,6 +13,7 @@ pub mod paste;
 mod pyerr;
 pub mod reload;
 pub mod server_hooks;
+pub mod spew;
 #[allow(unsafe_code)]
 mod sys;
 pub mod worker_boot;

@@ -25,6 +25,8 @@ pub fn load_app_and_bridge(
     opts: BridgeOptions,
 ) -> Result<(Bridge, Arc<HttpConfig>), WorkerError> {
     one_malloc_arena(|name| std::env::var_os(name));
+    // --spew: traced from before the application is imported, as in gunicorn.
+    crate::spew::start(cfg).map_err(|e| WorkerError::Boot(e.to_string()))?;
     let app = app::load(cfg).map_err(|e| match e {
         // gunicorn's spawn_worker: an exception (ImportError, SyntaxError, anything the module
         // raises) is "Exception in worker process", its traceback and str(e), exit 3 ("Worker
