@@ -34,6 +34,9 @@ pub fn load_app_and_bridge(
         app::AppLoadError::Exception { message, traceback } => {
             WorkerError::Boot(format!("{}\n{message}", traceback.trim_end()))
         }
+        // The interpreter could not start (e.g. the worker's user cannot read the venv): the
+        // worker failed to boot, gunicorn's exit 3.
+        app::AppLoadError::Interpreter(e) => WorkerError::Boot(e.to_string()),
         other => WorkerError::AppLoad(other.to_string()),
     })?;
     let http =
