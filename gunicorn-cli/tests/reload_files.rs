@@ -270,3 +270,63 @@ fn in_place_save_is_imported_complete() {
         server.output()
     );
 }
+
+/// An edit made while the worker imports the application (right after "Booting worker", before
+/// the watcher first looks at the file) restarts the worker: the baseline is the worker's boot,
+/// not the first scan after the import. The app announces that its import has begun (its source
+/// is read) with a marker file, then lingers so the edit lands before the first scan.
+fn edit_during_import(engine: &str) {
+    let dir = TempDir::new("reload-early");
+    let marker = dir.path().join("importing");
+    let module = dir.write(
+        "earlyapp.py",
+        &format!(
+            "import pathlib, time\n\
+             pathlib.Path({:?}).write_text('x')\n\
+             time.sleep(1.5)\n{}",
+            marker.display().to_string(),
+            app_text("one")
+        ),
+    );
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["--reload", "--reload-engine", engine])
+        .bind_free_port()
+        .arg("earlyapp:app")
+        .spawn();
+    assert!(
+        server.wait_for("Booting worker", 1, BOOT_TIMEOUT).is_some(),
+        "{}",
+        server.output()
+    );
+    assert!(
+        eventually(BOOT_TIMEOUT, || marker.exists()),
+        "{}",
+        server.output()
+    );
+    // A plain save (mtime = now), while the worker is still inside the import.
+    let tmp = module.with_extension("tmp");
+    std::fs::write(&tmp, app_text("two")).unwrap();
+    std::fs::rename(&tmp, &module).unwrap();
+    let reloading = server.wait_for("Worker reloading: ", 1, RELOAD_WAIT);
+    assert!(
+        reloading.is_some_and(|l| l[0].contains("earlyapp.py modified")),
+        "{engine}: {}",
+        server.output()
+    );
+    assert!(
+        wait_body(&server, 200, "two"),
+        "{engine}: {}",
+        server.output()
+    );
+}
+
+#[test]
+fn edit_during_import_reloads_inotify() {
+    edit_during_import("inotify");
+}
+
+#[test]
+fn edit_during_import_reloads_poll() {
+    edit_during_import("poll");
+}

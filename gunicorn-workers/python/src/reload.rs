@@ -8,6 +8,11 @@
 //! modification times every second; `inotify` (the `auto` choice on Linux) watches the
 //! directories of those files and reacts to writes, renames and deletions of a watched file.
 //!
+//! The baseline is the worker's boot (when the watcher starts, before the application is
+//! imported): a file first seen with a modification time after the boot was edited while the
+//! worker was importing it, and counts as changed at once (an mtime in the future, from a
+//! skewed clock or an archive, is taken as the baseline instead, or every worker would reload).
+//!
 //! On a change the worker logs `Worker reloading: FILE modified`, runs the `worker_int` hook and
 //! stops gracefully (the request in progress finishes). The watcher is a thread of the worker:
 //! nothing of it exists in the master.
@@ -40,6 +45,8 @@ const SETTLE_MAX: Duration = Duration::from_secs(1);
 /// Set once the worker's application is loaded: the watcher only then starts taking the GIL
 /// (to read `sys.modules`).
 static APP_LOADED: AtomicBool = AtomicBool::new(false);
+/// When this worker started watching, before it imported the application.
+static BOOT: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
 /// Files of SyntaxErrors that kept the application from loading (not in `sys.modules`).
 static FAILED_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -72,6 +79,7 @@ pub fn start(cfg: &Config, shutdown: Shutdown) {
     if !cfg.reload {
         return;
     }
+    let _ = BOOT.set(SystemTime::now());
     let engine = Engine::from_setting(&cfg.reload_engine);
     let extra = cfg.reload_extra_files.clone();
     let spawned = std::thread::Builder::new()
@@ -160,6 +168,15 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// A file seen for the first time was modified after the worker booted (and not in the future):
+/// an edit made while the worker was importing it.
+fn changed_since_boot(file: &Path) -> bool {
+    let (Some(boot), Some(modified)) = (BOOT.get(), mtime(file)) else {
+        return false;
+    };
+    modified > *boot && modified <= SystemTime::now()
+}
+
 /// `poll`: every second, any watched file whose mtime moved on since it was first seen.
 fn poll_run(extra: &[String], shutdown: &Shutdown) -> Option<PathBuf> {
     let mut seen: HashMap<PathBuf, SystemTime> = HashMap::new();
@@ -169,6 +186,7 @@ fn poll_run(extra: &[String], shutdown: &Shutdown) -> Option<PathBuf> {
                 continue;
             };
             match seen.get(&file) {
+                None if changed_since_boot(&file) => return Some(file),
                 None => {
                     seen.insert(file, now);
                 }
@@ -230,6 +248,9 @@ impl Inotify {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut files = current_files(extra);
         self.add_dirs(&files);
+        if let Some(file) = files.iter().find(|f| changed_since_boot(f)) {
+            return Some(file.clone());
+        }
         let mut last_refresh = std::time::Instant::now();
         while !stopping(shutdown) {
             let mut fds = [
@@ -251,9 +272,17 @@ impl Inotify {
             if !touched.is_empty() || last_refresh.elapsed() >= INTERVAL {
                 // Re-read the list so a file matched by a pattern for the first time, or a
                 // module imported since, is known before the events are judged.
-                files = current_files(extra);
+                let known = std::mem::replace(&mut files, current_files(extra));
                 self.add_dirs(&files);
                 last_refresh = std::time::Instant::now();
+                // A file known only now (the application finished loading, or a module was
+                // imported since) may have been edited before its directory was watched.
+                if let Some(file) = files
+                    .iter()
+                    .find(|f| !known.contains(*f) && changed_since_boot(f))
+                {
+                    return Some(file.clone());
+                }
             }
             if let Some(file) = touched.into_iter().find(|f| files.contains(f)) {
                 self.settle();
