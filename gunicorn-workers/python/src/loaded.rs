@@ -36,8 +36,9 @@ impl App {
     }
 }
 
-/// Why the application could not be loaded. The worker turns every variant into
-/// `WorkerError::AppLoad` (exit status 4).
+/// Why the application could not be loaded. The worker (`worker_boot`) turns an exception
+/// while importing and an interpreter that cannot start into `WorkerError::Boot` (exit status 3,
+/// as gunicorn), the other variants into `WorkerError::AppLoad` (exit status 4).
 #[derive(Debug, thiserror::Error)]
 pub enum AppLoadError {
     /// Neither APP_MODULE nor `wsgi_app` was given.
