@@ -203,35 +203,7 @@ impl Setting {
     }
 }
 
-/// Python's `repr()` of a string: single quotes unless the text holds `'` and no `"`,
-/// backslash escapes for the quote, `\\`, `\n`, `\r`, `\t` and other control characters.
-pub fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+pub use crate::pyrepr::py_repr_str;
 
 /// Python's `repr()` of a float: always a decimal point or an exponent (`1.0`, `0.5`).
 fn py_repr_float(f: f64) -> String {

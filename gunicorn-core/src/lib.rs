@@ -21,6 +21,7 @@ pub mod listener;
 pub mod log;
 pub mod log_record;
 pub mod process;
+pub mod pyrepr;
 pub mod registry;
 pub mod shutdown;
 pub mod signals;

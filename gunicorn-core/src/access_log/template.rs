@@ -6,7 +6,6 @@
 //! `{Header}i`, `{header}o` and `{var}e` case-insensitive. Here the format is parsed once into
 //! [`Template`] pieces, so a request only looks up the atoms the format uses.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::log_record::LocalTime;
@@ -423,33 +422,9 @@ fn escape(s: &str) -> String {
     s.replace('"', "\\\"")
 }
 
-/// Python's `repr()` of a str: single quotes unless the text has a `'` and no `"`.
+/// Python's `repr()` of a str (the config table's rendering, shared).
 fn python_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
+    crate::pyrepr::py_repr_str(s)
 }
 
 #[cfg(test)]
