@@ -8,6 +8,7 @@
 //! - [`head`]: reading a request head, sans-IO ([`HeadReader`]) and blocking ([`read_head`]);
 //! - [`reject`]: the answer to a request that failed before the app;
 //! - [`linger`]: the lingering close and the unread-body drain, with their bounds;
+//! - [`deadline`]: one deadline for a blocking stream's reads and writes (TLS handshakes);
 //! - [`budget`]: the `max_requests` budget;
 //! - [`addr`]: the listener addresses in HTTP terms;
 //! - [`http_config`]: the worker's HTTP settings from the configuration.
@@ -19,6 +20,7 @@
 pub mod accept;
 pub mod addr;
 pub mod budget;
+pub mod deadline;
 pub mod head;
 pub mod http_config;
 pub mod linger;

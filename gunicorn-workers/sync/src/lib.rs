@@ -7,8 +7,6 @@
 //! between requests, so the current request always finishes.
 #![deny(unsafe_code)]
 
-mod deadline;
-
 use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
@@ -26,7 +24,7 @@ use gunicorn_serve::accept::{accept_batch, BatchEnd};
 use gunicorn_serve::linger::close_graceful;
 use gunicorn_serve::tls::Acceptor;
 
-use crate::deadline::DeadlineStream;
+use gunicorn_serve::deadline::DeadlineStream;
 use gunicorn_serve::transport::has_unread_input;
 use gunicorn_serve::{read_head, HeadRead, HeadReader, RequestBudget, Transport};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};

@@ -22,6 +22,7 @@ use gunicorn_http::{
     error_page, BodyDecoder, ConnInfo, HttpConfig, Local, ReqMeta, RequestParser, Response,
 };
 use gunicorn_serve::accept::{accept_batch, BatchEnd};
+use gunicorn_serve::deadline::DeadlineStream;
 use gunicorn_serve::tls::Acceptor;
 use gunicorn_serve::{read_head, reject, HeadRead, HeadReader, Transport};
 use nix::poll::PollTimeout;
@@ -149,11 +150,18 @@ impl EchoWorker {
         let mut stream: Box<dyn Transport> = match &self.tls {
             None => Box::new(stream),
             Some(acceptor) => {
-                let mut tls = acceptor.accept(stream)?;
+                // The whole handshake within CLIENT_TIMEOUT, however the client paces its bytes.
+                let deadline = Some(std::time::Instant::now() + CLIENT_TIMEOUT);
+                let mut tls = acceptor.accept(DeadlineStream::new(stream, deadline))?;
                 if let Err(e) = tls.handshake() {
                     gunicorn_serve::tls::handshake_failed(&info, &e);
                     return Ok(());
                 }
+                // Then each read and write again within CLIENT_TIMEOUT, as without TLS.
+                tls.get_ref().clear()?;
+                let plain = tls.get_ref().get_ref();
+                plain.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+                plain.set_write_timeout(Some(CLIENT_TIMEOUT))?;
                 info.tls = tls.tls_info();
                 Box::new(tls)
             }

@@ -1,13 +1,14 @@
-//! A stream whose reads and writes share one deadline, for the TLS handshake: a client that
-//! trickles its handshake a byte at a time must not extend a per-read timeout read after read.
+//! A blocking stream whose reads and writes share one deadline, for the TLS handshake of the
+//! classes that block (sync, echo): a client that trickles its handshake a byte at a time must
+//! not extend a per-read timeout read after read.
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
+use crate::transport::Transport;
 use gunicorn_core::Stream;
-use gunicorn_serve::Transport;
 
 /// An accepted stream with an optional deadline for every blocking read and write.
 pub struct DeadlineStream {
@@ -31,6 +32,11 @@ impl DeadlineStream {
             self.inner.set_write_timeout(None)?;
         }
         Ok(())
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &Stream {
+        &self.inner
     }
 
     /// The time left before the deadline, as a socket timeout; Err once it has passed.
