@@ -73,11 +73,10 @@ impl ClientSocket {
     }
 
     /// Waits (within this thread's I/O limit) until the records a TLS stream holds are in the
-    /// socket. A TLS stream's `try_write` sends what it queued before taking new bytes and
-    /// answers `None` while that does not fit, so an empty write sends the queue, no more.
+    /// socket (`Transport::try_flush`).
     fn flush_records(&mut self) -> io::Result<()> {
         loop {
-            if self.inner.try_write(&[])?.is_some() {
+            if self.inner.try_flush()? {
                 return Ok(());
             }
             wait_ready(self.inner.as_fd(), PollFlags::POLLOUT)?;
@@ -166,6 +165,10 @@ impl Transport for ClientSocket {
         self.inner.try_write(buf)
     }
 
+    fn try_flush(&mut self) -> io::Result<bool> {
+        self.inner.try_flush()
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.inner.shutdown_write()
     }
@@ -245,6 +248,10 @@ mod tests {
             self.pending.extend_from_slice(&buf[..n]);
             self.push()?;
             Ok(Some(n))
+        }
+
+        fn try_flush(&mut self) -> io::Result<bool> {
+            self.push()
         }
 
         fn passthrough(&self) -> bool {

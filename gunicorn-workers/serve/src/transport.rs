@@ -32,6 +32,12 @@ pub trait Transport: Read + Write + AsFd + Send {
         send_now(self.as_fd(), buf)
     }
 
+    /// Sends what the stream holds queued for the socket (a TLS stream's encrypted records),
+    /// without waiting: true when nothing is left. A plain socket queues nothing.
+    fn try_flush(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
     /// Ends our sending side: the client sees the end of the response while we may still read
     /// what it sends (the lingering close).
     fn shutdown_write(&mut self) -> io::Result<()> {
