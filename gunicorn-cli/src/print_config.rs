@@ -11,135 +11,10 @@
 //! (`<OnReload.on_reload()>`) otherwise.
 
 use gunicorn_core::config::{Setting, SETTINGS};
+use gunicorn_core::gunicorn27::GUNICORN27_SETTINGS;
 use gunicorn_core::log::{self, Level};
 use gunicorn_core::Config;
 use pyo3::Python;
-
-/// gunicorn 27's settings in its declaration order (its `Setting` objects sort by it), the
-/// order of the debug dump. gunicorn's settings that this server does not have are listed too
-/// and skipped.
-const GUNICORN_ORDER: &[&str] = &[
-    "config",
-    "wsgi_app",
-    "bind",
-    "backlog",
-    "workers",
-    "worker_class",
-    "threads",
-    "worker_connections",
-    "max_requests",
-    "max_requests_jitter",
-    "timeout",
-    "graceful_timeout",
-    "keepalive",
-    "limit_request_line",
-    "limit_request_fields",
-    "limit_request_field_size",
-    "reload",
-    "reload_engine",
-    "reload_extra_files",
-    "spew",
-    "check_config",
-    "print_config",
-    "preload_app",
-    "sendfile",
-    "reuse_port",
-    "chdir",
-    "daemon",
-    "raw_env",
-    "pidfile",
-    "worker_tmp_dir",
-    "user",
-    "group",
-    "umask",
-    "initgroups",
-    "tmp_upload_dir",
-    "secure_scheme_headers",
-    "forwarded_allow_ips",
-    "accesslog",
-    "disable_redirect_access_to_syslog",
-    "access_log_format",
-    "errorlog",
-    "loglevel",
-    "capture_output",
-    "logger_class",
-    "logconfig",
-    "logconfig_dict",
-    "logconfig_json",
-    "syslog_addr",
-    "syslog",
-    "syslog_prefix",
-    "syslog_facility",
-    "enable_stdio_inheritance",
-    "statsd_host",
-    "dogstatsd_tags",
-    "statsd_prefix",
-    "enable_backlog_metric",
-    "proc_name",
-    "default_proc_name",
-    "pythonpath",
-    "paste",
-    "on_starting",
-    "on_reload",
-    "when_ready",
-    "pre_fork",
-    "post_fork",
-    "post_worker_init",
-    "worker_int",
-    "worker_abort",
-    "pre_exec",
-    "pre_request",
-    "post_request",
-    "child_exit",
-    "worker_exit",
-    "nworkers_changed",
-    "on_exit",
-    "ssl_context",
-    "proxy_protocol",
-    "proxy_allow_ips",
-    "protocol",
-    "uwsgi_allow_ips",
-    "keyfile",
-    "certfile",
-    "ssl_version",
-    "cert_reqs",
-    "ca_certs",
-    "suppress_ragged_eofs",
-    "do_handshake_on_connect",
-    "ciphers",
-    "http_protocols",
-    "http2_cleartext",
-    "http2_max_concurrent_streams",
-    "http2_initial_window_size",
-    "http2_max_frame_size",
-    "http2_max_header_list_size",
-    "raw_paste_global_conf",
-    "permit_obsolete_folding",
-    "strip_header_spaces",
-    "permit_unconventional_http_method",
-    "permit_unconventional_http_version",
-    "casefold_http_method",
-    "forwarder_headers",
-    "header_map",
-    "asgi_loop",
-    "asgi_lifespan",
-    "asgi_disconnect_grace_period",
-    "websocket_max_message_size",
-    "http_parser",
-    "root_path",
-    "dirty_apps",
-    "dirty_workers",
-    "dirty_timeout",
-    "dirty_threads",
-    "dirty_graceful_timeout",
-    "on_dirty_starting",
-    "dirty_post_fork",
-    "dirty_worker_init",
-    "dirty_worker_exit",
-    "control_socket",
-    "control_socket_mode",
-    "control_socket_disable",
-];
 
 /// The `__qualname__` of gunicorn's default for each server hook this server runs.
 const DEFAULT_HOOKS: &[(&str, &str)] = &[
@@ -255,11 +130,12 @@ pub fn render(cfg: &Config) -> String {
 /// gunicorn's order.
 pub fn debug_dump(cfg: &Config) -> String {
     let mut rows = rows(cfg);
+    // gunicorn's declaration order: GUNICORN27_SETTINGS is KNOWN_SETTINGS in order.
     let rank = |name: &str| {
-        GUNICORN_ORDER
+        GUNICORN27_SETTINGS
             .iter()
-            .position(|n| *n == name)
-            .unwrap_or(GUNICORN_ORDER.len())
+            .position(|g| g.name == name)
+            .unwrap_or(GUNICORN27_SETTINGS.len())
     };
     rows.sort_by_key(|r| rank(r.name));
     let mut out = String::from("Current configuration:");
@@ -283,10 +159,14 @@ mod tests {
     #[test]
     fn every_setting_has_a_place_in_gunicorns_order() {
         for s in SETTINGS {
-            assert!(GUNICORN_ORDER.contains(&s.name), "{}", s.name);
+            assert!(
+                gunicorn_core::gunicorn27::lookup(s.name).is_some(),
+                "{}",
+                s.name
+            );
         }
         for (name, _) in DEFAULT_HOOKS {
-            assert!(GUNICORN_ORDER.contains(name), "{name}");
+            assert!(gunicorn_core::gunicorn27::lookup(name).is_some(), "{name}");
         }
         let hooks: Vec<&str> = gunicorn_python::server_hooks::HOOKS
             .iter()
