@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::{exchange, get_request, python_has, skip, Gunicorn, Response, TempDir};
+use support::{exchange, get_request, have_module, python_has, Gunicorn, Response, TempDir};
 
 const LIBRARIES: [&str; 2] = ["gevent", "eventlet"];
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
@@ -101,14 +101,6 @@ def app(environ, start_response):
     return [body]
 "#;
 
-fn have(lib: &str) -> bool {
-    if python_has(lib) {
-        return true;
-    }
-    skip(&format!("{lib} is not installed in the test Python"));
-    false
-}
-
 fn app_dir() -> TempDir {
     let dir = TempDir::new("greenlet");
     dir.write("green_app.py", APP);
@@ -173,7 +165,7 @@ fn registered_names_boot_and_serve() {
             ],
         ),
     ] {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -192,7 +184,7 @@ fn registered_names_boot_and_serve() {
 #[test]
 fn two_hundred_sleeping_requests_run_concurrently_on_one_worker() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -227,7 +219,7 @@ fn two_hundred_sleeping_requests_run_concurrently_on_one_worker() {
 #[test]
 fn app_calls_back_into_the_server_through_patched_sockets() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -249,7 +241,7 @@ fn app_calls_back_into_the_server_through_patched_sockets() {
 #[test]
 fn slow_bodies_interleave_with_other_requests() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -297,7 +289,7 @@ fn slow_bodies_interleave_with_other_requests() {
 #[test]
 fn keep_alive_serves_several_requests_then_times_out() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -340,7 +332,7 @@ fn keep_alive_serves_several_requests_then_times_out() {
 #[test]
 fn wsgi_semantics_errors_and_bad_requests() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -384,7 +376,7 @@ fn wsgi_semantics_errors_and_bad_requests() {
 #[test]
 fn an_app_timeout_around_a_body_read_is_the_apps_to_handle() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -414,7 +406,7 @@ fn an_app_timeout_around_a_body_read_is_the_apps_to_handle() {
 #[test]
 fn max_requests_restarts_the_worker() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -451,7 +443,7 @@ fn max_requests_restarts_the_worker() {
 #[test]
 fn term_lets_running_requests_finish() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -487,7 +479,7 @@ fn term_lets_running_requests_finish() {
 #[test]
 fn graceful_timeout_cuts_off_requests_that_take_too_long() {
     let lib = "gevent";
-    if !have(lib) {
+    if !have_module(lib) {
         return;
     }
     let dir = app_dir();
@@ -522,7 +514,7 @@ fn graceful_timeout_cuts_off_requests_that_take_too_long() {
 #[test]
 fn quit_stops_at_once() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -576,7 +568,7 @@ fn a_missing_library_is_one_line_and_exit_3() {
 #[test]
 fn plone_style_four_eventlet_workers() {
     let lib = "eventlet";
-    if !have(lib) {
+    if !have_module(lib) {
         return;
     }
     let dir = app_dir();
@@ -607,7 +599,7 @@ fn plone_style_four_eventlet_workers() {
 #[test]
 fn graceful_stop_closes_idle_keep_alive_connections() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -640,7 +632,7 @@ fn graceful_stop_closes_idle_keep_alive_connections() {
 #[test]
 fn worker_connections_bounds_concurrent_connections() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -679,7 +671,7 @@ fn worker_connections_bounds_concurrent_connections() {
 #[test]
 fn serves_a_unix_socket() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -707,7 +699,7 @@ fn serves_a_unix_socket() {
 #[test]
 fn preloaded_apps_are_served_cooperatively() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -738,7 +730,7 @@ fn preloaded_apps_are_served_cooperatively() {
 #[test]
 fn the_worker_exits_when_the_master_dies() {
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -765,7 +757,7 @@ fn gevent_pywsgi_names_are_listed_and_served() {
     ] {
         assert!(out.stdout.lines().any(|l| l == line), "{line}: {}", out.stdout);
     }
-    if !have("gevent") {
+    if !have_module("gevent") {
         return;
     }
     let dir = app_dir();

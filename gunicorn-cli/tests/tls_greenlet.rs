@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use support::tls::{have_curl, have_openssl, python, start_https, Pki};
-use support::{python_has, skip, Gunicorn, Server, TempDir};
+use support::{have_module, Gunicorn, Server, TempDir};
 
 const LIBRARIES: [&str; 2] = ["gevent", "eventlet"];
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
@@ -105,14 +105,6 @@ except Exception as e:
     print("error %s" % type(e).__name__, flush=True)
 "#;
 
-fn have(lib: &str) -> bool {
-    if python_has(lib) {
-        return true;
-    }
-    skip(&format!("{lib} is not installed in the test Python"));
-    false
-}
-
 /// Kills a client process that is still running when dropped.
 struct Client(Child);
 
@@ -192,7 +184,7 @@ fn serves_https_with_the_tls_keys_in_the_environ() {
         return;
     }
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -224,7 +216,7 @@ fn serves_https_with_the_tls_keys_in_the_environ() {
 fn keep_alive_pipelining_and_error_pages_over_tls() {
     let Some(certs) = certs() else { return };
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -265,7 +257,7 @@ fn client_certificates_are_required_and_reported() {
         return;
     }
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -315,7 +307,7 @@ fn client_certificates_are_required_and_reported() {
 fn plain_http_to_the_tls_port_is_closed_at_once_and_probes_are_quiet() {
     let Some(certs) = certs() else { return };
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();
@@ -423,7 +415,7 @@ fn a_stalled_handshake_is_closed_at_the_deadline_while_others_are_served() {
         return;
     }
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         // With keep-alive on: the handshake shares the first head's deadline (2 s).
@@ -498,7 +490,7 @@ fn a_stalled_handshake_is_closed_at_the_deadline_while_others_are_served() {
 fn term_closes_an_idle_tls_keep_alive_connection_at_once() {
     let Some(certs) = certs() else { return };
     for lib in LIBRARIES {
-        if !have(lib) {
+        if !have_module(lib) {
             continue;
         }
         let dir = app_dir();

@@ -102,6 +102,16 @@ pub fn skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
 }
 
+/// Whether the test Python can import `module`; says SKIPPED when it cannot (for the tests
+/// of a worker class that needs it, gevent or eventlet).
+pub fn have_module(module: &str) -> bool {
+    if python_has(module) {
+        return true;
+    }
+    skip(&format!("{module} is not installed in the test Python"));
+    false
+}
+
 /// A gunicorn command line being prepared.
 pub struct Gunicorn {
     cmd: Command,
