@@ -40,11 +40,6 @@ impl<S: Transport> TlsStream<S> {
         })
     }
 
-    /// The handshake is not finished yet.
-    pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
-    }
-
     /// The stream underneath.
     pub fn get_ref(&self) -> &S {
         &self.sock
@@ -362,7 +357,7 @@ mod tests {
                 rest
             }),
         );
-        assert!(server.is_handshaking() && server.in_handshake());
+        assert!(server.in_handshake());
         assert!(server.tls_info().is_none());
         server.handshake().unwrap();
         assert!(!server.in_handshake());
