@@ -11,6 +11,7 @@
 
 pub mod args;
 mod backend;
+pub mod ctl;
 mod print_config;
 mod python_module;
 pub mod settings_doc;

@@ -27,6 +27,13 @@ fn run(py: Python<'_>, argv: Vec<OsString>) -> i32 {
     py.detach(|| crate::run_with(argv))
 }
 
+/// Runs `gunicornc`, the control socket client, with `argv` (without the program name) and
+/// returns the exit status (the `gunicornc` console script, `gunicorn.ctl.cli`).
+#[pyfunction]
+fn ctl(py: Python<'_>, argv: Vec<OsString>) -> i32 {
+    py.detach(|| crate::ctl::main_with(argv))
+}
+
 /// The Custom Application API (`gunicorn.app.base`): runs the server with the settings and
 /// server hooks in `settings` (checked as a config file's names are), loading the application
 /// by calling `loader()` where gunicorn calls `BaseApplication.wsgi()`. With `argv`
@@ -82,6 +89,7 @@ fn hooks() -> Vec<&'static str> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", gunicorn_core::VERSION)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(ctl, m)?)?;
     m.add_function(wrap_pyfunction!(run_application, m)?)?;
     m.add_function(wrap_pyfunction!(settings, m)?)?;
     m.add_function(wrap_pyfunction!(hooks, m)?)?;

@@ -60,7 +60,7 @@ pub fn markdown() -> String {
         }
         let _ = write!(out, "\n### `{}`\n\n", setting.name);
         let _ = writeln!(out, "- Command line: {}", command_line(setting));
-        let _ = writeln!(out, "- Default: `{}`", setting.default_text());
+        let _ = writeln!(out, "- Default: `{}`", documented_default(setting));
         if !setting.choices.is_empty() {
             let _ = writeln!(out, "- One of: `{}`", setting.choices.join("`, `"));
         }
@@ -70,6 +70,15 @@ pub fn markdown() -> String {
         }
     }
     out
+}
+
+/// The default as the page shows it: the value, except where it depends on the environment of
+/// whoever generates the page (the control socket under `$HOME`), shown as gunicorn words it.
+fn documented_default(setting: &gunicorn_core::Setting) -> String {
+    match setting.name {
+        "control_socket" => "$XDG_RUNTIME_DIR/gunicorn.ctl or $HOME/.gunicorn/gunicorn.ctl".into(),
+        _ => setting.default_text(),
+    }
 }
 
 /// All of gunicorn 27.0.1's settings, with what this server does with each.

@@ -423,8 +423,8 @@ fn env_option_reaches_the_application_check() {
     assert!(bad.stderr.contains("raw_env"), "{}", bad.stderr);
 }
 
-/// A gunicorn 27 setting or server hook this server does not have (dirty arbiters, the control
-/// socket, HTTP/2, ...) is refused when a config file asks for it (exit 1, one line naming it),
+/// A gunicorn 27 setting or server hook this server does not have (dirty arbiters, HTTP/2,
+/// ...) is refused when a config file asks for it (exit 1, one line naming it),
 /// never ignored; set to gunicorn's default it asks for nothing and passes. Names that are not
 /// gunicorn settings keep the warning.
 #[test]
@@ -444,10 +444,6 @@ fn unsupported_gunicorn_settings_in_config_file_are_refused() {
         (
             "dirty_apps = ['m:App']\n",
             Some("Error: dirty_apps = ['m:App'] "),
-        ),
-        (
-            "control_socket = '/tmp/x.ctl'\n",
-            Some("Error: control_socket = '/tmp/x.ctl' "),
         ),
         ("http_protocols = 'h2,h1'\n", Some("Error: http_protocols")),
         (

@@ -818,6 +818,31 @@ fn default_syslog_addr() -> String {
     }
 }
 
+/// gunicorn's default control socket: `$XDG_RUNTIME_DIR/gunicorn.ctl` when that variable names
+/// a directory, else `$HOME/.gunicorn/gunicorn.ctl` (the directory is created when the socket is).
+pub fn default_control_socket() -> String {
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        let dir = std::path::PathBuf::from(xdg);
+        if dir.is_dir() {
+            return dir.join("gunicorn.ctl").to_string_lossy().into_owned();
+        }
+    }
+    // Python's `os.path.expanduser('~')`: $HOME, else the password database.
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        })
+        .unwrap_or_else(|| std::path::PathBuf::from("/"));
+    home.join(".gunicorn/gunicorn.ctl")
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn default_secure_scheme_headers() -> StrMap {
     StrMap(vec![
         ("X-FORWARDED-PROTOCOL".into(), "ssl".into()),
@@ -1093,6 +1118,23 @@ settings! {
     /// accept queues, summed, each turn of the arbiter's loop (Linux only: read from TCP_INFO).
     enable_backlog_metric: bool = false;
         section "Logging", flags ["--enable-backlog-metric"], kind Kind::Flag;
+
+    // ---- Control (docs/control.md) ----
+    /// The unix socket of the control interface, which `gunicornc` (ours or gunicorn's) talks
+    /// to: show workers, stats, config and listeners, add or remove workers, reload, reopen the
+    /// logs, shut down. Default `$XDG_RUNTIME_DIR/gunicorn.ctl` when XDG_RUNTIME_DIR is set, else
+    /// `$HOME/.gunicorn/gunicorn.ctl` (the directory is created, mode 0700). A relative path is
+    /// taken from the current directory. A stale socket there is replaced; anything else that is
+    /// not a socket is left alone and the server runs without a control socket.
+    control_socket: String = default_control_socket();
+        section "Control", flags ["--control-socket"], kind Kind::Value, meta "PATH";
+    /// The permissions of the control socket file: `0600` (the default) lets only its owner in,
+    /// `0660` its group too. A leading 0 is octal.
+    control_socket_mode: Umask = Umask(0o600);
+        section "Control", flags ["--control-socket-mode"], kind Kind::Value, meta "INT";
+    /// Do not create the control socket (`gunicornc` cannot reach this server).
+    control_socket_disable: bool = false;
+        section "Control", flags ["--no-control-socket"], kind Kind::Flag;
 
     // ---- Process Naming ----
     /// A base to use with setproctitle for process naming (`gunicorn: master [NAME]`).

@@ -941,21 +941,21 @@ pub static GUNICORN27_SETTINGS: &[Gunicorn27Setting] = &[
         section: "Control",
         flags: &["--control-socket"],
         default: "$XDG_RUNTIME_DIR/gunicorn.ctl or $HOME/.gunicorn/gunicorn.ctl",
-        here: Here::NotYet { issue: 18, what: "the control socket and `gunicornc`", quiet: &[Plain::None] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "control_socket_mode",
         section: "Control",
         flags: &["--control-socket-mode"],
         default: "384",
-        here: Here::NotYet { issue: 18, what: "the control socket and `gunicornc`", quiet: &[Plain::None, Plain::Int(384)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "control_socket_disable",
         section: "Control",
         flags: &["--no-control-socket"],
         default: "False",
-        here: Here::NotYet { issue: 18, what: "the control socket and `gunicornc`", quiet: &[Plain::None, Plain::Bool(false), Plain::Bool(true)] },
+        here: Here::Yes,
     },
 ];
 

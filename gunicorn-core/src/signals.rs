@@ -86,6 +86,13 @@ impl SignalQueue {
     }
 }
 
+/// The pipe's read end, for a wait that watches more descriptors (the control socket's).
+impl AsFd for SignalQueue {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -430,3 +430,39 @@ def test_install_on_an_unsupported_python_is_refused(tmp_path):
               env=clean_env(HOME=os.environ["HOME"], PATH=cargo_dir + ":/usr/bin:/bin"))
     assert out.returncode != 0
     assert "requires a different Python" in out.stderr and ">=3.10" in out.stderr, out.stderr
+
+
+def test_gunicornc_console_script(venv, reference_venv, serve, tmp_path):
+    """The `gunicornc` console script (the client built into the extension module) drives our
+    server and gunicorn 27's, and gunicorn 27's `gunicornc` drives ours: same answers."""
+    import json
+    ours = venv / "bin" / "gunicornc"
+    theirs = reference_venv / "bin" / "gunicornc"
+    assert ours.read_text().splitlines()[0] == "#!" + str(python_of(venv))
+    sock = tmp_path / "ours.ctl"
+    server = serve([venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
+                    "--control-socket", sock, "hello:app"])
+    ref_sock = tmp_path / "ref.ctl"
+    ref = serve([reference_venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
+                 "--control-socket", ref_sock, "hello:app"])
+    assert eventually(lambda: sock.exists() and ref_sock.exists())
+    for client in (ours, theirs):
+        for path in (sock, ref_sock):
+            out = run([client, "-s", path, "-j", "-c", "show workers"])
+            assert out.returncode == 0, out
+            assert json.loads(out.stdout)["count"] == 2, out.stdout
+        helps = [run([client, "-s", path, "-c", "help"]).stdout for path in (sock, ref_sock)]
+        assert helps[0] == helps[1] and "worker add [N]" in helps[0]
+        bad = run([client, "-s", sock, "-c", "bogus"])
+        assert bad.returncode == 1
+        assert bad.stderr == "Error: Invalid argument: Unknown command: bogus\n", bad.stderr
+    out = run([ours, "-s", sock, "-c", "worker add 1"])
+    assert out.returncode == 0, out
+    assert eventually(lambda: len(children(server.proc.pid)) == 3), server.output()
+    out = run([ours, "-s", ref_sock, "-c", "worker remove"])
+    assert out.returncode == 0, out
+    assert eventually(lambda: len(children(ref.proc.pid)) == 1), ref.output()
+    out = run([ours, "-s", sock, "-j", "-c", "shutdown"])
+    assert json.loads(out.stdout) == {"status": "shutting_down", "mode": "graceful"}
+    assert server.proc.wait(timeout=30) == 0, server.output()
+    assert not sock.exists()

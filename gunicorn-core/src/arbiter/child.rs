@@ -32,6 +32,7 @@ impl Arbiter {
         // The siblings' heartbeat files and the master's pidfile are not the worker's business.
         self.workers.clear();
         self.pidfile = None;
+        self.control.forget_in_child();
         process::set_title("worker", &self.proc_name);
         let pid = std::process::id();
         log_info!("Booting worker with pid: {pid}");

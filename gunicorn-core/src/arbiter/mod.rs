@@ -30,6 +30,7 @@ use crate::sys::{self, Forked};
 use crate::{log_critical, log_debug, log_error, log_info, log_warning};
 
 mod child;
+pub mod control;
 mod decisions;
 mod exit_status;
 mod signal_mask;
@@ -116,6 +117,8 @@ impl Halt {
 #[derive(Debug)]
 struct WorkerSlot {
     age: u64,
+    /// When it was forked (`show workers` tells whether it has beaten since).
+    spawned: Instant,
     heartbeat: Heartbeat,
     state: SlotState,
 }
@@ -223,6 +226,8 @@ pub struct Arbiter {
     start_exe: Option<PathBuf>,
     start_args: Vec<OsString>,
     start_cwd: Option<PathBuf>,
+    /// The control socket and the counters it reports.
+    control: control::Control,
 }
 
 impl std::fmt::Debug for Arbiter {
@@ -277,6 +282,7 @@ impl Arbiter {
             // the argv strings, and `args_os()` reads them lazily, so later it returns the title.
             start_args: std::env::args_os().collect(),
             start_cwd: std::env::current_dir().ok(),
+            control: control::Control::new(),
         })
     }
 
@@ -501,12 +507,10 @@ impl Arbiter {
     fn main_loop(&mut self) -> Result<(), Halt> {
         self.manage_workers()?;
         self.hook_failure()?;
+        self.start_control();
         loop {
             self.maybe_promote_master();
-            let queued = match &self.signals {
-                Some(q) => q.wait(Duration::from_secs(1)),
-                None => Vec::new(),
-            };
+            let queued = self.wait_for_events(Duration::from_secs(1));
             for sig in queued {
                 if sig == Signal::SIGCHLD {
                     // Reaping happens below, after every wake-up.
@@ -592,6 +596,7 @@ impl Arbiter {
     /// waits up to `graceful_timeout` for them, then SIGKILLs the rest. An INT or QUIT arriving
     /// during a graceful stop switches to a quick one with two seconds left, as gunicorn does.
     fn stop(&mut self, graceful: bool) {
+        self.close_control();
         let unlink = self.reexec_pid == 0 && self.parent_master.is_none() && !self.systemd;
         for l in self.listeners.drain(..) {
             if let (true, Listener::Unix { path, .. }) = (unlink, &l) {
@@ -640,9 +645,15 @@ impl Arbiter {
     }
 
     fn kill_worker(&mut self, pid: i32, sig: Signal) {
-        if let Err(nix::Error::ESRCH) = kill(Pid::from_raw(pid), sig) {
-            // Already gone and reaped elsewhere: forget it.
-            self.workers.remove(&pid);
+        match kill(Pid::from_raw(pid), sig) {
+            Ok(()) if matches!(sig, Signal::SIGTERM | Signal::SIGKILL) => {
+                self.control.stats.workers_killed += 1;
+            }
+            Err(nix::Error::ESRCH) => {
+                // Already gone and reaped elsewhere: forget it.
+                self.workers.remove(&pid);
+            }
+            _ => {}
         }
     }
 
@@ -769,10 +780,12 @@ impl Arbiter {
         match forked {
             Ok(Forked::Parent(pid)) => {
                 self.hooks.after_fork_parent(pid);
+                self.control.stats.workers_spawned += 1;
                 self.workers.insert(
                     pid,
                     WorkerSlot {
                         age,
+                        spawned: Instant::now(),
                         heartbeat,
                         state: SlotState::Live,
                     },
@@ -804,6 +817,7 @@ impl Arbiter {
     /// HUP: reload the configuration, start a new generation of workers, retire the old one.
     fn reload(&mut self) -> Result<(), Halt> {
         log_info!("Hang up: {}", self.master_name);
+        self.control.stats.reloads += 1;
         let new_cfg = match self.reload.as_mut() {
             Some(f) => match f() {
                 Ok(c) => Some(c),

@@ -512,7 +512,7 @@ mod tests {
             &dir,
             "defaults.py",
             "workers = 2\ndirty_workers = 0\ndirty_apps = []\nhttp_protocols = 'h1'\n\
-             control_socket_disable = True\non_dirty_starting = None\n\
+             on_dirty_starting = None\n\
              http_parser = 'auto'\nasgi_lifespan = 'auto'\n",
         );
         let got = load(&defaults).unwrap();
