@@ -44,7 +44,6 @@ const GUNICORN_ONLY: &[&str] = &[
     "http2_max_header_list_size",
     "http_parser",
     "http_protocols",
-    "logger_class",
     "on_dirty_starting",
     "protocol",
     "root_path",

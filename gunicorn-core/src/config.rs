@@ -1083,6 +1083,12 @@ settings! {
     /// Redirect the workers' and the app's stdout/stderr into the error log file (when it is a file).
     capture_output: bool = false;
         section "Logging", flags ["--capture-output"], kind Kind::Flag;
+    /// The Python class that logs the server's events and the access lines: a dotted path
+    /// (`myapp.logging.JsonLogger`) to a subclass of `gunicorn.glogging.Logger`, or `simple`
+    /// (the default logger). The default is written in Rust; any other class is imported in the
+    /// master and every line goes through it (see docs/logging.md).
+    logger_class: String = "gunicorn.glogging.Logger".into();
+        section "Logging", flags ["--logger-class"], kind Kind::Value, meta "STRING";
     /// A logging configuration file for Python's `logging.config.fileConfig` (ini format).
     logconfig: Option<String> = None;
         section "Logging", flags ["--log-config"], kind Kind::Value, meta "FILE";

@@ -423,7 +423,7 @@ pub static GUNICORN27_SETTINGS: &[Gunicorn27Setting] = &[
         section: "Logging",
         flags: &["--logger-class"],
         default: "'gunicorn.glogging.Logger'",
-        here: Here::NotYet { issue: 18, what: "a Python logger class", quiet: &[Plain::None, Plain::Str("gunicorn.glogging.Logger")] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "logconfig",

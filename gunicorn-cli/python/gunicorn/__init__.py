@@ -3,9 +3,10 @@
 This import package keeps what gunicorn users write in Python working: ``python -m gunicorn``,
 ``gunicorn.__version__`` / ``version_info`` / ``SERVER``, the Custom Application API
 (``gunicorn.app.base.BaseApplication``) and the PasteDeploy server runner
-(``gunicorn.app.pasterapp``). The server itself (arbiter, HTTP, workers) is the extension
+(``gunicorn.app.pasterapp``) and the logger class that ``--logger-class`` subclasses
+(``gunicorn.glogging.Logger``). The server itself (arbiter, HTTP, workers) is the extension
 module ``gunicorn._native``. Parts of gunicorn's Python package that do not exist here (its
-worker classes, ``gunicorn.glogging``...) fail to import with an ImportError that says so;
+worker classes, ``gunicorn.util``...) fail to import with an ImportError that says so;
 docs/python-api.md lists what exists.
 """
 
@@ -30,7 +31,7 @@ class _NotProvided(importlib.abc.MetaPathFinder):
         if fullname.startswith("gunicorn."):
             raise ModuleNotFoundError(
                 "%s is not provided by gunicorn-rs (gunicorn's server written in Rust): "
-                "its worker classes, logger and internals are Rust code; see "
+                "its worker classes and internals are Rust code; see "
                 "docs/python-api.md for the Python API that exists" % fullname,
                 name=fullname,
             )

@@ -49,6 +49,10 @@ impl Hooks for PythonHooks {
         server_hooks::nworkers_changed(new, old);
     }
     fn on_reload(&self) {
+        // gunicorn's arbiter runs the logger's setup(cfg) again with the new settings.
+        if let Some(cfg) = server_hooks::current_config() {
+            crate::logging::logger_class::reconfigure(&cfg);
+        }
         server_hooks::on_reload();
     }
     fn pre_exec(&self) {

@@ -197,6 +197,11 @@ pub fn set_config(cfg: &Config) {
     *lock(&CONFIG_OBJECT) = None;
 }
 
+/// The configuration last given to [`set_config`] (after a HUP: the new one).
+pub(crate) fn current_config() -> Option<Config> {
+    lock(&CONFIG).clone()
+}
+
 fn config_object(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     if let Some(obj) = lock(&CONFIG_OBJECT).as_ref() {
         return Ok(obj.bind(py).clone());

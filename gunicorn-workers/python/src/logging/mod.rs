@@ -8,16 +8,21 @@
 //! `logconfig_dict`, `--log-config-json` or `--log-config`, the user's configuration is applied
 //! to Python logging as gunicorn does, and the Rust side's own error and access lines are then
 //! routed through those Python loggers so the configuration decides where they go.
+//!
+//! With `--logger-class` naming a class other than the default, that class takes over all of
+//! this ([`logger_class`]).
 
 pub mod access;
+pub mod logger_class;
+mod py_value;
 
 use std::ffi::CString;
 
 use gunicorn_core::config::Value;
 use gunicorn_core::log::Level;
 use gunicorn_core::{access_log, syslog, Config};
+use py_value::to_python;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
 
 /// The Python side of the setup (handler class, gunicorn's dictConfig defaults).
 const SETUP: &str = include_str!("setup.py");
@@ -31,6 +36,9 @@ pub enum LoggingError {
     /// Applying the configuration raised; holds the formatted traceback, as gunicorn prints it.
     #[error("{0}")]
     Exception(String),
+    /// `--logger-class` names a class that cannot be loaded or built.
+    #[error(transparent)]
+    LoggerClass(#[from] logger_class::LoadError),
 }
 
 /// Maps a Python level number to ours (custom levels fall to the nearest lower one).
@@ -62,31 +70,6 @@ fn error_sink(py: Python<'_>, levelno: i32, line: &str, message: &str) {
 #[pyfunction]
 fn access_sink(py: Python<'_>, _levelno: i32, line: &str, _message: &str) {
     py.detach(|| access_log::write_line(line));
-}
-
-/// A configuration value as a Python object (for `logconfig_dict`).
-fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::None => py.None().into_bound(py),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::Float(f) => f.into_pyobject(py)?.into_any(),
-        Value::Str(s) => s.into_pyobject(py)?.into_any(),
-        Value::List(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_python(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Map(items) => {
-            let dict = PyDict::new(py);
-            for (k, v) in items {
-                dict.set_item(k, to_python(py, v)?)?;
-            }
-            dict.into_any()
-        }
-    })
 }
 
 /// Rust error-log records through Python's `gunicorn.error` logger (logconfig mode).
@@ -138,6 +121,10 @@ fn reopen_python_files() {
 /// `--log-config-json` or `--log-config` as gunicorn does. Called with the GIL before the
 /// application is imported, so import-time logging already goes to the right place.
 pub fn install(py: Python<'_>, cfg: &Config) -> PyResult<()> {
+    // The logger class (loaded in the master, inherited) configured Python logging itself.
+    if logger_class::active() {
+        return Ok(());
+    }
     let code = CString::new(SETUP).map_err(|e| {
         PyErr::new::<pyo3::exceptions::PyValueError, _>(format!("logging setup code: {e}"))
     })?;
@@ -171,13 +158,20 @@ pub fn install(py: Python<'_>, cfg: &Config) -> PyResult<()> {
 /// In the master, as gunicorn configures logging there: when a logging configuration is given
 /// (Python is initialized for it), or when Python already runs in the master (a Python config
 /// file), sets up the loggers before the arbiter logs anything; the workers inherit them.
+///
+/// A `--logger-class` other than the default is loaded here (Python is initialized for it):
+/// it applies the logging configuration itself, as gunicorn's `Logger.setup` does.
 pub fn install_in_master(cfg: &Config) -> Result<(), LoggingError> {
+    let custom = !logger_class::is_default(&cfg.logger_class);
     let configured =
         !cfg.logconfig_dict.0.is_empty() || cfg.logconfig_json.is_some() || cfg.logconfig.is_some();
-    if !configured && !crate::sys::is_initialized() {
+    if !configured && !custom && !crate::sys::is_initialized() {
         return Ok(());
     }
     crate::interpreter::ensure_initialized()?;
+    if custom {
+        return Ok(Python::attach(|py| logger_class::load(py, cfg))?);
+    }
     Python::attach(|py| {
         install(py, cfg)
             .map_err(|e| LoggingError::Exception(crate::pyerr::format_exception(py, &e)))

@@ -125,7 +125,9 @@ impl Bridge {
     ) -> Result<Outcome, HttpError> {
         // gunicorn's request_start: the head is parsed, the app is about to run.
         let start = Instant::now();
-        let access: AccessVars = if crate::logging::access::wanted() {
+        // --logger-class: the class's access() gets the Python environ instead.
+        let custom_logger = crate::logging::logger_class::active();
+        let access: AccessVars = if !custom_logger && crate::logging::access::wanted() {
             Some(build_environ(req, conn, proxy, http)?)
         } else {
             None
@@ -135,31 +137,44 @@ impl Bridge {
             None => CgiSource::Parsed { proxy, http },
         };
         let env = self.environ.cgi_dict(py, req, conn, source)?;
-        let (outcome, client_gone) = self.run(py, req, conn, env, exchange);
+        let (outcome, client_gone, environ) = self.run(py, req, conn, env, exchange, custom_logger);
         // gunicorn writes no access line for a request whose client vanished.
         if let (Some(vars), Some(status), false) = (&access, outcome.status, client_gone) {
             log_access(py, req, vars, exchange, status, outcome.body_bytes, start);
+        }
+        if let (Some(environ), Some(status), false) = (&environ, outcome.status, client_gone) {
+            log_access_to_class(
+                py,
+                req,
+                environ,
+                exchange,
+                status,
+                outcome.body_bytes,
+                start,
+            );
         }
         Ok(outcome)
     }
 
     /// Runs the app with the environ `env` (CGI part done), between the request hooks, and
-    /// sends the response. Returns the outcome, and whether the client vanished.
-    fn run(
+    /// sends the response. Returns the outcome, whether the client vanished, and the environ
+    /// when `keep_environ` (for a logger class's access()).
+    fn run<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         req: &Request,
         conn: &ConnInfo,
-        env: PyResult<Bound<'_, PyDict>>,
+        env: PyResult<Bound<'py, PyDict>>,
         exchange: &Exchange,
-    ) -> (Outcome, bool) {
+        keep_environ: bool,
+    ) -> (Outcome, bool, Option<Bound<'py, PyDict>>) {
         // gunicorn answers `Expect: 100-continue` before calling the app.
         if req.expect_continue
             && exchange
                 .blocking_io(py, || exchange.lock().write_raw(CONTINUE_100))
                 .is_err()
         {
-            return (exchange.lock().outcome(false), false);
+            return (exchange.lock().outcome(false), false, None);
         }
         let (pre_hook, post_hook) = hooks::wanted();
         let mut req_obj = None;
@@ -170,7 +185,7 @@ impl Bridge {
             .and(env)
             .and_then(|env| {
                 socket = self.environ.add_request_objects(py, &env, exchange, conn)?;
-                if post_hook {
+                if post_hook || keep_environ {
                     hook_environ = Some(env.clone());
                 }
                 let start_response = StartResponse {
@@ -219,7 +234,7 @@ impl Bridge {
                 &outcome,
             );
         }
-        (outcome, client_gone)
+        (outcome, client_gone, hook_environ.filter(|_| keep_environ))
     }
 }
 
@@ -240,4 +255,39 @@ fn log_access(
         let headers = st.response.as_ref().map_or(&[][..], |r| &r.headers[..]);
         crate::logging::access::record(req, vars, headers, status, body_bytes, duration);
     });
+}
+
+/// --logger-class: the class's `access(resp, req, environ, request_time)`, with the GIL (it is
+/// Python), then the StatsD metrics the Rust access path would have sent.
+fn log_access_to_class(
+    py: Python<'_>,
+    req: &Request,
+    environ: &Bound<'_, PyDict>,
+    exchange: &Exchange,
+    status: u16,
+    body_bytes: u64,
+    start: Instant,
+) {
+    let duration = start.elapsed();
+    let (status_text, headers) = {
+        let st = exchange.lock();
+        let text = match (st.reply, &st.status_text) {
+            (exchange::Reply::HeadSent, Some(text)) => text.clone(),
+            _ => crate::server_hooks::error_status_text(status),
+        };
+        let headers = st.response.as_ref().map(|r| r.headers.clone());
+        (text, headers.unwrap_or_default())
+    };
+    crate::logging::logger_class::access(
+        py,
+        req,
+        environ,
+        crate::logging::logger_class::Finished {
+            status: status_text,
+            headers: &headers,
+            sent: body_bytes,
+            duration,
+        },
+    );
+    gunicorn_core::statsd::access(status, duration);
 }
