@@ -50,9 +50,20 @@ pub fn run_arbiter(
 ) -> i32 {
     // What the server hooks see as `server.cfg`.
     gunicorn_python::server_hooks::set_config(&cfg);
+    // The dirty arbiter (gunicorn 25+), when dirty_workers and dirty_apps ask for one.
+    let dirty = match gunicorn_python::dirty::sidecar(&cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            gunicorn_core::log_error!("{e}");
+            return 1;
+        }
+    };
     match gunicorn_core::Arbiter::new(cfg, class, Box::new(gunicorn_python::PythonHooks)) {
         Ok(mut arbiter) => {
             arbiter.on_reload(reload);
+            if let Some(d) = dirty {
+                arbiter.add_sidecar(Box::new(d));
+            }
             arbiter.run()
         }
         Err(e) => {

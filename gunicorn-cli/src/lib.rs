@@ -12,6 +12,7 @@
 pub mod args;
 mod backend;
 pub mod ctl;
+mod dirty_sources;
 mod print_config;
 mod python_module;
 pub mod settings_doc;
@@ -51,6 +52,7 @@ pub fn run_with(argv_words: Vec<OsString>) -> i32 {
 /// gunicorn's `Application.init()` and `cfg.set()`) sit between the defaults and the config
 /// file: defaults < `app_settings` < config file < `$GUNICORN_CMD_ARGS` < command line.
 pub fn run_layered(argv_words: Vec<OsString>, app_settings: Vec<(String, Value)>) -> i32 {
+    gunicorn_python::builtin_package::set_package_sources(dirty_sources::SOURCES);
     let argv = match args::parse(argv_words.clone()) {
         Ok(p) => p,
         Err(e) => return clap_exit(&e),

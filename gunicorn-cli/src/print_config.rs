@@ -33,6 +33,10 @@ const DEFAULT_HOOKS: &[(&str, &str)] = &[
     ("worker_exit", "WorkerExit.worker_exit"),
     ("nworkers_changed", "NumWorkersChanged.nworkers_changed"),
     ("on_exit", "OnExit.on_exit"),
+    ("on_dirty_starting", "OnDirtyStarting.on_dirty_starting"),
+    ("dirty_post_fork", "DirtyPostFork.dirty_post_fork"),
+    ("dirty_worker_init", "DirtyWorkerInit.dirty_worker_init"),
+    ("dirty_worker_exit", "DirtyWorkerExit.dirty_worker_exit"),
 ];
 
 /// One setting or hook: its name, its `--print-config` text and its debug-dump text.

@@ -423,8 +423,8 @@ fn env_option_reaches_the_application_check() {
     assert!(bad.stderr.contains("raw_env"), "{}", bad.stderr);
 }
 
-/// A gunicorn 27 setting or server hook this server does not have (dirty arbiters, HTTP/2,
-/// ...) is refused when a config file asks for it (exit 1, one line naming it),
+/// A gunicorn 27 setting this server does not have (the ASGI worker, the control
+/// socket, HTTP/2, ...) is refused when a config file asks for it (exit 1, one line naming it),
 /// never ignored; set to gunicorn's default it asks for nothing and passes. Names that are not
 /// gunicorn settings keep the warning.
 #[test]
@@ -433,17 +433,12 @@ fn unsupported_gunicorn_settings_in_config_file_are_refused() {
     let not_yet = "in config file: not supported by this server yet (see docs/settings.md)";
     let cases: &[(&str, Option<&str>)] = &[
         (
-            "def on_dirty_starting(arbiter):\n    pass\n",
-            Some("Error: on_dirty_starting = <function on_dirty_starting"),
+            "asgi_loop = 'uvloop'\n",
+            Some("Error: asgi_loop = 'uvloop' "),
         ),
         (
-            "def dirty_post_fork(arbiter, worker):\n    pass\n",
-            Some("Error: dirty_post_fork = <function dirty_post_fork"),
-        ),
-        ("dirty_workers = 2\n", Some("Error: dirty_workers = 2 ")),
-        (
-            "dirty_apps = ['m:App']\n",
-            Some("Error: dirty_apps = ['m:App'] "),
+            "asgi_disconnect_grace_period = 7\n",
+            Some("Error: asgi_disconnect_grace_period = 7 "),
         ),
         ("http_protocols = 'h2,h1'\n", Some("Error: http_protocols")),
         (

@@ -1146,6 +1146,32 @@ settings! {
     /// A base to use with setproctitle for process naming (`gunicorn: master [NAME]`).
     proc_name: Option<String> = None;
         section "Process Naming", flags ["-n", "--name"], kind Kind::Value, meta "STRING";
+
+    // ---- Dirty Arbiters (docs/dirty.md) ----
+    /// A dirty application to load in the dirty worker pool: `MODULE:CLASS` (every dirty worker
+    /// loads it) or `MODULE:CLASS:N` (only N of them do). Repeatable. The class subclasses
+    /// `gunicorn.dirty.DirtyApp`; web workers call its actions with
+    /// `gunicorn.dirty.get_dirty_client().execute("MODULE:CLASS", "action", ...)`.
+    dirty_apps: Vec<String> = Vec::new();
+        section "Dirty Arbiters", flags ["--dirty-app"], kind Kind::Append, meta "STRING";
+    /// The number of dirty worker processes. 0 (the default) starts no dirty arbiter; a positive
+    /// number (with at least one dirty app) starts one after the listeners are up. TTIN and TTOU
+    /// sent to the dirty arbiter's pid add and remove one.
+    dirty_workers: u64 = 0;
+        section "Dirty Arbiters", flags ["--dirty-workers"], kind Kind::Value, meta "INT";
+    /// Seconds a dirty task may run. Past it the caller gets `DirtyTimeoutError` and the dirty
+    /// worker running it is killed and replaced (a Python thread cannot be cancelled). 0 disables
+    /// the limit.
+    dirty_timeout: u64 = 300;
+        section "Dirty Arbiters", flags ["--dirty-timeout"], kind Kind::Value, meta "INT";
+    /// The number of threads per dirty worker: how many tasks one dirty worker runs at once (the
+    /// apps must then be thread-safe).
+    dirty_threads: u64 = 1;
+        section "Dirty Arbiters", flags ["--dirty-threads"], kind Kind::Value, meta "INT";
+    /// Seconds the dirty workers get to finish their tasks when the server stops; the ones
+    /// still running after it are killed.
+    dirty_graceful_timeout: u64 = 30;
+        section "Dirty Arbiters", flags ["--dirty-graceful-timeout"], kind Kind::Value, meta "INT";
 }
 
 impl Config {

@@ -878,63 +878,63 @@ pub static GUNICORN27_SETTINGS: &[Gunicorn27Setting] = &[
         section: "Dirty Arbiters",
         flags: &["--dirty-app"],
         default: "[]",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None, Plain::EmptyList] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "dirty_workers",
         section: "Dirty Arbiters",
         flags: &["--dirty-workers"],
         default: "0",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None, Plain::Int(0)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "dirty_timeout",
         section: "Dirty Arbiters",
         flags: &["--dirty-timeout"],
         default: "300",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None, Plain::Int(300)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "dirty_threads",
         section: "Dirty Arbiters",
         flags: &["--dirty-threads"],
         default: "1",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None, Plain::Int(1)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "dirty_graceful_timeout",
         section: "Dirty Arbiters",
         flags: &["--dirty-graceful-timeout"],
         default: "30",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None, Plain::Int(30)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "on_dirty_starting",
         section: "Dirty Arbiter Hooks",
         flags: &[],
         default: "no-op function",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None] },
+        here: Here::Hook,
     },
     Gunicorn27Setting {
         name: "dirty_post_fork",
         section: "Dirty Arbiter Hooks",
         flags: &[],
         default: "no-op function",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None] },
+        here: Here::Hook,
     },
     Gunicorn27Setting {
         name: "dirty_worker_init",
         section: "Dirty Arbiter Hooks",
         flags: &[],
         default: "no-op function",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None] },
+        here: Here::Hook,
     },
     Gunicorn27Setting {
         name: "dirty_worker_exit",
         section: "Dirty Arbiter Hooks",
         flags: &[],
         default: "no-op function",
-        here: Here::NotYet { issue: 18, what: "dirty arbiters", quiet: &[Plain::None] },
+        here: Here::Hook,
     },
     Gunicorn27Setting {
         name: "control_socket",
@@ -1003,11 +1003,11 @@ mod tests {
 
     #[test]
     fn quiet_values() {
-        let dirty = lookup("dirty_workers").unwrap().here;
-        assert!(dirty.asks_nothing(&Value::Int(0)));
-        assert!(dirty.asks_nothing(&Value::Str("0".into())));
-        assert!(dirty.asks_nothing(&Value::None));
-        assert!(!dirty.asks_nothing(&Value::Int(2)));
+        let grace = lookup("asgi_disconnect_grace_period").unwrap().here;
+        assert!(grace.asks_nothing(&Value::Int(3)));
+        assert!(grace.asks_nothing(&Value::Str("3".into())));
+        assert!(grace.asks_nothing(&Value::None));
+        assert!(!grace.asks_nothing(&Value::Int(2)));
         let parser = lookup("http_parser").unwrap().here;
         assert!(parser.asks_nothing(&Value::Str("AUTO".into())));
         assert!(!parser.asks_nothing(&Value::Str("python".into())));

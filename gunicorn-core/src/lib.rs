@@ -31,7 +31,7 @@ pub mod syslog;
 mod version;
 pub mod worker;
 
-pub use arbiter::{Arbiter, ArbiterError, ReloadFn};
+pub use arbiter::{Arbiter, ArbiterError, ReloadFn, Sidecar};
 pub use bind::{BindAddr, BindError};
 pub use config::{Config, ConfigError, Setting, Value};
 pub use handle::ArbiterHandle;

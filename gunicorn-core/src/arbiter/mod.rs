@@ -33,11 +33,14 @@ mod child;
 pub mod control;
 mod decisions;
 mod exit_status;
+mod sidecar;
+mod sidecar_spawn;
 mod signal_mask;
 mod upgrade;
 
 pub use decisions::{classify_exit, workers_to_retire, ExitReport};
 pub use exit_status::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
+pub use sidecar::Sidecar;
 
 /// How the master loop reloads its configuration on HUP. The callback is the embedder's code
 /// and fails in its own libraries' ways; the arbiter only logs the error and keeps the old
@@ -228,6 +231,8 @@ pub struct Arbiter {
     start_cwd: Option<PathBuf>,
     /// The control socket and the counters it reports.
     control: control::Control,
+    /// Supervised side processes (the dirty arbiter), see [`Sidecar`].
+    sidecars: Vec<sidecar::SidecarSlot>,
 }
 
 impl std::fmt::Debug for Arbiter {
@@ -283,6 +288,7 @@ impl Arbiter {
             start_args: std::env::args_os().collect(),
             start_cwd: std::env::current_dir().ok(),
             control: control::Control::new(),
+            sidecars: Vec::new(),
         })
     }
 
@@ -406,6 +412,7 @@ impl Arbiter {
             self.pid
         );
         log_info!("Using worker: {}", self.class.name);
+        self.spawn_sidecars(false);
         if let Err(e) = process::sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted") {
             log_debug!("Exception while invoking sd_notify(): {e}");
         }
@@ -523,7 +530,10 @@ impl Arbiter {
                         self.stop(false);
                         return Ok(());
                     }
-                    Signal::SIGHUP => self.reload()?,
+                    Signal::SIGHUP => {
+                        self.signal_sidecars(Signal::SIGHUP);
+                        self.reload()?
+                    }
                     Signal::SIGTTIN => self.set_num_workers(self.num_workers + 1),
                     Signal::SIGTTOU if self.num_workers > 1 => {
                         self.set_num_workers(self.num_workers - 1)
@@ -533,6 +543,7 @@ impl Arbiter {
                             log_error!("cannot reopen the log file: {e}");
                         }
                         self.kill_workers(Signal::SIGUSR1);
+                        self.signal_sidecars(Signal::SIGUSR1);
                     }
                     Signal::SIGUSR2 => self.reexec(),
                     Signal::SIGWINCH if self.cfg.daemon => {
@@ -554,6 +565,7 @@ impl Arbiter {
             self.murder_workers();
             self.manage_workers()?;
             self.hook_failure()?;
+            self.spawn_sidecars(true);
         }
     }
 
@@ -610,7 +622,8 @@ impl Arbiter {
         };
         let mut limit = Instant::now() + Duration::from_secs(self.cfg.graceful_timeout);
         self.kill_workers(sig);
-        while !self.workers.is_empty() && Instant::now() < limit {
+        self.signal_sidecars(sig);
+        while (!self.workers.is_empty() || self.sidecars_running()) && Instant::now() < limit {
             let queued = match &self.signals {
                 Some(q) => q.wait(Duration::from_millis(100)),
                 None => {
@@ -625,13 +638,15 @@ impl Arbiter {
                 sig = Signal::SIGQUIT;
                 limit = limit.min(Instant::now() + Duration::from_secs(2));
                 self.kill_workers(sig);
+                self.signal_sidecars(sig);
             }
             let _ = self.reap_workers();
         }
         self.kill_workers(Signal::SIGKILL);
+        self.signal_sidecars(Signal::SIGKILL);
         // SIGKILL is not ignorable: wait briefly so no zombie outlives the master.
         let deadline = Instant::now() + Duration::from_secs(1);
-        while !self.workers.is_empty() && Instant::now() < deadline {
+        while (!self.workers.is_empty() || self.sidecars_running()) && Instant::now() < deadline {
             let _ = self.reap_workers();
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -673,6 +688,9 @@ impl Arbiter {
             };
             if pid == self.reexec_pid {
                 self.reexec_pid = 0;
+                continue;
+            }
+            if self.reap_sidecar(pid, status) {
                 continue;
             }
             if self.workers.remove(&pid).is_none() {

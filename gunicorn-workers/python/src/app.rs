@@ -171,6 +171,16 @@ fn apply_raw_env(py: Python<'_>, raw_env: &[String]) -> PyResult<()> {
     Ok(())
 }
 
+/// The dirty arbiter's Python setup, as a worker's before it loads the app (`crate::dirty`):
+/// `raw_env` in `os.environ`, the working directory and `--pythonpath` on `sys.path` (so the
+/// dirty apps import as the WSGI app does), and Python logging.
+pub(crate) fn prepare_dirty_process(py: Python<'_>, cfg: &Config) -> Result<(), AppLoadError> {
+    let chdir = working_dir(cfg.chdir.as_deref())?;
+    apply_raw_env(py, &cfg.raw_env).map_err(|e| exception(py, e))?;
+    prepare_sys_path(py, &chdir, cfg.pythonpath.as_deref()).map_err(|e| exception(py, e))?;
+    crate::logging::install(py, cfg).map_err(|e| exception(py, e))
+}
+
 /// Puts the working directory first on `sys.path` (gunicorn's `chdir()`), then each
 /// `--pythonpath` entry, made absolute, in front of it.
 fn prepare_sys_path(py: Python<'_>, chdir: &Path, pythonpath: Option<&str>) -> PyResult<()> {

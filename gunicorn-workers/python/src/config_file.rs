@@ -479,28 +479,15 @@ mod tests {
     #[test]
     fn unsupported_gunicorn_settings_are_refused() {
         let dir = temp_dir("unsupported");
-        let hook = write_temp(
-            &dir,
-            "hook.py",
-            "def on_dirty_starting(arbiter):\n    pass\n",
-        );
-        let err = load(&hook).unwrap_err();
+        let data = write_temp(&dir, "data.py", "workers = 2\nasgi_loop = 'uvloop'\n");
+        let err = load(&data).unwrap_err();
         assert!(
-            matches!(err, ConfigFileError::Refused { ref name, .. } if name == "on_dirty_starting"),
+            matches!(err, ConfigFileError::Refused { ref name, .. } if name == "asgi_loop"),
             "{err:?}"
         );
-        assert!(
-            err.to_string()
-                .starts_with("on_dirty_starting = <function on_dirty_starting")
-                && err.to_string().ends_with(
-                    " in config file: not supported by this server yet (see docs/settings.md)"
-                ),
-            "{err}"
-        );
-        let data = write_temp(&dir, "data.py", "workers = 2\ndirty_workers = 2\n");
         assert_eq!(
-            load(&data).unwrap_err().to_string(),
-            "dirty_workers = 2 in config file: not supported by this server yet (see docs/settings.md)"
+            err.to_string(),
+            "asgi_loop = 'uvloop' in config file: not supported by this server yet (see docs/settings.md)"
         );
         let parser = write_temp(&dir, "parser.py", "http_parser = 'python'\n");
         assert_eq!(
@@ -511,15 +498,14 @@ mod tests {
         let defaults = write_temp(
             &dir,
             "defaults.py",
-            "workers = 2\ndirty_workers = 0\ndirty_apps = []\nhttp_protocols = 'h1'\n\
-             on_dirty_starting = None\n\
+            "workers = 2\nasgi_loop = 'auto'\n\
              http_parser = 'auto'\nasgi_lifespan = 'auto'\n",
         );
         let got = load(&defaults).unwrap();
         assert_eq!(got.len(), 1, "{got:?}");
         Python::attach(|py| {
             let ns = PyDict::new(py);
-            ns.set_item("dirty_workers", 0).unwrap();
+            ns.set_item("asgi_disconnect_grace_period", 3).unwrap();
             ns.set_item("worker", 4).unwrap();
             let (settings, unknown) = collect(&ns).unwrap();
             assert!(settings.is_empty());

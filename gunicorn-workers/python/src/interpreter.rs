@@ -85,7 +85,14 @@ pub fn ensure_initialized() -> Result<(), PythonError> {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         message: e.to_string(),
-    })
+    })?;
+    // `gunicorn.dirty` importable in the Rust binary too (docs/dirty.md).
+    pyo3::Python::attach(|py| {
+        if let Err(e) = crate::builtin_package::install_importer(py) {
+            gunicorn_core::log_warning!("cannot make gunicorn.dirty importable: {e}");
+        }
+    });
+    Ok(())
 }
 
 /// Fails when this process's user cannot read the virtualenv, its `bin/python` (and where its

@@ -4,7 +4,9 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod builtin_package;
 pub mod config_file;
+pub mod dirty;
 mod hooks;
 pub mod interpreter;
 pub mod loaded;

@@ -41,6 +41,12 @@ pub const HOOKS: &[(&str, usize)] = &[
     ("worker_exit", 2),
     ("nworkers_changed", 3),
     ("on_exit", 1),
+    // The dirty arbiter's hooks (docs/dirty.md), called by `gunicorn.dirty` in the dirty
+    // arbiter and its workers (see `crate::dirty`).
+    ("on_dirty_starting", 1),
+    ("dirty_post_fork", 2),
+    ("dirty_worker_init", 1),
+    ("dirty_worker_exit", 2),
 ];
 
 /// The arity gunicorn checks for the hook `name`, or None if `name` is not a hook.
@@ -202,7 +208,8 @@ pub(crate) fn current_config() -> Option<Config> {
     lock(&CONFIG).clone()
 }
 
-fn config_object(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+/// The `cfg` object hooks see (`server.cfg`); the dirty arbiter's `cfg` too.
+pub(crate) fn config_object(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     if let Some(obj) = lock(&CONFIG_OBJECT).as_ref() {
         return Ok(obj.bind(py).clone());
     }
@@ -217,6 +224,17 @@ fn config_object(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     let obj = runtime(py)?.getattr("make_config")?.call1((rows,))?;
     *lock(&CONFIG_OBJECT) = Some(obj.clone().unbind());
     Ok(obj)
+}
+
+/// The hook `name` the config file set, for the dirty arbiter (`crate::dirty`), which calls
+/// its four hooks itself.
+pub(crate) fn hook_object(py: Python<'_>, name: &str) -> Option<Py<PyAny>> {
+    hook(py, name)
+}
+
+/// The `log` object hooks see (`server.log`), writing through the server's error log.
+pub(crate) fn log_object(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    runtime(py)?.getattr("LOG")
 }
 
 fn server(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -795,12 +813,14 @@ mod tests {
             ("post_request", Some(4)),
             ("nworkers_changed", Some(3)),
             ("worker_exit", Some(2)),
+            ("dirty_post_fork", Some(2)),
+            ("dirty_worker_init", Some(1)),
             ("workers", None),
             ("ssl_context", None),
         ];
         for (name, want) in cases {
             assert_eq!(arity_of(name), want, "{name}");
         }
-        assert_eq!(HOOKS.len(), 15);
+        assert_eq!(HOOKS.len(), 19);
     }
 }
