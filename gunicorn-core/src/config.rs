@@ -632,6 +632,37 @@ impl SettingType for ProxyProtocol {
     }
 }
 
+/// `protocol`: what the listeners speak (gunicorn 27): `http` (HTTP/1.x), or `uwsgi`, the uWSGI
+/// binary protocol nginx's `uwsgi_pass` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    Http,
+    Uwsgi,
+}
+
+impl SettingType for Protocol {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        match v {
+            // gunicorn's default when a config file sets `protocol = None`.
+            Value::None => Ok(Protocol::Http),
+            Value::Str(s) => match s.as_str() {
+                "http" => Ok(Protocol::Http),
+                "uwsgi" => Ok(Protocol::Uwsgi),
+                _ => Err(ValueError::NotAChoice(&["http", "uwsgi"])),
+            },
+            other => Err(ValueError::wrong_type("a protocol name", &other)),
+        }
+    }
+    fn render(&self) -> String {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Uwsgi => "uwsgi",
+        }
+        .into()
+    }
+}
+
 /// `cert_reqs`: whether clients must present a certificate (Python's `ssl.CERT_*` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CertReqs {
@@ -1040,6 +1071,15 @@ settings! {
     /// Peers allowed to send a PROXY header: IPs, CIDR networks, or `*`.
     proxy_allow_ips: CommaList = CommaList::from_strs(&["127.0.0.1", "::1"]);
         section "Server Mechanics", flags ["--proxy-allow-from"], kind Kind::Value, meta "STRING";
+    /// What the listeners speak: `http` (HTTP/1.x) or `uwsgi`, the uWSGI binary protocol that
+    /// nginx's `uwsgi_pass` sends (every worker class; see docs/uwsgi.md). uWSGI requests follow
+    /// the same limits as HTTP ones; responses are never chunked.
+    protocol: Protocol = Protocol::Http;
+        section "Server Mechanics", flags ["--protocol"], kind Kind::Value, meta "STRING", choices ["http", "uwsgi"];
+    /// Peers allowed to send uWSGI requests (`--protocol uwsgi`): IPs, CIDR networks, or `*`
+    /// for any. Others get a 403. Unix-socket peers are always allowed.
+    uwsgi_allow_ips: CommaList = CommaList::from_strs(&["127.0.0.1", "::1"]);
+        section "Server Mechanics", flags ["--uwsgi-allow-from"], kind Kind::Value, meta "STRING";
     /// Accept obsolete line folding in headers (RFC 9112 §5.2), joining lines with a space.
     permit_obsolete_folding: bool = false;
         section "Server Mechanics", flags ["--permit-obsolete-folding"], kind Kind::Flag;

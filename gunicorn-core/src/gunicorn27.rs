@@ -668,14 +668,14 @@ pub static GUNICORN27_SETTINGS: &[Gunicorn27Setting] = &[
         section: "Server Mechanics",
         flags: &["--protocol"],
         default: "'http'",
-        here: Here::NotYet { issue: 18, what: "the uWSGI protocol", quiet: &[Plain::None, Plain::Str("http")] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "uwsgi_allow_ips",
         section: "Server Mechanics",
         flags: &["--uwsgi-allow-from"],
         default: "'127.0.0.1,::1'",
-        here: Here::NotYet { issue: 18, what: "the uWSGI protocol", quiet: &[Plain::None, Plain::Str("127.0.0.1,::1")] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "keyfile",

@@ -107,6 +107,17 @@ impl ProxyMode {
     }
 }
 
+/// `--protocol`: what a connection carries, HTTP/1.x or uWSGI packets (from nginx's
+/// `uwsgi_pass`, see `docs/uwsgi.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    Http,
+    /// The uWSGI binary protocol: each request is a packet of CGI variables
+    /// ([`crate::uwsgi`]); the response is an HTTP/1.x head and a body that is never chunked.
+    Uwsgi,
+}
+
 /// Every setting that changes how requests are parsed, framed and turned into an environ.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -124,6 +135,9 @@ pub struct HttpConfig {
     pub secure_scheme_headers: Vec<(String, String)>,
     pub proxy_protocol: ProxyMode,
     pub proxy_allow_ips: AllowList,
+    pub protocol: Protocol,
+    /// Peers allowed to send uWSGI packets (`--uwsgi-allow-from`).
+    pub uwsgi_allow_ips: AllowList,
     /// TLS is configured (certfile/keyfile): the default `wsgi.url_scheme` is `https`.
     pub is_ssl: bool,
     /// `SCRIPT_NAME` from the process environment, `""` if unset.
@@ -159,6 +173,8 @@ impl Default for HttpConfig {
             ],
             proxy_protocol: ProxyMode::Off,
             proxy_allow_ips: AllowList::parse(&local).unwrap_or_default(),
+            protocol: Protocol::Http,
+            uwsgi_allow_ips: AllowList::parse(&local).unwrap_or_default(),
             is_ssl: false,
             script_name: String::new(),
         }

@@ -46,6 +46,21 @@ pub enum HttpError {
     InvalidProxyHeader(String),
     #[error("Proxy request from {} not allowed", repr(.0))]
     ForbiddenProxyRequest(String),
+    /// A uWSGI packet (`--protocol uwsgi`) whose variables block does not add up, or whose
+    /// variables break the protocol's rules (see `docs/uwsgi.md`).
+    #[error("Invalid uWSGI header: {0}")]
+    InvalidUwsgiHeader(String),
+    /// A uWSGI packet whose `modifier1` is not 0 (0 is a WSGI request; other values name
+    /// other uWSGI services: a 501).
+    #[error("Unsupported uWSGI modifier1: {0}")]
+    UnsupportedUwsgiModifier(u8),
+    /// A uWSGI packet from a peer outside `--uwsgi-allow-from`.
+    #[error("uWSGI request from {} not allowed", repr(.0))]
+    ForbiddenUwsgiRequest(String),
+    /// A trusted peer on a prior-knowledge h2c port sent something else than the HTTP/2
+    /// preface (gunicorn 27's `InvalidH2CPreface`); holds the Python repr of what it sent.
+    #[error("Expected HTTP/2 connection preface, got {0}")]
+    InvalidH2CPreface(String),
     #[error("Configuration problem: {0}")]
     ConfigurationProblem(String),
     /// The app gave a status line we cannot send (not `NNN reason`, or control characters).
@@ -64,12 +79,14 @@ impl HttpError {
             LimitRequestLine(..) => 414,
             LimitRequestHeaders(_) => 431,
             ExpectationFailed(_) => 417,
-            UnsupportedTransferCoding(_) => 501,
-            ForbiddenProxyRequest(_) => 403,
+            UnsupportedTransferCoding(_) | UnsupportedUwsgiModifier(_) => 501,
+            ForbiddenProxyRequest(_) | ForbiddenUwsgiRequest(_) => 403,
             ConfigurationProblem(_) | InvalidResponseStatus(_) | InvalidResponseHeader(_) => 500,
             // InvalidProxyHeader is missing from gunicorn 27's handle_error list, so gunicorn
             // answers it with a 500 and a traceback; it is the peer's bad input: 400
-            // (docs/http.md).
+            // (docs/http.md). The same holds for the three uWSGI errors (gunicorn 27 answers
+            // them 500): they get the statuses gunicorn's own exception classes declare
+            // (docs/uwsgi.md).
             _ => 400,
         }
     }
@@ -82,7 +99,8 @@ impl HttpError {
             LimitRequestLine(..) => "URI Too Long",
             LimitRequestHeaders(_) => "Request Header Fields Too Large",
             ExpectationFailed(_) => "Expectation Failed",
-            ForbiddenProxyRequest(_) => "Forbidden",
+            ForbiddenProxyRequest(_) | ForbiddenUwsgiRequest(_) => "Forbidden",
+            UnsupportedUwsgiModifier(_) => "Not Implemented",
             InvalidResponseStatus(_) | InvalidResponseHeader(_) => "Internal Server Error",
             _ => "Bad Request",
         }
@@ -105,6 +123,11 @@ impl HttpError {
     /// Whether a response should be written for this error before closing. False only for
     /// `NoMoreData` (the peer is gone). Body-stage framing errors (bad chunk size, extension or
     /// terminator) get a 400 too, as in gunicorn 27: see docs/http.md.
+    /// [`HttpError::InvalidH2CPreface`] for the bytes a client sent.
+    pub fn h2c_preface(data: &[u8]) -> HttpError {
+        HttpError::InvalidH2CPreface(bytes_repr(data))
+    }
+
     pub fn sends_response(&self) -> bool {
         !matches!(self, HttpError::NoMoreData)
     }
@@ -112,6 +135,34 @@ impl HttpError {
 
 /// Python-`repr`-like quoting for messages and log lines: single quotes, and controls (and the
 /// latin-1 C1 range) as escapes, so request bytes never reach a log or page raw.
+/// Python's `repr()` of a `bytes` object: `b'...'`.
+fn bytes_repr(data: &[u8]) -> String {
+    let quote = if data.contains(&b'\'') && !data.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(data.len() + 3);
+    out.push('b');
+    out.push(quote);
+    for &b in data {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b if char::from(b) == quote => {
+                out.push('\\');
+                out.push(quote);
+            }
+            0x20..=0x7e => out.push(char::from(b)),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 pub(crate) fn repr(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
@@ -264,6 +315,24 @@ mod tests {
                 true,
             ),
             (
+                HttpError::InvalidUwsgiHeader("x".into()),
+                400,
+                "Bad Request",
+                true,
+            ),
+            (
+                HttpError::UnsupportedUwsgiModifier(5),
+                501,
+                "Not Implemented",
+                true,
+            ),
+            (
+                HttpError::ForbiddenUwsgiRequest("10.0.0.1".into()),
+                403,
+                "Forbidden",
+                true,
+            ),
+            (
                 HttpError::ConfigurationProblem("x".into()),
                 500,
                 "Bad Request",
@@ -315,6 +384,18 @@ mod tests {
             (
                 HttpError::InvalidHeader("X".into()),
                 "Invalid HTTP Header: 'X'",
+            ),
+            (
+                HttpError::InvalidUwsgiHeader("truncated value".into()),
+                "Invalid uWSGI header: truncated value",
+            ),
+            (
+                HttpError::UnsupportedUwsgiModifier(5),
+                "Unsupported uWSGI modifier1: 5",
+            ),
+            (
+                HttpError::ForbiddenUwsgiRequest("10.0.0.1".into()),
+                "uWSGI request from '10.0.0.1' not allowed",
             ),
         ];
         for (e, msg) in cases {

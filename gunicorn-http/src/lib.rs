@@ -5,6 +5,7 @@
 //! - [`body`]: Content-Length and chunked body decoders (state machines), trailers.
 //! - [`environ`]: the CGI part of the WSGI environ as plain Rust data.
 //! - [`response`]: response head validation/encoding, body framing, the cached Date header.
+//! - [`uwsgi`]: the uWSGI binary protocol (`--protocol uwsgi`) read into the same [`Request`].
 //! - [`error`]: [`HttpError`] with gunicorn's status mapping and error page.
 //!
 //! Rules and where we differ from gunicorn: `docs/http.md`.
@@ -28,10 +29,11 @@ pub mod parser;
 pub mod proxy;
 pub mod response;
 mod syntax;
+pub mod uwsgi;
 
 pub use allow::{AllowList, AllowListError};
 pub use body::BodyDecoder;
-pub use config::{HeaderMapPolicy, HttpConfig, Limits, ProxyMode};
+pub use config::{HeaderMapPolicy, HttpConfig, Limits, Protocol, ProxyMode};
 pub use conn::{ClientCert, ConnInfo, Local, Peer, TlsInfo};
 pub use environ::{build_environ, for_each_environ, EnvKey, Environ, SERVER_SOFTWARE};
 pub use error::{error_page, HttpError};
@@ -39,3 +41,4 @@ pub use headers::{HeaderIter, Headers};
 pub use parser::{BodyKind, Request, RequestParser};
 pub use proxy::ProxyInfo;
 pub use response::{early_hints, http_date, ReqMeta, Response, CONTINUE_100};
+pub use uwsgi::UwsgiParser;

@@ -292,7 +292,7 @@ fn is_target_byte(b: u8) -> bool {
 
 /// gunicorn's method rules: a token (RFC 9110 §9.1) and, unless
 /// `--permit-unconventional-http-method`, 3..20 bytes with no `a-z` and no `#`.
-fn check_method(m: &[u8], cfg: &HttpConfig) -> Result<(), HttpError> {
+pub(crate) fn check_method(m: &[u8], cfg: &HttpConfig) -> Result<(), HttpError> {
     let conventional = (3..=MAX_METHOD).contains(&m.len())
         && !m.iter().any(|&b| b.is_ascii_lowercase() || b == b'#');
     if (cfg.permit_unconventional_http_method || conventional) && is_token(m) {

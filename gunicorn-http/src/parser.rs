@@ -227,6 +227,16 @@ impl RequestParser {
         self.proxy.as_ref()
     }
 
+    /// The settings it parses by.
+    pub fn config(&self) -> &Arc<HttpConfig> {
+        &self.cfg
+    }
+
+    /// The connection it reads.
+    pub fn conn(&self) -> &ConnInfo {
+        &self.conn
+    }
+
     /// Decides the framing (RFC 9112 §6) and builds the request.
     fn finish(&self, line: Line, acc: HeadAcc) -> Result<Request, HttpError> {
         let headers = acc.headers.finish();

@@ -1,5 +1,6 @@
 //! Response heads and body framing (RFC 9112 §4, §6, §7; gunicorn's `wsgi.Response`).
 
+use crate::config::Protocol;
 use crate::error::HttpError;
 use crate::syntax::is_token;
 use std::cell::RefCell;
@@ -15,6 +16,10 @@ pub struct ReqMeta {
     pub is_head: bool,
     /// [`crate::Request::should_close`].
     pub should_close: bool,
+    /// What the connection speaks (`--protocol`). A uWSGI response body is never chunked:
+    /// nginx passes its bytes on as they are, so chunk markers would reach the client
+    /// (gunicorn 27 `is_chunked`); without a Content-Length it ends with the connection.
+    pub protocol: Protocol,
 }
 
 /// gunicorn's `util.hop_headers` plus `server` and `date`, which we write ourselves.
@@ -154,7 +159,9 @@ impl Response {
             out.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
             length = None;
         }
-        let chunked = length.is_none() && req.version >= (1, 1) && !no_body;
+        // uWSGI: never chunked (see `ReqMeta::protocol`).
+        let chunked =
+            req.protocol == Protocol::Http && length.is_none() && req.version >= (1, 1) && !no_body;
         Ok(Response {
             status: code,
             headers: out,
@@ -385,16 +392,19 @@ mod tests {
         version: (1, 1),
         is_head: false,
         should_close: false,
+        protocol: Protocol::Http,
     };
     const V10: ReqMeta = ReqMeta {
         version: (1, 0),
         is_head: false,
         should_close: true,
+        protocol: Protocol::Http,
     };
     const HEAD: ReqMeta = ReqMeta {
         version: (1, 1),
         is_head: true,
         should_close: false,
+        protocol: Protocol::Http,
     };
 
     fn h(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -440,6 +450,25 @@ mod tests {
                 (false, false, true, false),
             ),
             (V10, "200 OK", &[], (false, true, false, false)),
+            // uWSGI: never chunked; without a length the body ends with the connection.
+            (
+                ReqMeta {
+                    protocol: Protocol::Uwsgi,
+                    ..V11
+                },
+                "200 OK",
+                &[],
+                (false, true, false, false),
+            ),
+            (
+                ReqMeta {
+                    protocol: Protocol::Uwsgi,
+                    ..V11
+                },
+                "200 OK",
+                &[("Content-Length", "5")],
+                (false, false, true, false),
+            ),
             (
                 ReqMeta {
                     should_close: false,

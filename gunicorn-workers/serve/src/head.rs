@@ -2,10 +2,15 @@
 //! a parsed head out) and its blocking form ([`read_head`]) over any read function. gthread's
 //! event loop feeds the core from its non-blocking reads; sync, greenlet and the echo worker
 //! call the blocking form with their own way of waiting (a socket timeout, a green socket).
+//!
+//! With `--protocol uwsgi` the "head" is a uWSGI packet ([`gunicorn_http::uwsgi`]): the
+//! reader picks the parser from the settings, so every worker class serves either protocol
+//! with the same code after the head.
 
 use std::io;
+use std::sync::Arc;
 
-use gunicorn_http::{HttpError, ProxyInfo, Request, RequestParser};
+use gunicorn_http::{HttpError, Protocol, ProxyInfo, Request, RequestParser, UwsgiParser};
 
 /// What a read brought.
 #[derive(Debug)]
@@ -22,6 +27,33 @@ pub enum HeadStep {
     Invalid(HttpError),
 }
 
+/// The parser of a connection's requests, by `--protocol`. Both have the same contract: the
+/// unconsumed bytes in; "need more", a request and the bytes it used, or a final error out.
+/// Kept inline, not boxed: there is one per connection, and the HTTP parser, the larger one,
+/// is the common case (boxing it would cost an allocation per connection).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum HeadParser {
+    Http(RequestParser),
+    Uwsgi(UwsgiParser),
+}
+
+impl HeadParser {
+    fn parse_head(&mut self, buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
+        match self {
+            HeadParser::Http(p) => p.parse_head(buf),
+            HeadParser::Uwsgi(p) => p.parse_head(buf),
+        }
+    }
+
+    fn proxy_info(&self) -> Option<&ProxyInfo> {
+        match self {
+            HeadParser::Http(p) => p.proxy_info(),
+            HeadParser::Uwsgi(p) => p.proxy_info(),
+        }
+    }
+}
+
 /// Accumulates the head of the next request on one connection.
 ///
 /// Bytes are only copied into the connection's own buffer when a head arrives in pieces: the
@@ -29,12 +61,22 @@ pub enum HeadStep {
 /// buffer, so an idle connection holds no buffer at all.
 #[derive(Debug)]
 pub struct HeadReader {
-    parser: RequestParser,
+    parser: HeadParser,
     pending: Vec<u8>,
 }
 
 impl HeadReader {
+    /// The reader of the connection `parser` was made for. Its settings decide the protocol:
+    /// with `--protocol uwsgi` the connection's requests are read as uWSGI packets instead, by
+    /// the same settings (limits, allow lists) for the same connection.
     pub fn new(parser: RequestParser) -> HeadReader {
+        let parser = match parser.config().protocol {
+            Protocol::Http => HeadParser::Http(parser),
+            Protocol::Uwsgi => HeadParser::Uwsgi(UwsgiParser::new(
+                Arc::clone(parser.config()),
+                parser.conn().clone(),
+            )),
+        };
         HeadReader {
             parser,
             pending: Vec::new(),
@@ -372,5 +414,98 @@ mod tests {
             assert!(got.starts_with(want), "{pieces:?}: {got}");
             assert_eq!(seen, waits, "{pieces:?}");
         }
+    }
+
+    /// A uWSGI packet with these variables.
+    fn packet(vars: &[(&str, &str)]) -> Vec<u8> {
+        let mut block = Vec::new();
+        for (k, v) in vars {
+            for item in [k.as_bytes(), v.as_bytes()] {
+                block.extend_from_slice(&(item.len() as u16).to_le_bytes());
+                block.extend_from_slice(item);
+            }
+        }
+        let mut out = vec![0];
+        out.extend_from_slice(&(block.len() as u16).to_le_bytes());
+        out.push(0);
+        out.extend_from_slice(&block);
+        out
+    }
+
+    fn uwsgi_reader(peer: &str) -> HeadReader {
+        let conn = ConnInfo {
+            peer: Peer::Tcp(peer.parse().unwrap()),
+            local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
+            tls: None,
+        };
+        let cfg = HttpConfig {
+            protocol: gunicorn_http::Protocol::Uwsgi,
+            ..HttpConfig::default()
+        };
+        HeadReader::new(RequestParser::new(Arc::new(cfg), conn))
+    }
+
+    #[test]
+    fn uwsgi_packets_by_the_protocol_setting() {
+        let mut input = packet(&[("PATH_INFO", "/u"), ("CONTENT_LENGTH", "2")]);
+        input.extend_from_slice(b"hi");
+        input.extend_from_slice(&packet(&[("PATH_INFO", "/v")]));
+        // Whole, then byte by byte: the same request and the same bytes after it.
+        for piece in [input.len(), 1, 3] {
+            let mut r = uwsgi_reader("127.0.0.1:5000");
+            let mut got = None;
+            for chunk in input.chunks(piece) {
+                match r.feed(chunk) {
+                    HeadStep::NeedMore => assert!(r.started()),
+                    HeadStep::Ready { req, after_head } => {
+                        got = Some((req, after_head));
+                        break;
+                    }
+                    HeadStep::Invalid(e) => panic!("{e}"),
+                }
+            }
+            let (req, after) = got.expect("a request");
+            assert_eq!(req.path, "/u", "pieces of {piece}");
+            // Fed in pieces, the reader stops at the read that completed the packet.
+            assert!(
+                b"hi\0".starts_with(&after[..after.len().min(3)]),
+                "{after:?}"
+            );
+        }
+        // A pipelined packet after the body is parsed from the leftover.
+        let mut r = uwsgi_reader("127.0.0.1:5000");
+        let HeadStep::Ready { after_head, .. } = r.feed(&input) else {
+            panic!("first packet");
+        };
+        match r.resume(after_head[2..].to_vec()) {
+            HeadStep::Ready { req, after_head } => {
+                assert_eq!((req.path.as_str(), after_head.len()), ("/v", 0))
+            }
+            other => panic!("{other:?}"),
+        }
+        // HTTP sent to a uwsgi listener, and a peer outside uwsgi_allow_ips.
+        let cases: &[(&str, &[u8], u16)] = &[
+            ("127.0.0.1:5000", b"GET / HTTP/1.1\r\n\r\n", 501),
+            ("10.0.0.1:5000", &input, 403),
+        ];
+        for (peer, bytes, status) in cases {
+            match uwsgi_reader(peer).feed(bytes) {
+                HeadStep::Invalid(e) => assert_eq!(e.status(), *status, "{e}"),
+                other => panic!("{peer}: {other:?}"),
+            }
+        }
+        // The blocking form: EOF inside a packet is a premature end, as inside an HTTP head.
+        let mut r = uwsgi_reader("127.0.0.1:5000");
+        let half = input[..5].to_vec();
+        let mut reads = 0;
+        let out = read_head(&mut r, half, |_, _| {
+            reads += 1;
+            Ok(0)
+        });
+        assert!(
+            matches!(out, HeadRead::Invalid(HttpError::NoMoreData)),
+            "{out:?}"
+        );
+        assert_eq!(reads, 1);
     }
 }

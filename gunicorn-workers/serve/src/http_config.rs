@@ -2,9 +2,11 @@
 //! Built once per worker class in the master (a bad value fails before any fork) and once per
 //! worker, after `raw_env` was applied so that `SCRIPT_NAME` from `-e` counts.
 
-use gunicorn_core::config::ProxyProtocol;
+use gunicorn_core::config::{Protocol as CoreProtocol, ProxyProtocol};
 use gunicorn_core::Config;
-use gunicorn_http::{AllowList, AllowListError, HeaderMapPolicy, HttpConfig, Limits, ProxyMode};
+use gunicorn_http::{
+    AllowList, AllowListError, HeaderMapPolicy, HttpConfig, Limits, Protocol, ProxyMode,
+};
 
 /// A setting that the HTTP layer cannot use. Each message names the setting and its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,8 +14,8 @@ pub enum HttpConfigError {
     /// `--header-map` is not one of `drop`, `refuse`, `dangerous`.
     #[error("Invalid header_map: {0:?}")]
     HeaderMap(String),
-    /// An item of an address list (`forwarded_allow_ips`, `proxy_allow_ips`) is not `*`, an IP
-    /// address or a network.
+    /// An item of an address list (`forwarded_allow_ips`, `proxy_allow_ips`,
+    /// `uwsgi_allow_ips`) is not `*`, an IP address or a network.
     #[error("invalid value for {setting}: {reason}")]
     AllowList {
         /// The setting's name.
@@ -63,6 +65,11 @@ pub fn http_config(cfg: &Config) -> Result<HttpConfig, HttpConfigError> {
             ProxyProtocol::Auto => ProxyMode::Auto,
         },
         proxy_allow_ips: allow("proxy_allow_ips", &cfg.proxy_allow_ips.0)?,
+        protocol: match cfg.protocol {
+            CoreProtocol::Http => Protocol::Http,
+            CoreProtocol::Uwsgi => Protocol::Uwsgi,
+        },
+        uwsgi_allow_ips: allow("uwsgi_allow_ips", &cfg.uwsgi_allow_ips.0)?,
         // gunicorn's `is_ssl`: `wsgi.url_scheme` is https on every listener once TLS is on.
         is_ssl: crate::tls::enabled(cfg),
         script_name: std::env::var("SCRIPT_NAME").unwrap_or_default(),
@@ -90,6 +97,19 @@ mod tests {
         assert_eq!(http.header_map, HeaderMapPolicy::Refuse);
         assert_eq!(http.forwarder_headers, vec!["X-FORWARDED-FOR".to_string()]);
         assert_eq!(http.proxy_protocol, ProxyMode::Off);
+        assert_eq!(http.protocol, Protocol::Http);
+        cfg.set("protocol", gunicorn_core::Value::Str("uwsgi".into()))
+            .unwrap();
+        cfg.set(
+            "uwsgi_allow_ips",
+            gunicorn_core::Value::Str("10.0.0.0/8, 192.0.2.7".into()),
+        )
+        .unwrap();
+        let http = http_config(&cfg).unwrap();
+        assert_eq!(http.protocol, Protocol::Uwsgi);
+        assert!(http.uwsgi_allow_ips.allows_ip("10.9.8.7".parse().unwrap()));
+        assert!(http.uwsgi_allow_ips.allows_ip("192.0.2.7".parse().unwrap()));
+        assert!(!http.uwsgi_allow_ips.allows_ip("127.0.0.1".parse().unwrap()));
     }
 
     #[test]
@@ -108,5 +128,12 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("not-an-ip"), "{err}");
+        let mut cfg = Config::default();
+        cfg.uwsgi_allow_ips.0 = vec!["127.0.0.1".into(), "nginx".into()];
+        let err = http_config(&cfg).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value for uwsgi_allow_ips: invalid IP address or network: \"nginx\""
+        );
     }
 }

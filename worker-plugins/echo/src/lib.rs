@@ -215,6 +215,7 @@ impl EchoWorker {
             version: req.version,
             is_head: req.method == "HEAD",
             should_close: true,
+            protocol: self.http.protocol,
         };
         let headers = vec![
             ("Content-Type".to_string(), "text/plain".to_string()),

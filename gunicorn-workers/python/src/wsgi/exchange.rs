@@ -97,6 +97,7 @@ impl Exchange {
         http: Arc<HttpConfig>,
         always_close: bool,
     ) -> Exchange {
+        let protocol = http.protocol;
         let decoder = BodyDecoder::new(&req.body, http);
         let body_done = decoder.is_done();
         Exchange(
@@ -118,6 +119,7 @@ impl Exchange {
                     version: req.version,
                     is_head: req.method.eq_ignore_ascii_case("HEAD"),
                     should_close: always_close || req.should_close(),
+                    protocol,
                 },
                 always_close,
                 response: None,

@@ -126,15 +126,17 @@ impl WriteCallable {
 
 #[pymethods]
 impl EarlyHints {
-    /// Writes `HTTP/1.1 103 Early Hints` with `headers`; a no-op for HTTP/1.0 or once the
-    /// response has started.
+    /// Writes `HTTP/1.1 103 Early Hints` with `headers`; a no-op for HTTP/1.0, for uWSGI, or
+    /// once the response has started.
     fn __call__(&self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
         let headers = header_list(headers)?;
-        let (version, started) = {
+        let (version, started, protocol) = {
             let st = self.exchange.lock();
-            (st.meta.version, st.reply.started())
+            (st.meta.version, st.reply.started(), st.meta.protocol)
         };
-        if started {
+        // uWSGI (docs/uwsgi.md): nginx takes a 1xx from a uwsgi upstream for the final
+        // response and passes the real head on as body; gunicorn 27 sends them all the same.
+        if started || protocol == gunicorn_http::Protocol::Uwsgi {
             return Ok(());
         }
         let bytes = gunicorn_http::early_hints(version, &headers)
