@@ -126,6 +126,17 @@ fn a_web_worker_calls_a_dirty_app() {
     );
     let third = call(&server, "/call?action=incr");
     assert_eq!(third.at(&["result", "count"]).as_i64(), Some(7));
+
+    // The stash: written by a dirty worker, read by the web worker.
+    let put = call(
+        &server,
+        "/call?action=stash_put&args=%5B%22sessions%22,%22u1%22,%7B%22n%22:1%7D%5D",
+    );
+    assert_eq!(put.at(&["result"]).to_string(), r#"["u1"]"#);
+    let got = call(&server, "/stash?table=sessions&key=u1");
+    assert_eq!(got.at(&["result"]).to_string(), r#"{"n":1}"#);
+    let missing = call(&server, "/stash?table=sessions&key=u2");
+    assert_eq!(missing.at(&["result"]).as_str(), Some("missing"));
 }
 
 #[test]
@@ -258,6 +269,27 @@ fn ttin_and_ttou_change_the_dirty_worker_count_and_app_limits_hold() {
         .is_some());
 }
 
+#[test]
+fn hup_to_the_master_gives_the_dirty_arbiter_new_workers() {
+    let server = dirty_server(&["--dirty-workers", "1"]);
+    let arbiter = pid_after(&server, "Spawned dirty arbiter (pid: ");
+    let before = call_when_ready(&server, "/call?action=incr");
+    let old = before.at(&["result", "pid"]).as_i64().unwrap() as i32;
+    server.signal(Signal::SIGHUP);
+    assert!(server
+        .wait_for("Reloading dirty workers", 1, WAIT)
+        .is_some());
+    assert!(server
+        .wait_for(&format!("Dirty worker exited (pid:{old})"), 1, WAIT)
+        .is_some());
+    // The same dirty arbiter, a new worker with fresh state.
+    let after = call_when_ready(&server, "/call?action=incr");
+    assert_ne!(after.at(&["result", "pid"]).as_i64(), Some(old as i64));
+    assert_eq!(after.at(&["result", "count"]).as_i64(), Some(1));
+    assert!(alive(arbiter));
+    assert_eq!(support::children_of(arbiter).len(), 1);
+}
+
 const HOOKS_CONF: &str = r#"
 dirty_workers = 1
 def on_dirty_starting(arbiter):
@@ -371,6 +403,10 @@ const SAME_ANSWERS: &[&str] = &[
     "/call?action=nope",
     "/stream?n=3",
     "/call?action=nap&args=%5B0%5D",
+    "/call?action=stash_put&args=%5B%22tbl%22,%22k1%22,%5B1,%7B%22a%22:null%7D%5D%5D",
+    "/stash?table=tbl&key=k1",
+    // Not "/stash?table=tbl&key=nope": gunicorn 27's stash.get(table, key, default) raises
+    // StashError for a missing key instead of returning the default (docs/dirty.md).
 ];
 
 /// The answers to [`SAME_ANSWERS`], without the dirty worker's pid.

@@ -32,6 +32,11 @@ class Counter(DirtyApp):
         for i in range(n):
             yield "t%d" % i
 
+    def stash_put(self, table, key, value):
+        from gunicorn.dirty import stash
+        stash.put(table, key, value)
+        return sorted(stash.keys(table))
+
     def close(self):
         if self.closed_marker:
             with open(self.closed_marker, "a") as f:

@@ -1,6 +1,7 @@
 """A WSGI app calling the dirty apps of dirty_tasks.py: /call?app=APP&action=ACTION&args=JSON
 answers JSON ``{"result": ...}`` or ``{"error": CLASS, "message": ..., "is_dirty_error": bool}``;
-/stream?n=N joins the items of Counter.tokens."""
+/stream?n=N joins the items of Counter.tokens; /stash?table=T&key=K reads the stash from the web
+worker."""
 
 import json
 from urllib.parse import parse_qs
@@ -21,6 +22,10 @@ def app(environ, start_response):
     query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     client = get_dirty_client(timeout=float(query.get("timeout", "30")))
     try:
+        if environ["PATH_INFO"] == "/stash":
+            from gunicorn.dirty import stash
+            value = stash.get(query["table"], query["key"], "missing")
+            return _answer(start_response, {"result": value})
         if environ["PATH_INFO"] == "/stream":
             items = list(client.stream(APP, "tokens", int(query.get("n", "3"))))
             return _answer(start_response, {"result": items})
