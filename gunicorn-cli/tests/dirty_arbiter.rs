@@ -290,6 +290,69 @@ fn hup_to_the_master_gives_the_dirty_arbiter_new_workers() {
     assert_eq!(support::children_of(arbiter).len(), 1);
 }
 
+/// One message to the dirty arbiter's socket in its framing (4-byte big-endian length, JSON).
+fn ask_dirty_arbiter(socket: &str, request: &str) -> serde_like::Json {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(&(request.len() as u32).to_be_bytes())
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(head) as usize];
+    stream.read_exact(&mut body).unwrap();
+    serde_like::parse(&String::from_utf8_lossy(&body))
+}
+
+#[test]
+fn the_dirty_arbiter_answers_status_and_manage() {
+    let server = dirty_server(&["--dirty-workers", "1", "--dirty-app", "dirty_tasks:Heavy"]);
+    let line = server
+        .wait_for("Spawned dirty arbiter (pid: ", 1, WAIT)
+        .unwrap()
+        .remove(0);
+    let socket = line.split(") at ").nth(1).unwrap().trim().to_string();
+    call_when_ready(&server, "/call?action=incr");
+    let status = ask_dirty_arbiter(&socket, r#"{"type":"status","id":"1"}"#);
+    assert_eq!(
+        status.at(&["type"]).as_str(),
+        Some("response"),
+        "{status:?}"
+    );
+    assert_eq!(
+        status
+            .at(&["result", "workers"])
+            .to_string()
+            .matches("\"pid\"")
+            .count(),
+        1
+    );
+    let apps = status.at(&["result", "apps"]).to_string();
+    assert!(
+        apps.contains(r#""import_path":"dirty_tasks:Heavy","worker_count":1"#),
+        "{apps}"
+    );
+    let added = ask_dirty_arbiter(
+        &socket,
+        r#"{"type":"manage","id":"2","op":"add","count":2}"#,
+    );
+    assert_eq!(added.at(&["result", "target_workers"]).as_i64(), Some(3));
+    assert!(server
+        .wait_for("Spawned dirty worker (pid: ", 3, WAIT)
+        .is_some());
+    let removed = ask_dirty_arbiter(
+        &socket,
+        r#"{"type":"manage","id":"3","op":"remove","count":5}"#,
+    );
+    // Heavy needs one worker: the count stops there.
+    assert_eq!(removed.at(&["result", "target_workers"]).as_i64(), Some(1));
+    assert!(server
+        .wait_for("Dirty worker exited (pid:", 2, WAIT)
+        .is_some());
+}
+
 const HOOKS_CONF: &str = r#"
 dirty_workers = 1
 def on_dirty_starting(arbiter):

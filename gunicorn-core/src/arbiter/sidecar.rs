@@ -21,6 +21,17 @@ pub trait Sidecar: Send {
     fn location(&self) -> Option<String> {
         None
     }
+    /// In the master: asks the running process `request` and waits at most `timeout` for its
+    /// answer (the dirty arbiter answers gunicornc's `show dirty`, `dirty add N` and
+    /// `dirty remove N`: see docs/dirty.md). `None` when the process has no such channel or
+    /// did not answer in time. The master's loop waits meanwhile: keep `timeout` short.
+    fn query(
+        &self,
+        _request: &serde_json::Value,
+        _timeout: std::time::Duration,
+    ) -> Option<serde_json::Value> {
+        None
+    }
     /// In the forked child, with the master's signal handlers, listeners and pidfile already
     /// dropped and the worker user switched to: runs the process and returns its exit status.
     fn run(&mut self, cfg: &Config) -> i32;

@@ -189,6 +189,20 @@ impl Sidecar for DirtySidecar {
         Some(self.socket_path.display().to_string())
     }
 
+    fn query(
+        &self,
+        request: &serde_json::Value,
+        timeout: std::time::Duration,
+    ) -> Option<serde_json::Value> {
+        match query_socket(&self.socket_path, request, timeout) {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                gunicorn_core::log_debug!("no answer from the dirty arbiter: {e}");
+                None
+            }
+        }
+    }
+
     fn run(&mut self, cfg: &Config) -> i32 {
         gunicorn_core::process::set_title("dirty-arbiter", &self.proc_name);
         if let Err(e) = crate::ensure_initialized() {
@@ -217,9 +231,88 @@ impl Drop for DirtySidecar {
     }
 }
 
+/// The largest answer the master reads from the dirty arbiter.
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
+
+/// One request to the dirty arbiter's socket in its framing (`gunicorn.dirty.protocol`: a 4-byte
+/// big-endian length, then JSON), and the `result` of its `response`.
+fn query_socket(
+    path: &Path,
+    request: &serde_json::Value,
+    timeout: std::time::Duration,
+) -> std::io::Result<serde_json::Value> {
+    use std::io::{Error, ErrorKind, Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let body = serde_json::to_vec(request).map_err(Error::other)?;
+    let len = u32::try_from(body.len()).map_err(Error::other)?;
+    stream.write_all(&len.to_be_bytes())?;
+    stream.write_all(&body)?;
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head)?;
+    let size = u32::from_be_bytes(head) as usize;
+    if size > MAX_ANSWER {
+        return Err(Error::new(ErrorKind::InvalidData, "answer too large"));
+    }
+    let mut answer = vec![0u8; size];
+    stream.read_exact(&mut answer)?;
+    let answer: serde_json::Value = serde_json::from_slice(&answer).map_err(Error::other)?;
+    match answer.get("type").and_then(|t| t.as_str()) {
+        Some("response") => Ok(answer.get("result").cloned().unwrap_or_default()),
+        _ => Err(Error::new(ErrorKind::InvalidData, answer.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::valid_app_spec;
+    use super::{query_socket, valid_app_spec};
+
+    /// The master's question and a fake dirty arbiter's answer, in the framing of
+    /// `gunicorn.dirty.protocol`; an error answer and a silent peer give errors, not hangs.
+    #[test]
+    fn query_speaks_the_dirty_framing() {
+        use std::io::{Read, Write};
+        use std::time::Duration;
+        let dir = std::env::temp_dir().join(format!("dirty-query-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let answers = [
+            r#"{"type":"response","id":"1","result":{"enabled":true}}"#,
+            r#"{"type":"error","id":"1","error":{"message":"no"}}"#,
+            "",
+        ];
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for answer in answers {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut head = [0u8; 4];
+                conn.read_exact(&mut head).unwrap();
+                let mut body = vec![0u8; u32::from_be_bytes(head) as usize];
+                conn.read_exact(&mut body).unwrap();
+                seen.push(String::from_utf8(body).unwrap());
+                if answer.is_empty() {
+                    std::thread::sleep(Duration::from_millis(300));
+                    continue;
+                }
+                conn.write_all(&(answer.len() as u32).to_be_bytes())
+                    .unwrap();
+                conn.write_all(answer.as_bytes()).unwrap();
+            }
+            seen
+        });
+        let request = serde_json::json!({"type": "status", "id": "1"});
+        let t = Duration::from_millis(100);
+        let ok = query_socket(&path, &request, t).unwrap();
+        assert_eq!(ok, serde_json::json!({"enabled": true}));
+        assert!(query_socket(&path, &request, t).is_err());
+        assert!(query_socket(&path, &request, t).is_err());
+        let seen = server.join().unwrap();
+        assert_eq!(seen[0], r#"{"type":"status","id":"1"}"#);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn app_specs_as_gunicorn_parses_them() {

@@ -363,6 +363,47 @@ class DirtyArbiter:
             self._reap()
             await asyncio.sleep(0.05)
 
+    # ---- the master's questions (gunicornc's `show dirty`, `dirty add`, `dirty remove`) ----
+
+    def status(self):
+        """gunicorn's `show dirty` answer, seen from the dirty arbiter itself."""
+        workers = [{"pid": w.pid, "age": w.age, "apps": list(w.app_paths),
+                    "booted": None, "last_heartbeat": None}
+                   for w in sorted(self._live(), key=lambda w: w.age)]
+        apps = [{"import_path": path, "worker_count": limit,
+                 "current_workers": len(self.app_worker_map.get(path, ())),
+                 "worker_pids": sorted(self.app_worker_map.get(path, ()))}
+                for path, limit in self.app_specs.items()]
+        return {"enabled": True, "pid": self.pid, "workers": workers, "apps": apps,
+                "target_workers": self.num_workers}
+
+    def manage(self, op, count):
+        """`dirty add N` / `dirty remove N`: N TTINs or TTOUs at once."""
+        try:
+            count = max(0, int(count))
+        except (TypeError, ValueError):
+            return {"success": False, "error": "count must be an integer"}
+        before = len(self._live())
+        if op == "add":
+            self.num_workers += count
+            self.log.info("Worker management: add %d dirty workers (now %d)", count,
+                          self.num_workers)
+            self.manage_workers()
+            return {"success": True, "operation": "add", "requested": count,
+                    "spawned": len(self._live()) - before, "total_workers": len(self._live()),
+                    "target_workers": self.num_workers}
+        if op == "remove":
+            target = max(self._minimum_workers(), self.num_workers - count)
+            removed = self.num_workers - target
+            self.num_workers = target
+            self.log.info("Worker management: remove %d dirty workers (now %d)", removed,
+                          self.num_workers)
+            self.manage_workers()
+            return {"success": True, "operation": "remove", "requested": count,
+                    "removed": before - len(self._live()), "total_workers": len(self._live()),
+                    "target_workers": self.num_workers}
+        return {"success": False, "error": "Unknown manage operation: %s" % (op,)}
+
     # ---- the web workers' requests ----
 
     async def _handle_client(self, reader, writer):
@@ -377,9 +418,15 @@ class DirtyArbiter:
                     await protocol.write_message_async(
                         writer, protocol.make_error_response("unknown", e))
                     break
-                if message.get("type") == protocol.MSG_TYPE_STASH:
+                kind = message.get("type")
+                if kind == protocol.MSG_TYPE_STASH:
                     reply = stash.handle(self.stash_tables, message)
                     await protocol.write_message_async(writer, reply)
+                elif kind in (protocol.MSG_TYPE_STATUS, protocol.MSG_TYPE_MANAGE):
+                    result = (self.status() if kind == protocol.MSG_TYPE_STATUS
+                              else self.manage(message.get("op"), message.get("count", 1)))
+                    await protocol.write_message_async(
+                        writer, protocol.make_response(message.get("id") or "unknown", result))
                 else:
                     await self._route(message, writer)
         except asyncio.CancelledError:

@@ -13,6 +13,9 @@ Message types:
 - ``error``: ``id``, ``error`` (``DirtyError.to_dict()``)
 - ``chunk``: ``id``, ``data`` (one item of a streamed result); ``end``: ``id`` (the last)
 - ``stash``: ``id``, ``op``, ``table``, ``key``, ``value``, ``pattern`` (answered by the arbiter)
+- ``status``: ``id`` -> a ``response`` with gunicorn's ``show dirty`` dict (answered by the arbiter)
+- ``manage``: ``id``, ``op`` (``add`` / ``remove``), ``count`` -> a ``response`` with gunicorn's
+  ``dirty add`` / ``dirty remove`` result
 """
 
 import base64
@@ -27,6 +30,8 @@ MSG_TYPE_ERROR = "error"
 MSG_TYPE_CHUNK = "chunk"
 MSG_TYPE_END = "end"
 MSG_TYPE_STASH = "stash"
+MSG_TYPE_STATUS = "status"
+MSG_TYPE_MANAGE = "manage"
 
 # A frame larger than this is refused (a corrupt length must not make us allocate gigabytes).
 MAX_MESSAGE_SIZE = 256 * 1024 * 1024
@@ -141,6 +146,8 @@ class DirtyProtocol:
     MSG_TYPE_CHUNK = MSG_TYPE_CHUNK
     MSG_TYPE_END = MSG_TYPE_END
     MSG_TYPE_STASH = MSG_TYPE_STASH
+    MSG_TYPE_STATUS = MSG_TYPE_STATUS
+    MSG_TYPE_MANAGE = MSG_TYPE_MANAGE
     write_message = staticmethod(write_message)
     read_message = staticmethod(read_message)
     write_message_async = staticmethod(write_message_async)
