@@ -544,3 +544,85 @@ fn differential_with_gunicorn27() {
     assert_eq!(bye["status"], "shutting_down");
     assert_eq!(server.wait_exit(WAIT).and_then(|s| s.code()), Some(0));
 }
+
+/// The inodes of the unix sockets bound at `path` (from /proc/net/unix).
+fn socket_inodes(path: &Path) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .filter(|l| l.ends_with(path.to_str().unwrap()))
+        .filter_map(|l| l.split_whitespace().nth(6).map(str::to_string))
+        .collect()
+}
+
+/// Whether process `pid` holds one of the sockets `inodes`.
+fn holds_socket(pid: i32, inodes: &[String]) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .map(|target| {
+                let t = target.to_string_lossy().into_owned();
+                inodes.iter().any(|i| t == format!("socket:[{i}]"))
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// With a dirty arbiter: its pid is reported, `dirty add` says what to do instead, and neither
+/// the dirty arbiter nor the workers keep the master's control socket open.
+#[test]
+fn dirty_arbiter_pid_is_reported_and_the_socket_stays_the_masters() {
+    let dir = TempDir::new("ctl-dirty");
+    let (server, socket) = start(
+        &dir,
+        1,
+        &["--dirty-app", "dirty_tasks:Counter", "--dirty-workers", "1"],
+    );
+    let line = server
+        .wait_for("Spawned dirty arbiter (pid: ", 1, WAIT)
+        .expect("a dirty arbiter");
+    let dirty: i32 = line[0]
+        .split("Spawned dirty arbiter (pid: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|p| p.trim().parse().ok())
+        .expect("the dirty arbiter's pid");
+    let stats = ctl_json(&ours(), &socket, "show stats");
+    assert_eq!(stats["dirty_arbiter_pid"], dirty, "{stats}");
+    let shown = ctl_json(&ours(), &socket, "show dirty");
+    assert_eq!(shown["enabled"], true);
+    assert_eq!(shown["pid"], dirty);
+    let all = ctl_json(&ours(), &socket, "show all");
+    assert_eq!(all["dirty_arbiter"]["pid"], dirty, "{all}");
+    let add = ctl_json(&ours(), &socket, "dirty add 1");
+    assert_eq!(add["success"], false);
+    assert!(
+        add["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("TTIN or TTOU to the dirty arbiter (pid {dirty})")),
+        "{add}"
+    );
+
+    // A worker and a dirty arbiter forked after the socket was opened.
+    let _ = ctl_json(&ours(), &socket, "worker add 1");
+    assert!(eventually(WAIT, || worker_count(&server) == 3));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(dirty),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(server
+        .wait_for("Spawned dirty arbiter (pid: ", 2, WAIT)
+        .is_some());
+    let inodes = socket_inodes(&socket);
+    assert!(!inodes.is_empty());
+    assert!(holds_socket(server.pid(), &inodes));
+    for pid in children_of(server.pid()) {
+        assert!(
+            !holds_socket(pid, &inodes),
+            "child {pid} holds the control socket"
+        );
+    }
+}

@@ -68,6 +68,7 @@ impl Arbiter {
                 self.workers.clear();
                 self.listeners.clear();
                 self.pidfile = None;
+                self.control.forget_in_child();
                 let status = match process::drop_privileges(&self.cfg) {
                     Ok(()) => {
                         restore_signal_mask(&old_mask);

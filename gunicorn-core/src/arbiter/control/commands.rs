@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::protocol::{self, Command, CommandError, ShowTarget, ShutdownMode, HELP};
 use super::server::ControlServer;
+use crate::arbiter::sidecar::SidecarState;
 use crate::arbiter::{Arbiter, SlotState};
 use crate::config::Config;
 use crate::listener::{Listener, LocalAddr};
@@ -167,9 +168,12 @@ impl Arbiter {
                 json!({"workers": workers, "count": count})
             }
             Command::Show(ShowTarget::All) => self.show_all(),
-            Command::Show(ShowTarget::Dirty) => {
-                json!({"enabled": false, "pid": null, "workers": [], "apps": []})
-            }
+            Command::Show(ShowTarget::Dirty) => match self.dirty_arbiter_pid() {
+                None => json!({"enabled": false, "pid": null, "workers": [], "apps": []}),
+                // The dirty workers are the dirty arbiter's children: the master does not track
+                // them (gunicorn's master does not see them either).
+                Some(pid) => json!({"enabled": true, "pid": pid, "workers": [], "apps": []}),
+            },
             Command::Show(ShowTarget::Config) => self.show_config(),
             Command::Show(ShowTarget::Stats) => self.show_stats(),
             Command::Show(ShowTarget::Listeners) => self.show_listeners(),
@@ -205,9 +209,13 @@ impl Arbiter {
                     },
                 }
             }
-            Command::DirtyAdd(_) | Command::DirtyRemove(_) => {
-                json!({"success": false, "error": "Dirty arbiter not running"})
-            }
+            Command::DirtyAdd(_) | Command::DirtyRemove(_) => match self.dirty_arbiter_pid() {
+                None => json!({"success": false, "error": "Dirty arbiter not running"}),
+                Some(pid) => json!({"success": false, "error": format!(
+                    "not supported through the control socket here: send TTIN or TTOU to the \
+                     dirty arbiter (pid {pid}) for one dirty worker more or less"
+                )}),
+            },
             Command::Reload => {
                 self.signal_self(Signal::SIGHUP)?;
                 json!({"status": "reloading"})
@@ -232,6 +240,17 @@ impl Arbiter {
                 json!({ "commands": commands })
             }
         })
+    }
+
+    /// The pid of the running dirty arbiter (gunicorn's `dirty_arbiter_pid`), if any.
+    fn dirty_arbiter_pid(&self) -> Option<i32> {
+        self.sidecars
+            .iter()
+            .filter(|s| s.sidecar.name() == "Dirty arbiter")
+            .find_map(|s| match s.state {
+                SidecarState::Up(pid) => Some(pid),
+                SidecarState::Down => None,
+            })
     }
 
     /// The master acts on its own signal as if sent from outside (its handler queues it and
@@ -269,11 +288,14 @@ impl Arbiter {
     fn show_all(&self) -> Json {
         let web = self.worker_rows(true);
         let count = web.len();
+        let dirty = self
+            .dirty_arbiter_pid()
+            .map(|pid| json!({"pid": pid, "type": "dirty_arbiter", "role": "dirty master"}));
         json!({
             "arbiter": {"pid": self.pid, "type": "arbiter", "role": "master"},
             "web_workers": web,
             "web_worker_count": count,
-            "dirty_arbiter": null,
+            "dirty_arbiter": dirty,
             "dirty_workers": [],
             "dirty_worker_count": 0,
         })
@@ -292,7 +314,7 @@ impl Arbiter {
             "workers_spawned": stats.workers_spawned,
             "workers_killed": stats.workers_killed,
             "reloads": stats.reloads,
-            "dirty_arbiter_pid": null,
+            "dirty_arbiter_pid": self.dirty_arbiter_pid(),
         })
     }
 
