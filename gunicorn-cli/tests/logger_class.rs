@@ -458,3 +458,61 @@ fn every_worker_class_calls_access() {
         );
     }
 }
+
+/// gunicorn's common config-file recipe: the class is defined in gunicorn.conf.py and given as
+/// the class object itself.
+#[test]
+fn a_class_defined_in_the_config_file() {
+    let dir = TempDir::new("logger-class-conf");
+    let conf = dir.write(
+        "gunicorn.conf.py",
+        r#"
+from gunicorn import glogging
+
+
+class ConfLogger(glogging.Logger):
+    access_fmt = "CONF %(message)s"
+
+
+logger_class = ConfLogger
+accesslog = "-"
+"#,
+    );
+    let server = Gunicorn::new()
+        .args(["-c", conf.to_str().expect("utf-8 path"), "logger_app:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    assert_eq!(server.send(REQUEST).status, 201);
+    server
+        .wait_for("CONF 127.0.0.1 - - [", 1, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("no line from the config file's class:\n{}", server.output()));
+}
+
+/// An application may import gunicorn.glogging whatever the logger, with or without the
+/// `gunicorn` package installed (the bare binary serves its embedded copy).
+#[test]
+fn the_app_can_import_glogging_with_the_default_logger() {
+    let dir = TempDir::new("logger-class-import");
+    dir.write(
+        "glogging_app.py",
+        r#"
+from gunicorn import glogging
+
+
+def app(environ, start_response):
+    body = ("%s %s" % (glogging.Logger.__name__, glogging.Logger.access_fmt)).encode()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+"#,
+    );
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .arg("glogging_app:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.output());
+    assert_eq!(r.text(), "Logger %(message)s");
+}

@@ -207,7 +207,7 @@ fn environ_and_body_on_every_worker_class() {
 }
 
 #[test]
-fn responses_are_never_chunked_and_gthread_keeps_the_connection() {
+fn responses_are_never_chunked_and_connections_are_kept() {
     for class in classes() {
         let mut args = class.to_vec();
         args.push("responses:generator");
@@ -220,9 +220,9 @@ fn responses_are_never_chunked_and_gthread_keeps_the_connection() {
         assert_eq!(r.header("Connection"), Some("close"), "{class:?}");
         assert_eq!(r.body, b"gen-erated", "{class:?}");
     }
-    // gthread keeps a connection between packets whose responses have a length, and closes it
-    // after `HTTP_CONNECTION: close`, as gunicorn 27.
-    let server = uwsgi_server(&["-k", "gthread", "--threads", "2", "corpus_echo:app"]);
+    // gthread and the greenlet workers keep a connection between packets whose responses have
+    // a length, and close it after `HTTP_CONNECTION: close`, as gunicorn 27; sync answers one
+    // packet per connection (`Connection: close`), as for HTTP.
     let mut bytes = packet(&[("PATH_INFO", "/1")]);
     bytes.extend_from_slice(&packet(&[("PATH_INFO", "/2"), ("CONTENT_LENGTH", "2")]));
     bytes.extend_from_slice(b"hi");
@@ -230,15 +230,32 @@ fn responses_are_never_chunked_and_gthread_keeps_the_connection() {
         ("PATH_INFO", "/3"),
         ("HTTP_CONNECTION", "close"),
     ]));
-    let raw = send_tcp(addr(&server), &bytes);
-    let text = String::from_utf8_lossy(&raw);
-    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3, "{text}");
-    let connection: Vec<&str> = text
-        .split("\r\n")
-        .filter_map(|l| l.strip_prefix("Connection: "))
-        .collect();
-    assert_eq!(connection, ["keep-alive", "keep-alive", "close"]);
-    assert!(text.contains("wsgi.input 2\nhi\n"), "{text}");
+    for class in classes() {
+        let mut args = class.to_vec();
+        args.push("corpus_echo:app");
+        let server = uwsgi_server(&args);
+        let raw = send_tcp(addr(&server), &bytes);
+        let text = String::from_utf8_lossy(&raw);
+        let connection: Vec<&str> = text
+            .split("\r\n")
+            .filter_map(|l| l.strip_prefix("Connection: "))
+            .collect();
+        if class[1] == "sync" {
+            assert_eq!(connection, ["close"], "{text}");
+            continue;
+        }
+        assert_eq!(
+            text.matches("HTTP/1.1 200 OK").count(),
+            3,
+            "{class:?}: {text}"
+        );
+        assert_eq!(
+            connection,
+            ["keep-alive", "keep-alive", "close"],
+            "{class:?}"
+        );
+        assert!(text.contains("wsgi.input 2\nhi\n"), "{class:?}: {text}");
+    }
 }
 
 #[test]

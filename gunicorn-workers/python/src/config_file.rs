@@ -130,6 +130,8 @@ fn load_with(py: Python<'_>, spec: &str) -> Result<Loaded, ConfigFileError> {
         traceback: format_traceback(py, &err),
     };
     add_cwd_to_sys_path(py).map_err(exception)?;
+    // A config file may subclass gunicorn's logger (`class MyLogger(glogging.Logger)`).
+    crate::logging::logger_class::install_finder(py).map_err(exception)?;
     let namespace = if let Some(module) = spec.strip_prefix("python:") {
         py.import("importlib")
             .and_then(|m| m.call_method1("import_module", (module,)))
@@ -259,7 +261,9 @@ fn collect(namespace: &Bound<'_, PyDict>) -> Result<Loaded, ConfigFileError> {
         if let Some(refused) = unsupported_gunicorn_setting(&name, &value) {
             return Err(refused);
         }
-        if Config::setting(&name).is_some() {
+        if let Some(path) = logger_class_path(&name, &value) {
+            settings.push((name, Value::Str(path)));
+        } else if Config::setting(&name).is_some() {
             let converted = to_value(&value).map_err(|reason| ConfigFileError::NotPlainData {
                 name: name.clone(),
                 value: repr(&value),
@@ -275,6 +279,18 @@ fn collect(namespace: &Bound<'_, PyDict>) -> Result<Loaded, ConfigFileError> {
         }
     }
     Ok((settings, unknown))
+}
+
+/// gunicorn's `logger_class` also takes the class itself (`logger_class = MyLogger`, often
+/// defined in the config file): kept as its import path `module.QualName`, which the master
+/// resolves (the config file's module is in `sys.modules`).
+fn logger_class_path(name: &str, value: &Bound<'_, PyAny>) -> Option<String> {
+    if name != "logger_class" || !value.is_instance_of::<pyo3::types::PyType>() {
+        return None;
+    }
+    let module: String = value.getattr("__module__").ok()?.extract().ok()?;
+    let qualname: String = value.getattr("__qualname__").ok()?.extract().ok()?;
+    Some(format!("{module}.{qualname}"))
 }
 
 /// A gunicorn 27 setting or server hook this server does not honour (see

@@ -4,43 +4,52 @@
 import ast
 import datetime
 import importlib
+import importlib.abc
+import importlib.util
 import os
 import sys
 import traceback
-import types
 
 DEFAULT = "gunicorn.glogging.Logger"
 
 
-def ensure_glogging(source, version):
-    """Makes `gunicorn.glogging` importable. The pip package has it as a file; the bare Rust
-    binary (no `gunicorn` package installed) registers the copy embedded in it."""
-    try:
-        importlib.import_module("gunicorn.glogging")
-        return
-    except ModuleNotFoundError as e:
-        if e.name not in ("gunicorn", "gunicorn.glogging"):
-            raise
-    package = sys.modules.get("gunicorn")
-    if package is None:
-        package = types.ModuleType("gunicorn", "gunicorn-rs: only gunicorn.glogging is "
-                                   "provided by the server binary without the pip package")
-        package.__path__ = []
-        package.__version__ = version
-        package.version_info = tuple(int(p) for p in version.split(".")[:3] if p.isdigit())
-        package.SERVER = "gunicorn"
-        package.SERVER_SOFTWARE = "gunicorn/%s" % version
-        sys.modules["gunicorn"] = package
-    module = types.ModuleType("gunicorn.glogging")
-    module.__file__ = "<gunicorn-rs>/gunicorn/glogging.py"
-    module.__package__ = "gunicorn"
-    sys.modules["gunicorn.glogging"] = module
-    try:
-        exec(compile(source, module.__file__, "exec"), module.__dict__)
-    except BaseException:
-        del sys.modules["gunicorn.glogging"]
-        raise
-    package.glogging = module
+class BuiltinGlogging(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on sys.meta_path: serves `gunicorn.glogging` from the copy embedded in the server
+    when no installed `gunicorn` package has it (the bare Rust binary), and a minimal `gunicorn`
+    package when none is installed at all. An installed package (the pip one has the same
+    glogging.py as a file) is found first by the ordinary finders."""
+
+    def __init__(self, source, version):
+        self.source = source
+        self.version = version
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in ("gunicorn", "gunicorn.glogging"):
+            return None
+        return importlib.util.spec_from_loader(
+            fullname, self, origin="<gunicorn-rs built-in %s>" % fullname,
+            is_package=fullname == "gunicorn")
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        if module.__name__ == "gunicorn":
+            module.__doc__ = ("gunicorn-rs without its Python package: only gunicorn.glogging "
+                              "(and the server's other built-in modules) can be imported")
+            module.__version__ = self.version
+            module.version_info = tuple(
+                int(p) for p in self.version.split(".")[:3] if p.isdigit())
+            module.SERVER = "gunicorn"
+            module.SERVER_SOFTWARE = "gunicorn/%s" % self.version
+            return
+        module.__file__ = "<gunicorn-rs>/gunicorn/glogging.py"
+        exec(compile(self.source, module.__file__, "exec"), module.__dict__)
+
+
+def install_finder(source, version):
+    if not any(type(f).__name__ == "BuiltinGlogging" for f in sys.meta_path):
+        sys.meta_path.append(BuiltinGlogging(source, version))
 
 
 def _not_found(uri):

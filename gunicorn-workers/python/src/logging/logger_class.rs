@@ -74,6 +74,17 @@ fn runtime(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     Ok(module)
 }
 
+/// Makes `gunicorn.glogging` importable in this process whether or not a `gunicorn` package
+/// is installed (a finder last on `sys.meta_path`, which execs the embedded copy on first
+/// import only). Called before the config file and the application are imported, which may
+/// subclass it (`class MyLogger(glogging.Logger)` in gunicorn.conf.py).
+pub fn install_finder(py: Python<'_>) -> PyResult<()> {
+    runtime(py)?
+        .getattr("install_finder")?
+        .call1((GLOGGING_SOURCE, gunicorn_core::VERSION))?;
+    Ok(())
+}
+
 fn logger(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
     lock(&LOGGER).as_ref().map(|l| l.bind(py).clone())
 }
@@ -122,9 +133,7 @@ pub(super) fn load(py: Python<'_>, cfg: &Config) -> Result<(), LoadError> {
     };
     let rt = runtime(py).map_err(exception)?;
     add_working_dir_to_path(py, cfg).map_err(exception)?;
-    rt.getattr("ensure_glogging")
-        .and_then(|f| f.call1((GLOGGING_SOURCE, gunicorn_core::VERSION)))
-        .map_err(exception)?;
+    install_finder(py).map_err(exception)?;
     let class = rt
         .getattr("load_class")
         .and_then(|f| f.call1((cfg.logger_class.trim(),)))
