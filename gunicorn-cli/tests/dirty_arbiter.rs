@@ -353,6 +353,38 @@ fn the_dirty_arbiter_answers_status_and_manage() {
         .is_some());
 }
 
+#[test]
+fn dirty_threads_run_tasks_at_once_and_the_async_client_works() {
+    let server = Gunicorn::new()
+        .bind_free_port()
+        .args(["-w", "2", "--dirty-app", "dirty_tasks:Counter"])
+        .args(["--dirty-workers", "1", "--dirty-threads", "2"])
+        .arg("dirty_web:app")
+        .spawn();
+    server.wait_booted(2);
+    call_when_ready(&server, "/call?action=incr");
+    // Two calls meet inside the one dirty worker: they run at the same time.
+    let port = server.port();
+    let meet = || {
+        std::thread::spawn(move || {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let req = support::get_request("/call?action=rendezvous&args=%5B20%5D");
+            serde_like::parse(&send_to(addr, req.as_bytes()).text())
+        })
+    };
+    let (a, b) = (meet(), meet());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!(a.at(&["result"]).as_str(), Some("met"), "{a:?}");
+    assert_eq!(b.at(&["result"]).as_str(), Some("met"), "{b:?}");
+
+    // execute_async and stream_async; an `async def` action is awaited in the dirty worker.
+    let answer = call(&server, "/async?action=later&args=%5B7%5D");
+    assert_eq!(
+        answer.at(&["result"]).to_string(),
+        r#"{"items":["t0","t1"],"one":{"awaited":7}}"#
+    );
+}
+
 const HOOKS_CONF: &str = r#"
 dirty_workers = 1
 def on_dirty_starting(arbiter):
@@ -468,6 +500,7 @@ const SAME_ANSWERS: &[&str] = &[
     "/call?action=nap&args=%5B0%5D",
     "/call?action=stash_put&args=%5B%22tbl%22,%22k1%22,%5B1,%7B%22a%22:null%7D%5D%5D",
     "/stash?table=tbl&key=k1",
+    "/async?action=echo&args=%5B%22x%22,2%5D",
     // Not "/stash?table=tbl&key=nope": gunicorn 27's stash.get(table, key, default) raises
     // StashError for a missing key instead of returning the default (docs/dirty.md).
 ];

@@ -1,7 +1,9 @@
 """Dirty apps for the dirty arbiter tests (gunicorn-cli/tests/dirty_arbiter.rs); written
 against gunicorn 27's API so that the same files run under both servers."""
 
+import asyncio
 import os
+import threading
 import time
 
 from gunicorn.dirty import DirtyApp
@@ -9,6 +11,9 @@ from gunicorn.dirty import DirtyApp
 
 class Counter(DirtyApp):
     """State kept across calls in each dirty worker."""
+
+    _lock = threading.Lock()
+    _waiting = None
 
     def init(self):
         self.count = 0
@@ -36,6 +41,25 @@ class Counter(DirtyApp):
         from gunicorn.dirty import stash
         stash.put(table, key, value)
         return sorted(stash.keys(table))
+
+    def rendezvous(self, seconds):
+        """Meets a second concurrent call in the same worker (dirty_threads >= 2), or gives up."""
+        with Counter._lock:
+            event = Counter._waiting
+            if event is None:
+                Counter._waiting = event = threading.Event()
+                first = True
+            else:
+                Counter._waiting = None
+                first = False
+        if not first:
+            event.set()
+            return "met"
+        return "met" if event.wait(seconds) else "alone"
+
+    async def later(self, value):
+        await asyncio.sleep(0)
+        return {"awaited": value}
 
     def close(self):
         if self.closed_marker:

@@ -26,6 +26,18 @@ def app(environ, start_response):
             from gunicorn.dirty import stash
             value = stash.get(query["table"], query["key"], "missing")
             return _answer(start_response, {"result": value})
+        if environ["PATH_INFO"] == "/async":
+            import asyncio
+            from gunicorn.dirty import DirtyClient
+            from gunicorn.dirty.client import get_dirty_socket_path
+
+            async def run():
+                async with DirtyClient(get_dirty_socket_path()) as c:
+                    one = await c.execute_async(APP, query["action"],
+                                                *json.loads(query.get("args", "[]")))
+                    items = [i async for i in c.stream_async(APP, "tokens", 2)]
+                    return {"one": one, "items": items}
+            return _answer(start_response, {"result": asyncio.run(run())})
         if environ["PATH_INFO"] == "/stream":
             items = list(client.stream(APP, "tokens", int(query.get("n", "3"))))
             return _answer(start_response, {"result": items})
