@@ -201,7 +201,12 @@ fn killed_dirty_worker_and_dirty_arbiter_are_replaced() {
         eventually(WAIT, || !alive(worker2)),
         "orphaned dirty worker"
     );
-    let again = call_when_ready(&server, "/call?action=incr");
+    // The web worker's client still holds a connection to the dead arbiter: it reconnects
+    // (the request never reached anyone), and the task waits for the new worker to boot.
+    assert!(server
+        .wait_for("Dirty arbiter listening on ", 2, WAIT)
+        .is_some());
+    let again = call(&server, "/call?action=incr");
     assert_eq!(
         again.at(&["result", "count"]).as_i64(),
         Some(1),

@@ -44,18 +44,33 @@ class DirtyClient:
 
     # ---- blocking API ----
 
+    # While the dirty arbiter is (re)starting its socket is missing or refuses connections for
+    # a moment (the master starts it just before the web workers, and again if it dies): the
+    # connection is tried again for up to this many seconds (never past the client's timeout).
+    CONNECT_RETRY_SECONDS = 2.0
+
     def connect(self):
         if self._sock is not None:
             return
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError as e:
-            sock.close()
-            raise DirtyConnectionError("Failed to connect to dirty arbiter: %s" % e,
-                                       socket_path=self.socket_path) from e
-        self._sock = sock
+        deadline = time.monotonic() + min(self.CONNECT_RETRY_SECONDS, self.timeout or 0)
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.socket_path)
+            except (FileNotFoundError, ConnectionRefusedError) as e:
+                sock.close()
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise DirtyConnectionError("Failed to connect to dirty arbiter: %s" % e,
+                                           socket_path=self.socket_path) from e
+            except OSError as e:
+                sock.close()
+                raise DirtyConnectionError("Failed to connect to dirty arbiter: %s" % e,
+                                           socket_path=self.socket_path) from e
+            self._sock = sock
+            return
 
     def _close_socket(self):
         if self._sock is not None:
@@ -65,9 +80,20 @@ class DirtyClient:
                 pass
             self._sock = None
 
-    def _exchange(self, request):
+    def _send(self, request):
+        """Sends the request; a connection the dirty arbiter closed (it was restarted since
+        this client last used it) is replaced once: the request never reached it, so sending
+        it again cannot run the task twice."""
         try:
             protocol.write_message(self._sock, request)
+        except (BrokenPipeError, ConnectionResetError):
+            self._close_socket()
+            self.connect()
+            protocol.write_message(self._sock, request)
+
+    def _exchange(self, request):
+        try:
+            self._send(request)
             return protocol.read_message(self._sock)
         except socket.timeout:
             self._close_socket()

@@ -134,6 +134,8 @@ class DirtyWorker:
         while not self._stop.is_set():
             if os.getppid() != self.ppid:
                 self.log.info("Parent changed, shutting down: dirty worker (pid: %s)", self.pid)
+                # Nobody is left to read the answers or to kill a stuck task: do not wait.
+                self._quick = True
                 break
             try:
                 conn, _ = self._listener.accept()
