@@ -570,8 +570,8 @@ fn holds_socket(pid: i32, inodes: &[String]) -> bool {
     })
 }
 
-/// With a dirty arbiter: its pid is reported, `dirty add` says what to do instead, and neither
-/// the dirty arbiter nor the workers keep the master's control socket open.
+/// With a dirty arbiter: `show dirty`, `show all` and `dirty add`/`remove` go through it, and
+/// neither the dirty arbiter nor the workers keep the master's control socket open.
 #[test]
 fn dirty_arbiter_pid_is_reported_and_the_socket_stays_the_masters() {
     let dir = TempDir::new("ctl-dirty");
@@ -591,20 +591,41 @@ fn dirty_arbiter_pid_is_reported_and_the_socket_stays_the_masters() {
         .expect("the dirty arbiter's pid");
     let stats = ctl_json(&ours(), &socket, "show stats");
     assert_eq!(stats["dirty_arbiter_pid"], dirty, "{stats}");
+    // The dirty arbiter answers for its workers and apps; dirty add/remove go through it.
+    let dirty_workers = |shown: &Json| shown["workers"].as_array().map_or(0, Vec::len);
+    assert!(eventually(WAIT, || {
+        dirty_workers(&ctl_json(&ours(), &socket, "show dirty")) == 1
+    }));
     let shown = ctl_json(&ours(), &socket, "show dirty");
     assert_eq!(shown["enabled"], true);
     assert_eq!(shown["pid"], dirty);
+    assert_eq!(
+        shown["apps"][0]["import_path"], "dirty_tasks:Counter",
+        "{shown}"
+    );
+    let add = ctl_json(&ours(), &socket, "dirty add 2");
+    assert_eq!(add["success"], true, "{add}");
+    assert_eq!(add["operation"], "add");
+    assert!(eventually(WAIT, || children_of(dirty).len() == 3));
     let all = ctl_json(&ours(), &socket, "show all");
     assert_eq!(all["dirty_arbiter"]["pid"], dirty, "{all}");
-    let add = ctl_json(&ours(), &socket, "dirty add 1");
-    assert_eq!(add["success"], false);
-    assert!(
-        add["error"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("TTIN or TTOU to the dirty arbiter (pid {dirty})")),
-        "{add}"
-    );
+    assert_eq!(all["dirty_worker_count"], 3, "{all}");
+    let removed = ctl_json(&ours(), &socket, "dirty remove 1");
+    assert_eq!(removed["success"], true, "{removed}");
+    assert!(eventually(WAIT, || children_of(dirty).len() == 2));
+    // gunicorn 27's client reads the same answers.
+    if let Some(bin) = gunicorn27_bin() {
+        let out = ctl(
+            &bin.join("gunicornc"),
+            &["-s", socket.to_str().unwrap(), "-c", "show dirty"],
+        );
+        let text = text(&out);
+        assert!(
+            text.starts_with(&format!("Dirty arbiter PID: {dirty}")),
+            "{text}"
+        );
+        assert!(text.contains("dirty_tasks:Counter"), "{text}");
+    }
 
     // A worker and a dirty arbiter forked after the socket was opened.
     let _ = ctl_json(&ours(), &socket, "worker add 1");

@@ -22,6 +22,10 @@ use crate::{log_debug, log_error, log_info};
 /// master fork until the machine gives out.
 pub const MAX_WORKERS: u64 = 10_000;
 
+/// How long the master waits for the dirty arbiter's answer to `show dirty`, `show all`,
+/// `dirty add` and `dirty remove`: short, since the master's loop waits meanwhile.
+pub const DIRTY_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The settings `show config` answers with (gunicorn's list, in its order).
 const CONFIG_KEYS: &[&str] = &[
     "bind",
@@ -168,12 +172,7 @@ impl Arbiter {
                 json!({"workers": workers, "count": count})
             }
             Command::Show(ShowTarget::All) => self.show_all(),
-            Command::Show(ShowTarget::Dirty) => match self.dirty_arbiter_pid() {
-                None => json!({"enabled": false, "pid": null, "workers": [], "apps": []}),
-                // The dirty workers are the dirty arbiter's children: the master does not track
-                // them (gunicorn's master does not see them either).
-                Some(pid) => json!({"enabled": true, "pid": pid, "workers": [], "apps": []}),
-            },
+            Command::Show(ShowTarget::Dirty) => self.show_dirty(),
             Command::Show(ShowTarget::Config) => self.show_config(),
             Command::Show(ShowTarget::Stats) => self.show_stats(),
             Command::Show(ShowTarget::Listeners) => self.show_listeners(),
@@ -209,13 +208,8 @@ impl Arbiter {
                     },
                 }
             }
-            Command::DirtyAdd(_) | Command::DirtyRemove(_) => match self.dirty_arbiter_pid() {
-                None => json!({"success": false, "error": "Dirty arbiter not running"}),
-                Some(pid) => json!({"success": false, "error": format!(
-                    "not supported through the control socket here: send TTIN or TTOU to the \
-                     dirty arbiter (pid {pid}) for one dirty worker more or less"
-                )}),
-            },
+            Command::DirtyAdd(n) => self.manage_dirty("add", n),
+            Command::DirtyRemove(n) => self.manage_dirty("remove", n),
             Command::Reload => {
                 self.signal_self(Signal::SIGHUP)?;
                 json!({"status": "reloading"})
@@ -251,6 +245,47 @@ impl Arbiter {
                 SidecarState::Up(pid) => Some(pid),
                 SidecarState::Down => None,
             })
+    }
+
+    /// `show dirty`: the dirty arbiter knows its workers and apps (gunicorn's shape, without the
+    /// extra keys it may add).
+    fn show_dirty(&self) -> Json {
+        let Some(pid) = self.dirty_arbiter_pid() else {
+            return json!({"enabled": false, "pid": null, "workers": [], "apps": []});
+        };
+        let status = self.ask_dirty(&json!({"type": "status", "id": "ctl-status"}));
+        let part = |key: &str| {
+            status
+                .as_ref()
+                .and_then(|s| s.get(key).cloned())
+                .unwrap_or_else(|| json!([]))
+        };
+        json!({"enabled": true, "pid": pid, "workers": part("workers"), "apps": part("apps")})
+    }
+
+    /// `dirty add N` / `dirty remove N` (`op`), carried out by the dirty arbiter.
+    fn manage_dirty(&self, op: &str, n: u64) -> Json {
+        let Some(pid) = self.dirty_arbiter_pid() else {
+            return json!({"success": false, "error": "Dirty arbiter not running"});
+        };
+        let request = json!({"type": "manage", "id": "ctl-manage", "op": op, "count": n});
+        self.ask_dirty(&request).unwrap_or_else(|| {
+            json!({"success": false, "error": format!(
+                "the dirty arbiter (pid {pid}) did not answer within {} s",
+                DIRTY_QUERY_TIMEOUT.as_secs()
+            )})
+        })
+    }
+
+    /// Asks the running dirty arbiter `request` on its socket (gunicorn's `status` and `manage`
+    /// messages) and returns its `result`; `None` without an answer within
+    /// [`DIRTY_QUERY_TIMEOUT`]. The master's loop waits meanwhile, as gunicorn's control thread
+    /// does (2 s for status there, 10 s for manage).
+    fn ask_dirty(&self, request: &Json) -> Option<Json> {
+        self.sidecars
+            .iter()
+            .find(|s| s.sidecar.name() == "Dirty arbiter" && s.state != SidecarState::Down)
+            .and_then(|s| s.sidecar.query(request, DIRTY_QUERY_TIMEOUT))
     }
 
     /// The master acts on its own signal as if sent from outside (its handler queues it and
@@ -291,13 +326,22 @@ impl Arbiter {
         let dirty = self
             .dirty_arbiter_pid()
             .map(|pid| json!({"pid": pid, "type": "dirty_arbiter", "role": "dirty master"}));
+        let dirty_workers = match dirty {
+            Some(_) => self
+                .ask_dirty(&json!({"type": "status", "id": "ctl-status"}))
+                .and_then(|s| s.get("workers").cloned())
+                .and_then(|w| w.as_array().cloned())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let dirty_count = dirty_workers.len();
         json!({
             "arbiter": {"pid": self.pid, "type": "arbiter", "role": "master"},
             "web_workers": web,
             "web_worker_count": count,
             "dirty_arbiter": dirty,
-            "dirty_workers": [],
-            "dirty_worker_count": 0,
+            "dirty_workers": dirty_workers,
+            "dirty_worker_count": dirty_count,
         })
     }
 
