@@ -575,6 +575,17 @@ fn same_packets_as_gunicorn_27() {
     let p = packet(&[("PATH_INFO", "/a%2e%2e/b")]);
     assert_eq!(environ(&ours.send(&p).body)["PATH_INFO"], "/a%2e%2e/b");
     assert_eq!(environ(&theirs.send(&p).body)["PATH_INFO"], "/a../b");
+    // A UTF-8 path (`/café`, nginx's decoding of `/caf%C3%A9`): PEP 3333's latin-1 string of
+    // its bytes here; gunicorn 27 encodes that string as UTF-8 again before decoding it.
+    let p = packet(&[("PATH_INFO", "/caf\u{e9}")]);
+    assert_eq!(
+        environ(&ours.send(&p).body)["PATH_INFO"],
+        "/caf\u{c3}\u{a9}"
+    );
+    assert_eq!(
+        environ(&theirs.send(&p).body)["PATH_INFO"],
+        "/caf\u{c3}\u{83}\u{c2}\u{a9}"
+    );
 }
 
 // ---- nginx in front ----
