@@ -516,3 +516,28 @@ def app(environ, start_response):
     assert_eq!(r.status, 200, "{}", server.output());
     assert_eq!(r.text(), "Logger %(message)s");
 }
+
+/// `--check-config` builds the class too: a broken one fails the check (docs/logging.md).
+#[test]
+fn check_config_builds_the_class() {
+    let good = Gunicorn::new()
+        .args([
+            "--check-config",
+            "--logger-class",
+            "json_logger.FormatLogger",
+        ])
+        .arg("logger_app:app")
+        .run();
+    assert_eq!(good.code(), Some(0), "{}", good.stderr);
+    let bad = Gunicorn::new()
+        .args(["--check-config", "--logger-class", "json_logger.Broken"])
+        .arg("logger_app:app")
+        .run();
+    assert_eq!(bad.code(), Some(1), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("ValueError: this logger refuses to start"),
+        "{}",
+        bad.stderr
+    );
+}
