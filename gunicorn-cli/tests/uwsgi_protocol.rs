@@ -447,6 +447,36 @@ fn unix_socket_peers_are_always_allowed() {
 }
 
 #[test]
+fn settings_from_a_config_file_and_the_environment() {
+    let dir = TempDir::new("uwsgi-conf");
+    let conf = dir.write(
+        "gunicorn.conf.py",
+        "protocol = 'uwsgi'\nuwsgi_allow_ips = '127.0.0.2, 127.0.0.1'\n",
+    );
+    let p = packet(&[("PATH_INFO", "/c")]);
+    let server = Gunicorn::new()
+        .args(["-c", conf.to_str().expect("utf-8 path"), "corpus_echo:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let r = response(&exchange(&mut connect_from("127.0.0.2", addr(&server)), &p));
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(server);
+    // $GUNICORN_CMD_ARGS, and the command line over the config file.
+    let server = Gunicorn::new()
+        .env("GUNICORN_CMD_ARGS", "--protocol uwsgi")
+        .args(["-c", conf.to_str().expect("utf-8 path")])
+        .args(["--uwsgi-allow-from", "127.0.0.1", "corpus_echo:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let r = response(&exchange(&mut connect_from("127.0.0.2", addr(&server)), &p));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = response(&send_tcp(addr(&server), &p));
+    assert_eq!(environ(&r.body)["PATH_INFO"], "/c");
+}
+
+#[test]
 fn bad_settings_are_one_line_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["--protocol", "spdy"], "protocol"),
