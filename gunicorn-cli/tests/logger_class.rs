@@ -541,3 +541,38 @@ fn check_config_builds_the_class() {
         bad.stderr
     );
 }
+
+/// Our `gunicorn.glogging` and gunicorn 27's answer the same for a table of inputs: syslog
+/// addresses, `atoms()` and the formatted access line, `SafeAtoms`, Basic-auth user names,
+/// the class attributes, `CONFIG_DEFAULTS`, what `setup()` leaves on the loggers
+/// (`tests/fixtures/glogging_probe.py`).
+#[test]
+fn glogging_answers_as_gunicorn_27s() {
+    let Some(g27) = gunicorn27() else {
+        return skip("gunicorn 27 is not installed in target/package/venvs/gunicorn27");
+    };
+    let probe = support::fixtures_dir().join("glogging_probe.py");
+    let ours_module = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/gunicorn/glogging.py");
+    let python = match std::env::var_os("VIRTUAL_ENV") {
+        Some(venv) => PathBuf::from(venv).join("bin/python"),
+        None => PathBuf::from("python3"),
+    };
+    let run = |python: &std::path::Path, arg: &std::ffi::OsStr| {
+        let out = Command::new(python)
+            .arg(&probe)
+            .arg(arg)
+            .env_remove("PYTHONPATH")
+            .output()
+            .expect("run the probe");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ours = run(&python, ours_module.as_os_str());
+    let theirs = run(&g27.with_file_name("python"), "reference".as_ref());
+    assert!(ours.contains("\"atoms 0:00:00.001500\""), "{ours}");
+    assert_eq!(ours, theirs);
+}
