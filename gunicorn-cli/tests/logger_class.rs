@@ -576,3 +576,48 @@ fn glogging_answers_as_gunicorn_27s() {
     assert!(ours.contains("\"atoms 0:00:00.001500\""), "{ours}");
     assert_eq!(ours, theirs);
 }
+
+/// `--log-syslog` with a class: the base class's `setup()` adds gunicorn's `SysLogHandler`s
+/// (`syslog_fmt`, the `gunicorn.<prefix>.error` / `.access` idents).
+#[test]
+fn syslog_lines_come_from_the_class_handlers() {
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    let to = format!("udp://{}", syslog.local_addr().expect("local addr"));
+    let server = Gunicorn::new()
+        .args(["--logger-class", "json_logger.FormatLogger", "--log-syslog"])
+        .args(["--log-syslog-to", &to, "--log-syslog-prefix", "probe"])
+        .args(["--access-logfile", "-", "logger_app:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    assert_eq!(server.send(REQUEST).status, 201);
+    let deadline = Instant::now() + LOG_TIMEOUT;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let done = |seen: &[String]| {
+        seen.iter().any(|d| d.contains("gunicorn.probe.access: ["))
+            && seen.iter().any(|d| d.contains("Booting worker with pid:"))
+    };
+    while !done(&seen) && Instant::now() < deadline {
+        if let Ok(n) = syslog.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    let boot = seen
+        .iter()
+        .find(|d| d.contains("Booting worker with pid:"))
+        .unwrap_or_else(|| panic!("no boot line in syslog: {seen:?}"));
+    // <PRI> = user (1) * 8 + info (6).
+    assert!(boot.starts_with("<14>gunicorn.probe.error: ["), "{boot:?}");
+    let access = seen
+        .iter()
+        .find(|d| d.contains("gunicorn.probe.access: ["))
+        .unwrap_or_else(|| panic!("no access line in syslog: {seen:?}"));
+    assert!(
+        access.contains("\"GET /p%20q?x=1 HTTP/1.1\" 201 6"),
+        "{access:?}"
+    );
+}
