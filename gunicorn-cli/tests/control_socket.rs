@@ -85,6 +85,26 @@ fn start(dir: &TempDir, workers: u32, extra: &[&str]) -> (Server, PathBuf) {
     (server, socket)
 }
 
+/// A gunicorn 27 master, stopped (TERM, then KILL) when dropped, so a failed assertion does not
+/// leave it running.
+struct Reference(std::process::Child);
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn worker_count(server: &Server) -> usize {
     children_of(server.pid()).len()
 }
@@ -424,23 +444,25 @@ fn differential_with_gunicorn27() {
     let (server, socket) = start(&dir, 2, &[]);
     let g27_socket = dir.path().join("g27.ctl");
     let port = free_port();
-    let mut g27 = Command::new(bin.join("gunicorn"))
-        .current_dir(apps_dir())
-        .args([
-            "-b",
-            &format!("127.0.0.1:{port}"),
-            "-w",
-            "2",
-            "--control-socket",
-        ])
-        .arg(&g27_socket)
-        .arg("hello:app")
-        .env_remove("GUNICORN_CMD_ARGS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut g27 = Reference(
+        Command::new(bin.join("gunicorn"))
+            .current_dir(apps_dir())
+            .args([
+                "-b",
+                &format!("127.0.0.1:{port}"),
+                "-w",
+                "2",
+                "--control-socket",
+            ])
+            .arg(&g27_socket)
+            .arg("hello:app")
+            .env_remove("GUNICORN_CMD_ARGS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let g27_up = eventually(WAIT, || UnixStream::connect(&g27_socket).is_ok());
     assert!(g27_up, "gunicorn 27 did not open its control socket");
 
@@ -528,18 +550,18 @@ fn differential_with_gunicorn27() {
     assert!(eventually(WAIT, || worker_count(&server) == 3));
     let added = ctl_json(&ours(), &g27_socket, "worker add 1");
     assert_eq!(added["total"], 3);
-    let g27_pid = g27.id() as i32;
+    let g27_pid = g27.0.id() as i32;
     assert!(eventually(WAIT, || children_of(g27_pid).len() == 3));
     let bye = ctl_json(&ours(), &g27_socket, "shutdown quick");
     assert_eq!(bye["mode"], "quick");
     let deadline = Instant::now() + WAIT;
-    while g27.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+    while g27.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    if g27.try_wait().ok().flatten().is_none() {
-        let _ = g27.kill();
-        panic!("gunicorn 27 did not shut down");
-    }
+    assert!(
+        g27.0.try_wait().ok().flatten().is_some(),
+        "gunicorn 27 did not shut down"
+    );
     let bye = ctl_json(&theirs, &socket, "shutdown");
     assert_eq!(bye["status"], "shutting_down");
     assert_eq!(server.wait_exit(WAIT).and_then(|s| s.code()), Some(0));
