@@ -476,6 +476,67 @@ fn settings_from_a_config_file_and_the_environment() {
     assert_eq!(environ(&r.body)["PATH_INFO"], "/c");
 }
 
+/// A uWSGI client over TLS (nginx's `uwsgi_pass suwsgi://`): Python's `ssl` sends the packet
+/// written to a file and prints the response.
+const TLS_CLIENT: &str = "import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+with socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=20) as raw:
+    with ctx.wrap_socket(raw, server_hostname='localhost') as s:
+        s.sendall(open(sys.argv[3], 'rb').read())
+        out = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+sys.stdout.buffer.write(out)
+";
+
+#[test]
+fn over_tls() {
+    use support::tls::{have_openssl, python, run_bounded, start_https, Pki};
+    if !have_openssl() {
+        return skip("openssl is not installed");
+    }
+    let pki = Pki::new("uwsgi-tls", "/CN=uWSGI Test CA").server("server", "/CN=localhost");
+    for class in classes() {
+        let gunicorn = Gunicorn::new()
+            .args(["--protocol", "uwsgi"])
+            .args(pki.tls_args("server"))
+            .args(class.iter().copied())
+            .arg("corpus_echo:app");
+        let (server, port) = start_https(gunicorn, 1);
+        let mut p = packet(&[("PATH_INFO", "/t"), ("CONTENT_LENGTH", "2")]);
+        p.extend_from_slice(b"ok");
+        let packet_file = pki.dir.write("packet.bin", "");
+        std::fs::write(&packet_file, &p).expect("write the packet");
+        let client = pki.dir.write("client.py", TLS_CLIENT);
+        let out = run_bounded(
+            Command::new(python())
+                .arg(&client)
+                .arg(port.to_string())
+                .arg(pki.path("ca.pem"))
+                .arg(&packet_file),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = response(&out.stdout);
+        assert_eq!(r.status, 200, "{class:?}: {}", r.text());
+        let env = environ(&r.body);
+        // TLS on our listener: https unless the packet says otherwise (gunicorn's `is_ssl`).
+        assert_eq!(env["wsgi.url_scheme"], "https", "{class:?}");
+        assert_eq!(
+            (env["PATH_INFO"].as_str(), env["wsgi.input"].as_str()),
+            ("/t", "ok"),
+            "{class:?}"
+        );
+        drop(server);
+    }
+}
+
 #[test]
 fn bad_settings_are_one_line_errors() {
     let cases: &[(&[&str], &str)] = &[
