@@ -1,6 +1,7 @@
-//! The `gunicorn.dirty` modules of the Python package (`python/gunicorn/dirty/`), built into
-//! the command so that the Rust binary, which has no `gunicorn` package installed, serves them
-//! too (`gunicorn_python::dirty::install_importer`; docs/dirty.md).
+//! The `gunicorn.dirty` modules of the Python package (`python/gunicorn/dirty/`) and
+//! `gunicorn.glogging`, built into the command so that the Rust binary, which has no `gunicorn`
+//! package installed, serves them too (`gunicorn_python::builtin_package::install_importer`;
+//! docs/dirty.md, docs/logging.md).
 
 /// `(module name, source)`; a package's own source is named `PACKAGE.__init__`.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -35,6 +36,12 @@ pub const SOURCES: &[(&str, &str)] = &[
     (
         "gunicorn.dirty.worker",
         include_str!("../python/gunicorn/dirty/worker.py"),
+    ),
+    // The base class of --logger-class (docs/logging.md), which config files and applications
+    // import too.
+    (
+        "gunicorn.glogging",
+        include_str!("../python/gunicorn/glogging.py"),
     ),
 ];
 

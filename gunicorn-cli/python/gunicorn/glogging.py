@@ -8,8 +8,9 @@ request through ``access(resp, req, environ, request_time)``. This module is the
 with gunicorn's API (class attributes, methods, the ``gunicorn.error`` / ``gunicorn.access``
 loggers), so that a subclass written for gunicorn works unchanged. See docs/logging.md.
 
-The same source is embedded in the server binary: without the pip package (the bare ``gunicorn``
-Rust binary) ``gunicorn.glogging`` is still importable for a logger class.
+The same source is built into the ``gunicorn`` command: without the pip package (the bare Rust
+binary) ``gunicorn.glogging`` is still importable, by the config file, the logger class and the
+application.
 """
 
 import base64

@@ -130,8 +130,6 @@ fn load_with(py: Python<'_>, spec: &str) -> Result<Loaded, ConfigFileError> {
         traceback: format_traceback(py, &err),
     };
     add_cwd_to_sys_path(py).map_err(exception)?;
-    // A config file may subclass gunicorn's logger (`class MyLogger(glogging.Logger)`).
-    crate::logging::logger_class::install_finder(py).map_err(exception)?;
     let namespace = if let Some(module) = spec.strip_prefix("python:") {
         py.import("importlib")
             .and_then(|m| m.call_method1("import_module", (module,)))

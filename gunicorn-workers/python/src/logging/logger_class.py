@@ -1,55 +1,15 @@
-# The Python side of --logger-class: making gunicorn.glogging importable, loading the class as
-# gunicorn's util.load_class does, the `cfg` object it is built with, and the `resp` / `req`
-# objects its access() receives. Executed by logger_class.rs as "gunicorn_rs_logger_class".
+# The Python side of --logger-class: loading the class as gunicorn's util.load_class does, the
+# `cfg` object it is built with, and the `resp` / `req` objects its access() receives. Executed
+# by logger_class.rs as "gunicorn_rs_logger_class". gunicorn.glogging itself comes from the
+# `gunicorn` package, or in the bare binary from the built-in modules (builtin_package.rs).
 import ast
 import datetime
 import importlib
-import importlib.abc
-import importlib.util
 import os
 import sys
 import traceback
 
 DEFAULT = "gunicorn.glogging.Logger"
-
-
-class BuiltinGlogging(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Last on sys.meta_path: serves `gunicorn.glogging` from the copy embedded in the server
-    when no installed `gunicorn` package has it (the bare Rust binary), and a minimal `gunicorn`
-    package when none is installed at all. An installed package (the pip one has the same
-    glogging.py as a file) is found first by the ordinary finders."""
-
-    def __init__(self, source, version):
-        self.source = source
-        self.version = version
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname not in ("gunicorn", "gunicorn.glogging"):
-            return None
-        return importlib.util.spec_from_loader(
-            fullname, self, origin="<gunicorn-rs built-in %s>" % fullname,
-            is_package=fullname == "gunicorn")
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        if module.__name__ == "gunicorn":
-            module.__doc__ = ("gunicorn-rs without its Python package: only gunicorn.glogging "
-                              "(and the server's other built-in modules) can be imported")
-            module.__version__ = self.version
-            module.version_info = tuple(
-                int(p) for p in self.version.split(".")[:3] if p.isdigit())
-            module.SERVER = "gunicorn"
-            module.SERVER_SOFTWARE = "gunicorn/%s" % self.version
-            return
-        module.__file__ = "<gunicorn-rs>/gunicorn/glogging.py"
-        exec(compile(self.source, module.__file__, "exec"), module.__dict__)
-
-
-def install_finder(source, version):
-    if not any(type(f).__name__ == "BuiltinGlogging" for f in sys.meta_path):
-        sys.meta_path.append(BuiltinGlogging(source, version))
 
 
 def _not_found(uri):

@@ -33,10 +33,6 @@ pub struct LoadError(String);
 /// The loading code, the `cfg` object, the `resp` / `req` objects.
 const RUNTIME_SOURCE: &str = include_str!("logger_class.py");
 
-/// `gunicorn.glogging`, embedded for the bare binary (no `gunicorn` package installed). The pip
-/// package ships the same file as `gunicorn/glogging.py`: one source for both.
-const GLOGGING_SOURCE: &str = include_str!("../../../../gunicorn-cli/python/gunicorn/glogging.py");
-
 /// The logger instance once loaded (inherited by the workers through `fork()`).
 static LOGGER: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
 /// The module made from [`RUNTIME_SOURCE`].
@@ -72,17 +68,6 @@ fn runtime(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     )?;
     *lock(&RUNTIME) = Some(module.clone().unbind());
     Ok(module)
-}
-
-/// Makes `gunicorn.glogging` importable in this process whether or not a `gunicorn` package
-/// is installed (a finder last on `sys.meta_path`, which execs the embedded copy on first
-/// import only). Called before the config file and the application are imported, which may
-/// subclass it (`class MyLogger(glogging.Logger)` in gunicorn.conf.py).
-pub fn install_finder(py: Python<'_>) -> PyResult<()> {
-    runtime(py)?
-        .getattr("install_finder")?
-        .call1((GLOGGING_SOURCE, gunicorn_core::VERSION))?;
-    Ok(())
 }
 
 fn logger(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
@@ -133,7 +118,6 @@ pub(super) fn load(py: Python<'_>, cfg: &Config) -> Result<(), LoadError> {
     };
     let rt = runtime(py).map_err(exception)?;
     add_working_dir_to_path(py, cfg).map_err(exception)?;
-    install_finder(py).map_err(exception)?;
     let class = rt
         .getattr("load_class")
         .and_then(|f| f.call1((cfg.logger_class.trim(),)))

@@ -121,8 +121,6 @@ fn reopen_python_files() {
 /// `--log-config-json` or `--log-config` as gunicorn does. Called with the GIL before the
 /// application is imported, so import-time logging already goes to the right place.
 pub fn install(py: Python<'_>, cfg: &Config) -> PyResult<()> {
-    // Before the application is imported: it may use gunicorn.glogging.
-    logger_class::install_finder(py)?;
     // The logger class (loaded in the master, inherited) configured Python logging itself.
     if logger_class::active() {
         return Ok(());
