@@ -152,9 +152,9 @@ fn a_task_past_dirty_timeout_fails_and_its_worker_is_replaced() {
     assert!(server
         .wait_for(&format!("DIRTY WORKER TIMEOUT (pid:{old_pid})"), 1, WAIT)
         .is_some());
+    // The next task waits for the replacement, a fresh worker: its state starts again.
+    let after = call(&server, "/call?action=incr");
     assert!(eventually(WAIT, || !alive(old_pid)));
-    // The replacement is a fresh worker: its state starts again.
-    let after = call_when_ready(&server, "/call?action=incr");
     assert_ne!(after.at(&["result", "pid"]).as_i64(), Some(old_pid as i64));
     assert_eq!(after.at(&["result", "count"]).as_i64(), Some(1));
     // A task within the limit still answers.

@@ -143,7 +143,7 @@ class DirtyArbiter:
         for sig, handler in ((signal.SIGTERM, self._graceful), (signal.SIGINT, self._graceful),
                              (signal.SIGQUIT, self._quick_stop), (signal.SIGHUP, self._hup),
                              (signal.SIGUSR1, self._reopen), (signal.SIGTTIN, self._ttin),
-                             (signal.SIGTTOU, self._ttou), (signal.SIGCHLD, self._reap)):
+                             (signal.SIGTTOU, self._ttou), (signal.SIGCHLD, self._chld)):
             self._loop.add_signal_handler(sig, handler)
         try:
             os.unlink(self.socket_path)
@@ -192,6 +192,11 @@ class DirtyArbiter:
         self._reopen_logs()
         for pid in list(self.workers):
             self._kill(pid, signal.SIGUSR1)
+
+    def _chld(self):
+        """A worker died: reap it and start its replacement at once (not at the next tick)."""
+        self._reap()
+        self.manage_workers()
 
     def _ttin(self):
         self.num_workers += 1
@@ -440,7 +445,9 @@ class DirtyArbiter:
     def _pick_worker(self, app_path):
         if app_path not in self.app_specs:
             raise DirtyAppNotFoundError(app_path)
-        pids = sorted(self.app_worker_map.get(app_path, ()))
+        # A worker killed for a timeout is still here until it is reaped: not routed to.
+        pids = sorted(pid for pid in self.app_worker_map.get(app_path, ())
+                      if not self.workers[pid].aborted)
         if not pids:
             if not self.workers:
                 raise DirtyError("No dirty workers available")
@@ -449,10 +456,26 @@ class DirtyArbiter:
         self._rr[app_path] = i + 1
         return self.workers[pids[i]]
 
+    # How long a task waits for a worker of its app when none is running (one just died and its
+    # replacement is being forked) before DirtyNoWorkersAvailableError.
+    WAIT_FOR_WORKER_SECONDS = 5.0
+
+    async def _worker_for(self, app_path):
+        deadline = time.monotonic() + self.WAIT_FOR_WORKER_SECONDS
+        while True:
+            try:
+                return self._pick_worker(app_path)
+            except DirtyAppNotFoundError:
+                raise
+            except DirtyError:
+                if not self.alive or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(0.05)
+
     async def _route(self, request, client):
         request_id = request.get("id") or "unknown"
         try:
-            worker = self._pick_worker(request.get("app_path"))
+            worker = await self._worker_for(request.get("app_path"))
         except DirtyError as e:
             await protocol.write_message_async(client, protocol.make_error_response(request_id, e))
             return
