@@ -466,3 +466,26 @@ def test_gunicornc_console_script(venv, reference_venv, serve, tmp_path):
     assert json.loads(out.stdout) == {"status": "shutting_down", "mode": "graceful"}
     assert server.proc.wait(timeout=30) == 0, server.output()
     assert not sock.exists()
+
+
+def test_dirty_arbiter(venv, serve):
+    """The master is the venv's python: the dirty arbiter and its workers run the package's own
+    gunicorn/dirty/ (docs/dirty.md), and the web workers reach them through
+    $GUNICORN_DIRTY_SOCKET, which the master sets in os.environ before forking them."""
+    import json
+    server = serve([venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
+                    "--dirty-app", "dirty_tasks:Counter", "--dirty-workers", "1",
+                    "--dirty-timeout", "2", "dirty_web:app"])
+    answers = []
+    for path in ["/call?action=incr", "/call?action=incr", "/stream?n=2",
+                 "/call?action=nap&args=%5B5%5D", "/call?action=incr"]:
+        status, _, body = http_get(server.port, path)
+        assert status == 200, server.output()
+        answers.append(json.loads(body))
+    assert [a.get("result", {}).get("count") for a in answers[:2]] == [1, 2], answers
+    assert answers[2] == {"result": ["t0", "t1"]}
+    assert answers[3]["error"] == "DirtyTimeoutError", answers[3]
+    # The worker running the stuck task was replaced: a fresh count.
+    assert answers[4].get("result", {}).get("count") == 1, (answers[4], server.output())
+    assert "Spawned dirty arbiter (pid: " in server.output(), server.output()
+    assert server.stop() == 0, server.output()

@@ -114,7 +114,8 @@ impl DirtySidecar {
     }
 
     fn run_python(&self, py: Python<'_>, cfg: &Config) -> PyResult<i32> {
-        crate::builtin_package::install_importer(py)?;
+        // `gunicorn.dirty` comes from where the web workers get it too: the installed package
+        // (the pip master) or the built-in copy (`ensure_initialized` installed its importer).
         if let Err(e) = crate::app::prepare_dirty_process(py, cfg) {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(e.to_string()));
         }
