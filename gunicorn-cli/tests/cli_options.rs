@@ -423,8 +423,7 @@ fn env_option_reaches_the_application_check() {
     assert!(bad.stderr.contains("raw_env"), "{}", bad.stderr);
 }
 
-/// A gunicorn 27 setting this server does not have (the ASGI worker, the control
-/// socket, HTTP/2, ...) is refused when a config file asks for it (exit 1, one line naming it),
+/// A gunicorn 27 setting this server does not have (the ASGI worker's) is refused when a config file asks for it (exit 1, one line naming it),
 /// never ignored; set to gunicorn's default it asks for nothing and passes. Names that are not
 /// gunicorn settings keep the warning.
 #[test]
@@ -440,7 +439,7 @@ fn unsupported_gunicorn_settings_in_config_file_are_refused() {
             "asgi_disconnect_grace_period = 7\n",
             Some("Error: asgi_disconnect_grace_period = 7 "),
         ),
-        ("http_protocols = 'h2,h1'\n", Some("Error: http_protocols")),
+        ("root_path = '/api'\n", Some("Error: root_path = '/api' ")),
         (
             "dirty_workers = 0\ndirty_apps = []\nhttp_protocols = 'h1'\nspew = False\n\
              control_socket_disable = True\nroot_path = ''\n",

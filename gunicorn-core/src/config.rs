@@ -774,6 +774,167 @@ const SSL_VERSIONS: &[&str] = &["TLS_SERVER", "TLS", "SSLv23", "TLSv1_2", "TLSv1
 const TLS_1_2_OR_LATER: &str =
     "TLS 1.2 or later (TLSv1, TLSv1_1 and SSL are refused: use TLS_SERVER or TLSv1_2)";
 
+/// One protocol of `http_protocols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpProtocol {
+    /// `h1`: HTTP/1.1 (and 1.0).
+    H1,
+    /// `h2`: HTTP/2, by ALPN over TLS, or cleartext as `http2_cleartext` allows.
+    H2,
+}
+
+impl HttpProtocol {
+    /// gunicorn's identifier.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpProtocol::H1 => "h1",
+            HttpProtocol::H2 => "h2",
+        }
+    }
+}
+
+/// `http_protocols`: the protocols served, in order of preference (the ALPN order), as
+/// gunicorn's `validate_http_protocols`: comma-separated `h1`/`h2`, no duplicates; empty
+/// means `h1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpProtocols(pub Vec<HttpProtocol>);
+
+impl Default for HttpProtocols {
+    fn default() -> Self {
+        HttpProtocols(vec![HttpProtocol::H1])
+    }
+}
+
+impl HttpProtocols {
+    /// Whether HTTP/2 is among them.
+    pub fn h2(&self) -> bool {
+        self.0.contains(&HttpProtocol::H2)
+    }
+}
+
+impl SettingType for HttpProtocols {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        let s = match v {
+            Value::None => return Ok(HttpProtocols::default()),
+            Value::Str(s) => s,
+            other => return Err(ValueError::wrong_type("a string", &other)),
+        };
+        let mut protocols = Vec::new();
+        for name in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let p = match name.to_ascii_lowercase().as_str() {
+                "h1" => HttpProtocol::H1,
+                "h2" => HttpProtocol::H2,
+                _ => return Err(ValueError::NotAChoice(&["h1", "h2"])),
+            };
+            if protocols.contains(&p) {
+                return Err(ValueError::MustBe("a list without duplicate protocols"));
+            }
+            protocols.push(p);
+        }
+        if protocols.is_empty() {
+            return Ok(HttpProtocols::default());
+        }
+        Ok(HttpProtocols(protocols))
+    }
+    fn render(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|p| p.name()).collect();
+        names.join(",")
+    }
+    /// gunicorn holds the validated list: `['h2', 'h1']`.
+    fn py_str(&self) -> String {
+        let names: Vec<String> = self.0.iter().map(|p| format!("'{}'", p.name())).collect();
+        format!("[{}]", names.join(", "))
+    }
+}
+
+/// `http2_cleartext`: how HTTP/2 without TLS (h2c) may start, for peers in
+/// `forwarded_allow_ips` only (gunicorn 27).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum H2Cleartext {
+    /// No cleartext HTTP/2.
+    #[default]
+    Off,
+    /// A connection opening with the HTTP/2 preface (RFC 9113 §3.3).
+    PriorKnowledge,
+    /// An HTTP/1.1 request with `Upgrade: h2c` (RFC 7540 §3.2).
+    Upgrade,
+    /// Either.
+    Both,
+}
+
+impl H2Cleartext {
+    /// Prior-knowledge h2c is accepted.
+    pub fn prior_knowledge(self) -> bool {
+        matches!(self, H2Cleartext::PriorKnowledge | H2Cleartext::Both)
+    }
+    /// `Upgrade: h2c` is honoured.
+    pub fn upgrade(self) -> bool {
+        matches!(self, H2Cleartext::Upgrade | H2Cleartext::Both)
+    }
+}
+
+impl SettingType for H2Cleartext {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        match v {
+            Value::None => Ok(H2Cleartext::Off),
+            // gunicorn keeps `http2_cleartext = True` meaning prior knowledge.
+            Value::Bool(true) => Ok(H2Cleartext::PriorKnowledge),
+            Value::Bool(false) => Ok(H2Cleartext::Off),
+            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "off" => Ok(H2Cleartext::Off),
+                "prior-knowledge" => Ok(H2Cleartext::PriorKnowledge),
+                "upgrade" => Ok(H2Cleartext::Upgrade),
+                "both" => Ok(H2Cleartext::Both),
+                _ => Err(ValueError::NotAChoice(&["off", "prior-knowledge", "upgrade", "both"])),
+            },
+            other => Err(ValueError::wrong_type("a string", &other)),
+        }
+    }
+    fn render(&self) -> String {
+        match self {
+            H2Cleartext::Off => "off",
+            H2Cleartext::PriorKnowledge => "prior-knowledge",
+            H2Cleartext::Upgrade => "upgrade",
+            H2Cleartext::Both => "both",
+        }
+        .into()
+    }
+}
+
+/// An HTTP/2 SETTINGS value with the bounds RFC 9113 §6.5.2 (and gunicorn's validators) put on
+/// it: `MIN..=MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Value<const MIN: u32, const MAX: u32>(pub u32);
+
+impl<const MIN: u32, const MAX: u32> H2Value<MIN, MAX> {
+    const BOUNDS: &'static str = bounds_text(MIN);
+}
+
+/// The text of the bounds of the three bounded HTTP/2 settings, by their minimum.
+const fn bounds_text(min: u32) -> &'static str {
+    match min {
+        // http2_max_frame_size
+        16384 => "between 16384 and 16777215",
+        // http2_max_concurrent_streams
+        1 => "between 1 and 2147483647",
+        // http2_initial_window_size
+        _ => "at most 2147483647",
+    }
+}
+
+impl<const MIN: u32, const MAX: u32> SettingType for H2Value<MIN, MAX> {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        let n = non_negative(v)?;
+        if n < u64::from(MIN) || n > u64::from(MAX) {
+            return Err(ValueError::MustBe(Self::BOUNDS));
+        }
+        Ok(H2Value(n as u32))
+    }
+    fn render(&self) -> String {
+        self.0.to_string()
+    }
+}
+
 macro_rules! settings {
     ($(
         $(#[doc = $doc:literal])*
@@ -1003,6 +1164,35 @@ settings! {
     /// implements, or `DEFAULT`. Anything else (OpenSSL keywords like `HIGH`) is refused by name.
     ciphers: Option<String> = None;
         section "SSL", flags ["--ciphers"], kind Kind::Value, meta "STRING";
+
+    // ---- HTTP/2 ----
+    /// The protocols served, comma-separated in order of preference: `h1` (HTTP/1.1), `h2`
+    /// (HTTP/2: by ALPN over TLS, or cleartext as `http2_cleartext` allows). `h2` is served by the
+    /// gthread worker; the others warn at boot and serve HTTP/1.1, as gunicorn's sync worker does.
+    http_protocols: HttpProtocols = HttpProtocols::default();
+        section "HTTP/2", flags ["--http-protocols"], kind Kind::Value, meta "STRING";
+    /// HTTP/2 without TLS (h2c) for peers in `forwarded_allow_ips` (others get HTTP/1.x):
+    /// `off`, or `prior-knowledge` (a connection opening with the HTTP/2 preface; a trusted
+    /// peer that sends anything else gets 400). gunicorn's `upgrade` and `both` (the
+    /// `Upgrade: h2c` mechanism, which RFC 9113 deprecates) are refused at boot: not
+    /// implemented here. Needs `h2` in `http_protocols`; ignored with TLS, where ALPN decides.
+    http2_cleartext: H2Cleartext = H2Cleartext::Off;
+        section "HTTP/2", flags ["--http2-cleartext"], kind Kind::Value, meta "STRING";
+    /// The most streams (requests) one HTTP/2 connection may have open at once
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS).
+    http2_max_concurrent_streams: H2Value<1, 2147483647> = H2Value(100);
+        section "HTTP/2", flags ["--http2-max-concurrent-streams"], kind Kind::Value, meta "INT";
+    /// The flow-control window, in bytes, of each stream's request body
+    /// (SETTINGS_INITIAL_WINDOW_SIZE): how much a client may send before the app reads it.
+    http2_initial_window_size: H2Value<0, 2147483647> = H2Value(65535);
+        section "HTTP/2", flags ["--http2-initial-window-size"], kind Kind::Value, meta "INT";
+    /// The largest frame payload accepted, 16384 to 16777215 (SETTINGS_MAX_FRAME_SIZE).
+    http2_max_frame_size: H2Value<16384, 16777215> = H2Value(16384);
+        section "HTTP/2", flags ["--http2-max-frame-size"], kind Kind::Value, meta "INT";
+    /// The largest header list, in bytes after HPACK decoding (SETTINGS_MAX_HEADER_LIST_SIZE):
+    /// the HPACK-bomb bound. 0 means unlimited (not recommended).
+    http2_max_header_list_size: u64 = 65536;
+        section "HTTP/2", flags ["--http2-max-header-list-size"], kind Kind::Value, meta "INT";
 
     // ---- Server Mechanics ----
     /// Load the application in the master before forking the workers.

@@ -39,6 +39,9 @@ pub struct TlsInfo {
     pub cipher: &'static str,
     /// The client's verified certificate, if it sent one.
     pub client: Option<ClientCert>,
+    /// The application protocol chosen by ALPN (RFC 7301): `h2`, `http/1.1`, `http/1.0`, or
+    /// None when the client offered none.
+    pub alpn: Option<&'static str>,
 }
 
 /// A client certificate that passed verification against `ca_certs`.

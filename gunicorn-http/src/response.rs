@@ -159,9 +159,14 @@ impl Response {
             out.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
             length = None;
         }
+        // HTTP/2 frames bodies itself and forbids chunked (RFC 9113 §8.1): its body bytes are
+        // counted and bounded here all the same, and sent as DATA frames by the caller.
         // uWSGI: never chunked (see `ReqMeta::protocol`).
-        let chunked =
-            req.protocol == Protocol::Http && length.is_none() && req.version >= (1, 1) && !no_body;
+        let chunked = req.protocol == Protocol::Http
+            && length.is_none()
+            && (1, 1) <= req.version
+            && req.version < (2, 0)
+            && !no_body;
         Ok(Response {
             status: code,
             headers: out,

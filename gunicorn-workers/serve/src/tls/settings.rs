@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gunicorn_core::config::{CertReqs, SslVersion};
+use gunicorn_core::config::{CertReqs, HttpProtocol, HttpProtocols, SslVersion};
 use gunicorn_core::{log_error, Config};
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
@@ -101,6 +101,29 @@ impl Acceptor {
     /// The bound on a blocking handshake (`--timeout`; None when the timeout is off).
     pub fn handshake_timeout(&self) -> Option<Duration> {
         self.handshake_timeout
+    }
+
+    /// This acceptor, also offering HTTP/2 by ALPN (RFC 7301, RFC 9113 §3.2) in the order of
+    /// `http_protocols`: `h2,h1` prefers it, `h1,h2` prefers HTTP/1.1 (rustls picks the
+    /// server's first protocol the client offers). HTTP/1.x stays offered with `h2` alone, as
+    /// gunicorn serves a client that does not pick h2 over HTTP/1.1 rather than refusing it.
+    pub fn offering_h2(&self, protocols: &HttpProtocols) -> Acceptor {
+        let mut config = (*self.config).clone();
+        let h1: [Vec<u8>; 2] = [b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+        config.alpn_protocols = Vec::new();
+        for p in &protocols.0 {
+            match p {
+                HttpProtocol::H2 => config.alpn_protocols.push(b"h2".to_vec()),
+                HttpProtocol::H1 => config.alpn_protocols.extend(h1.iter().cloned()),
+            }
+        }
+        if !protocols.0.contains(&HttpProtocol::H1) {
+            config.alpn_protocols.extend(h1.iter().cloned());
+        }
+        Acceptor {
+            config: Arc::new(config),
+            ..self.clone()
+        }
     }
 }
 
@@ -235,7 +258,7 @@ fn build(cfg: &Config) -> Result<Acceptor, TlsError> {
                 source,
             },
         })?;
-    // HTTP/1.x only until HTTP/2 is served: a client offering ALPN learns it at once. Both
+    // HTTP/1.x unless the worker class serves HTTP/2 (`Acceptor::offering_h2`). Both
     // versions are listed: a server that offers ALPN refuses a client whose list has none of
     // its protocols (RFC 7301 §3.2, rustls's no_application_protocol alert), and an HTTP/1.0
     // client (`curl --http1.0`) offers only "http/1.0", which gunicorn serves.

@@ -140,10 +140,18 @@ impl<S: Transport> TlsStream<S> {
             .peer_certificates()
             .and_then(|certs| certs.first())
             .map(|der| client_cert(der.as_ref()));
+        // Only the protocols this server offers can be chosen.
+        let alpn = match self.conn.alpn_protocol() {
+            Some(b"h2") => Some("h2"),
+            Some(b"http/1.1") => Some("http/1.1"),
+            Some(b"http/1.0") => Some("http/1.0"),
+            _ => None,
+        };
         Some(Arc::new(TlsInfo {
             protocol,
             cipher,
             client,
+            alpn,
         }))
     }
 }
