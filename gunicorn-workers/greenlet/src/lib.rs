@@ -138,6 +138,9 @@ fn hand_over(listener: Listener) -> Result<HandedListener, WorkerError> {
 impl Worker for GreenletWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
+        // Not yet served here: the HTTP/2 thread's stream handles block the thread they run
+        // on, which here is the hub's (see docs/http2.md).
+        gunicorn_serve::h2::warn_unsupported(&cfg, self.library.package());
         ensure_initialized().map_err(|e| WorkerError::Boot(e.to_string()))?;
         // --spew on the hub's thread, before patching; the greenlets share its trace function.
         gunicorn_python::spew::start(&cfg).map_err(|e| WorkerError::Boot(e.to_string()))?;

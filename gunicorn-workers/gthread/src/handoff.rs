@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use gunicorn_core::log_error;
 use pyo3::prelude::*;
 
-use crate::job::{close_socket, Done, Job, PySocket};
+use crate::job::{close_socket, Done, PySocket, Work};
 
 /// What a turn of the event loop ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub trait Baton {
 }
 
 struct Queue<B> {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Work>,
     closed: bool,
     /// Pool threads holding a job (running it, or finishing it and about to take the next).
     busy: usize,
@@ -130,7 +130,7 @@ impl<B: Baton> Shared<B> {
     }
 
     /// Queues a request; wakes a pool thread only if none is busy (see [`WAKE_DELAY`]).
-    pub fn submit(&self, job: Job, now: Instant) {
+    pub fn submit(&self, job: Work, now: Instant) {
         let mut q = lock(&self.queue);
         q.jobs.push_back(job);
         if q.jobs.len() == 1 {
@@ -140,6 +140,38 @@ impl<B: Baton> Shared<B> {
         drop(q);
         if wake {
             self.job_ready.notify_one();
+        }
+    }
+
+    /// Queues an HTTP/2 stream's request from the HTTP/2 thread, which takes no job itself;
+    /// [`Shared::wake_for_outside`] follows once the HTTP/2 thread has queued what it had.
+    pub fn submit_from_outside(&self, job: Work) {
+        let mut q = lock(&self.queue);
+        q.jobs.push_back(job);
+        if q.jobs.len() == 1 {
+            q.since = Some(Instant::now());
+        }
+    }
+
+    /// Makes sure a thread takes the requests queued from outside: an idle pool thread is
+    /// woken, else the thread leading the event loop if it sleeps in the poll (it takes them,
+    /// see `next_job`); threads running requests take the next ones when they are done.
+    /// (Leaving the wake-up to a running thread, as [`Shared::submit`] does for the event
+    /// loop's own requests, measured slower here: the HTTP/2 thread hands over a batch of
+    /// streams at a time, and a second thread starts on it while the first one still runs.)
+    pub fn wake_for_outside(&self) {
+        let q = lock(&self.queue);
+        if q.jobs.is_empty() {
+            return;
+        }
+        let idle = q.idle > 0;
+        drop(q);
+        if idle {
+            self.job_ready.notify_one();
+        } else if self.poller_sleeping.swap(false, Ordering::SeqCst) {
+            if let Err(e) = self.waker.wake() {
+                log_error!("cannot wake the poller: {e}");
+            }
         }
     }
 
@@ -250,7 +282,7 @@ impl<B: Baton> Shared<B> {
     /// inter-processor interrupt: about 30 % of a hello-world worker's time when a poller
     /// thread handed every request to a pool thread). While the request runs nobody polls; if
     /// that lasts [`RESCUE_DELAY`] the main thread takes the baton (see [`Shared::main_wait`]).
-    pub fn next_job(&self, finished: Option<bool>) -> Option<Job> {
+    pub fn next_job(&self, finished: Option<bool>) -> Option<Work> {
         let mut q = lock(&self.queue);
         if let Some(slow) = finished {
             q.busy -= 1;

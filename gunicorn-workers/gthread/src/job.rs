@@ -1,14 +1,24 @@
 //! What passes between the event loop and the pool threads: a request whose head was parsed
 //! ([`Job`], to a pool thread), the connection coming back after its response ([`Done`], to
 //! the event loop), and the connection's `gunicorn.socket` ([`PySocket`]) that travels with
-//! both.
+//! both. An HTTP/2 stream's request ([`StreamJob`]) comes from the HTTP/2 thread instead, and
+//! nothing of it goes back to the event loop.
 
 use gunicorn_http::{ConnInfo, ProxyInfo, Request};
+use gunicorn_serve::h2::StreamJob;
 use gunicorn_serve::Transport;
 use pyo3::prelude::*;
 
 /// A Python `socket.socket` on a duplicate of a connection's descriptor.
 pub type PySocket = Py<PyAny>;
+
+/// What a pool thread runs.
+pub enum Work {
+    /// An HTTP/1 request, with its connection.
+    Request(Job),
+    /// An HTTP/2 stream's request.
+    Stream(StreamJob),
+}
 
 /// A request whose head was read and parsed by the poller.
 pub struct Job {

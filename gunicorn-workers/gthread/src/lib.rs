@@ -9,7 +9,10 @@
 //! slow request keeps every thread from it. After the response a keep-alive connection returns
 //! to the event loop with whatever was read past the request, and a pipelined request already
 //! in that buffer is answered at once. With `--certfile`/`--keyfile` every connection is a TLS
-//! stream whose handshake the event loop drives, with a deadline, like a head.
+//! stream whose handshake the event loop drives, with a deadline, like a head. With `h2` in
+//! `--http-protocols`, HTTP/2 connections (ALPN, or h2c from trusted peers) go to an HTTP/2
+//! thread (`gunicorn_serve::h2`) that hands each stream to the pool as a job of its own, so the
+//! streams of one connection run concurrently on `--threads` threads.
 //!
 //! The files, each depending only on those below it:
 //! - `lib.rs`: the worker class, its settings, and the main thread (heartbeat, rescues).
@@ -37,13 +40,17 @@ use std::time::Duration;
 use gunicorn_core::{
     register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext, WorkerError,
 };
+use gunicorn_core::{Shutdown, StopKind};
 use gunicorn_python::worker_boot;
 use gunicorn_python::wsgi::BridgeOptions;
+use gunicorn_serve::h2::{Dispatch, H2Server, H2Settings, StreamJob};
 use gunicorn_serve::tls::Acceptor;
+use gunicorn_serve::{Count, RequestBudget};
 
 use crate::conn::Timeouts;
 use crate::handoff::{Shared, Turn};
-use crate::poller::{Poller, Settings, WAKER};
+use crate::job::Work;
+use crate::poller::{H2Hub, Poller, Serving, Settings, WAKER};
 
 register_worker!(WorkerClass::new(
     "gthread",
@@ -64,16 +71,80 @@ pub struct ThreadWorker {
     /// no key after dropping privileges, and workers built after a HUP get the files as they
     /// are then (see `gunicorn_serve::tls::load`).
     tls: Option<Acceptor>,
+    /// How HTTP/2 is served, if it is.
+    h2: H2Mode,
+}
+
+/// Whether and how the worker serves HTTP/2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum H2Mode {
+    /// HTTP/1 only.
+    Off,
+    /// By ALPN over TLS.
+    Alpn,
+    /// Cleartext from trusted peers opening with the preface; `required`: they must.
+    PriorKnowledge { required: bool },
 }
 
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
-    let tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
+    let mut tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
+    let h2 = h2_mode(cfg)?;
+    if h2 == H2Mode::Alpn {
+        tls = tls.map(|t| t.offering_h2(&cfg.http_protocols));
+    }
     Ok(Box::new(ThreadWorker {
         max_requests: gunicorn_core::worker::max_requests(cfg),
         tls,
+        h2,
     }))
+}
+
+/// HTTP/2 as `http_protocols` and `http2_cleartext` ask: by ALPN with TLS (where
+/// `http2_cleartext` is ignored, as gunicorn 27 ignores it), else h2c as `http2_cleartext`
+/// says. The Upgrade mechanism is refused here: RFC 9113 §3.1 deprecates it and this server
+/// does not implement it.
+fn h2_mode(cfg: &Config) -> Result<H2Mode, BuildError> {
+    use gunicorn_core::config::{H2Cleartext, SettingType};
+    // gunicorn 27 offers HTTP/2 only to HTTP peers: behind `--protocol uwsgi` the proxy speaks
+    // uWSGI packets, never HTTP/2.
+    if !cfg.http_protocols.h2() || cfg.protocol != gunicorn_core::config::Protocol::Http {
+        return Ok(H2Mode::Off);
+    }
+    if gunicorn_serve::tls::enabled(cfg) {
+        return Ok(H2Mode::Alpn);
+    }
+    match cfg.http2_cleartext {
+        H2Cleartext::Off => Ok(H2Mode::Off),
+        H2Cleartext::PriorKnowledge => Ok(H2Mode::PriorKnowledge { required: true }),
+        mode @ (H2Cleartext::Upgrade | H2Cleartext::Both) => Err(BuildError(format!(
+            "http2_cleartext {}: the h2c Upgrade mechanism is not supported (RFC 9113 \
+             deprecates it); use prior-knowledge",
+            mode.render()
+        ))),
+    }
+}
+
+/// Hands each HTTP/2 stream to the pool, counting it in `max_requests`.
+struct PoolDispatch {
+    shared: Arc<Shared<Poller>>,
+    budget: Arc<RequestBudget>,
+    shutdown: Shutdown,
+}
+
+impl Dispatch for PoolDispatch {
+    fn dispatch(&self, job: StreamJob) {
+        if self.budget.count() == Count::Last {
+            gunicorn_serve::log_autorestart();
+            self.shutdown.request(StopKind::Graceful);
+        }
+        self.shared.submit_from_outside(Work::Stream(job));
+    }
+
+    fn flush(&self) {
+        self.shared.wake_for_outside();
+    }
 }
 
 /// How often the poller touches the heartbeat: gunicorn's gthread does it on every loop turn,
@@ -87,7 +158,7 @@ fn heartbeat_interval(timeout: u64) -> Duration {
     }
 }
 
-fn settings(cfg: &Config, max_requests: Option<u64>) -> Settings {
+fn settings(cfg: &Config) -> Settings {
     let threads = usize::try_from(cfg.threads.max(1)).unwrap_or(usize::MAX);
     Settings {
         worker_connections: usize::try_from(cfg.worker_connections.max(1)).unwrap_or(usize::MAX),
@@ -97,7 +168,6 @@ fn settings(cfg: &Config, max_requests: Option<u64>) -> Settings {
             keepalive: Duration::from_secs(cfg.keepalive),
             head: (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout)),
         },
-        max_requests,
         graceful_timeout: Duration::from_secs(cfg.graceful_timeout),
         beat: heartbeat_interval(cfg.timeout),
         shared_listeners: cfg.workers > 1,
@@ -117,12 +187,31 @@ impl Worker for ThreadWorker {
         ));
         let boot = |e: std::io::Error| WorkerError::Boot(e.to_string());
         let listeners = worker_boot::nonblocking_listeners(std::mem::take(&mut ctx.listeners))?;
-        let settings = settings(&cfg, self.max_requests);
+        let settings = settings(&cfg);
         raise_open_files_limit(settings.worker_connections);
         let poll = mio::Poll::new().map_err(boot)?;
         let waker = mio::Waker::new(poll.registry(), WAKER).map_err(boot)?;
         let registry = poll.registry().try_clone().map_err(boot)?;
         let shared = Arc::new(Shared::new(waker, registry));
+        let budget = Arc::new(RequestBudget::new(self.max_requests));
+        let h2 = match self.h2 {
+            H2Mode::Off => None,
+            mode => {
+                let dispatch = Arc::new(PoolDispatch {
+                    shared: Arc::clone(&shared),
+                    budget: Arc::clone(&budget),
+                    shutdown: ctx.shutdown.clone(),
+                });
+                let server = H2Server::start(H2Settings::from_config(&cfg), &http, dispatch)
+                    .map_err(boot)?;
+                Some(H2Hub {
+                    server: Arc::new(server),
+                    prior_knowledge: matches!(mode, H2Mode::PriorKnowledge { .. }),
+                    preface_required: mode == H2Mode::PriorKnowledge { required: true },
+                })
+            }
+        };
+        let h2_server = h2.as_ref().map(|h| Arc::clone(&h.server));
         // `--timeout` also bounds each wait of a pool thread on a stalled client: the
         // heartbeat runs in the poller, so the arbiter would never time such a thread out.
         let io_timeout = settings.timeouts.head;
@@ -141,11 +230,21 @@ impl Worker for ThreadWorker {
             http,
             settings,
             ctx.shutdown.clone(),
-            self.tls,
+            Serving {
+                tls: self.tls,
+                h2,
+                budget,
+            },
         )
         .map_err(boot)?;
         shared.start(Box::new(poller));
         watch(&shared, &ctx, settings.beat);
+        if let Some(server) = h2_server {
+            // The event loop stopped: its graceful stop waited for the HTTP/2 connections, or
+            // gave up at the graceful timeout. Whatever is left is closed now.
+            server.stop(false);
+            server.join();
+        }
         Ok(())
     }
 }

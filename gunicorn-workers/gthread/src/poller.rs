@@ -15,6 +15,11 @@
 //! a protocol error (plain HTTP, garbage) closes it at once. Its failures are reported with
 //! `tls::handshake_failed` (a debug line and a StatsD counter), never at error level. The
 //! environ's TLS keys come from what the handshake established (`ConnInfo::tls`).
+//!
+//! HTTP/2: a TLS connection whose handshake chose `h2` by ALPN, and a plain connection from a
+//! trusted peer that opens with the HTTP/2 preface (`http2_cleartext`), leave the event loop
+//! for the worker's HTTP/2 thread (`gunicorn_serve::h2`), which hands their streams to the
+//! pool; they still count towards `--worker-connections` and a graceful stop waits for them.
 
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, AsRawFd};
@@ -24,6 +29,8 @@ use std::time::{Duration, Instant};
 use gunicorn_core::{log_error, Listener, Shutdown, StopKind};
 use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, RequestParser};
 use gunicorn_serve::accept::{accept_batch, BatchEnd};
+use gunicorn_serve::h2::preface::{self, Preface};
+use gunicorn_serve::h2::{H2Server, Incoming};
 use gunicorn_serve::tls::{handshake_failed, Acceptor};
 use gunicorn_serve::{Count, HeadReader, HeadStep, RequestBudget, Transport};
 use mio::unix::SourceFd;
@@ -31,7 +38,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::conn::{must_close, KeepAliveInputs, Timeouts, Wait, LINGER_LIMIT};
 use crate::handoff::{Baton, Shared, Turn};
-use crate::job::{Done, Job, PySocket};
+use crate::job::{Done, Job, PySocket, Work};
 use crate::socket::ClientSocket;
 
 /// The wake-up token of the pool threads handing connections back.
@@ -73,10 +80,21 @@ enum Tls {
     Established,
 }
 
+/// Whether a plain connection's first bytes are looked at for the HTTP/2 preface (h2c with
+/// prior knowledge, for a peer in `forwarded_allow_ips`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum H2cProbe {
+    /// Not looked at: HTTP/1 only.
+    Off,
+    /// Holds the first bytes while they may still be the preface.
+    Probing(Vec<u8>),
+}
+
 struct Conn {
     /// None while the connection is in a pool thread.
     io: Option<Box<dyn Transport>>,
     tls: Tls,
+    h2c: H2cProbe,
     /// `environ["gunicorn.socket"]`, made by the first request's pool thread and kept for the
     /// connection's life (see `Bridge::connection_socket`).
     socket: Option<PySocket>,
@@ -124,7 +142,6 @@ pub struct Settings {
     pub threads: usize,
     pub keepalive_enabled: bool,
     pub timeouts: Timeouts,
-    pub max_requests: Option<u64>,
     pub graceful_timeout: Duration,
     /// How often the heartbeat is touched.
     pub beat: Duration,
@@ -132,6 +149,26 @@ pub struct Settings {
     pub shared_listeners: bool,
     /// Connections a worker takes without deferring to the others (see `Poller::accept_at`).
     pub fair_share: usize,
+}
+
+/// What the event loop serves with besides its settings: the protocols beyond plain HTTP/1,
+/// and the `max_requests` budget it shares with the HTTP/2 thread.
+pub struct Serving {
+    /// TLS for every connection, when the worker serves TLS.
+    pub tls: Option<Acceptor>,
+    /// The HTTP/2 thread, when `http_protocols` has `h2`.
+    pub h2: Option<H2Hub>,
+    pub budget: Arc<RequestBudget>,
+}
+
+/// The worker's HTTP/2 thread and how connections reach it.
+pub struct H2Hub {
+    pub server: Arc<H2Server>,
+    /// h2c with prior knowledge (`http2_cleartext` `prior-knowledge` or `both`).
+    pub prior_knowledge: bool,
+    /// `prior-knowledge` alone: a trusted peer that sends anything but the preface gets 400
+    /// (gunicorn 27: it is expected to speak HTTP/2).
+    pub preface_required: bool,
 }
 
 pub struct Poller {
@@ -148,12 +185,15 @@ pub struct Poller {
     shutdown: Shutdown,
     /// The TLS configuration of every connection, when the worker serves TLS.
     tls: Option<Acceptor>,
+    /// The HTTP/2 thread, when `http_protocols` has `h2`.
+    h2: Option<H2Hub>,
     scratch: Vec<u8>,
     done: Vec<Done>,
     /// The tokens of the last poll, with whether the event said the peer closed (or failed).
     ready: Vec<(Token, bool)>,
-    /// `max_requests`: the request that reaches it starts a graceful stop.
-    budget: RequestBudget,
+    /// `max_requests`: the request that reaches it starts a graceful stop (HTTP/2 streams
+    /// count in it too).
+    budget: Arc<RequestBudget>,
     /// A listener may have connections waiting (its edge came, or a batch stopped short).
     accept_more: bool,
     /// Since when connections have been waiting on the listeners (reset at each accept).
@@ -170,8 +210,9 @@ impl Poller {
         http: Arc<HttpConfig>,
         settings: Settings,
         shutdown: Shutdown,
-        tls: Option<Acceptor>,
+        serving: Serving,
     ) -> std::io::Result<Poller> {
+        let Serving { tls, h2, budget } = serving;
         for (i, (l, _)) in listeners.iter().enumerate() {
             poll.registry().register(
                 &mut SourceFd(&l.as_raw_fd()),
@@ -198,10 +239,11 @@ impl Poller {
             settings,
             shutdown,
             tls,
+            h2,
             scratch: vec![0; READ_BUFFER],
             done: Vec::new(),
             ready: Vec::with_capacity(1024),
-            budget: RequestBudget::new(settings.max_requests),
+            budget,
             // Connections queued before this worker started are picked up at once.
             accept_more: true,
             pending_since: now,
@@ -224,7 +266,7 @@ impl Poller {
         }
         match self.life {
             Life::Serving => {}
-            Life::Draining { deadline } if self.open == 0 || now >= deadline => {
+            Life::Draining { deadline } if self.open + self.h2_open() == 0 || now >= deadline => {
                 return Turn::Stopped;
             }
             Life::Quitting { deadline } if self.busy == 0 || now >= deadline => {
@@ -297,7 +339,12 @@ impl Poller {
     fn can_accept(&self) -> bool {
         self.accept_more
             && self.life == Life::Serving
-            && self.open < self.settings.worker_connections
+            && self.open + self.h2_open() < self.settings.worker_connections
+    }
+
+    /// Connections the HTTP/2 thread serves.
+    fn h2_open(&self) -> usize {
+        self.h2.as_ref().map_or(0, |h| h.server.open_connections())
     }
 
     /// When this worker takes the next waiting connection.
@@ -341,7 +388,10 @@ impl Poller {
         for (listener, local) in &listeners {
             // gunicorn's gthread stops accepting at the cap; `accept_more` stays as it is (set)
             // so accepting resumes when a connection closes.
-            let cap = self.settings.worker_connections;
+            let cap = self
+                .settings
+                .worker_connections
+                .saturating_sub(self.h2_open());
             if self.open >= cap {
                 more = None;
                 break;
@@ -396,6 +446,16 @@ impl Poller {
             self.free.push(token);
             return;
         }
+        let h2c = match &self.h2 {
+            Some(hub)
+                if hub.prior_knowledge
+                    && tls == Tls::Plain
+                    && self.http.forwarded_allow_ips.allows(&info.peer) =>
+            {
+                H2cProbe::Probing(Vec::new())
+            }
+            _ => H2cProbe::Off,
+        };
         let parser = RequestParser::new(Arc::clone(&self.http), info.clone());
         let deadline = self
             .settings
@@ -405,6 +465,7 @@ impl Poller {
         self.conns[token] = Some(Conn {
             io: Some(io),
             tls,
+            h2c,
             socket: None,
             info,
             head: HeadReader::new(parser),
@@ -471,7 +532,33 @@ impl Poller {
                     return;
                 }
             };
-            let step = conn.head.feed(&self.scratch[..n]);
+            let step = match &mut conn.h2c {
+                H2cProbe::Off => conn.head.feed(&self.scratch[..n]),
+                H2cProbe::Probing(first) => {
+                    first.extend_from_slice(&self.scratch[..n]);
+                    match preface::detect(first) {
+                        Preface::Partial => continue,
+                        Preface::Complete => {
+                            let first = std::mem::take(first);
+                            self.hand_to_h2(token, first);
+                            return;
+                        }
+                        Preface::Absent if self.h2.as_ref().is_some_and(|h| h.preface_required) => {
+                            let err = HttpError::h2c_preface(first);
+                            self.reject(token, &err);
+                            return;
+                        }
+                        Preface::Absent => {
+                            let first = std::mem::take(first);
+                            conn.h2c = H2cProbe::Off;
+                            conn.head.feed(&first)
+                        }
+                    }
+                }
+            };
+            let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+                return;
+            };
             // Over TLS a short read says nothing about the socket: it returns one record's
             // bytes, more records may wait in the socket.
             conn.recheck = n == self.scratch.len() || conn.peer_closed || conn.tls != Tls::Plain;
@@ -501,6 +588,18 @@ impl Poller {
         if !io.in_handshake() {
             conn.tls = Tls::Established;
             conn.info.tls = io.tls_info();
+            let alpn_h2 = conn.info.tls.as_ref().is_some_and(|t| t.alpn == Some("h2"));
+            if alpn_h2 && self.h2.is_some() {
+                // The read that ended the handshake may have returned the first plaintext
+                // (the client preface, sent with its last flight): the HTTP/2 thread reads it
+                // first, then what the stream still buffers.
+                let prefix = match read {
+                    Ok(Some(n)) => self.scratch[..*n].to_vec(),
+                    _ => Vec::new(),
+                };
+                self.hand_to_h2(token, prefix);
+                return false;
+            }
             // Now waiting for the first request, as a new connection does.
             if conn.wait == Wait::Handshake {
                 conn.wait = Wait::FirstRequest;
@@ -608,7 +707,7 @@ impl Poller {
         conn.deadline = None;
         self.busy += 1;
         self.shared.submit(
-            Job {
+            Work::Request(Job {
                 token,
                 io,
                 req,
@@ -617,7 +716,7 @@ impl Poller {
                 socket: conn.socket.take(),
                 after_head,
                 force_close,
-            },
+            }),
             Instant::now(),
         );
         if count == Count::Last && self.life == Life::Serving {
@@ -675,6 +774,35 @@ impl Poller {
             if recheck {
                 self.read_head(token);
             }
+        }
+    }
+
+    // ---- HTTP/2 -----------------------------------------------------------------------------
+
+    /// Hands a connection to the HTTP/2 thread, with the bytes already read from it: it leaves
+    /// the event loop (its slot is freed; the HTTP/2 thread counts it as open).
+    fn hand_to_h2(&mut self, token: usize, prefix: Vec<u8>) {
+        let Some(server) = self.h2.as_ref().map(|h| Arc::clone(&h.server)) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(token);
+        self.open -= 1;
+        let Some(io) = conn.io else { return };
+        let _ = self
+            .poll
+            .registry()
+            .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()));
+        self.shared.release_socket(None, conn.socket);
+        let incoming = Incoming {
+            io,
+            prefix,
+            conn: conn.info,
+        };
+        if server.serve(incoming).is_err() {
+            log_error!("the HTTP/2 thread is gone: a connection was closed");
         }
     }
 
@@ -797,6 +925,10 @@ impl Poller {
             deadline: now + self.settings.graceful_timeout,
         };
         self.stop_accepting();
+        if let Some(h2) = &self.h2 {
+            // GOAWAY on every HTTP/2 connection; their streams in flight finish.
+            h2.server.stop(true);
+        }
         let linger = now + STOP_KEEPALIVE_LINGER;
         for conn in self.conns.iter_mut().flatten() {
             if conn.phase == Phase::Reading && conn.wait == Wait::Idle {
@@ -816,6 +948,9 @@ impl Poller {
         };
         self.life = Life::Quitting { deadline };
         self.stop_accepting();
+        if let Some(h2) = &self.h2 {
+            h2.server.stop(false);
+        }
         let waiting: Vec<usize> = self
             .conns
             .iter()

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use gunicorn_http::HttpConfig;
 use gunicorn_python::wsgi::{Bridge, Exchange, Outcome};
+use gunicorn_serve::h2::StreamJob;
 use mio::unix::SourceFd;
 use pyo3::prelude::*;
 
 use crate::conn::{DRAIN_LIMIT, DRAIN_TIME};
 use crate::handoff::{Shared, RESCUE_DELAY};
-use crate::job::{close_socket, Done, Job, PySocket};
+use crate::job::{close_socket, Done, Job, PySocket, Work};
 use crate::poller::Poller;
 use crate::socket::{self, set_io_limit, IoLimit};
 
@@ -77,10 +78,13 @@ fn pool_thread(
                 });
                 shared.next_job(finished)
             });
-            let Some(job) = next else { return };
+            let Some(work) = next else { return };
             socket::clear_waited();
             let started = Instant::now();
-            ran = Some((run(py, shared, bridge, http, job), started));
+            match work {
+                Work::Request(job) => ran = Some((run(py, shared, bridge, http, job), started)),
+                Work::Stream(job) => run_stream(py, shared, bridge, http, job),
+            }
         }
     });
 }
@@ -138,6 +142,35 @@ fn run(
         reusable: outcome.reusable,
         force_close: job.force_close,
         has_body: !matches!(job.req.body, gunicorn_http::BodyKind::Length(0)),
+    }
+}
+
+/// Runs the app for one HTTP/2 stream's request (with the GIL). Its connection stays with the
+/// HTTP/2 thread: nothing goes back to the event loop. A stream the client reset while it
+/// waited in the queue is skipped, not run for nobody (rapid reset, CVE-2023-44487).
+fn run_stream(
+    py: Python<'_>,
+    shared: &Shared<Poller>,
+    bridge: &Bridge,
+    http: &Arc<HttpConfig>,
+    job: StreamJob,
+) {
+    if job.reply.is_cancelled() {
+        return;
+    }
+    shared.collect(py);
+    let StreamJob {
+        req,
+        conn,
+        body,
+        reply,
+    } = job;
+    let exchange = Exchange::for_stream(body, reply, &req, Arc::clone(http));
+    if let Err(e) = bridge.handle_request(py, &req, &conn, None, http, &exchange) {
+        // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
+        if let Some(page) = gunicorn_serve::reject::request_error(&conn, &e) {
+            py.detach(|| exchange.try_send_error_page(&page));
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! - [`transport`]: the byte stream a connection is served over ([`Transport`]);
 //! - [`tls`]: TLS with gunicorn's settings (rustls), a `Transport` over any other;
+//! - [`h2`]: HTTP/2 with gunicorn's settings (the h2 crate), its streams handed to the worker;
 //! - [`accept`]: taking connections off core's listeners in batches;
 //! - [`head`]: reading a request head, sans-IO ([`HeadReader`]) and blocking ([`read_head`]);
 //! - [`reject`]: the answer to a request that failed before the app;
@@ -21,10 +22,13 @@ pub mod accept;
 pub mod addr;
 pub mod budget;
 pub mod deadline;
+pub mod h2;
 pub mod head;
 pub mod http_config;
 pub mod linger;
 pub mod reject;
+#[allow(unsafe_code)]
+mod sys;
 pub mod tls;
 pub mod transport;
 

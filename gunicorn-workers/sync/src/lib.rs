@@ -137,6 +137,7 @@ struct Running {
 impl Worker for SyncWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
+        gunicorn_serve::h2::warn_unsupported(&cfg, "sync");
         let opts = BridgeOptions::from_config(&cfg, false, true);
         let (bridge, http) = worker_boot::load_app_and_bridge(&cfg, opts)?;
         gunicorn_core::worker::set_abort_handler(Box::new(abort_current_request));

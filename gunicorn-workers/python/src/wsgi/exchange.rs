@@ -12,6 +12,7 @@ use pyo3::{Py, PyAny, Python};
 
 use gunicorn_http::{BodyDecoder, HttpConfig, HttpError, ReqMeta, Request, Response};
 
+use gunicorn_serve::h2::{split_page, Page, StreamBody, StreamReply};
 use gunicorn_serve::Transport;
 
 /// How much raw body input is read from the socket at a time.
@@ -28,9 +29,21 @@ pub(crate) enum BodyError {
     Closed,
 }
 
+/// What an exchange's bytes travel over.
+pub(crate) enum Wire {
+    /// An HTTP/1 connection: the response is framed here, as bytes.
+    Http1(Box<dyn Transport>),
+    /// An HTTP/2 stream: the head and body go to the stream's task as messages, which frames
+    /// them (gunicorn_serve::h2).
+    Http2 {
+        body: StreamBody,
+        reply: StreamReply,
+    },
+}
+
 /// What the request's Python objects and the bridge share.
 pub(crate) struct State {
-    io: Option<Box<dyn Transport>>,
+    io: Option<Wire>,
     /// Raw bytes read from the socket and not yet decoded (they start with what followed the
     /// request head).
     raw: Vec<u8>,
@@ -97,12 +110,43 @@ impl Exchange {
         http: Arc<HttpConfig>,
         always_close: bool,
     ) -> Exchange {
+        Exchange::with_wire(Wire::Http1(io), after_head, req, http, always_close)
+    }
+
+    /// Starts the exchange of an HTTP/2 stream's request `req`: its body comes from the
+    /// stream, its response goes to it.
+    pub fn for_stream(
+        body: StreamBody,
+        reply: StreamReply,
+        req: &Request,
+        http: Arc<HttpConfig>,
+    ) -> Exchange {
+        let ex = Exchange::with_wire(Wire::Http2 { body, reply }, Vec::new(), req, http, false);
+        // The body is the stream's DATA up to END_STREAM (its Content-Length, if any, is
+        // enforced by the h2 crate): read as it comes, not through an HTTP/1 decoder.
+        {
+            let mut st = ex.lock();
+            st.body_done = false;
+            if req.header("CONTENT-LENGTH").is_none() {
+                st.length = None;
+            }
+        }
+        ex
+    }
+
+    fn with_wire(
+        wire: Wire,
+        after_head: Vec<u8>,
+        req: &Request,
+        http: Arc<HttpConfig>,
+        always_close: bool,
+    ) -> Exchange {
         let protocol = http.protocol;
         let decoder = BodyDecoder::new(&req.body, http);
         let body_done = decoder.is_done();
         Exchange(
             Arc::new(Mutex::new(State {
-                io: Some(io),
+                io: Some(wire),
                 raw: after_head,
                 raw_pos: 0,
                 decoder,
@@ -144,11 +188,10 @@ impl Exchange {
     pub fn abortable(self) -> Exchange {
         let progress = {
             let mut st = self.lock();
-            let plain_fd = st
-                .io
-                .as_ref()
-                .filter(|io| io.passthrough())
-                .map(|io| io.as_fd().as_raw_fd());
+            let plain_fd = match &st.io {
+                Some(Wire::Http1(io)) if io.passthrough() => Some(io.as_fd().as_raw_fd()),
+                _ => None,
+            };
             let Some(fd) = plain_fd else {
                 drop(st);
                 return self;
@@ -277,7 +320,9 @@ impl Exchange {
     /// are still alive raise `OSError` from then on.
     pub fn take_transport(&self) -> Option<(Box<dyn Transport>, Vec<u8>)> {
         let mut st = self.lock();
-        let io = st.io.take()?;
+        let Wire::Http1(io) = st.io.take()? else {
+            return None;
+        };
         let pos = st.raw_pos;
         let rest = st.raw.split_off(pos);
         Some((io, rest))
@@ -359,6 +404,10 @@ impl State {
             if self.body.len() - self.body_pos >= want || self.body_done {
                 return Ok(());
             }
+            if matches!(self.io, Some(Wire::Http2 { .. })) {
+                self.read_more()?;
+                continue;
+            }
             if self.raw_pos < self.raw.len() {
                 let used = self
                     .decoder
@@ -392,7 +441,12 @@ impl State {
             self.raw.drain(..self.raw_pos);
             self.raw_pos = 0;
         }
-        let io = self.io.as_mut().ok_or(BodyError::Closed)?;
+        let io = match self.io.as_mut().ok_or(BodyError::Closed)? {
+            Wire::Http1(io) => io,
+            Wire::Http2 { body, .. } => {
+                return read_stream(body, &mut self.body, &mut self.body_done)
+            }
+        };
         let len = self.raw.len();
         self.raw.resize(len + READ_CHUNK, 0);
         let n = loop {
@@ -433,8 +487,10 @@ impl State {
 
     /// Writes `raw` bytes as they are (100 Continue, 103 Early Hints, error pages).
     pub(crate) fn write_raw(&mut self, raw: &[u8]) -> io::Result<()> {
-        let io = self.io.as_mut().ok_or_else(closed)?;
-        let r = io.write_all(raw);
+        let r = match self.io.as_mut().ok_or_else(closed)? {
+            Wire::Http1(io) => io.write_all(raw),
+            Wire::Http2 { reply, .. } => send_page(reply, raw),
+        };
         if r.is_err() {
             self.write_failed = true;
         }
@@ -444,6 +500,9 @@ impl State {
     /// Sends body bytes (the head first if not sent yet, in the same write); with `last`, also
     /// ends the body (chunked terminator). Errors if `start_response` was not called.
     pub(crate) fn write_body(&mut self, data: &[u8], last: bool) -> io::Result<()> {
+        if matches!(self.io, Some(Wire::Http2 { .. })) {
+            return self.write_stream_body(data, last);
+        }
         let resp = self.response.as_mut().ok_or_else(no_response)?;
         if !self.reply.started() {
             resp.encode_head(&mut self.out);
@@ -463,7 +522,7 @@ impl State {
     /// [`State::flush`] with `MSG_MORE` (see [`Exchange::set_closing_after`]).
     fn flush_before_close(&mut self) -> io::Result<()> {
         use nix::sys::socket::{send, MsgFlags};
-        let Some(io) = self.io.as_ref() else {
+        let Some(Wire::Http1(io)) = self.io.as_ref() else {
             self.out.clear();
             self.write_failed = true;
             return Err(closed());
@@ -505,6 +564,9 @@ impl State {
 
     /// Sends the head now (before a `sendfile`), unless already sent.
     pub(crate) fn send_head(&mut self) -> io::Result<()> {
+        if matches!(self.io, Some(Wire::Http2 { .. })) {
+            return self.write_stream_body(&[], false);
+        }
         let resp = self.response.as_mut().ok_or_else(no_response)?;
         if !self.reply.started() {
             resp.encode_head(&mut self.out);
@@ -519,7 +581,8 @@ impl State {
             return Ok(());
         }
         let r = match self.io.as_mut() {
-            Some(io) => io.write_all(&self.out),
+            Some(Wire::Http1(io)) => io.write_all(&self.out),
+            Some(Wire::Http2 { reply, .. }) => reply.data(std::mem::take(&mut self.out), false),
             None => Err(closed()),
         };
         self.out.clear();
@@ -532,11 +595,59 @@ impl State {
     /// Whether the response may bypass the transport and go to its descriptor
     /// ([`Transport::passthrough`]).
     pub(crate) fn passthrough(&self) -> bool {
-        self.io.as_ref().is_some_and(|io| io.passthrough())
+        matches!(&self.io, Some(Wire::Http1(io)) if io.passthrough())
     }
 
+    /// The connection's transport; Err on an HTTP/2 stream, which has none of its own.
     pub(crate) fn transport(&mut self) -> io::Result<&mut Box<dyn Transport>> {
-        self.io.as_mut().ok_or_else(closed)
+        match self.io.as_mut() {
+            Some(Wire::Http1(io)) => Ok(io),
+            Some(Wire::Http2 { .. }) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "an HTTP/2 stream has no socket of its own",
+            )),
+            None => Err(closed()),
+        }
+    }
+
+    /// [`State::write_body`] on an HTTP/2 stream: the head as a message when it goes out, the
+    /// body bytes (counted and bounded by the response, never chunked) as DATA.
+    fn write_stream_body(&mut self, data: &[u8], last: bool) -> io::Result<()> {
+        let resp = self.response.as_mut().ok_or_else(no_response)?;
+        let head = if self.reply.started() {
+            None
+        } else {
+            mark_head_sent(&mut self.reply, self.progress.as_deref());
+            Some((resp.status, resp.headers.clone()))
+        };
+        resp.encode_body(data, &mut self.out);
+        let body = std::mem::take(&mut self.out);
+        let Some(Wire::Http2 { reply, .. }) = self.io.as_ref() else {
+            return Err(closed());
+        };
+        let mut r = Ok(());
+        if let Some((status, fields)) = head {
+            if last {
+                // The whole response in one message (the usual small response).
+                let r = reply.whole(status, fields, body);
+                return self.failed_if(r);
+            }
+            r = reply.head(status, fields, false);
+            if r.is_err() {
+                return self.failed_if(r);
+            }
+        }
+        if !body.is_empty() || last {
+            r = reply.data(body, last);
+        }
+        self.failed_if(r)
+    }
+
+    fn failed_if(&mut self, r: io::Result<()>) -> io::Result<()> {
+        if r.is_err() {
+            self.write_failed = true;
+        }
+        r
     }
 
     /// Sends the head, then `count` bytes of the file `fd` from `offset` with sendfile(2)
@@ -558,7 +669,7 @@ impl State {
             }
             let mut sent = 0u64;
             while sent < count {
-                let io = self.io.as_mut().ok_or_else(closed)?;
+                let io = self.transport()?;
                 let want = (count - sent).min(1 << 30) as usize;
                 match crate::sys::sendfile_from_python_fd(io.as_fd(), fd, &mut offset, want) {
                     Ok(0) => break,
@@ -652,4 +763,49 @@ fn closed() -> io::Error {
 
 fn no_response() -> io::Error {
     io::Error::other("start_response() was not called before the response body")
+}
+
+/// Reads the next piece of an HTTP/2 stream's body into `into`; the end of the stream ends the
+/// body.
+fn read_stream(
+    body: &mut StreamBody,
+    into: &mut Vec<u8>,
+    done: &mut bool,
+) -> Result<(), BodyError> {
+    let len = into.len();
+    into.resize(len + READ_CHUNK, 0);
+    let r = body.read(&mut into[len..]);
+    match r {
+        Ok(n) => {
+            into.truncate(len + n);
+            if n == 0 {
+                *done = true;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            into.truncate(len);
+            *done = true;
+            Err(BodyError::Io(e))
+        }
+    }
+}
+
+/// Sends one of this server's HTTP/1 pages (an error page, 103 Early Hints) on an HTTP/2
+/// stream, as the frames of the same response.
+fn send_page(reply: &StreamReply, page: &[u8]) -> io::Result<()> {
+    let Page {
+        status,
+        fields,
+        body,
+    } = split_page(page)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a response page"))?;
+    if status < 200 {
+        return reply.informational(status, fields);
+    }
+    reply.head(status, fields, body.is_empty())?;
+    if body.is_empty() {
+        return Ok(());
+    }
+    reply.data(body.to_vec(), true)
 }

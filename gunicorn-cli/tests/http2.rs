@@ -1,0 +1,761 @@
+//! End-to-end tests of HTTP/2 on the gthread worker (issue 15): ALPN over TLS with curl, h2c
+//! with prior knowledge (curl, Python's `h2` package), the settings (`--http-protocols`,
+//! `--http2-cleartext`, the limits), the WSGI environ and access log of a stream, streams of one
+//! connection running concurrently, large bodies both ways with small windows, early hints,
+//! GOAWAY on HUP with zero failed streams (the Rust `h2` client, which handles GOAWAY as
+//! browsers do), and the attacks of the last years sent as raw frames: rapid reset, the
+//! CONTINUATION flood, an HPACK bomb, SETTINGS and PING floods, a zero-window stall, too many
+//! streams. After each attack the server must go on serving another client. Every wait is
+//! bounded; nothing asserts how long something took beyond an upper bound.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::tls::{have_curl, have_openssl, python, run_bounded, start_https, Pki};
+use support::{fixtures_dir, Gunicorn, Server};
+
+// ---- servers and clients ----------------------------------------------------------------------
+
+/// A gthread server (one worker) serving h2c with prior knowledge to loopback, with `extra`
+/// flags, on `app`.
+fn h2c_server(app: &str, extra: &[&str]) -> Server {
+    let server = Gunicorn::new()
+        .args(["-k", "gthread", "-w", "1", "--threads", "4"])
+        .args([
+            "--http-protocols",
+            "h2,h1",
+            "--http2-cleartext",
+            "prior-knowledge",
+        ])
+        .args(extra)
+        .arg(app)
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    server
+}
+
+/// `python h2_client.py PORT ARGS...`: its JSON output.
+fn h2_client(port: u16, args: &[&str]) -> String {
+    let out = run_bounded(
+        Command::new(python())
+            .arg(fixtures_dir().join("h2_client.py"))
+            .arg(port.to_string())
+            .args(args),
+    );
+    assert!(
+        out.status.success(),
+        "h2_client {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `curl -sS --max-time 30 ARGS`: (exit status, stdout, stderr).
+fn curl(args: &[&str]) -> (i32, String, String) {
+    let out = run_bounded(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "30"])
+            .args(args),
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn certs() -> Pki {
+    Pki::new("http2", "/CN=Test CA").server("server", "/CN=localhost")
+}
+
+fn have_tools() -> bool {
+    if have_openssl() && have_curl() {
+        return true;
+    }
+    support::skip("openssl or curl is missing");
+    false
+}
+
+// ---- raw frames (RFC 9113 §4.1) ---------------------------------------------------------------
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const DATA: u8 = 0;
+const HEADERS: u8 = 1;
+const RST_STREAM: u8 = 3;
+const SETTINGS: u8 = 4;
+const PING: u8 = 6;
+const GOAWAY: u8 = 7;
+const CONTINUATION: u8 = 9;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An HPACK string literal, not Huffman-coded, with a 7-bit length prefix (RFC 7541 §5.2).
+fn hpack_str(out: &mut Vec<u8>, s: &[u8]) {
+    let mut n = s.len();
+    if n < 127 {
+        out.push(n as u8);
+    } else {
+        out.push(127);
+        n -= 127;
+        while n >= 128 {
+            out.push((n % 128) as u8 | 0x80);
+            n /= 128;
+        }
+        out.push(n as u8);
+    }
+    out.extend_from_slice(s);
+}
+
+/// The header block of `GET path` (static-table names, literals without indexing).
+fn get_block(path: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86]; // :method GET, :scheme http
+    b.push(0x04); // :path, literal without indexing
+    hpack_str(&mut b, path.as_bytes());
+    b.push(0x01); // :authority
+    hpack_str(&mut b, b"h2.example");
+    b
+}
+
+/// A raw HTTP/2 client connection (h2c with prior knowledge): the preface and an empty
+/// SETTINGS are sent on connect.
+struct Raw {
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    fn connect(port: u16) -> Raw {
+        let sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        sock.set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut raw = Raw {
+            sock,
+            buf: Vec::new(),
+        };
+        let mut hello = PREFACE.to_vec();
+        hello.extend(frame(SETTINGS, 0, 0, &[]));
+        raw.send(&hello).expect("preface");
+        raw
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.sock.write_all(bytes)
+    }
+
+    /// The next frame (type, flags, stream, payload); None at the end of the connection or
+    /// after 10 s of silence.
+    fn next(&mut self) -> Option<(u8, u8, u32, Vec<u8>)> {
+        loop {
+            if self.buf.len() >= 9 {
+                let len = (usize::from(self.buf[0]) << 16)
+                    | (usize::from(self.buf[1]) << 8)
+                    | usize::from(self.buf[2]);
+                if self.buf.len() >= 9 + len {
+                    let head: Vec<u8> = self.buf.drain(..9 + len).collect();
+                    let stream =
+                        u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+                    return Some((head[3], head[4], stream, head[9..].to_vec()));
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            match self.sock.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Reads frames until `stop` says so or the connection ends; acknowledges SETTINGS.
+    /// Returns the frames seen.
+    fn read_until(
+        &mut self,
+        mut stop: impl FnMut(u8, u8, u32, &[u8]) -> bool,
+    ) -> Vec<(u8, u8, u32)> {
+        let mut seen = Vec::new();
+        while let Some((kind, flags, stream, payload)) = self.next() {
+            if kind == SETTINGS && flags & 1 == 0 {
+                let _ = self.send(&frame(SETTINGS, 1, 0, &[]));
+            }
+            seen.push((kind, flags, stream));
+            if stop(kind, flags, stream, &payload) {
+                break;
+            }
+        }
+        seen
+    }
+
+    /// Whether the server sent GOAWAY (or closed the connection) within 10 s.
+    fn goaway_or_closed(&mut self) -> bool {
+        let mut goaway = false;
+        self.read_until(|kind, _, _, _| {
+            goaway |= kind == GOAWAY;
+            goaway
+        });
+        goaway || self.next().is_none()
+    }
+}
+
+/// One `GET path` over a new raw connection: true when a response HEADERS with `:status 200`
+/// (static index 8, as the server encodes it) came back on stream 1.
+fn raw_get_ok(port: u16, path: &str) -> bool {
+    let mut raw = Raw::connect(port);
+    raw.send(&frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        1,
+        &get_block(path),
+    ))
+    .unwrap();
+    let mut ok = false;
+    raw.read_until(|kind, _, stream, payload| {
+        if kind == HEADERS && stream == 1 {
+            ok = payload.first() == Some(&0x88);
+            return true;
+        }
+        kind == GOAWAY || kind == RST_STREAM
+    });
+    ok
+}
+
+/// The worker pids alive now.
+fn same_worker(server: &Server, before: &[i32]) -> bool {
+    let now: Vec<i32> = support::children_of(server.pid());
+    before.iter().all(|p| now.contains(p))
+}
+
+// ---- ALPN over TLS ------------------------------------------------------------------------------
+
+#[test]
+fn alpn_negotiates_h2_and_the_environ_says_http_2() {
+    if !have_tools() {
+        return;
+    }
+    let pki = certs();
+    let (server, port) = start_https(
+        Gunicorn::new()
+            .args(["-k", "gthread", "-w", "1", "--threads", "4"])
+            .args(pki.tls_args("server"))
+            .args(["--http-protocols", "h2,h1", "--access-logfile", "-"])
+            .arg("h2_app:app"),
+        1,
+    );
+    let url = format!("https://localhost:{port}/env?x=1");
+    let ca = pki.path("ca.pem");
+    let (code, body, err) = curl(&["--http2", "--cacert", &ca, "-w", "\n%{http_version}", &url]);
+    assert_eq!(code, 0, "{err}");
+    let (json, version) = body.rsplit_once('\n').unwrap();
+    assert_eq!(version, "2", "curl did not speak HTTP/2: {err}");
+    for needle in [
+        "\"SERVER_PROTOCOL\": \"HTTP/2.0\"",
+        "\"wsgi.url_scheme\": \"https\"",
+        &format!("\"HTTP_HOST\": \"localhost:{port}\""),
+        "\"QUERY_STRING\": \"x=1\"",
+        "\"HTTPS\": \"on\"",
+    ] {
+        assert!(json.contains(needle), "{needle} not in {json}");
+    }
+    // The access log counts the stream as a request, `%(H)s` = HTTP/2.0.
+    assert!(
+        server
+            .wait_for("\"GET /env?x=1 HTTP/2.0\" 200", 1, Duration::from_secs(10))
+            .is_some(),
+        "no access line: {}",
+        server.output()
+    );
+    // HTTP/1.1 is still offered on the same port.
+    let (code, _, err) = curl(&["--http1.1", "--cacert", &ca, "-w", "%{http_version}", &url]);
+    assert_eq!(code, 0, "{err}");
+    // A large response and wsgi.file_wrapper over TLS.
+    for (path, size) in [("file", "100000"), ("big?3000000", "3000000")] {
+        let url = format!("https://localhost:{port}/{path}");
+        let (code, out, err) = curl(&[
+            "--http2",
+            "--cacert",
+            &ca,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{size_download}",
+            &url,
+        ]);
+        assert_eq!((code, out.as_str()), (0, size), "{path}: {err}");
+    }
+}
+
+#[test]
+fn h1_only_unless_asked_and_sync_warns_as_gunicorn() {
+    if !have_tools() {
+        return;
+    }
+    let pki = certs();
+    for (worker, protocols) in [("gthread", None), ("sync", Some("h2,h1"))] {
+        let mut g = Gunicorn::new()
+            .args(["-k", worker, "-w", "1"])
+            .args(pki.tls_args("server"));
+        if let Some(p) = protocols {
+            g = g.args(["--http-protocols", p]);
+        }
+        let (server, port) = start_https(g.arg("hello:app"), 1);
+        let (code, out, err) = curl(&[
+            "--http2",
+            "--cacert",
+            &pki.path("ca.pem"),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+            &format!("https://localhost:{port}/"),
+        ]);
+        assert_eq!((code, out.as_str()), (0, "1.1"), "{worker}: {err}");
+        if worker == "sync" {
+            assert!(
+                server
+                    .output()
+                    .contains("HTTP/2 is not supported by the sync worker. Use gthread, gevent, or asgi workers for HTTP/2 support. Falling back to HTTP/1.1 only."),
+                "{}",
+                server.output()
+            );
+        }
+    }
+}
+
+// ---- h2c ----------------------------------------------------------------------------------------
+
+#[test]
+fn h2c_prior_knowledge_for_trusted_peers_only() {
+    if !have_curl() {
+        support::skip("curl is missing");
+        return;
+    }
+    let server = h2c_server("h2_app:app", &[]);
+    let url = format!("http://127.0.0.1:{}/env", server.port());
+    let (code, body, err) = curl(&["--http2-prior-knowledge", "-w", "\n%{http_version}", &url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        body.ends_with("\n2") && body.contains("\"SERVER_PROTOCOL\": \"HTTP/2.0\""),
+        "{body}"
+    );
+    // A trusted peer on a prior-knowledge port must speak HTTP/2 (gunicorn 27): 400.
+    let resp = server.get("/env");
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(
+        resp.text()
+            .contains("Expected HTTP/2 connection preface, got b&#x27;GET /env HTTP/1.1"),
+        "{}",
+        resp.text()
+    );
+    drop(server);
+    // Anyone else is served HTTP/1.x as if h2c were off.
+    let server = h2c_server("h2_app:app", &["--forwarded-allow-ips", "192.0.2.1"]);
+    assert_eq!(server.get("/env").status, 200);
+    let (_, out, _) = curl(&[
+        "--http2-prior-knowledge",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("http://127.0.0.1:{}/", server.port()),
+    ]);
+    assert_ne!(out, "200", "an untrusted peer got h2c");
+}
+
+#[test]
+fn settings_are_checked_before_any_fork() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--http-protocols", "h3"], "http_protocols"),
+        (&["--http-protocols", "h2,h2"], "http_protocols"),
+        (&["--http2-cleartext", "sometimes"], "http2_cleartext"),
+        (&["--http2-max-frame-size", "1000"], "http2_max_frame_size"),
+        (
+            &["--http2-max-concurrent-streams", "0"],
+            "http2_max_concurrent_streams",
+        ),
+        (
+            &["--http2-initial-window-size", "2147483648"],
+            "http2_initial_window_size",
+        ),
+        (
+            &["--http-protocols", "h2,h1", "--http2-cleartext", "upgrade"],
+            "the h2c Upgrade mechanism is not supported",
+        ),
+    ];
+    for (args, needle) in cases {
+        let done = Gunicorn::new()
+            .args(["-k", "gthread"])
+            .args(*args)
+            .arg("hello:app")
+            .bind_free_port()
+            .run();
+        assert_ne!(done.code(), Some(0), "{args:?}");
+        assert!(done.stderr.contains(needle), "{args:?}: {}", done.stderr);
+        assert!(
+            !done.stderr.contains("Booting worker"),
+            "{args:?}: {}",
+            done.stderr
+        );
+    }
+}
+
+// ---- streams -----------------------------------------------------------------------------------
+
+#[test]
+fn streams_of_one_connection_run_concurrently() {
+    if !support::have_module("h2") {
+        return;
+    }
+    let server = h2c_server("h2_app:app", &[]);
+    // Four streams meet at a barrier inside the app: only concurrent streams get there.
+    let out = h2_client(server.port(), &["barrier", "4"]);
+    assert!(
+        out.contains("\"statuses\": [\"200\", \"200\", \"200\", \"200\"]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn large_bodies_both_ways_with_small_windows() {
+    if !support::have_module("h2") {
+        return;
+    }
+    let server = h2c_server("h2_app:app", &["--http2-initial-window-size", "16384"]);
+    let port = server.port();
+    // 1 MiB up, through a 16 KiB window the server reopens as the app reads.
+    let out = h2_client(port, &["upload", "1048576"]);
+    let sent = out.split("\"sha256\": \"").nth(2).map(|s| &s[..64]);
+    assert!(out.contains("\"size\": 1048576"), "{out}");
+    assert_eq!(
+        out.split("\"sha256\": \"").nth(1).map(|s| &s[..64]),
+        sent,
+        "{out}"
+    );
+    // 1 MB down, through the client's 1 KiB window.
+    let out = h2_client(port, &["download", "1000000", "1024"]);
+    assert!(
+        out.contains("\"status\": \"200\", \"size\": 1000000"),
+        "{out}"
+    );
+    // 103 Early Hints as an informational HEADERS frame.
+    let out = h2_client(port, &["hints"]);
+    assert!(
+        out.contains("\":status\": \"103\"")
+            && out.contains("\"link\": \"</style.css>; rel=preload\""),
+        "{out}"
+    );
+    assert!(out.contains("\"body\": \"hinted\\n\""), "{out}");
+}
+
+/// Runs `GET /` batches over the Rust h2 client for `seconds`: (ok, failed, refused).
+/// Streams refused by a GOAWAY (above its last stream id) are what a client retries, not
+/// failures.
+fn goaway_loop(port: u16, seconds: u64) -> (u64, u64, u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let (mut ok, mut failed, mut refused) = (0, 0, 0);
+        let end = Instant::now() + Duration::from_secs(seconds);
+        while Instant::now() < end {
+            let Ok(Ok(tcp)) = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::TcpStream::connect(("127.0.0.1", port)),
+            )
+            .await
+            else {
+                failed += 1;
+                continue;
+            };
+            let Ok((client, conn)) = h2::client::handshake(tcp).await else {
+                failed += 1;
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let mut pending = Vec::new();
+            for _ in 0..10 {
+                let client = client.clone();
+                pending.push(tokio::spawn(async move {
+                    let req = http::Request::get("http://h2.example/").body(()).unwrap();
+                    let ready = client.ready().await?;
+                    let mut c = ready;
+                    let (resp, _) = c.send_request(req, true)?;
+                    let resp = resp.await?;
+                    let status = resp.status();
+                    let mut body = resp.into_body();
+                    while let Some(chunk) = body.data().await {
+                        chunk?;
+                    }
+                    Ok::<_, h2::Error>(status)
+                }));
+            }
+            for p in pending {
+                match tokio::time::timeout(Duration::from_secs(10), p).await {
+                    Ok(Ok(Ok(s))) if s == 200 => ok += 1,
+                    Ok(Ok(Err(e)))
+                        if e.reason() == Some(h2::Reason::REFUSED_STREAM) || e.is_go_away() =>
+                    {
+                        refused += 1
+                    }
+                    other => {
+                        eprintln!("failed stream: {other:?}");
+                        failed += 1;
+                    }
+                }
+            }
+        }
+        (ok, failed, refused)
+    })
+}
+
+#[test]
+fn graceful_reload_sends_goaway_and_loses_no_stream() {
+    let server = Gunicorn::new()
+        .args(["-k", "gthread", "-w", "2", "--threads", "4"])
+        .args([
+            "--http-protocols",
+            "h2,h1",
+            "--http2-cleartext",
+            "prior-knowledge",
+        ])
+        .arg("hello:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(2);
+    let port = server.port();
+    let looping = std::thread::spawn(move || goaway_loop(port, 6));
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        server.signal(nix::sys::signal::Signal::SIGHUP);
+    }
+    let (ok, failed, refused) = looping.join().unwrap();
+    assert!(ok > 0, "no request served");
+    assert_eq!(
+        failed,
+        0,
+        "ok {ok}, refused {refused}; output:\n{}",
+        server.output()
+    );
+    assert!(server.worker_pids().len() >= 8, "{}", server.output());
+}
+
+// ---- attacks -------------------------------------------------------------------------------------
+
+/// A server for the attack tests: one thread, so a stream that kept it would show.
+fn target(extra: &[&str]) -> (Server, Vec<i32>) {
+    let mut args = vec!["--threads", "1", "--timeout", "3"];
+    args.extend_from_slice(extra);
+    let server = Gunicorn::new()
+        .args(["-k", "gthread", "-w", "1"])
+        .args([
+            "--http-protocols",
+            "h2,h1",
+            "--http2-cleartext",
+            "prior-knowledge",
+        ])
+        .args(args)
+        .arg("h2_app:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let workers = support::children_of(server.pid());
+    (server, workers)
+}
+
+fn assert_still_serving(server: &Server, workers: &[i32], what: &str) {
+    assert!(
+        raw_get_ok(server.port(), "/"),
+        "{what}: another client was not served; output:\n{}",
+        server.output()
+    );
+    assert!(
+        same_worker(server, workers),
+        "{what}: the worker was replaced; output:\n{}",
+        server.output()
+    );
+}
+
+#[test]
+fn rapid_reset_does_not_run_the_app_for_reset_streams() {
+    let (server, workers) = target(&[]);
+    let mut raw = Raw::connect(server.port());
+    let mut burst = Vec::new();
+    for i in 0..2000u32 {
+        let id = 2 * i + 1;
+        burst.extend(frame(
+            HEADERS,
+            END_STREAM | END_HEADERS,
+            id,
+            &get_block("/calls"),
+        ));
+        burst.extend(frame(RST_STREAM, 0, id, &8u32.to_be_bytes())); // CANCEL
+    }
+    let _ = raw.send(&burst);
+    let _ = raw.goaway_or_closed();
+    assert_still_serving(&server, &workers, "rapid reset");
+    // The app ran for few of the 2000 streams (those it took before their reset arrived).
+    let out = h2_calls(server.port());
+    eprintln!("the app ran {out} times for 2000 reset streams");
+    assert!(out < 1000, "the app ran {out} times for 2000 reset streams");
+}
+
+/// How many times h2_app ran (its /calls counter, counting this call).
+fn h2_calls(port: u16) -> u64 {
+    let mut raw = Raw::connect(port);
+    raw.send(&frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        1,
+        &get_block("/calls"),
+    ))
+    .unwrap();
+    let mut body = Vec::new();
+    raw.read_until(|kind, flags, stream, payload| {
+        if kind == DATA && stream == 1 {
+            body.extend_from_slice(payload);
+        }
+        (kind == DATA || kind == HEADERS) && stream == 1 && flags & END_STREAM != 0
+    });
+    String::from_utf8_lossy(&body)
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn continuation_flood_is_cut_short() {
+    let (server, workers) = target(&[]);
+    let mut raw = Raw::connect(server.port());
+    // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION frames
+    // of 16 KiB of literal fields each, 4 MiB in all.
+    let _ = raw.send(&frame(HEADERS, END_STREAM, 1, &get_block("/")));
+    let mut field = vec![0x00];
+    hpack_str(&mut field, b"x-flood");
+    hpack_str(&mut field, &vec![b'a'; 16000]);
+    let mut cut = false;
+    for _ in 0..256 {
+        if raw.send(&frame(CONTINUATION, 0, 1, &field)).is_err() {
+            cut = true;
+            break;
+        }
+    }
+    assert!(
+        cut || raw.goaway_or_closed(),
+        "the server read 4 MiB of one header block"
+    );
+    assert_still_serving(&server, &workers, "CONTINUATION flood");
+}
+
+#[test]
+fn hpack_bomb_is_refused() {
+    let (server, workers) = target(&[]);
+    let mut raw = Raw::connect(server.port());
+    // One 4 000-byte field put in the dynamic table, then referenced 1 000 times by its
+    // one-byte index: 4 MB of header list from a 5 KB block.
+    let mut block = get_block("/");
+    block.push(0x40); // literal with incremental indexing, new name
+    hpack_str(&mut block, b"x-bomb");
+    hpack_str(&mut block, &vec![b'b'; 4000]);
+    block.extend(std::iter::repeat_n(0xbe, 1000)); // indexed: dynamic entry 62
+    let _ = raw.send(&frame(HEADERS, END_STREAM | END_HEADERS, 1, &block));
+    let mut refused = false;
+    raw.read_until(|kind, _, stream, payload| {
+        refused |= kind == GOAWAY
+            || kind == RST_STREAM
+            // 431 (static index of :status 400 is 12; 431 is a literal)
+            || (kind == HEADERS && stream == 1 && payload.first() != Some(&0x88));
+        refused
+    });
+    assert!(refused || raw.next().is_none(), "the bomb was served");
+    assert_still_serving(&server, &workers, "HPACK bomb");
+}
+
+#[test]
+fn settings_and_ping_floods_do_not_tie_the_worker_up() {
+    let (server, workers) = target(&[]);
+    for (kind, payload) in [(SETTINGS, vec![0, 4, 0, 0, 0x40, 0]), (PING, vec![0u8; 8])] {
+        let mut raw = Raw::connect(server.port());
+        // 100 000 frames sent without reading a single answer.
+        let burst: Vec<u8> = (0..100_000)
+            .flat_map(|_| frame(kind, 0, 0, &payload))
+            .collect();
+        let _ = raw.sock.set_write_timeout(Some(Duration::from_secs(5)));
+        let _ = raw.send(&burst);
+        assert_still_serving(
+            &server,
+            &workers,
+            if kind == SETTINGS {
+                "SETTINGS flood"
+            } else {
+                "PING flood"
+            },
+        );
+    }
+}
+
+#[test]
+fn a_zero_window_stall_frees_its_thread_at_the_timeout() {
+    let (server, workers) = target(&[]);
+    let mut raw = Raw::connect(server.port());
+    // Initial window 0: the response cannot send a byte until the client opens it, which it
+    // never does.
+    let _ = raw.send(&frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 0]));
+    let _ = raw.send(&frame(
+        HEADERS,
+        END_STREAM | END_HEADERS,
+        1,
+        &get_block("/big?1000000"),
+    ));
+    // The only pool thread is stuck in that response until --timeout (3 s) resets the stream.
+    let mut reset = false;
+    raw.read_until(|kind, _, stream, _| {
+        reset |= kind == RST_STREAM && stream == 1;
+        reset || kind == GOAWAY
+    });
+    assert!(
+        reset,
+        "the stalled stream was not reset; output:\n{}",
+        server.output()
+    );
+    assert_still_serving(&server, &workers, "zero-window stall");
+}
+
+#[test]
+fn streams_past_the_limit_are_refused() {
+    let (server, workers) = target(&["--http2-max-concurrent-streams", "2"]);
+    let mut raw = Raw::connect(server.port());
+    // Wait for the server's SETTINGS before opening streams (the limit is in them).
+    raw.read_until(|kind, flags, _, _| kind == SETTINGS && flags & 1 == 0);
+    // Five uploads that never end their bodies: two may be open, the others are refused.
+    let mut post = vec![0x83, 0x86, 0x04]; // :method POST, :scheme http, :path
+    hpack_str(&mut post, b"/upload");
+    post.push(0x01);
+    hpack_str(&mut post, b"h2.example");
+    for i in 0..5u32 {
+        let _ = raw.send(&frame(HEADERS, END_HEADERS, 2 * i + 1, &post));
+    }
+    let mut refused = 0;
+    raw.read_until(|kind, _, _, payload| {
+        if kind == RST_STREAM && payload == 7u32.to_be_bytes() {
+            refused += 1; // REFUSED_STREAM
+        }
+        refused == 3 || kind == GOAWAY
+    });
+    assert_eq!(refused, 3, "output:\n{}", server.output());
+    assert_still_serving(&server, &workers, "too many streams");
+}

@@ -1,0 +1,600 @@
+//! The HTTP/2 thread: one per worker process, running a current-thread tokio runtime that
+//! drives every HTTP/2 connection the worker hands it (the h2 crate does the framing, HPACK,
+//! flow control and stream states). Each stream's request goes to the worker's [`Dispatch`]
+//! (a thread of gthread's pool), and a task per stream moves its body and response between
+//! the connection and that thread through bounded channels. No Python runs here: the
+//! connection's framing never waits for the GIL or the app.
+//!
+//! Bounds (RFC 9113 §10.5, and the attacks of the last years): streams per connection
+//! (`http2_max_concurrent_streams`), header list size (`http2_max_header_list_size`: HPACK
+//! bombs and CONTINUATION floods end there), streams reset before being served (rapid reset:
+//! the h2 crate's pending-reset bound, and no app call for a stream already reset), the
+//! handshake and each stall of a stream's body or response window (`--timeout`), idle
+//! connections (`--keep-alive`), and a graceful stop (GOAWAY, then `--graceful-timeout`).
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gunicorn_core::{log_debug, Config};
+use gunicorn_http::{ConnInfo, HttpConfig, ProxyMode};
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream, SendStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::io::AsyncTransport;
+use super::request::{to_request, H2Head};
+use super::stream::{
+    split_page, BodyMsg, Dispatch, ReplyMsg, StreamBody, StreamJob, StreamReply, CHANNEL_DEPTH,
+};
+use crate::reject;
+use crate::transport::Transport;
+
+/// The HTTP/2 settings of a worker, from gunicorn's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct H2Settings {
+    pub max_concurrent_streams: u32,
+    pub initial_window_size: u32,
+    pub max_frame_size: u32,
+    /// None: unlimited (`http2_max_header_list_size = 0`).
+    pub max_header_list_size: Option<u32>,
+    /// The handshake (preface and SETTINGS), and each stall of a stream: `--timeout`.
+    pub stall: Option<Duration>,
+    /// A connection with no stream open this long is closed with GOAWAY: `--keep-alive`
+    /// (`--timeout` when keep-alive is off, so an idle connection is never kept forever).
+    pub idle: Duration,
+    /// How long a graceful stop waits for streams in flight: `--graceful-timeout`.
+    pub graceful: Duration,
+}
+
+impl H2Settings {
+    pub fn from_config(cfg: &Config) -> H2Settings {
+        let stall = (cfg.timeout > 0).then(|| Duration::from_secs(cfg.timeout));
+        let idle = match (cfg.keepalive, cfg.timeout) {
+            (0, 0) => Duration::from_secs(30),
+            (0, t) => Duration::from_secs(t),
+            (k, _) => Duration::from_secs(k),
+        };
+        H2Settings {
+            max_concurrent_streams: cfg.http2_max_concurrent_streams.0,
+            initial_window_size: cfg.http2_initial_window_size.0,
+            max_frame_size: cfg.http2_max_frame_size.0,
+            max_header_list_size: match cfg.http2_max_header_list_size {
+                0 => None,
+                n => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+            },
+            stall,
+            idle,
+            graceful: Duration::from_secs(cfg.graceful_timeout),
+        }
+    }
+}
+
+/// A connection for the HTTP/2 thread: TLS with ALPN `h2`, or a trusted h2c peer.
+pub struct Incoming {
+    pub io: Box<dyn Transport>,
+    /// Bytes already read from it (the client preface, or part of it).
+    pub prefix: Vec<u8>,
+    pub conn: ConnInfo,
+}
+
+enum Command {
+    Serve(Incoming),
+    Stop { graceful: bool },
+}
+
+/// What every connection task shares.
+struct Shared {
+    settings: H2Settings,
+    /// The worker's HTTP settings with the PROXY protocol off (see `to_request`).
+    http: Arc<HttpConfig>,
+    dispatch: Arc<dyn Dispatch>,
+    open: Arc<AtomicUsize>,
+}
+
+/// The handle of a worker's HTTP/2 thread.
+pub struct H2Server {
+    tx: mpsc::UnboundedSender<Command>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    open: Arc<AtomicUsize>,
+}
+
+impl H2Server {
+    /// Starts the thread. `http` is the worker's HTTP configuration.
+    pub fn start(
+        settings: H2Settings,
+        http: &HttpConfig,
+        dispatch: Arc<dyn Dispatch>,
+    ) -> io::Result<H2Server> {
+        // Streams queued in one turn of the runtime are handed over together, when it is about
+        // to wait.
+        let flusher = Arc::clone(&dispatch);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .on_thread_park(move || flusher.flush())
+            .build()?;
+        let mut http = http.clone();
+        http.proxy_protocol = ProxyMode::Off;
+        let open = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared {
+            settings,
+            http: Arc::new(http),
+            dispatch,
+            open: Arc::clone(&open),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("http2".into())
+            .spawn(move || runtime.block_on(run(shared, rx)))?;
+        Ok(H2Server {
+            tx,
+            thread: std::sync::Mutex::new(Some(thread)),
+            open,
+        })
+    }
+
+    /// Hands a connection over; Err gives it back when the thread has stopped.
+    pub fn serve(&self, incoming: Incoming) -> Result<(), Box<Incoming>> {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        self.tx.send(Command::Serve(incoming)).map_err(|e| {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            match e.0 {
+                Command::Serve(incoming) => Box::new(incoming),
+                Command::Stop { .. } => unreachable!("sent a Serve"),
+            }
+        })
+    }
+
+    /// HTTP/2 connections open now (they count towards `worker_connections`).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Stops: graceful sends GOAWAY and lets the streams in flight finish (up to
+    /// `--graceful-timeout`); otherwise every connection is closed at once.
+    pub fn stop(&self, graceful: bool) {
+        let _ = self.tx.send(Command::Stop { graceful });
+    }
+
+    /// Waits for the thread to end (after [`H2Server::stop`]).
+    pub fn join(&self) {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread's loop: a task per connection. A graceful stop (GOAWAY everywhere) still takes
+/// the connections the event loop hands over meanwhile (accepted before the stop, their
+/// preface read after it): their first streams are served, then they get GOAWAY too. It ends
+/// at a quick stop, or when the graceful one runs out of time (`--graceful-timeout`).
+async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
+    let (stop_tx, stop_rx) = watch::channel(Stop::Running);
+    let mut conns = JoinSet::new();
+    let mut stop_at: Option<tokio::time::Instant> = None;
+    loop {
+        let deadline = stop_at.unwrap_or_else(far_future);
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(Command::Serve(incoming)) => {
+                    conns.spawn(serve_connection(incoming, Arc::clone(&shared), stop_rx.clone()));
+                }
+                Some(Command::Stop { graceful: true }) if stop_at.is_none() => {
+                    let _ = stop_tx.send(Stop::Graceful);
+                    stop_at = Some(tokio::time::Instant::now() + shared.settings.graceful);
+                }
+                Some(Command::Stop { graceful: true }) => {}
+                Some(Command::Stop { graceful: false }) | None => break,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            () = tokio::time::sleep_until(deadline), if stop_at.is_some() => break,
+        }
+    }
+    let _ = stop_tx.send(Stop::Now);
+    // Connections closing now get a moment to send their GOAWAY.
+    let _ = tokio::time::timeout(Duration::from_millis(100), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+}
+
+/// A time that never comes, for a `select!` branch that is disabled.
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Running,
+    Graceful,
+    Now,
+}
+
+/// Decrements the open-connection count when a connection task ends, however it ends.
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// `fut`, bounded by `limit` when there is one: None when it ran out.
+async fn within<F: Future>(limit: Option<Duration>, fut: F) -> Option<F::Output> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
+/// One connection: the handshake, then a task per stream, until the client or a stop ends it.
+async fn serve_connection(
+    incoming: Incoming,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<Stop>,
+) {
+    let _open = OpenGuard(Arc::clone(&shared.open));
+    let s = shared.settings;
+    let conn_info = Arc::new(incoming.conn);
+    let io = match AsyncTransport::new(incoming.io, incoming.prefix) {
+        Ok(io) => io,
+        Err(e) => {
+            log_debug!("HTTP/2 connection not served: {e}");
+            return;
+        }
+    };
+    let mut builder = h2::server::Builder::new();
+    builder
+        .max_concurrent_streams(s.max_concurrent_streams)
+        .initial_window_size(s.initial_window_size)
+        .max_frame_size(s.max_frame_size);
+    if let Some(n) = s.max_header_list_size {
+        builder.max_header_list_size(n);
+    }
+    let mut conn = match within(s.stall, builder.handshake::<_, Bytes>(io)).await {
+        Some(Ok(conn)) => conn,
+        Some(Err(e)) => {
+            log_debug!("HTTP/2 handshake failed: {e}");
+            return;
+        }
+        None => {
+            log_debug!("HTTP/2 handshake timed out");
+            return;
+        }
+    };
+    // How far this connection is in stopping: `Graceful` once it sent GOAWAY (a stop, or idle
+    // past `--keep-alive`), `Now` once it is being closed.
+    let mut state = Stop::Running;
+    if *stop.borrow() != Stop::Running {
+        state = Stop::Graceful;
+        conn.graceful_shutdown();
+    }
+    let mut last_active = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            next = conn.accept() => match next {
+                Some(Ok((req, respond))) => {
+                    last_active = Instant::now();
+                    tokio::spawn(serve_stream(req, respond, Arc::clone(&shared), Arc::clone(&conn_info)));
+                }
+                Some(Err(e)) => {
+                    log_debug!("HTTP/2 connection error: {e}");
+                    break;
+                }
+                None => break,
+            },
+            changed = stop.changed(), if state != Stop::Now => {
+                let asked = if changed.is_ok() { *stop.borrow() } else { Stop::Now };
+                match (asked, state) {
+                    (Stop::Graceful, Stop::Running) => {
+                        state = Stop::Graceful;
+                        conn.graceful_shutdown();
+                    }
+                    (Stop::Now, _) => {
+                        state = Stop::Now;
+                        conn.abrupt_shutdown(Reason::NO_ERROR);
+                    }
+                    _ => {}
+                }
+            },
+            _ = tick.tick(), if state == Stop::Running => {
+                if conn.has_streams() {
+                    last_active = Instant::now();
+                } else if last_active.elapsed() >= s.idle {
+                    state = Stop::Graceful;
+                    conn.graceful_shutdown();
+                }
+            },
+        }
+    }
+}
+
+/// Where a stream's response is.
+enum Out {
+    /// Nothing sent but informational responses.
+    Head(SendResponse<Bytes>),
+    /// The head is out; body DATA follow.
+    Body(SendStream<Bytes>),
+    /// The response ended (or the stream was reset).
+    Done,
+}
+
+impl Out {
+    fn poll_reset(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<Reason, h2::Error>> {
+        match self {
+            Out::Head(r) => r.poll_reset(cx),
+            Out::Body(s) => s.poll_reset(cx),
+            Out::Done => Poll::Pending,
+        }
+    }
+
+    fn reset(&mut self, reason: Reason) {
+        match self {
+            Out::Head(r) => r.send_reset(reason),
+            Out::Body(s) => s.send_reset(reason),
+            Out::Done => {}
+        }
+        *self = Out::Done;
+    }
+}
+
+/// One stream: its head becomes a request for the worker, its body goes to the worker as the
+/// client sends it, and the worker's response goes out with flow control.
+async fn serve_stream(
+    req: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+) {
+    let (parts, recv) = req.into_parts();
+    let request = match to_request(&H2Head::of(&parts), &conn, &shared.http) {
+        Ok(r) => r,
+        Err(e) => {
+            match reject::request_error(&conn, &e) {
+                Some(page) => send_page(&mut respond, &page),
+                None => respond.send_reset(Reason::CANCEL),
+            }
+            return;
+        }
+    };
+    drop(parts);
+    let stall = shared.settings.stall;
+    let is_head = request.method.eq_ignore_ascii_case("HEAD");
+    let (body_tx, body_rx) = mpsc::channel(CHANNEL_DEPTH);
+    let (reply_tx, mut reply_rx) = mpsc::channel(CHANNEL_DEPTH);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    shared.dispatch.dispatch(StreamJob {
+        req: request,
+        conn: (*conn).clone(),
+        body: StreamBody::new(body_rx),
+        reply: StreamReply::new(reply_tx, Arc::clone(&cancelled)),
+    });
+    let mut out = Out::Head(respond);
+    let body = pump_body(recv, body_tx, stall);
+    tokio::pin!(body);
+    let mut body_done = false;
+    loop {
+        tokio::select! {
+            biased;
+            reset = std::future::poll_fn(|cx| out.poll_reset(cx)) => {
+                if let Ok(reason) = reset {
+                    log_debug!("HTTP/2 stream reset by the client: {reason:?}");
+                }
+                cancelled.store(true, Ordering::Release);
+                break;
+            },
+            msg = reply_rx.recv() => match msg {
+                Some(msg) => {
+                    if let Err(e) = send_reply(&mut out, msg, is_head, stall).await {
+                        log_debug!("HTTP/2 response not sent: {e}");
+                        cancelled.store(true, Ordering::Release);
+                        out.reset(Reason::CANCEL);
+                        break;
+                    }
+                    if matches!(out, Out::Done) {
+                        break;
+                    }
+                }
+                // The worker let go of the stream without ending its response.
+                None => {
+                    out.reset(Reason::INTERNAL_ERROR);
+                    break;
+                }
+            },
+            () = &mut body, if !body_done => body_done = true,
+        }
+    }
+}
+
+/// Why a response could not go out.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("{0}")]
+    H2(#[from] h2::Error),
+    #[error("invalid response head: {0}")]
+    Head(#[from] http::Error),
+    #[error("the client's flow-control window stayed closed past the timeout")]
+    Stalled,
+    #[error("the stream closed")]
+    Closed,
+    #[error("a response after the response ended")]
+    Late,
+}
+
+/// Sends one message of the worker's response.
+async fn send_reply(
+    out: &mut Out,
+    msg: ReplyMsg,
+    is_head: bool,
+    stall: Option<Duration>,
+) -> Result<(), SendError> {
+    match msg {
+        ReplyMsg::Informational(status, fields) => {
+            let Out::Head(respond) = out else {
+                return Err(SendError::Late);
+            };
+            respond.send_informational(response(status, &fields)?)?;
+        }
+        ReplyMsg::Head {
+            status,
+            fields,
+            end,
+        } => {
+            let Out::Head(respond) = out else {
+                return Err(SendError::Late);
+            };
+            let end = end || is_head;
+            let stream = respond.send_response(response(status, &fields)?, end)?;
+            *out = if end { Out::Done } else { Out::Body(stream) };
+        }
+        ReplyMsg::Whole {
+            status,
+            fields,
+            body,
+        } => {
+            let Out::Head(respond) = out else {
+                return Err(SendError::Late);
+            };
+            let end = body.is_empty() || is_head;
+            let mut stream = respond.send_response(response(status, &fields)?, end)?;
+            *out = Out::Done;
+            if !end {
+                send_data(&mut stream, body, true, stall).await?;
+            }
+        }
+        ReplyMsg::Data { data, end } => {
+            let Out::Body(stream) = out else {
+                return Err(SendError::Late);
+            };
+            send_data(stream, data, end, stall).await?;
+            if end {
+                *out = Out::Done;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The response head: `:status`, then `server` and `date` as on HTTP/1, then the app's fields
+/// with lower-case names (RFC 9113 §8.2.1), connection-specific ones left out (§8.2.2).
+fn response(status: u16, fields: &[(String, String)]) -> Result<http::Response<()>, http::Error> {
+    let mut builder = http::Response::builder()
+        .status(status)
+        .header("server", "gunicorn")
+        .header("date", gunicorn_http::http_date());
+    for (name, value) in fields {
+        let lower = name.to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "proxy-connection"
+        ) {
+            continue;
+        }
+        // Values are latin-1 text already validated as field values (no CR, LF, NUL).
+        let bytes: Vec<u8> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        builder = builder.header(lower, http::HeaderValue::from_bytes(&bytes)?);
+    }
+    builder.body(())
+}
+
+/// Sends `data` as the client's window allows, waiting at most `stall` for each opening.
+async fn send_data(
+    stream: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    end: bool,
+    stall: Option<Duration>,
+) -> Result<(), SendError> {
+    if data.is_empty() {
+        if end {
+            stream.send_data(Bytes::new(), true)?;
+        }
+        return Ok(());
+    }
+    while !data.is_empty() {
+        stream.reserve_capacity(data.len());
+        let mut room = stream.capacity();
+        if room == 0 {
+            room = match within(stall, std::future::poll_fn(|cx| stream.poll_capacity(cx))).await {
+                None => return Err(SendError::Stalled),
+                Some(None) => return Err(SendError::Closed),
+                Some(Some(r)) => r?,
+            };
+            if room == 0 {
+                continue;
+            }
+        }
+        let piece = data.split_to(room.min(data.len()));
+        stream.send_data(piece, end && data.is_empty())?;
+    }
+    Ok(())
+}
+
+/// Moves the request body from the client to the worker, releasing flow-control window as the
+/// worker takes it (so a client can be at most a window and a channel ahead of the app). A
+/// client that sends nothing for `stall` fails the body.
+async fn pump_body(mut recv: RecvStream, tx: mpsc::Sender<BodyMsg>, stall: Option<Duration>) {
+    loop {
+        let msg = match within(stall, recv.data()).await {
+            None => BodyMsg::Failed(
+                io::ErrorKind::TimedOut,
+                "the client stalled sending the request body",
+            ),
+            Some(None) => BodyMsg::End,
+            Some(Some(Err(e))) => {
+                log_debug!("HTTP/2 request body failed: {e}");
+                BodyMsg::Failed(
+                    io::ErrorKind::ConnectionAborted,
+                    "the HTTP/2 stream was reset",
+                )
+            }
+            Some(Some(Ok(data))) => {
+                let n = data.len();
+                if tx.send(BodyMsg::Data(data)).await.is_err() {
+                    return;
+                }
+                let _ = recv.flow_control().release_capacity(n);
+                continue;
+            }
+        };
+        let _ = tx.send(msg).await;
+        return;
+    }
+}
+
+/// Sends one of this server's HTTP/1 pages (an error page) as the stream's response.
+fn send_page(respond: &mut SendResponse<Bytes>, page: &[u8]) {
+    let Some(super::stream::Page {
+        status,
+        fields,
+        body,
+    }) = split_page(page)
+    else {
+        respond.send_reset(Reason::INTERNAL_ERROR);
+        return;
+    };
+    let Ok(head) = response(status, &fields) else {
+        respond.send_reset(Reason::INTERNAL_ERROR);
+        return;
+    };
+    match respond.send_response(head, body.is_empty()) {
+        Ok(mut stream) if !body.is_empty() => {
+            // An error page is small: within the initial window of any client (RFC 9113 §6.9.2
+            // gives 65 535 bytes); whatever does not fit is dropped with the stream.
+            stream.reserve_capacity(body.len());
+            let _ = stream.send_data(body, true);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,282 @@
+//! One HTTP/2 stream as a worker thread sees it: a blocking request body ([`StreamBody`]) and
+//! a blocking response sender ([`StreamReply`]), both over bounded channels to the stream's
+//! task in the HTTP/2 thread, which alone touches the connection. A thread running the app
+//! blocks on them (without the GIL), never the connection: a slow app stalls its own stream,
+//! and the stream's task bounds every wait of the client (see `server.rs`).
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gunicorn_http::{ConnInfo, Request};
+use tokio::sync::mpsc;
+
+/// How many messages wait in a stream's channel each way: enough to keep the connection busy
+/// while the app produces the next piece, few enough that a stream's memory stays a few
+/// frames (the app blocks when the client reads slowly).
+pub(super) const CHANNEL_DEPTH: usize = 4;
+
+/// From the stream's task to [`StreamBody`].
+#[derive(Debug)]
+pub(super) enum BodyMsg {
+    Data(Bytes),
+    /// END_STREAM: the body is complete.
+    End,
+    /// The stream was reset, the client stalled past the timeout, or the connection failed.
+    Failed(io::ErrorKind, &'static str),
+}
+
+/// From [`StreamReply`] to the stream's task.
+#[derive(Debug)]
+pub enum ReplyMsg {
+    /// An informational response (103 Early Hints), fields as the app gave them.
+    Informational(u16, Vec<(String, String)>),
+    /// The response head; `end` when no body follows.
+    Head {
+        status: u16,
+        fields: Vec<(String, String)>,
+        end: bool,
+    },
+    /// Body bytes; `end` with the last of them.
+    Data { data: Bytes, end: bool },
+    /// The head and the whole body.
+    Whole {
+        status: u16,
+        fields: Vec<(String, String)>,
+        body: Bytes,
+    },
+}
+
+/// A stream's request body, read up to END_STREAM.
+pub struct StreamBody {
+    rx: mpsc::Receiver<BodyMsg>,
+    chunk: Bytes,
+    state: BodyState,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum BodyState {
+    Open,
+    Ended,
+    Failed(io::ErrorKind, &'static str),
+}
+
+impl StreamBody {
+    pub(super) fn new(rx: mpsc::Receiver<BodyMsg>) -> StreamBody {
+        StreamBody {
+            rx,
+            chunk: Bytes::new(),
+            state: BodyState::Open,
+        }
+    }
+}
+
+impl Read for StreamBody {
+    /// Blocks until DATA arrives (the stream's task bounds the wait with `--timeout`).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.chunk.is_empty() {
+                let n = self.chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.chunk.split_to(n));
+                return Ok(n);
+            }
+            match self.state {
+                BodyState::Ended => return Ok(0),
+                BodyState::Failed(kind, what) => return Err(io::Error::new(kind, what)),
+                BodyState::Open => {}
+            }
+            self.state = match self.rx.blocking_recv() {
+                Some(BodyMsg::Data(data)) => {
+                    self.chunk = data;
+                    BodyState::Open
+                }
+                Some(BodyMsg::End) => BodyState::Ended,
+                Some(BodyMsg::Failed(kind, what)) => BodyState::Failed(kind, what),
+                None => {
+                    BodyState::Failed(io::ErrorKind::ConnectionAborted, "the HTTP/2 stream ended")
+                }
+            };
+        }
+    }
+}
+
+/// A stream's response, sent from a worker thread.
+pub struct StreamReply {
+    tx: mpsc::Sender<ReplyMsg>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl StreamReply {
+    pub(super) fn new(tx: mpsc::Sender<ReplyMsg>, cancelled: Arc<AtomicBool>) -> StreamReply {
+        StreamReply { tx, cancelled }
+    }
+
+    /// Sends `msg`, waiting while the client's flow-control window and the channel are full
+    /// (the stream's task resets a stream stalled past `--timeout`, which ends the wait).
+    /// Err when the stream is gone: reset by the client, stalled, or its connection lost.
+    pub fn send(&self, msg: ReplyMsg) -> io::Result<()> {
+        self.tx
+            .blocking_send(msg)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the HTTP/2 stream was reset"))
+    }
+
+    /// Sends an informational response (103 Early Hints).
+    pub fn informational(&self, status: u16, fields: Vec<(String, String)>) -> io::Result<()> {
+        self.send(ReplyMsg::Informational(status, fields))
+    }
+
+    /// Sends the response head; `end` when no body follows.
+    pub fn head(&self, status: u16, fields: Vec<(String, String)>, end: bool) -> io::Result<()> {
+        self.send(ReplyMsg::Head {
+            status,
+            fields,
+            end,
+        })
+    }
+
+    /// Sends the head and the whole body at once (one message, one wake-up of the HTTP/2
+    /// thread).
+    pub fn whole(
+        &self,
+        status: u16,
+        fields: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> io::Result<()> {
+        self.send(ReplyMsg::Whole {
+            status,
+            fields,
+            body: Bytes::from(body),
+        })
+    }
+
+    /// Sends body bytes; `end` with the last of them.
+    pub fn data(&self, data: Vec<u8>, end: bool) -> io::Result<()> {
+        self.send(ReplyMsg::Data {
+            data: Bytes::from(data),
+            end,
+        })
+    }
+
+    /// The client reset the stream (or the connection is gone) before the app ran: the
+    /// worker skips it rather than run the app for nobody (rapid reset, CVE-2023-44487).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// A stream's request, for a worker to run the app on.
+pub struct StreamJob {
+    /// The request head, read by the HTTP/1 rules ([`super::request::to_request`]).
+    pub req: Request,
+    /// The connection's peer, local address and TLS state.
+    pub conn: ConnInfo,
+    pub body: StreamBody,
+    pub reply: StreamReply,
+}
+
+/// What serves the streams of HTTP/2 connections: the worker class hands each stream to a
+/// thread (gthread's pool) or a greenlet.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Queues a stream's request. It need not wake anyone: [`Dispatch::flush`] follows.
+    fn dispatch(&self, job: StreamJob);
+    /// Called when the HTTP/2 thread has nothing left to do and is about to wait: wake what
+    /// runs the requests queued since the last flush. Waking once per batch rather than once
+    /// per stream saves a thread switch per request when many streams arrive together.
+    fn flush(&self) {}
+}
+
+/// A response page split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub status: u16,
+    /// Lower-case names.
+    pub fields: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Splits one of this server's own HTTP/1 pages (an error page, 103 Early Hints, both built
+/// as bytes for HTTP/1 connections) into status, fields and body, to send as HTTP/2 frames.
+/// Connection-specific fields are dropped (RFC 9113 §8.2.2). None for anything else.
+pub fn split_page(page: &[u8]) -> Option<Page> {
+    let end = page.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&page[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next()?;
+    let status: u16 = status_line
+        .strip_prefix("HTTP/1.")?
+        .get(2..5)?
+        .parse()
+        .ok()?;
+    let mut fields = Vec::new();
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        let lower = name.trim().to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "proxy-connection"
+        ) {
+            continue;
+        }
+        fields.push((lower, value.trim().to_string()));
+    }
+    Some(Page {
+        status,
+        fields,
+        body: Bytes::copy_from_slice(&page[end + 4..]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_split_into_status_fields_and_body() {
+        let page = gunicorn_http::error_page(400, "Bad Request", "Invalid HTTP Version");
+        let Page {
+            status,
+            fields,
+            body,
+        } = split_page(&page).unwrap();
+        assert_eq!(status, 400);
+        assert!(fields.iter().all(|(n, _)| n != "connection"));
+        assert!(fields.contains(&("content-type".into(), "text/html".into())));
+        assert!(std::str::from_utf8(&body)
+            .unwrap()
+            .contains("Invalid HTTP Version"));
+        let hints = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n";
+        let Page {
+            status,
+            fields,
+            body,
+        } = split_page(hints).unwrap();
+        assert_eq!((status, body.len()), (103, 0));
+        assert_eq!(
+            fields,
+            [("link".to_string(), "</s.css>; rel=preload".to_string())]
+        );
+        assert!(split_page(b"garbage").is_none());
+    }
+
+    #[test]
+    fn the_body_reads_to_its_end_or_its_failure() {
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let mut body = StreamBody::new(rx);
+        tx.try_send(BodyMsg::Data(Bytes::from_static(b"hello ")))
+            .unwrap();
+        tx.try_send(BodyMsg::Data(Bytes::from_static(b"world")))
+            .unwrap();
+        tx.try_send(BodyMsg::End).unwrap();
+        let mut all = String::new();
+        body.read_to_string(&mut all).unwrap();
+        assert_eq!(all, "hello world");
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let mut body = StreamBody::new(rx);
+        tx.try_send(BodyMsg::Data(Bytes::from_static(b"x")))
+            .unwrap();
+        drop(tx);
+        let mut all = Vec::new();
+        assert!(body.read_to_end(&mut all).is_err());
+    }
+}
