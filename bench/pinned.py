@@ -11,7 +11,11 @@ Usage:
 (`--upload length|chunked` POSTs 1 MiB bodies, as the harness's upload scenarios.)
   python bench/pinned.py --tls CERT KEY [--close] --server ...
 (`--tls` serves https: gunicorn command lines get --certfile/--keyfile; `--close` makes every
-request a new connection, so req/s are handshakes/s.) A CMD starting with `raw:` is run as
+request a new connection, so req/s are handshakes/s.)
+  python bench/pinned.py --h2 [--tls CERT KEY] --server ...
+(`--h2` loads with h2load instead of wrk: 10 connections of 10 concurrent streams, HTTP/2 by
+ALPN with --tls, else h2c with prior knowledge; gunicorn command lines get
+--http-protocols h2,h1 and, without TLS, --http2-cleartext prior-knowledge.) A CMD starting with `raw:` is run as
 given, with {port}, {app} and {apps} filled in (for peers with other flags, e.g. granian).
 CMD is a gunicorn command line without -b/-w/the app (e.g. "/venv/bin/gunicorn -k gthread
 --threads 4"); "{port}" is not needed, the script adds -b and -w 1 and the app.
@@ -55,6 +59,40 @@ def wrk(port, duration, path, conns=50, lua="", scheme="http"):
     return requests, errors
 
 
+def h2load(port, duration, path, scheme="http"):
+    """h2load on core 1: 10 connections x 10 streams for `duration` s; (requests, errors)."""
+    out = subprocess.run(
+        ["taskset", "-c", "1", "h2load", "-c10", "-m10", "-t1", "-D", str(duration),
+         f"{scheme}://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, timeout=duration + 60,
+    ).stdout
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored", out)
+    if not m:
+        raise SystemExit(f"h2load output not understood:\n{out}")
+    status = re.search(r"status codes: (\d+) 2xx", out)
+    ok = int(status.group(1)) if status else 0
+    return ok, int(m.group(1)) - ok
+
+
+def wait_ready_h2c(port, proc, deadline_s=30.0):
+    """`wait_ready` for a server that speaks h2c: the preface gets a SETTINGS frame back."""
+    import socket
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                s.settimeout(5)
+                if len(s.recv(9)) > 0:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def wait_ready_tls(port, proc, deadline_s=30.0):
     """`wait_ready` over TLS (the certificate is not verified: it is the bench's own)."""
     import socket
@@ -78,7 +116,7 @@ def wait_ready_tls(port, proc, deadline_s=30.0):
     return False
 
 
-def one_round(cmd, app, duration, path, conns=50, lua="", tls=None):
+def one_round(cmd, app, duration, path, conns=50, lua="", tls=None, h2=False):
     port = free_port()
     if cmd.startswith("raw:"):
         argv = ["taskset", "-c", "0"] + shlex.split(
@@ -88,17 +126,29 @@ def one_round(cmd, app, duration, path, conns=50, lua="", tls=None):
             "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning"]
         if tls:
             argv += ["--certfile", tls[0], "--keyfile", tls[1]]
+        if h2:
+            argv += ["--http-protocols", "h2,h1"]
+            if not tls:
+                argv += ["--http2-cleartext", "prior-knowledge"]
         argv.append(app)
     scheme = "https" if tls else "http"
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        ready = wait_ready_tls(port, proc) if tls else wait_ready(port, proc)
+        if tls:
+            ready = wait_ready_tls(port, proc)
+        elif h2:
+            ready = wait_ready_h2c(port, proc)
+        else:
+            ready = wait_ready(port, proc)
         if not ready:
+            os.killpg(proc.pid, signal.SIGKILL)
             raise SystemExit(f"did not start: {cmd}: {proc.stderr.read(2000).decode()}")
-        wrk(port, 1, path, conns, lua, scheme)  # warm-up
+        load = (lambda d: h2load(port, d, path, scheme)) if h2 else (
+            lambda d: wrk(port, d, path, conns, lua, scheme))
+        load(1)  # warm-up
         before, t0 = cpu_ns(proc.pid), time.monotonic()
-        requests, errors = wrk(port, duration, path, conns, lua, scheme)
+        requests, errors = load(duration)
         elapsed = time.monotonic() - t0
         used = cpu_ns(proc.pid) - before
         return {"rps": requests / duration, "cpu_us": used / 1000 / max(requests, 1),
@@ -123,6 +173,7 @@ def main():
     ap.add_argument("--upload", choices=["length", "chunked"], default=None)
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None)
     ap.add_argument("--close", action="store_true")
+    ap.add_argument("--h2", action="store_true")
     args = ap.parse_args()
     lua = lua_upload(args.upload == "chunked") if args.upload else ""
     if args.close:
@@ -133,12 +184,14 @@ def main():
         order = servers if r % 2 == 0 else list(reversed(servers))
         for name, cmd in order:
             results[name].append(
-                one_round(cmd, args.app, args.duration, args.path, args.conns, lua, args.tls))
+                one_round(cmd, args.app, args.duration, args.path, args.conns, lua, args.tls,
+                          args.h2))
     what = f", 1 MiB uploads ({args.upload})" if args.upload else ""
     what += ", https" if args.tls else ""
     what += ", a new connection per request" if args.close else ""
+    loader = "h2load -c10 -m10 (HTTP/2)" if args.h2 else f"wrk -t1 -c{args.conns}"
     print(f"app {args.app}{what}, {args.rounds} rounds of {args.duration} s, server on core 0, "
-          f"wrk -t1 -c{args.conns} on core 1; median round")
+          f"{loader} on core 1; median round")
     print(f"| server | req/s | CPU µs/req | rounds req/s | errors |")
     print(f"|---|---:|---:|---|---:|")
     for name, _ in servers:
