@@ -885,7 +885,12 @@ impl SettingType for H2Cleartext {
                 "prior-knowledge" => Ok(H2Cleartext::PriorKnowledge),
                 "upgrade" => Ok(H2Cleartext::Upgrade),
                 "both" => Ok(H2Cleartext::Both),
-                _ => Err(ValueError::NotAChoice(&["off", "prior-knowledge", "upgrade", "both"])),
+                _ => Err(ValueError::NotAChoice(&[
+                    "off",
+                    "prior-knowledge",
+                    "upgrade",
+                    "both",
+                ])),
             },
             other => Err(ValueError::wrong_type("a string", &other)),
         }
