@@ -70,9 +70,10 @@ def h2load(port, duration, path, scheme="http"):
                   r"(\d+) failed, (\d+) errored", out)
     if not m:
         raise SystemExit(f"h2load output not understood:\n{out}")
-    status = re.search(r"status codes: (\d+) 2xx", out)
+    status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     ok = int(status.group(1)) if status else 0
-    return ok, int(m.group(1)) - ok
+    bad = sum(int(status.group(i)) for i in (2, 3, 4)) if status else 0
+    return ok, int(m.group(5)) + int(m.group(6)) + bad
 
 
 def wait_ready_h2c(port, proc, deadline_s=30.0):

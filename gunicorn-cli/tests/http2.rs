@@ -609,7 +609,9 @@ fn rapid_reset_does_not_run_the_app_for_reset_streams() {
     let mut goaway = None;
     raw.read_until(|kind, _, _, payload| {
         if kind == GOAWAY && payload.len() >= 8 {
-            goaway = Some(u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]));
+            goaway = Some(u32::from_be_bytes([
+                payload[4], payload[5], payload[6], payload[7],
+            ]));
         }
         goaway.is_some()
     });

@@ -622,7 +622,7 @@ impl State {
         };
         resp.encode_body(data, &mut self.out);
         let body = std::mem::take(&mut self.out);
-        let Some(Wire::Http2 { reply, .. }) = self.io.as_ref() else {
+        let Some(Wire::Http2 { reply, .. }) = self.io.as_mut() else {
             return Err(closed());
         };
         let mut r = Ok(());
@@ -793,7 +793,7 @@ fn read_stream(
 
 /// Sends one of this server's HTTP/1 pages (an error page, 103 Early Hints) on an HTTP/2
 /// stream, as the frames of the same response.
-fn send_page(reply: &StreamReply, page: &[u8]) -> io::Result<()> {
+fn send_page(reply: &mut StreamReply, page: &[u8]) -> io::Result<()> {
     let Page {
         status,
         fields,

@@ -24,13 +24,14 @@ use gunicorn_core::{log_debug, Config};
 use gunicorn_http::{ConnInfo, HttpConfig, ProxyMode};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::io::AsyncTransport;
 use super::request::{to_request, H2Head};
 use super::stream::{
-    split_page, BodyMsg, Dispatch, ReplyMsg, StreamBody, StreamJob, StreamReply, CHANNEL_DEPTH,
+    split_page, BodyMsg, Dispatch, Doorbell, Opening, ReplyMsg, StreamBody, StreamJob, StreamReply,
+    CHANNEL_DEPTH,
 };
 use crate::reject;
 use crate::transport::Transport;
@@ -95,6 +96,7 @@ struct Shared {
     http: Arc<HttpConfig>,
     dispatch: Arc<dyn Dispatch>,
     open: Arc<AtomicUsize>,
+    doorbell: Arc<Doorbell>,
 }
 
 /// The handle of a worker's HTTP/2 thread.
@@ -112,12 +114,21 @@ impl H2Server {
         dispatch: Arc<dyn Dispatch>,
     ) -> io::Result<H2Server> {
         // Streams queued in one turn of the runtime are handed over together, when it is about
-        // to wait.
-        let flusher = Arc::clone(&dispatch);
+        // to wait; the responses that came meanwhile are delivered before it waits.
+        let doorbell = Arc::new(Doorbell::default());
+        let (flusher, parking, unparking) = (
+            Arc::clone(&dispatch),
+            Arc::clone(&doorbell),
+            Arc::clone(&doorbell),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
-            .on_thread_park(move || flusher.flush())
+            .on_thread_park(move || {
+                flusher.flush();
+                parking.before_park();
+            })
+            .on_thread_unpark(move || unparking.after_unpark())
             .build()?;
         let mut http = http.clone();
         http.proxy_protocol = ProxyMode::Off;
@@ -127,6 +138,7 @@ impl H2Server {
             http: Arc::new(http),
             dispatch,
             open: Arc::clone(&open),
+            doorbell,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
@@ -178,6 +190,7 @@ impl H2Server {
 async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
     let (stop_tx, stop_rx) = watch::channel(Stop::Running);
     let mut conns = JoinSet::new();
+    let delivering = tokio::spawn(Arc::clone(&shared.doorbell).deliver());
     let mut stop_at: Option<tokio::time::Instant> = None;
     loop {
         let deadline = stop_at.unwrap_or_else(far_future);
@@ -204,6 +217,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
     })
     .await;
     conns.abort_all();
+    delivering.abort();
 }
 
 /// A time that never comes, for a `select!` branch that is disabled.
@@ -369,19 +383,38 @@ async fn serve_stream(
     drop(parts);
     let stall = shared.settings.stall;
     let is_head = request.method.eq_ignore_ascii_case("HEAD");
-    let (body_tx, body_rx) = mpsc::channel(CHANNEL_DEPTH);
-    let (reply_tx, mut reply_rx) = mpsc::channel(CHANNEL_DEPTH);
+    // A request whose head ended the stream (GET) has no body to move: no channel for it.
+    let (body, body_pump) = if recv.is_end_stream() {
+        (StreamBody::empty(), None)
+    } else {
+        let (body_tx, body_rx) = mpsc::channel(CHANNEL_DEPTH);
+        (
+            StreamBody::new(body_rx),
+            Some(pump_body(recv, body_tx, stall)),
+        )
+    };
+    let (first_tx, mut first_rx) = oneshot::channel::<Opening>();
+    let mut rest: Option<mpsc::Receiver<ReplyMsg>> = None;
+    let mut opened = false;
     let cancelled = Arc::new(AtomicBool::new(false));
     shared.dispatch.dispatch(StreamJob {
         req: request,
         conn: (*conn).clone(),
-        body: StreamBody::new(body_rx),
-        reply: StreamReply::new(reply_tx, Arc::clone(&cancelled)),
+        body,
+        reply: StreamReply::new(
+            first_tx,
+            Arc::clone(&cancelled),
+            Arc::clone(&shared.doorbell),
+        ),
     });
     let mut out = Out::Head(respond);
-    let body = pump_body(recv, body_tx, stall);
+    let mut body_done = body_pump.is_none();
+    let body = async move {
+        if let Some(pump) = body_pump {
+            pump.await;
+        }
+    };
     tokio::pin!(body);
-    let mut body_done = false;
     loop {
         tokio::select! {
             biased;
@@ -392,7 +425,25 @@ async fn serve_stream(
                 cancelled.store(true, Ordering::Release);
                 break;
             },
-            msg = reply_rx.recv() => match msg {
+            opening = &mut first_rx, if !opened => {
+                opened = true;
+                let Ok(Opening { msg, rest: more }) = opening else {
+                    // The worker let go of the stream without a response.
+                    out.reset(Reason::INTERNAL_ERROR);
+                    break;
+                };
+                rest = more;
+                if let Err(e) = send_reply(&mut out, msg, is_head, stall).await {
+                    log_debug!("HTTP/2 response not sent: {e}");
+                    cancelled.store(true, Ordering::Release);
+                    out.reset(Reason::CANCEL);
+                    break;
+                }
+                if matches!(out, Out::Done) {
+                    break;
+                }
+            },
+            msg = next_piece(&mut rest), if opened => match msg {
                 Some(msg) => {
                     if let Err(e) = send_reply(&mut out, msg, is_head, stall).await {
                         log_debug!("HTTP/2 response not sent: {e}");
@@ -412,6 +463,14 @@ async fn serve_stream(
             },
             () = &mut body, if !body_done => body_done = true,
         }
+    }
+}
+
+/// The next message of a response after its first, if it has a channel for more.
+async fn next_piece(rest: &mut Option<mpsc::Receiver<ReplyMsg>>) -> Option<ReplyMsg> {
+    match rest {
+        Some(rx) => rx.recv().await,
+        None => None,
     }
 }
 
@@ -487,26 +546,62 @@ async fn send_reply(
 /// The response head: `:status`, then `server` and `date` as on HTTP/1, then the app's fields
 /// with lower-case names (RFC 9113 §8.2.1), connection-specific ones left out (§8.2.2).
 fn response(status: u16, fields: &[(String, String)]) -> Result<http::Response<()>, http::Error> {
-    let mut builder = http::Response::builder()
-        .status(status)
-        .header("server", "gunicorn")
-        .header("date", gunicorn_http::http_date());
+    use http::header::{HeaderName, HeaderValue};
+    let mut resp = http::Response::new(());
+    *resp.status_mut() = http::StatusCode::from_u16(status)?;
+    let headers = resp.headers_mut();
+    headers.reserve(fields.len() + 2);
+    headers.append(http::header::SERVER, HeaderValue::from_static("gunicorn"));
+    headers.append(http::header::DATE, date_value());
     for (name, value) in fields {
-        let lower = name.to_ascii_lowercase();
-        if matches!(
-            lower.as_str(),
-            "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "proxy-connection"
-        ) {
+        // Lower-cased by the parse (RFC 9113 §8.2.1).
+        let name = HeaderName::from_bytes(name.as_bytes())?;
+        if CONNECTION_SPECIFIC.contains(&name.as_str()) {
             continue;
         }
         // Values are latin-1 text already validated as field values (no CR, LF, NUL).
-        let bytes: Vec<u8> = value
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect();
-        builder = builder.header(lower, http::HeaderValue::from_bytes(&bytes)?);
+        let value = if value.is_ascii() {
+            HeaderValue::from_str(value)?
+        } else {
+            let bytes: Vec<u8> = value
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .collect();
+            HeaderValue::from_bytes(&bytes)?
+        };
+        headers.append(name, value);
     }
-    builder.body(())
+    Ok(resp)
+}
+
+/// Fields that belong to one HTTP/1 connection, never sent on HTTP/2 (RFC 9113 §8.2.2).
+const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+];
+
+/// The `date` field's value, made once a second (only the HTTP/2 thread calls it).
+fn date_value() -> http::HeaderValue {
+    use std::cell::RefCell;
+    thread_local! {
+        static DATE: RefCell<Option<(String, http::HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let now = gunicorn_http::http_date();
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        match &*d {
+            Some((text, value)) if *text == now => value.clone(),
+            _ => {
+                let value = http::HeaderValue::from_str(&now)
+                    .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+                *d = Some((now, value.clone()));
+                value
+            }
+        }
+    })
 }
 
 /// Sends `data` as the client's window allows, waiting at most `stall` for each opening.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use gunicorn_http::{ConnInfo, Request};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How many messages wait in a stream's channel each way: enough to keep the connection busy
 /// while the app produces the next piece, few enough that a stream's memory stays a few
@@ -50,7 +50,8 @@ pub enum ReplyMsg {
 
 /// A stream's request body, read up to END_STREAM.
 pub struct StreamBody {
-    rx: mpsc::Receiver<BodyMsg>,
+    /// None when the request came with END_STREAM on its head: no body, no channel.
+    rx: Option<mpsc::Receiver<BodyMsg>>,
     chunk: Bytes,
     state: BodyState,
 }
@@ -65,9 +66,18 @@ enum BodyState {
 impl StreamBody {
     pub(super) fn new(rx: mpsc::Receiver<BodyMsg>) -> StreamBody {
         StreamBody {
-            rx,
+            rx: Some(rx),
             chunk: Bytes::new(),
             state: BodyState::Open,
+        }
+    }
+
+    /// The body of a request that has none (END_STREAM came with its head).
+    pub(super) fn empty() -> StreamBody {
+        StreamBody {
+            rx: None,
+            chunk: Bytes::new(),
+            state: BodyState::Ended,
         }
     }
 }
@@ -86,7 +96,10 @@ impl Read for StreamBody {
                 BodyState::Failed(kind, what) => return Err(io::Error::new(kind, what)),
                 BodyState::Open => {}
             }
-            self.state = match self.rx.blocking_recv() {
+            let Some(rx) = self.rx.as_mut() else {
+                return Ok(0);
+            };
+            self.state = match rx.blocking_recv() {
                 Some(BodyMsg::Data(data)) => {
                     self.chunk = data;
                     BodyState::Open
@@ -101,33 +114,143 @@ impl Read for StreamBody {
     }
 }
 
-/// A stream's response, sent from a worker thread.
+/// A stream's response, sent from a worker thread. Its first message goes through a oneshot
+/// channel, and carries the receiver of a bounded channel for the messages after it only when
+/// there are any: the usual response, head and body at once, costs one small allocation.
 pub struct StreamReply {
-    tx: mpsc::Sender<ReplyMsg>,
+    first: Option<oneshot::Sender<Opening>>,
+    rest: Option<mpsc::Sender<ReplyMsg>>,
     cancelled: Arc<AtomicBool>,
+    doorbell: Arc<Doorbell>,
+}
+
+/// How first messages reach the HTTP/2 thread: queued here, and the thread is woken only if
+/// it sleeps (and was not woken already). Sending each one straight to its stream's task woke
+/// the thread for every response (an eventfd write each), and each wake-up ended in a socket
+/// write of one response; queued, the responses that come while the thread runs go out
+/// together, in fewer writes.
+#[derive(Default)]
+pub(super) struct Doorbell {
+    queue: std::sync::Mutex<Vec<(oneshot::Sender<Opening>, Opening)>>,
+    /// The HTTP/2 thread is about to sleep, or sleeps.
+    parked: AtomicBool,
+    /// Someone woke it since it parked.
+    rung: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Doorbell {
+    fn push(&self, to: oneshot::Sender<Opening>, opening: Opening) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((to, opening));
+        // Sequentially consistent with `before_park`: either this sees the thread parked, or
+        // the thread sees the message queued.
+        if self.parked.load(Ordering::SeqCst) && !self.rung.swap(true, Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// The HTTP/2 thread is about to sleep: it must not if messages wait.
+    pub(super) fn before_park(&self) {
+        self.parked.store(true, Ordering::SeqCst);
+        let waiting = !self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if waiting {
+            self.notify.notify_one();
+        }
+    }
+
+    /// The HTTP/2 thread runs again.
+    pub(super) fn after_unpark(&self) {
+        self.parked.store(false, Ordering::SeqCst);
+        self.rung.store(false, Ordering::SeqCst);
+    }
+
+    /// The task that hands the queued messages to their streams (in the HTTP/2 thread, where
+    /// waking a stream's task costs no system call).
+    pub(super) async fn deliver(self: Arc<Self>) {
+        let mut batch = Vec::new();
+        loop {
+            self.notify.notified().await;
+            std::mem::swap(
+                &mut batch,
+                &mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()),
+            );
+            for (to, opening) in batch.drain(..) {
+                // A stream reset meanwhile has dropped its receiver: nothing to do.
+                let _ = to.send(opening);
+            }
+        }
+    }
+}
+
+/// A response's first message, and where the next ones come from.
+#[derive(Debug)]
+pub(super) struct Opening {
+    pub(super) msg: ReplyMsg,
+    pub(super) rest: Option<mpsc::Receiver<ReplyMsg>>,
 }
 
 impl StreamReply {
-    pub(super) fn new(tx: mpsc::Sender<ReplyMsg>, cancelled: Arc<AtomicBool>) -> StreamReply {
-        StreamReply { tx, cancelled }
+    pub(super) fn new(
+        first: oneshot::Sender<Opening>,
+        cancelled: Arc<AtomicBool>,
+        doorbell: Arc<Doorbell>,
+    ) -> StreamReply {
+        StreamReply {
+            first: Some(first),
+            rest: None,
+            cancelled,
+            doorbell,
+        }
     }
 
     /// Sends `msg`, waiting while the client's flow-control window and the channel are full
     /// (the stream's task resets a stream stalled past `--timeout`, which ends the wait).
     /// Err when the stream is gone: reset by the client, stalled, or its connection lost.
-    pub fn send(&self, msg: ReplyMsg) -> io::Result<()> {
-        self.tx
-            .blocking_send(msg)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the HTTP/2 stream was reset"))
+    pub fn send(&mut self, msg: ReplyMsg) -> io::Result<()> {
+        let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "the HTTP/2 stream was reset");
+        if let Some(first) = self.first.take() {
+            let last = matches!(
+                msg,
+                ReplyMsg::Whole { .. } | ReplyMsg::Head { end: true, .. }
+            );
+            let rest = if last {
+                None
+            } else {
+                let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+                self.rest = Some(tx);
+                Some(rx)
+            };
+            if self.cancelled.load(Ordering::Acquire) {
+                return Err(gone());
+            }
+            self.doorbell.push(first, Opening { msg, rest });
+            return Ok(());
+        }
+        match &self.rest {
+            Some(rest) => rest.blocking_send(msg).map_err(|_| gone()),
+            None => Err(gone()),
+        }
     }
 
     /// Sends an informational response (103 Early Hints).
-    pub fn informational(&self, status: u16, fields: Vec<(String, String)>) -> io::Result<()> {
+    pub fn informational(&mut self, status: u16, fields: Vec<(String, String)>) -> io::Result<()> {
         self.send(ReplyMsg::Informational(status, fields))
     }
 
     /// Sends the response head; `end` when no body follows.
-    pub fn head(&self, status: u16, fields: Vec<(String, String)>, end: bool) -> io::Result<()> {
+    pub fn head(
+        &mut self,
+        status: u16,
+        fields: Vec<(String, String)>,
+        end: bool,
+    ) -> io::Result<()> {
         self.send(ReplyMsg::Head {
             status,
             fields,
@@ -138,7 +261,7 @@ impl StreamReply {
     /// Sends the head and the whole body at once (one message, one wake-up of the HTTP/2
     /// thread).
     pub fn whole(
-        &self,
+        &mut self,
         status: u16,
         fields: Vec<(String, String)>,
         body: Vec<u8>,
@@ -151,7 +274,7 @@ impl StreamReply {
     }
 
     /// Sends body bytes; `end` with the last of them.
-    pub fn data(&self, data: Vec<u8>, end: bool) -> io::Result<()> {
+    pub fn data(&mut self, data: Vec<u8>, end: bool) -> io::Result<()> {
         self.send(ReplyMsg::Data {
             data: Bytes::from(data),
             end,
