@@ -144,16 +144,24 @@ SCENARIOS = [
 ]
 
 
-def wait_ready(port, proc, deadline_s=30.0):
+# What a server that only speaks h2c answers: the client preface and an empty SETTINGS frame
+# get the server's SETTINGS frame back.
+H2C_PROBE = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00", b"")
+
+
+def wait_ready(port, proc, deadline_s=30.0, probe=(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", b"HTTP/")):
+    """Waits until the server answers `probe` (bytes to send, prefix its answer starts with)."""
+    send, expect = probe
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc.poll() is not None:
             return False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                s.sendall(send)
                 s.settimeout(5)
-                if s.recv(16).startswith(b"HTTP/"):
+                answer = s.recv(16)
+                if answer and answer.startswith(expect):
                     return True
         except OSError:
             time.sleep(0.2)

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 # The harness's helpers: a free port, waiting for the server, the CPU time of its process tree.
-from harness import free_port, lua_upload, server_cpu_ns as cpu_ns, wait_ready
+from harness import H2C_PROBE, free_port, lua_upload, server_cpu_ns as cpu_ns, wait_ready
 
 APPS = Path(__file__).resolve().parent / "apps"
 
@@ -74,24 +74,6 @@ def h2load(port, duration, path, scheme="http"):
     ok = int(status.group(1)) if status else 0
     bad = sum(int(status.group(i)) for i in (2, 3, 4)) if status else 0
     return ok, int(m.group(5)) + int(m.group(6)) + bad
-
-
-def wait_ready_h2c(port, proc, deadline_s=30.0):
-    """`wait_ready` for a server that speaks h2c: the preface gets a SETTINGS frame back."""
-    import socket
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
-                s.settimeout(5)
-                if len(s.recv(9)) > 0:
-                    return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def wait_ready_tls(port, proc, deadline_s=30.0):
@@ -139,7 +121,7 @@ def one_round(cmd, app, duration, path, conns=50, lua="", tls=None, h2=False):
         if tls:
             ready = wait_ready_tls(port, proc)
         elif h2:
-            ready = wait_ready_h2c(port, proc)
+            ready = wait_ready(port, proc, probe=H2C_PROBE)
         else:
             ready = wait_ready(port, proc)
         if not ready:

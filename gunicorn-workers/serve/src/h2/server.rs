@@ -425,25 +425,7 @@ async fn serve_stream(
                 cancelled.store(true, Ordering::Release);
                 break;
             },
-            opening = &mut first_rx, if !opened => {
-                opened = true;
-                let Ok(Opening { msg, rest: more }) = opening else {
-                    // The worker let go of the stream without a response.
-                    out.reset(Reason::INTERNAL_ERROR);
-                    break;
-                };
-                rest = more;
-                if let Err(e) = send_reply(&mut out, msg, is_head, stall).await {
-                    log_debug!("HTTP/2 response not sent: {e}");
-                    cancelled.store(true, Ordering::Release);
-                    out.reset(Reason::CANCEL);
-                    break;
-                }
-                if matches!(out, Out::Done) {
-                    break;
-                }
-            },
-            msg = next_piece(&mut rest), if opened => match msg {
+            msg = next_message(&mut first_rx, &mut opened, &mut rest) => match msg {
                 Some(msg) => {
                     if let Err(e) = send_reply(&mut out, msg, is_head, stall).await {
                         log_debug!("HTTP/2 response not sent: {e}");
@@ -466,8 +448,20 @@ async fn serve_stream(
     }
 }
 
-/// The next message of a response after its first, if it has a channel for more.
-async fn next_piece(rest: &mut Option<mpsc::Receiver<ReplyMsg>>) -> Option<ReplyMsg> {
+/// The next message of a response: its first from the oneshot channel (which brings the
+/// channel of the others, if any), then the others. None when the worker let go of the stream.
+async fn next_message(
+    first: &mut oneshot::Receiver<Opening>,
+    opened: &mut bool,
+    rest: &mut Option<mpsc::Receiver<ReplyMsg>>,
+) -> Option<ReplyMsg> {
+    if !*opened {
+        let opening = first.await;
+        *opened = true;
+        let Opening { msg, rest: more } = opening.ok()?;
+        *rest = more;
+        return Some(msg);
+    }
     match rest {
         Some(rx) => rx.recv().await,
         None => None,
