@@ -59,6 +59,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         io: Box::new(ours),
         prefix: Vec::new(),
         conn,
+        upgraded: None,
     };
     assert!(server().serve(incoming).is_ok(), "the HTTP/2 thread stopped");
     let mut client = theirs;

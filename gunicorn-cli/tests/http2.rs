@@ -1,5 +1,6 @@
 //! End-to-end tests of HTTP/2 on the gthread worker (issue 15): ALPN over TLS with curl, h2c
-//! with prior knowledge (curl, Python's `h2` package), the settings (`--http-protocols`,
+//! with prior knowledge (curl, Python's `h2` package) and by `Upgrade: h2c` (curl, and gunicorn
+//! 27 answering the same requests when its reference venv is there), the settings (`--http-protocols`,
 //! `--http2-cleartext`, the limits), the WSGI environ and access log of a stream, streams of one
 //! connection running concurrently, large bodies both ways with small windows, early hints,
 //! GOAWAY on HUP with zero failed streams (the Rust `h2` client, which handles GOAWAY as
@@ -374,6 +375,139 @@ fn h2c_prior_knowledge_for_trusted_peers_only() {
     assert_ne!(out, "200", "an untrusted peer got h2c");
 }
 
+/// gunicorn 27's binary in the reference venv (made by scripts/test-package), with h2.
+fn gunicorn27() -> Option<std::path::PathBuf> {
+    let bin = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/package/venvs/gunicorn27/bin");
+    let has_h2 = Command::new(bin.join("python"))
+        .args(["-c", "import h2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    has_h2.then(|| bin.join("gunicorn"))
+}
+
+/// What curl saw for `args`: the HTTP version, status and body.
+fn curl_seen(args: &[&str], url: &str) -> (String, String) {
+    let mut all = vec!["-w", "\n%{http_version} %{http_code}"];
+    all.extend_from_slice(args);
+    all.push(url);
+    let (code, out, err) = curl(&all);
+    assert_eq!(code, 0, "curl {args:?} {url}: {err}");
+    let (body, seen) = out.rsplit_once('\n').unwrap();
+    (seen.to_string(), body.to_string())
+}
+
+#[test]
+fn h2c_upgrade_as_curl_asks_for_it_and_as_gunicorn_27_answers() {
+    if !have_curl() {
+        support::skip("curl is missing");
+        return;
+    }
+    let server = Gunicorn::new()
+        .args(["-k", "gthread", "-w", "1", "--threads", "4"])
+        .args(["--http-protocols", "h2,h1", "--http2-cleartext", "both"])
+        .arg("h2_app:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let base = format!("http://127.0.0.1:{}", server.port());
+    // `curl --http2` on http:// asks for the upgrade; the request becomes stream 1.
+    let (seen, body) = curl_seen(&["--http2"], &format!("{base}/env?q=1"));
+    assert_eq!(seen, "2 200", "{body}");
+    assert!(
+        body.contains("\"SERVER_PROTOCOL\": \"HTTP/2.0\"")
+            && body.contains("\"QUERY_STRING\": \"q=1\""),
+        "{body}"
+    );
+    // A small body goes along.
+    let (seen, body) = curl_seen(
+        &["--http2", "--data-binary", "hello"],
+        &format!("{base}/upload"),
+    );
+    assert_eq!(seen, "2 200");
+    assert!(body.contains("\"size\": 5"), "{body}");
+    // With `both`, prior knowledge and plain HTTP/1.1 work on the same port.
+    assert_eq!(
+        curl_seen(&["--http2-prior-knowledge"], &format!("{base}/")).0,
+        "2 200"
+    );
+    assert_eq!(curl_seen(&["--http1.1"], &format!("{base}/")).0, "1.1 200");
+    // A chunked body is not upgraded (RFC 7540 §3.2 lets a server ignore the upgrade).
+    let (seen, _) = curl_seen(
+        &[
+            "--http2",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "hello",
+        ],
+        &format!("{base}/upload"),
+    );
+    assert_eq!(seen, "1.1 200");
+    drop(server);
+    // An untrusted peer's upgrade is ignored: HTTP/1.1.
+    let server = Gunicorn::new()
+        .args(["-k", "gthread", "-w", "1"])
+        .args(["--http-protocols", "h2,h1", "--http2-cleartext", "upgrade"])
+        .args(["--forwarded-allow-ips", "192.0.2.1"])
+        .arg("h2_app:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let url = format!("http://127.0.0.1:{}/", server.port());
+    assert_eq!(curl_seen(&["--http2"], &url).0, "1.1 200");
+    drop(server);
+    // gunicorn 27 answers the same requests the same way.
+    let Some(g27) = gunicorn27() else {
+        support::skip("gunicorn 27 with h2 is not in target/package/venvs/gunicorn27");
+        return;
+    };
+    let port = support::free_port();
+    let mut reference = Command::new(g27)
+        .args([
+            "-k",
+            "gthread",
+            "-w",
+            "1",
+            "--threads",
+            "4",
+            "--no-control-socket",
+        ])
+        .args(["--http-protocols", "h2,h1", "--http2-cleartext", "both"])
+        .args([
+            "-b",
+            &format!("127.0.0.1:{port}"),
+            "--chdir",
+            &support::apps_dir().to_string_lossy(),
+        ])
+        .arg("h2_app:app")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let up = support::eventually(Duration::from_secs(30), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let seen = up.then(|| {
+        [
+            curl_seen(&["--http2"], &format!("{base}/env?q=1")).0,
+            curl_seen(&["--http2-prior-knowledge"], &format!("{base}/")).0,
+            curl_seen(&["--http1.1"], &format!("{base}/")).0,
+        ]
+    });
+    let _ = reference.kill();
+    let _ = reference.wait();
+    assert_eq!(
+        seen,
+        Some([
+            "2 200".to_string(),
+            "2 200".to_string(),
+            "1.1 200".to_string()
+        ])
+    );
+}
+
 #[test]
 fn settings_are_checked_before_any_fork() {
     let cases: &[(&[&str], &str)] = &[
@@ -388,10 +522,6 @@ fn settings_are_checked_before_any_fork() {
         (
             &["--http2-initial-window-size", "2147483648"],
             "http2_initial_window_size",
-        ),
-        (
-            &["--http-protocols", "h2,h1", "--http2-cleartext", "upgrade"],
-            "the h2c Upgrade mechanism is not supported",
         ),
     ];
     for (args, needle) in cases {

@@ -1177,10 +1177,10 @@ settings! {
     http_protocols: HttpProtocols = HttpProtocols::default();
         section "HTTP/2", flags ["--http-protocols"], kind Kind::Value, meta "STRING";
     /// HTTP/2 without TLS (h2c) for peers in `forwarded_allow_ips` (others get HTTP/1.x):
-    /// `off`, or `prior-knowledge` (a connection opening with the HTTP/2 preface; a trusted
-    /// peer that sends anything else gets 400). gunicorn's `upgrade` and `both` (the
-    /// `Upgrade: h2c` mechanism, which RFC 9113 deprecates) are refused at boot: not
-    /// implemented here. Needs `h2` in `http_protocols`; ignored with TLS, where ALPN decides.
+    /// `off`, `prior-knowledge` (a connection opening with the HTTP/2 preface; a trusted peer
+    /// that sends anything else gets 400), `upgrade` (an HTTP/1.1 request with `Upgrade: h2c`
+    /// switches the connection, the request becoming its first stream) or `both`. Needs `h2`
+    /// in `http_protocols`; ignored with TLS, where ALPN decides.
     http2_cleartext: H2Cleartext = H2Cleartext::Off;
         section "HTTP/2", flags ["--http2-cleartext"], kind Kind::Value, meta "STRING";
     /// The most streams (requests) one HTTP/2 connection may have open at once

@@ -82,15 +82,20 @@ enum H2Mode {
     Off,
     /// By ALPN over TLS.
     Alpn,
-    /// Cleartext from trusted peers opening with the preface; `required`: they must.
-    PriorKnowledge { required: bool },
+    /// Cleartext (h2c) from trusted peers.
+    Cleartext {
+        /// Connections opening with the preface are HTTP/2.
+        prior_knowledge: bool,
+        /// Requests with `Upgrade: h2c` switch to HTTP/2.
+        upgrade: bool,
+    },
 }
 
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     // Refuse bad HTTP settings (allow lists, header_map) before any fork.
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
     let mut tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
-    let h2 = h2_mode(cfg)?;
+    let h2 = h2_mode(cfg);
     if h2 == H2Mode::Alpn {
         tls = tls.map(|t| t.offering_h2(&cfg.http_protocols));
     }
@@ -103,26 +108,23 @@ fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
 
 /// HTTP/2 as `http_protocols` and `http2_cleartext` ask: by ALPN with TLS (where
 /// `http2_cleartext` is ignored, as gunicorn 27 ignores it), else h2c as `http2_cleartext`
-/// says. The Upgrade mechanism is refused here: RFC 9113 §3.1 deprecates it and this server
-/// does not implement it.
-fn h2_mode(cfg: &Config) -> Result<H2Mode, BuildError> {
-    use gunicorn_core::config::{H2Cleartext, SettingType};
+/// says.
+fn h2_mode(cfg: &Config) -> H2Mode {
     // gunicorn 27 offers HTTP/2 only to HTTP peers: behind `--protocol uwsgi` the proxy speaks
     // uWSGI packets, never HTTP/2.
     if !cfg.http_protocols.h2() || cfg.protocol != gunicorn_core::config::Protocol::Http {
-        return Ok(H2Mode::Off);
+        return H2Mode::Off;
     }
     if gunicorn_serve::tls::enabled(cfg) {
-        return Ok(H2Mode::Alpn);
+        return H2Mode::Alpn;
     }
-    match cfg.http2_cleartext {
-        H2Cleartext::Off => Ok(H2Mode::Off),
-        H2Cleartext::PriorKnowledge => Ok(H2Mode::PriorKnowledge { required: true }),
-        mode @ (H2Cleartext::Upgrade | H2Cleartext::Both) => Err(BuildError(format!(
-            "http2_cleartext {}: the h2c Upgrade mechanism is not supported (RFC 9113 \
-             deprecates it); use prior-knowledge",
-            mode.render()
-        ))),
+    let mode = cfg.http2_cleartext;
+    if mode == gunicorn_core::config::H2Cleartext::Off {
+        return H2Mode::Off;
+    }
+    H2Mode::Cleartext {
+        prior_knowledge: mode.prior_knowledge(),
+        upgrade: mode.upgrade(),
     }
 }
 
@@ -204,10 +206,22 @@ impl Worker for ThreadWorker {
                 });
                 let server = H2Server::start(H2Settings::from_config(&cfg), &http, dispatch)
                     .map_err(boot)?;
+                let (prior_knowledge, upgrade) = match mode {
+                    H2Mode::Cleartext {
+                        prior_knowledge,
+                        upgrade,
+                    } => (prior_knowledge, upgrade),
+                    H2Mode::Off | H2Mode::Alpn => (false, false),
+                };
                 Some(H2Hub {
                     server: Arc::new(server),
-                    prior_knowledge: matches!(mode, H2Mode::PriorKnowledge { .. }),
-                    preface_required: mode == H2Mode::PriorKnowledge { required: true },
+                    prior_knowledge,
+                    // gunicorn 27: with `prior-knowledge` alone a trusted peer must speak
+                    // HTTP/2; with `both` an HTTP/1 request is how an upgrade begins.
+                    preface_required: prior_knowledge && !upgrade,
+                    upgrade,
+                    max_frame: cfg.http2_max_frame_size.0 as usize,
+                    first_window: cfg.http2_initial_window_size.0 as usize,
                 })
             }
         };

@@ -30,6 +30,7 @@ use gunicorn_core::{log_error, Listener, Shutdown, StopKind};
 use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, RequestParser};
 use gunicorn_serve::accept::{accept_batch, BatchEnd};
 use gunicorn_serve::h2::preface::{self, Preface};
+use gunicorn_serve::h2::upgrade;
 use gunicorn_serve::h2::{H2Server, Incoming};
 use gunicorn_serve::tls::{handshake_failed, Acceptor};
 use gunicorn_serve::{Count, HeadReader, HeadStep, RequestBudget, Transport};
@@ -169,6 +170,12 @@ pub struct H2Hub {
     /// `prior-knowledge` alone: a trusted peer that sends anything but the preface gets 400
     /// (gunicorn 27: it is expected to speak HTTP/2).
     pub preface_required: bool,
+    /// h2c by `Upgrade: h2c` (`http2_cleartext` `upgrade` or `both`).
+    pub upgrade: bool,
+    /// `http2_max_frame_size`: the largest frame an upgraded request's head or body may be.
+    pub max_frame: usize,
+    /// `http2_initial_window_size`: the most body an upgraded request may carry.
+    pub first_window: usize,
 }
 
 pub struct Poller {
@@ -540,7 +547,7 @@ impl Poller {
                         Preface::Partial => continue,
                         Preface::Complete => {
                             let first = std::mem::take(first);
-                            self.hand_to_h2(token, first);
+                            self.hand_to_h2(token, first, None);
                             return;
                         }
                         Preface::Absent if self.h2.as_ref().is_some_and(|h| h.preface_required) => {
@@ -597,7 +604,7 @@ impl Poller {
                     Ok(Some(n)) => self.scratch[..*n].to_vec(),
                     _ => Vec::new(),
                 };
-                self.hand_to_h2(token, prefix);
+                self.hand_to_h2(token, prefix, None);
                 return false;
             }
             // Now waiting for the first request, as a new connection does.
@@ -686,8 +693,12 @@ impl Poller {
         self.close(token, true);
     }
 
-    /// Hands a complete request to the pool.
+    /// Hands a complete request to the pool, or the connection to the HTTP/2 thread when the
+    /// request asks for h2c and may have it (see [`Poller::try_upgrade`]).
     fn dispatch(&mut self, token: usize, req: Box<gunicorn_http::Request>, after_head: Vec<u8>) {
+        if self.try_upgrade(token, &req, &after_head) {
+            return;
+        }
         let parked = self.open - self.busy - 1;
         let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
             return;
@@ -781,7 +792,7 @@ impl Poller {
 
     /// Hands a connection to the HTTP/2 thread, with the bytes already read from it: it leaves
     /// the event loop (its slot is freed; the HTTP/2 thread counts it as open).
-    fn hand_to_h2(&mut self, token: usize, prefix: Vec<u8>) {
+    fn hand_to_h2(&mut self, token: usize, prefix: Vec<u8>, upgraded: Option<Vec<u8>>) {
         let Some(server) = self.h2.as_ref().map(|h| Arc::clone(&h.server)) else {
             return;
         };
@@ -800,10 +811,55 @@ impl Poller {
             io,
             prefix,
             conn: conn.info,
+            upgraded,
         };
         if server.serve(incoming).is_err() {
             log_error!("the HTTP/2 thread is gone: a connection was closed");
         }
+    }
+
+    /// `Upgrade: h2c` (`http2_cleartext` `upgrade` or `both`): a plain connection of a trusted
+    /// peer whose request asks for it, with its whole body (if any) already read and within
+    /// one frame and the first window, and nothing after it, gets `101 Switching Protocols` and
+    /// goes to the HTTP/2 thread, the request becoming stream 1 (`gunicorn_serve::h2::upgrade`).
+    /// Otherwise the request is served as HTTP/1.1, the upgrade ignored (RFC 7540 §3.2 allows
+    /// it). True if it went.
+    fn try_upgrade(&mut self, token: usize, req: &gunicorn_http::Request, after: &[u8]) -> bool {
+        let Some(hub) = self.h2.as_ref().filter(|h| h.upgrade) else {
+            return false;
+        };
+        // Within the stream's and the connection's first window (65 535 bytes, RFC 9113 §6.9.2).
+        let max_body = hub.max_frame.min(hub.first_window).min(65_535);
+        let max_frame = hub.max_frame;
+        let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
+            return false;
+        };
+        let whole_body =
+            matches!(req.body, gunicorn_http::BodyKind::Length(n) if n as usize == after.len());
+        if conn.tls != Tls::Plain
+            || !whole_body
+            || after.len() > max_body
+            || !self.http.forwarded_allow_ips.allows(&conn.info.peer)
+            || !upgrade::asks_for_h2c(req)
+        {
+            return false;
+        }
+        let Some(frames) = upgrade::request_frames(req, after, max_frame) else {
+            return false;
+        };
+        let Some(io) = conn.io.as_mut() else {
+            return false;
+        };
+        // 76 bytes: one non-blocking send fits in any socket buffer.
+        match io.try_write(upgrade::SWITCHING_PROTOCOLS) {
+            Ok(Some(n)) if n == upgrade::SWITCHING_PROTOCOLS.len() => {}
+            _ => {
+                self.remove(token);
+                return true;
+            }
+        }
+        self.hand_to_h2(token, Vec::new(), Some(frames));
+        true
     }
 
     // ---- closing ----------------------------------------------------------------------------

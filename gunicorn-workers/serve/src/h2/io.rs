@@ -2,7 +2,8 @@
 //! on: each operation is the transport's non-blocking `try_` form, and a would-block waits for
 //! the descriptor's readiness in the runtime's reactor. Bytes the worker read before handing
 //! the connection over (the HTTP/2 preface, read while looking for a request head) are read
-//! first.
+//! first. A connection upgraded from HTTP/1.1 (`Upgrade: h2c`) has its input rewritten on the
+//! way by a [`Splice`].
 
 use std::io;
 use std::pin::Pin;
@@ -11,6 +12,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::upgrade::Splice;
 use crate::sys::{register, Registered};
 use crate::transport::Transport;
 
@@ -19,17 +21,74 @@ pub struct AsyncTransport {
     io: AsyncFd<Registered>,
     prefix: Vec<u8>,
     prefix_pos: usize,
+    /// An upgraded connection's rewriting, until it lets everything through.
+    splice: Option<Splice>,
+    /// Rewritten input not given out yet.
+    spliced: Vec<u8>,
+    spliced_pos: usize,
 }
 
 impl AsyncTransport {
     /// Registers `io`'s descriptor with the current runtime's reactor. Must run inside the
     /// runtime.
-    pub fn new(io: Box<dyn Transport>, prefix: Vec<u8>) -> io::Result<AsyncTransport> {
+    pub fn new(
+        io: Box<dyn Transport>,
+        prefix: Vec<u8>,
+        splice: Option<Splice>,
+    ) -> io::Result<AsyncTransport> {
         Ok(AsyncTransport {
             io: register(io)?,
             prefix,
             prefix_pos: 0,
+            splice,
+            spliced: Vec::new(),
+            spliced_pos: 0,
         })
+    }
+
+    /// Reads through the splice of an upgraded connection: its own bytes first, then rewritten
+    /// input. None once it lets everything through (read the raw input then).
+    fn poll_spliced(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Option<Poll<io::Result<()>>> {
+        loop {
+            if self.spliced_pos < self.spliced.len() {
+                let n = (self.spliced.len() - self.spliced_pos).min(buf.remaining());
+                buf.put_slice(&self.spliced[self.spliced_pos..self.spliced_pos + n]);
+                self.spliced_pos += n;
+                return Some(Poll::Ready(Ok(())));
+            }
+            self.spliced.clear();
+            self.spliced_pos = 0;
+            let splice = self.splice.as_mut()?;
+            if splice.has_output() {
+                let ours = splice.produce(buf.remaining());
+                buf.put_slice(ours);
+                return Some(Poll::Ready(Ok(())));
+            }
+            if splice.is_through() {
+                self.splice = None;
+                return None;
+            }
+            let mut raw = [0u8; 4096];
+            let mut raw_buf = ReadBuf::new(&mut raw);
+            match self.poll_raw(cx, &mut raw_buf) {
+                Poll::Pending => return Some(Poll::Pending),
+                Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
+                // The end of input: the h2 connection sees it as such.
+                Poll::Ready(Ok(())) if raw_buf.filled().is_empty() => {
+                    return Some(Poll::Ready(Ok(())))
+                }
+                Poll::Ready(Ok(())) => {
+                    let splice = self.splice.as_mut()?;
+                    if let Err(e) = splice.consume(raw_buf.filled(), &mut self.spliced) {
+                        return Some(Poll::Ready(Err(e)));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -49,6 +108,19 @@ impl AsyncRead for AsyncTransport {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.splice.is_some() || this.spliced_pos < this.spliced.len() {
+            if let Some(done) = this.poll_spliced(cx, buf) {
+                return done;
+            }
+        }
+        this.poll_raw(cx, buf)
+    }
+}
+
+impl AsyncTransport {
+    /// The input as the client sent it: the bytes read before the hand-over, then the socket.
+    fn poll_raw(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self;
         if this.prefix_pos < this.prefix.len() {
             let rest = &this.prefix[this.prefix_pos..];
             let n = rest.len().min(buf.remaining());

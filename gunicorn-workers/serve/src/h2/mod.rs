@@ -7,13 +7,15 @@
 //! - [`request`]: a stream's head as the same [`gunicorn_http::Request`] as HTTP/1's, read by
 //!   the same rules;
 //! - [`io`]: a [`crate::Transport`] (plain or TLS) as the async stream h2 runs on;
-//! - [`preface`]: recognising cleartext HTTP/2 (h2c with prior knowledge).
+//! - [`preface`]: recognising cleartext HTTP/2 (h2c with prior knowledge);
+//! - [`upgrade`]: h2c by `Upgrade: h2c` from an HTTP/1.1 request.
 
 pub mod io;
 pub mod preface;
 pub mod request;
 pub mod server;
 pub mod stream;
+pub mod upgrade;
 
 pub use server::{H2Server, H2Settings, Incoming};
 

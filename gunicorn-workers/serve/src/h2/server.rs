@@ -33,6 +33,7 @@ use super::stream::{
     split_page, BodyMsg, Dispatch, Doorbell, Opening, ReplyMsg, StreamBody, StreamJob, StreamReply,
     CHANNEL_DEPTH,
 };
+use super::upgrade::Splice;
 use crate::reject;
 use crate::transport::Transport;
 
@@ -82,6 +83,9 @@ pub struct Incoming {
     /// Bytes already read from it (the client preface, or part of it).
     pub prefix: Vec<u8>,
     pub conn: ConnInfo,
+    /// For a connection upgraded from HTTP/1.1: the HEADERS frame of the request that asked
+    /// for it, which becomes stream 1 ([`super::upgrade`]).
+    pub upgraded: Option<Vec<u8>>,
 }
 
 enum Command {
@@ -258,7 +262,8 @@ async fn serve_connection(
     let _open = OpenGuard(Arc::clone(&shared.open));
     let s = shared.settings;
     let conn_info = Arc::new(incoming.conn);
-    let io = match AsyncTransport::new(incoming.io, incoming.prefix) {
+    let splice = incoming.upgraded.map(Splice::new);
+    let io = match AsyncTransport::new(incoming.io, incoming.prefix, splice) {
         Ok(io) => io,
         Err(e) => {
             log_debug!("HTTP/2 connection not served: {e}");
