@@ -1,8 +1,10 @@
 //! cargo fuzz target `h2_server`: the serving layer's HTTP/2 server (gunicorn-serve `h2/`: the
 //! reactor transport, the connection and stream tasks, a stream's head read as a request) fed
 //! the client preface and then arbitrary bytes on a socket. Every stream a request comes out
-//! of is answered by a dispatch thread that reads its body and replies. Checked: no panic, the
-//! connection ends once the input does (bounded), and the server still takes connections.
+//! of is answered by a dispatch thread that reads its body and replies. When the first byte is
+//! odd the connection is one upgraded from HTTP/1.1 (`Upgrade: h2c`), its input rewritten by
+//! the splice (`h2/upgrade.rs`). Checked: no panic, the connection ends once the input does
+//! (bounded), and the server still takes connections.
 #![no_main]
 
 use std::io::{Read, Write};
@@ -10,7 +12,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use gunicorn_http::{ConnInfo, HttpConfig, Local, Peer};
+use gunicorn_http::{ConnInfo, HttpConfig, Local, Peer, RequestParser};
+use gunicorn_serve::h2::upgrade::request_frames;
 use gunicorn_serve::h2::{Dispatch, H2Server, H2Settings, Incoming, StreamJob};
 
 /// Answers every stream from a thread of its own, as a worker's pool would.
@@ -47,7 +50,17 @@ fn server() -> &'static H2Server {
     })
 }
 
+/// The frames of an upgraded `POST /up` with a 3-byte body.
+fn upgraded_request(conn: &ConnInfo) -> Vec<u8> {
+    let head = b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nUpgrade: h2c\r\n\r\n";
+    let mut parser = RequestParser::new(Arc::new(HttpConfig::default()), conn.clone());
+    let (req, _) = parser.parse_head(head).unwrap().unwrap();
+    request_frames(&req, b"abc", 16384).unwrap()
+}
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let upgrade = data.first().is_some_and(|b| b & 1 == 1);
+    let data = if upgrade { &data[1..] } else { data };
     let (ours, theirs) = UnixStream::pair().unwrap();
     ours.set_nonblocking(true).unwrap();
     let conn = ConnInfo {
@@ -55,11 +68,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         local: Local::Tcp("127.0.0.1:8000".parse().unwrap()),
         tls: None,
     };
+    let upgraded = upgrade.then(|| upgraded_request(&conn));
     let incoming = Incoming {
         io: Box::new(ours),
         prefix: Vec::new(),
         conn,
-        upgraded: None,
+        upgraded,
     };
     assert!(server().serve(incoming).is_ok(), "the HTTP/2 thread stopped");
     let mut client = theirs;
