@@ -275,15 +275,27 @@ impl ControlServer {
                     })?;
             }
         }
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(sock_err)?,
-            Ok(_) => return Err(ControlError::NotASocket(path.to_path_buf())),
-            Err(_) => {}
-        }
-        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-        let bound = UnixListener::bind(path);
-        nix::sys::stat::umask(old);
-        let listener = bound.map_err(sock_err)?;
+        // Another server starting at the same time may bind the path between our removal of a
+        // stale socket and our bind: the last one to bind wins (gunicorn replaces the socket
+        // too), so a bind that finds the address in use replaces it again, a few times at most.
+        let mut attempts = 0;
+        let listener = loop {
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_socket() => match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(sock_err(e)),
+                    _ => {}
+                },
+                Ok(_) => return Err(ControlError::NotASocket(path.to_path_buf())),
+                Err(_) => {}
+            }
+            let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+            let bound = UnixListener::bind(path);
+            nix::sys::stat::umask(old);
+            match bound {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempts < 3 => attempts += 1,
+                bound => break bound.map_err(sock_err)?,
+            }
+        };
         let setup = || -> io::Result<(u64, u64)> {
             listener.set_nonblocking(true)?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
