@@ -124,7 +124,7 @@ class Worker:
 
 
 class Request:
-    """gunicorn's http.Request attributes hooks read."""
+    """gunicorn's http.Request attributes that hooks and a logger class's access() read."""
 
     def __init__(self, method, uri, path, query, fragment, version, headers, scheme):
         self.method = method
@@ -134,6 +134,7 @@ class Request:
         self.fragment = fragment
         self.version = version
         self.headers = headers
+        self.trailers = []
         self.scheme = scheme
 
     def __repr__(self):

@@ -630,7 +630,9 @@ pub fn request_hooks() -> (bool, bool) {
     )
 }
 
-fn request_object<'py>(py: Python<'py>, req: &Request) -> PyResult<Bound<'py, PyAny>> {
+/// The `req` object of gunicorn's `http.Request` attributes, for the request hooks and a
+/// `--logger-class` class's `access()`.
+pub(crate) fn request_object<'py>(py: Python<'py>, req: &Request) -> PyResult<Bound<'py, PyAny>> {
     let headers = PyList::empty(py);
     for (name, value) in req.headers.iter() {
         headers.append((name, value))?;

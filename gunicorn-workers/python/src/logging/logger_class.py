@@ -113,24 +113,6 @@ def build(cls, cfg):
     return logger
 
 
-class Request:
-    """The `req` access() receives: gunicorn's http.Request attributes."""
-
-    def __init__(self, method, uri, path, query, fragment, version, headers, scheme):
-        self.method = method
-        self.uri = uri
-        self.path = path
-        self.query = query
-        self.fragment = fragment
-        self.version = version
-        self.headers = headers
-        self.trailers = []
-        self.scheme = scheme
-
-    def __repr__(self):
-        return "<Request %s %s>" % (self.method, self.uri)
-
-
 class Response:
     """The `resp` access() receives: gunicorn's http.wsgi.Response attributes."""
 

@@ -258,20 +258,8 @@ pub fn access(py: Python<'_>, req: &Request, environ: &Bound<'_, PyDict>, done: 
     let Some(logger) = logger(py) else { return };
     let call = || -> PyResult<()> {
         let rt = runtime(py)?;
-        let headers = PyList::empty(py);
-        for (name, value) in req.headers.iter() {
-            headers.append((name, value))?;
-        }
-        let req_obj = rt.getattr("Request")?.call1((
-            req.method.as_str(),
-            req.uri.as_str(),
-            req.path.as_str(),
-            req.query.as_str(),
-            req.fragment.as_str(),
-            req.version,
-            headers,
-            req.scheme,
-        ))?;
+        // The same `req` object as the request hooks get (gunicorn passes one Request to both).
+        let req_obj = crate::server_hooks::request_object(py, req)?;
         let resp_headers = PyList::empty(py);
         for (name, value) in done.headers {
             resp_headers.append((name, value))?;
