@@ -632,7 +632,7 @@ impl State {
                 let r = reply.whole(status, fields, body);
                 return self.failed_if(r);
             }
-            r = reply.head(status, fields, false);
+            r = reply.head(status, fields);
             if r.is_err() {
                 return self.failed_if(r);
             }
@@ -803,9 +803,5 @@ fn send_page(reply: &mut StreamReply, page: &[u8]) -> io::Result<()> {
     if status < 200 {
         return reply.informational(status, fields);
     }
-    reply.head(status, fields, body.is_empty())?;
-    if body.is_empty() {
-        return Ok(());
-    }
-    reply.data(body.to_vec(), true)
+    reply.whole(status, fields, body.to_vec())
 }

@@ -30,8 +30,8 @@ use tokio::task::JoinSet;
 use super::io::AsyncTransport;
 use super::request::{to_request, H2Head};
 use super::stream::{
-    split_page, BodyMsg, Dispatch, Doorbell, Opening, ReplyMsg, StreamBody, StreamJob, StreamReply,
-    CHANNEL_DEPTH,
+    split_page, BodyMsg, Dispatch, Doorbell, Opening, Page, ReplyMsg, StreamBody, StreamJob,
+    StreamReply, CHANNEL_DEPTH, CONNECTION_SPECIFIC,
 };
 use super::upgrade::Splice;
 use crate::reject;
@@ -378,9 +378,29 @@ async fn serve_stream(
     let request = match to_request(&H2Head::of(&parts), &conn, &shared.http) {
         Ok(r) => r,
         Err(e) => {
-            match reject::request_error(&conn, &e) {
-                Some(page) => send_page(&mut respond, &page),
-                None => respond.send_reset(Reason::CANCEL),
+            // The error page, sent as a whole response would be.
+            let Some(page) = reject::request_error(&conn, &e) else {
+                respond.send_reset(Reason::CANCEL);
+                return;
+            };
+            let mut out = Out::Head(respond);
+            let sent = match split_page(&page) {
+                Some(Page {
+                    status,
+                    fields,
+                    body,
+                }) => {
+                    let whole = ReplyMsg::Whole {
+                        status,
+                        fields,
+                        body,
+                    };
+                    send_reply(&mut out, whole, false, shared.settings.stall).await
+                }
+                None => Err(SendError::Closed),
+            };
+            if sent.is_err() {
+                out.reset(Reason::INTERNAL_ERROR);
             }
             return;
         }
@@ -502,17 +522,16 @@ async fn send_reply(
             };
             respond.send_informational(response(status, &fields)?)?;
         }
-        ReplyMsg::Head {
-            status,
-            fields,
-            end,
-        } => {
+        ReplyMsg::Head { status, fields } => {
             let Out::Head(respond) = out else {
                 return Err(SendError::Late);
             };
-            let end = end || is_head;
-            let stream = respond.send_response(response(status, &fields)?, end)?;
-            *out = if end { Out::Done } else { Out::Body(stream) };
+            let stream = respond.send_response(response(status, &fields)?, is_head)?;
+            *out = if is_head {
+                Out::Done
+            } else {
+                Out::Body(stream)
+            };
         }
         ReplyMsg::Whole {
             status,
@@ -572,15 +591,6 @@ fn response(status: u16, fields: &[(String, String)]) -> Result<http::Response<(
     }
     Ok(resp)
 }
-
-/// Fields that belong to one HTTP/1 connection, never sent on HTTP/2 (RFC 9113 §8.2.2).
-const CONNECTION_SPECIFIC: [&str; 5] = [
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-connection",
-];
 
 /// The `date` field's value, made once a second (only the HTTP/2 thread calls it).
 fn date_value() -> http::HeaderValue {
@@ -664,31 +674,5 @@ async fn pump_body(mut recv: RecvStream, tx: mpsc::Sender<BodyMsg>, stall: Optio
         };
         let _ = tx.send(msg).await;
         return;
-    }
-}
-
-/// Sends one of this server's HTTP/1 pages (an error page) as the stream's response.
-fn send_page(respond: &mut SendResponse<Bytes>, page: &[u8]) {
-    let Some(super::stream::Page {
-        status,
-        fields,
-        body,
-    }) = split_page(page)
-    else {
-        respond.send_reset(Reason::INTERNAL_ERROR);
-        return;
-    };
-    let Ok(head) = response(status, &fields) else {
-        respond.send_reset(Reason::INTERNAL_ERROR);
-        return;
-    };
-    match respond.send_response(head, body.is_empty()) {
-        Ok(mut stream) if !body.is_empty() => {
-            // An error page is small: within the initial window of any client (RFC 9113 §6.9.2
-            // gives 65 535 bytes); whatever does not fit is dropped with the stream.
-            stream.reserve_capacity(body.len());
-            let _ = stream.send_data(body, true);
-        }
-        _ => {}
     }
 }

@@ -32,11 +32,10 @@ pub(super) enum BodyMsg {
 pub enum ReplyMsg {
     /// An informational response (103 Early Hints), fields as the app gave them.
     Informational(u16, Vec<(String, String)>),
-    /// The response head; `end` when no body follows.
+    /// The response head; body pieces follow (a response without them is [`ReplyMsg::Whole`]).
     Head {
         status: u16,
         fields: Vec<(String, String)>,
-        end: bool,
     },
     /// Body bytes; `end` with the last of them.
     Data { data: Bytes, end: bool },
@@ -216,10 +215,7 @@ impl StreamReply {
     pub fn send(&mut self, msg: ReplyMsg) -> io::Result<()> {
         let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "the HTTP/2 stream was reset");
         if let Some(first) = self.first.take() {
-            let last = matches!(
-                msg,
-                ReplyMsg::Whole { .. } | ReplyMsg::Head { end: true, .. }
-            );
+            let last = matches!(msg, ReplyMsg::Whole { .. });
             let rest = if last {
                 None
             } else {
@@ -244,18 +240,9 @@ impl StreamReply {
         self.send(ReplyMsg::Informational(status, fields))
     }
 
-    /// Sends the response head; `end` when no body follows.
-    pub fn head(
-        &mut self,
-        status: u16,
-        fields: Vec<(String, String)>,
-        end: bool,
-    ) -> io::Result<()> {
-        self.send(ReplyMsg::Head {
-            status,
-            fields,
-            end,
-        })
+    /// Sends the response head; its body follows with [`StreamReply::data`].
+    pub fn head(&mut self, status: u16, fields: Vec<(String, String)>) -> io::Result<()> {
+        self.send(ReplyMsg::Head { status, fields })
     }
 
     /// Sends the head and the whole body at once (one message, one wake-up of the HTTP/2
@@ -309,6 +296,15 @@ pub trait Dispatch: Send + Sync + 'static {
     fn flush(&self) {}
 }
 
+/// Fields that belong to one HTTP/1 connection, never sent on HTTP/2 (RFC 9113 §8.2.2).
+pub(super) const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+];
+
 /// A response page split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -335,10 +331,7 @@ pub fn split_page(page: &[u8]) -> Option<Page> {
     for line in lines {
         let (name, value) = line.split_once(':')?;
         let lower = name.trim().to_ascii_lowercase();
-        if matches!(
-            lower.as_str(),
-            "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "proxy-connection"
-        ) {
+        if CONNECTION_SPECIFIC.contains(&lower.as_str()) {
             continue;
         }
         fields.push((lower, value.trim().to_string()));

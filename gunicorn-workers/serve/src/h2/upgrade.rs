@@ -16,6 +16,7 @@ use std::io;
 use gunicorn_http::{BodyKind, Request};
 
 use super::preface::PREFACE;
+use super::stream::CONNECTION_SPECIFIC;
 
 /// The answer that switches the connection to HTTP/2.
 pub const SWITCHING_PROTOCOLS: &[u8] =
@@ -68,24 +69,14 @@ pub fn request_frames(req: &Request, body: &[u8], max_frame: usize) -> Option<Ve
         literal(&mut block, b":authority", &latin1(host));
     }
     for (name, value) in req.headers.iter() {
-        if matches!(
-            name,
-            "HOST"
-                | "CONNECTION"
-                | "UPGRADE"
-                | "HTTP2-SETTINGS"
-                | "KEEP-ALIVE"
-                | "PROXY-CONNECTION"
-                | "TRANSFER-ENCODING"
-                | "TE"
-        ) {
+        let name = name.to_ascii_lowercase();
+        // Host went into :authority; the upgrade's own fields end with it.
+        if CONNECTION_SPECIFIC.contains(&name.as_str())
+            || matches!(name.as_str(), "host" | "http2-settings" | "te")
+        {
             continue;
         }
-        literal(
-            &mut block,
-            name.to_ascii_lowercase().as_bytes(),
-            &latin1(value),
-        );
+        literal(&mut block, name.as_bytes(), &latin1(value));
     }
     if block.len() > max_frame || body.len() > max_frame {
         return None;
