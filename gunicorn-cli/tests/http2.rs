@@ -351,6 +351,30 @@ fn h2c_prior_knowledge_for_trusted_peers_only() {
         body.ends_with("\n2") && body.contains("\"SERVER_PROTOCOL\": \"HTTP/2.0\""),
         "{body}"
     );
+    // A stream refused before the app (more than limit_request_fields fields) gets its 431
+    // page on the stream; a HEAD gets the head of it only (a body would be a protocol error).
+    let many: Vec<String> = (0..105).map(|i| format!("x{i}: v")).collect();
+    let mut args: Vec<&str> = many.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+    args.extend([
+        "--http2-prior-knowledge",
+        "-w",
+        "\n%{http_code} %{http_version}",
+    ]);
+    for head in [false, true] {
+        let mut args = args.clone();
+        if head {
+            args.push("-I");
+        }
+        args.push(&url);
+        let (code, out, err) = curl(&args);
+        assert_eq!(code, 0, "HEAD {head}: {err}");
+        assert!(out.ends_with("\n431 2"), "HEAD {head}: {out}");
+        assert_eq!(
+            out.contains("Request Header Fields Too Large</p>"),
+            !head,
+            "{out}"
+        );
+    }
     // A trusted peer on a prior-knowledge port must speak HTTP/2 (gunicorn 27): 400.
     let resp = server.get("/env");
     assert_eq!(resp.status, 400, "{}", resp.text());

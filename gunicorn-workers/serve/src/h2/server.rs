@@ -395,7 +395,8 @@ async fn serve_stream(
                         fields,
                         body,
                     };
-                    send_reply(&mut out, whole, false, shared.settings.stall).await
+                    let is_head = parts.method == http::Method::HEAD;
+                    send_reply(&mut out, whole, is_head, shared.settings.stall).await
                 }
                 None => Err(SendError::Closed),
             };
