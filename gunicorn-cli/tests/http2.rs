@@ -922,3 +922,68 @@ fn streams_past_the_limit_are_refused() {
     assert_eq!(refused, 3, "output:\n{}", server.output());
     assert_still_serving(&server, &workers, "too many streams");
 }
+
+/// What the server answers on a new connection to `frames` sent after the preface: `Some(code)`
+/// for a GOAWAY with that error code, `None` when stream 1 got a response HEADERS instead.
+fn goaway_for(port: u16, frames: &[u8]) -> Option<u32> {
+    let mut raw = Raw::connect(port);
+    raw.read_until(|kind, flags, _, _| kind == SETTINGS && flags & 1 == 0);
+    let _ = raw.send(frames);
+    let mut answer = None;
+    raw.read_until(|kind, _, stream, payload| {
+        if kind == GOAWAY && payload.len() >= 8 {
+            answer = Some(Some(u32::from_be_bytes([
+                payload[4], payload[5], payload[6], payload[7],
+            ])));
+        }
+        if kind == HEADERS && stream == 1 {
+            answer = Some(None);
+        }
+        answer.is_some()
+    });
+    answer.expect("neither a GOAWAY nor a response")
+}
+
+#[test]
+fn frame_size_and_header_list_size_come_from_the_settings() {
+    // A POST whose 20 000-byte DATA frame is over the default 16 384 (FRAME_SIZE_ERROR = 6),
+    // and accepted with --http2-max-frame-size 32768.
+    let mut post = vec![0x83, 0x86, 0x04];
+    hpack_str(&mut post, b"/upload");
+    post.push(0x01);
+    hpack_str(&mut post, b"h2.example");
+    let mut big_data = frame(HEADERS, END_HEADERS, 1, &post);
+    big_data.extend(frame(DATA, END_STREAM, 1, &[b'd'; 20_000]));
+    let (server, _) = target(&[]);
+    assert_eq!(goaway_for(server.port(), &big_data), Some(6));
+    drop(server);
+    let (server, _) = target(&["--http2-max-frame-size", "32768"]);
+    assert_eq!(goaway_for(server.port(), &big_data), None);
+    drop(server);
+    // A 3 000-byte field: within the default header list size, over a limit of 2 000 (the
+    // stream or the connection is refused, no response).
+    let mut block = get_block("/");
+    block.push(0x00);
+    hpack_str(&mut block, b"x-long");
+    hpack_str(&mut block, &[b'l'; 3000]);
+    let get = frame(HEADERS, END_STREAM | END_HEADERS, 1, &block);
+    let (server, _) = target(&[]);
+    assert_eq!(goaway_for(server.port(), &get), None);
+    drop(server);
+    let (server, _) = target(&["--http2-max-header-list-size", "2000"]);
+    let mut raw = Raw::connect(server.port());
+    raw.read_until(|kind, flags, _, _| kind == SETTINGS && flags & 1 == 0);
+    let _ = raw.send(&get);
+    let mut answered = false;
+    let mut refused = false;
+    raw.read_until(|kind, _, stream, payload| {
+        // 431 is not in HPACK's static table: anything but 200 (0x88) is a refusal too.
+        answered |= kind == HEADERS && stream == 1 && payload.first() == Some(&0x88);
+        refused |= kind == RST_STREAM || kind == GOAWAY || (kind == HEADERS && !answered);
+        answered || refused
+    });
+    assert!(
+        refused && !answered,
+        "a 3 000-byte field passed a 2 000-byte list limit"
+    );
+}
