@@ -19,6 +19,10 @@ ALPN with --tls, else h2c with prior knowledge; gunicorn command lines get
 given, with {port}, {app} and {apps} filled in (for peers with other flags, e.g. granian).
 CMD is a gunicorn command line without -b/-w/the app (e.g. "/venv/bin/gunicorn -k gthread
 --threads 4"); "{port}" is not needed, the script adds -b and -w 1 and the app.
+A --server given as a bare name is a peer from PEERS (bjoern, granian, uwsgi, pyruvate, gunicorn
+27's gthread and sync from bench/.venv). Besides req/s and CPU µs per request, the table gives
+wrk's p99 latency and, at the end of the round, the worker's VmRSS and PSS (a single-process
+server counts as its own worker).
 """
 import argparse
 import os
@@ -32,9 +36,24 @@ import time
 from pathlib import Path
 
 # The harness's helpers: a free port, waiting for the server, the CPU time of its process tree.
-from harness import H2C_PROBE, free_port, lua_upload, server_cpu_ns as cpu_ns, wait_ready
+from harness import (H2C_PROBE, free_port, lua_upload, memory_mib, server_cpu_ns as cpu_ns,
+                     wait_ready)
 
 APPS = Path(__file__).resolve().parent / "apps"
+VENV_BIN = Path(__file__).resolve().parent / ".venv" / "bin"
+
+# Peers by name (`--server bjoern`), each as a gunicorn user would run it with one process on
+# the server's core: single-process servers as they are, thread pools of 4 like our gthread.
+PEERS = {
+    "bjoern": "raw:python {apps}/bjoern_serve.py {app} {port}",
+    "granian": "raw:granian --interface wsgi --workers 1 --host 127.0.0.1 "
+               "--port {port} --working-dir {apps} {app}",
+    "uwsgi": "raw:uwsgi --http11-socket 127.0.0.1:{port} --chdir {apps} --module {app} "
+             "--processes 1 --threads 4 --disable-logging --die-on-term",
+    "pyruvate": "raw:python {apps}/pyruvate_serve.py {app} {port} 4",
+    "gunicorn27-gthread": f"{VENV_BIN / 'gunicorn'} -k gthread --threads 4",
+    "gunicorn27-sync": f"{VENV_BIN / 'gunicorn'} -k sync",
+}
 
 
 def wrk(port, duration, path, conns=50, lua="", scheme="http"):
@@ -45,7 +64,8 @@ def wrk(port, duration, path, conns=50, lua="", scheme="http"):
             script = f.name
     try:
         out = subprocess.run(
-            ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s"]
+            ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
+             "--latency"]
             + (["-s", script] if script else []) + [f"{scheme}://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, timeout=duration + 60,
         ).stdout
@@ -56,7 +76,15 @@ def wrk(port, duration, path, conns=50, lua="", scheme="http"):
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors += int(non2xx.group(1)) if non2xx else 0
-    return requests, errors
+    return requests, errors, p99_ms(out)
+
+
+def p99_ms(out):
+    """wrk's 99th percentile latency (`--latency`), in ms."""
+    m = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 
 
 def h2load(port, duration, path, scheme="http"):
@@ -73,7 +101,7 @@ def h2load(port, duration, path, scheme="http"):
     status = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     ok = int(status.group(1)) if status else 0
     bad = sum(int(status.group(i)) for i in (2, 3, 4)) if status else 0
-    return ok, int(m.group(5)) + int(m.group(6)) + bad
+    return ok, int(m.group(5)) + int(m.group(6)) + bad, float("nan")
 
 
 def wait_ready_tls(port, proc, deadline_s=30.0):
@@ -131,11 +159,12 @@ def one_round(cmd, app, duration, path, conns=50, lua="", tls=None, h2=False):
             lambda d: wrk(port, d, path, conns, lua, scheme))
         load(1)  # warm-up
         before, t0 = cpu_ns(proc.pid), time.monotonic()
-        requests, errors = load(duration)
+        requests, errors, p99 = load(duration)
         elapsed = time.monotonic() - t0
         used = cpu_ns(proc.pid) - before
+        rss, pss, _ = memory_mib(proc.pid)
         return {"rps": requests / duration, "cpu_us": used / 1000 / max(requests, 1),
-                "errors": errors, "elapsed": elapsed}
+                "errors": errors, "elapsed": elapsed, "p99": p99, "rss": rss, "pss": pss}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -149,7 +178,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--app", default="hello:app")
     ap.add_argument("--path", default="/")
-    ap.add_argument("--server", action="append", required=True, help="NAME=CMD")
+    ap.add_argument("--server", action="append", required=True,
+                    help="NAME=CMD, or a peer's name: " + ", ".join(PEERS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=4)
     ap.add_argument("--conns", type=int, default=50)
@@ -161,7 +191,7 @@ def main():
     lua = lua_upload(args.upload == "chunked") if args.upload else ""
     if args.close:
         lua += 'wrk.headers["Connection"] = "close"\n'
-    servers = [s.split("=", 1) for s in args.server]
+    servers = [s.split("=", 1) if "=" in s else [s, PEERS[s]] for s in args.server]
     results = {name: [] for name, _ in servers}
     for r in range(args.rounds):
         order = servers if r % 2 == 0 else list(reversed(servers))
@@ -175,14 +205,15 @@ def main():
     loader = "h2load -c10 -m10 (HTTP/2)" if args.h2 else f"wrk -t1 -c{args.conns}"
     print(f"app {args.app}{what}, {args.rounds} rounds of {args.duration} s, server on core 0, "
           f"{loader} on core 1; median round")
-    print(f"| server | req/s | CPU µs/req | rounds req/s | errors |")
-    print(f"|---|---:|---:|---|---:|")
+    print("| server | req/s | CPU µs/req | p99 ms | RSS MiB | PSS MiB | rounds req/s | errors |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     for name, _ in servers:
         rs = sorted(results[name], key=lambda x: x["rps"])
         med = rs[(len(rs) - 1) // 2]
         rounds = " / ".join(f"{x['rps']:.0f}" for x in results[name])
         errors = sum(x["errors"] for x in rs)
-        print(f"| {name} | {med['rps']:.0f} | {med['cpu_us']:.1f} | {rounds} | {errors} |")
+        print(f"| {name} | {med['rps']:.0f} | {med['cpu_us']:.1f} | {med['p99']:.2f} | "
+              f"{med['rss']:.1f} | {med['pss']:.1f} | {rounds} | {errors} |")
     sys.stdout.flush()
 
 
