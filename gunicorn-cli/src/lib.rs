@@ -27,6 +27,8 @@ use gunicorn_sync as _;
 use gunicorn_greenlet as _;
 // The gthread worker (`-k gthread`, and `-k sync --threads N`).
 use gunicorn_gthread as _;
+// The asgi worker (`-k asgi`, and the uvicorn worker class names).
+use gunicorn_asgi as _;
 
 use std::ffi::OsString;
 

@@ -847,6 +847,73 @@ impl SettingType for HttpProtocols {
     }
 }
 
+/// `asgi_loop`: the asgi worker's event loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsgiLoop {
+    /// uvloop when it can be imported, else asyncio.
+    #[default]
+    Auto,
+    Asyncio,
+    Uvloop,
+}
+
+impl SettingType for AsgiLoop {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        match v {
+            Value::None => Ok(AsgiLoop::Auto),
+            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "auto" => Ok(AsgiLoop::Auto),
+                "asyncio" => Ok(AsgiLoop::Asyncio),
+                "uvloop" => Ok(AsgiLoop::Uvloop),
+                _ => Err(ValueError::NotAChoice(&["auto", "asyncio", "uvloop"])),
+            },
+            other => Err(ValueError::wrong_type("a string", &other)),
+        }
+    }
+    fn render(&self) -> String {
+        match self {
+            AsgiLoop::Auto => "auto",
+            AsgiLoop::Asyncio => "asyncio",
+            AsgiLoop::Uvloop => "uvloop",
+        }
+        .into()
+    }
+}
+
+/// `asgi_lifespan`: whether the ASGI lifespan protocol runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsgiLifespan {
+    /// Run it; an app that does not support it is served without.
+    #[default]
+    Auto,
+    /// Run it; any failure stops the worker.
+    On,
+    Off,
+}
+
+impl SettingType for AsgiLifespan {
+    fn from_value(v: Value) -> Result<Self, ValueError> {
+        match v {
+            Value::None => Ok(AsgiLifespan::Auto),
+            Value::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "auto" => Ok(AsgiLifespan::Auto),
+                "on" => Ok(AsgiLifespan::On),
+                "off" => Ok(AsgiLifespan::Off),
+                _ => Err(ValueError::NotAChoice(&["auto", "on", "off"])),
+            },
+            other => Err(ValueError::wrong_type("a string", &other)),
+        }
+    }
+    fn render(&self) -> String {
+        match self {
+            AsgiLifespan::Auto => "auto",
+            AsgiLifespan::On => "on",
+            AsgiLifespan::Off => "off",
+        }
+        .into()
+    }
+}
+
 /// `http2_cleartext`: how HTTP/2 without TLS (h2c) may start, for peers in
 /// `forwarded_allow_ips` only (gunicorn 27).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1169,6 +1236,27 @@ settings! {
     /// implements, or `DEFAULT`. Anything else (OpenSSL keywords like `HIGH`) is refused by name.
     ciphers: Option<String> = None;
         section "SSL", flags ["--ciphers"], kind Kind::Value, meta "STRING";
+
+    // ---- ASGI ----
+    /// The event loop of the asgi worker: `auto` (uvloop when it is installed, else asyncio),
+    /// `asyncio` or `uvloop` (which must then be installed).
+    asgi_loop: AsgiLoop = AsgiLoop::Auto;
+        section "Worker Processes", flags ["--asgi-loop"], kind Kind::Value, meta "STRING";
+    /// The ASGI lifespan protocol (startup before serving, shutdown after): `auto` (run it, and
+    /// go on without it when the app does not support it), `on` (a failure stops the worker
+    /// with exit 3) or `off`.
+    asgi_lifespan: AsgiLifespan = AsgiLifespan::Auto;
+        section "Worker Processes", flags ["--asgi-lifespan"], kind Kind::Value, meta "STRING";
+    /// Seconds an ASGI application gets after the client disconnected (it sees
+    /// `http.disconnect`) before its task is cancelled.
+    asgi_disconnect_grace_period: u64 = 3;
+        section "Worker Processes", flags ["--asgi-disconnect-grace-period"], kind Kind::Value, meta "INT";
+    /// The largest WebSocket message accepted, in bytes (close 1009 beyond it); 0 for no limit.
+    websocket_max_message_size: u64 = 16777216;
+        section "Worker Processes", flags ["--websocket-max-message-size"], kind Kind::Value, meta "INT";
+    /// The ASGI `root_path`: the prefix the application is mounted under behind a proxy.
+    root_path: String = String::new();
+        section "Server Mechanics", flags ["--root-path"], kind Kind::Value, meta "STRING";
 
     // ---- HTTP/2 ----
     /// The protocols served, comma-separated in order of preference: `h1` (HTTP/1.1), `h2`

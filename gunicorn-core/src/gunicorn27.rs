@@ -836,28 +836,28 @@ pub static GUNICORN27_SETTINGS: &[Gunicorn27Setting] = &[
         section: "Worker Processes",
         flags: &["--asgi-loop"],
         default: "'auto'",
-        here: Here::NotYet { issue: 16, what: "the ASGI worker", quiet: &[Plain::None, Plain::Str("auto")] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "asgi_lifespan",
         section: "Worker Processes",
         flags: &["--asgi-lifespan"],
         default: "'auto'",
-        here: Here::NotYet { issue: 16, what: "the ASGI worker", quiet: &[Plain::None, Plain::Str("auto")] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "asgi_disconnect_grace_period",
         section: "Worker Processes",
         flags: &["--asgi-disconnect-grace-period"],
         default: "3",
-        here: Here::NotYet { issue: 16, what: "the ASGI worker", quiet: &[Plain::None, Plain::Int(3)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "websocket_max_message_size",
         section: "Worker Processes",
         flags: &["--websocket-max-message-size"],
         default: "16777216",
-        here: Here::NotYet { issue: 16, what: "the ASGI worker", quiet: &[Plain::None, Plain::Int(16777216)] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "http_parser",
@@ -871,7 +871,7 @@ pub static GUNICORN27_SETTINGS: &[Gunicorn27Setting] = &[
         section: "Server Mechanics",
         flags: &["--root-path"],
         default: "''",
-        here: Here::NotYet { issue: 16, what: "the ASGI worker", quiet: &[Plain::None, Plain::Str("")] },
+        here: Here::Yes,
     },
     Gunicorn27Setting {
         name: "dirty_apps",
@@ -1003,11 +1003,6 @@ mod tests {
 
     #[test]
     fn quiet_values() {
-        let grace = lookup("asgi_disconnect_grace_period").unwrap().here;
-        assert!(grace.asks_nothing(&Value::Int(3)));
-        assert!(grace.asks_nothing(&Value::Str("3".into())));
-        assert!(grace.asks_nothing(&Value::None));
-        assert!(!grace.asks_nothing(&Value::Int(2)));
         let parser = lookup("http_parser").unwrap().here;
         assert!(parser.asks_nothing(&Value::Str("AUTO".into())));
         assert!(!parser.asks_nothing(&Value::Str("python".into())));

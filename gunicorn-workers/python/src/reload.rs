@@ -70,7 +70,7 @@ impl Engine {
 }
 
 /// Marks the application as loaded in this worker (called when its bridge is built).
-pub(crate) fn mark_app_loaded() {
+pub fn mark_app_loaded() {
     APP_LOADED.store(true, Ordering::Release);
 }
 

@@ -1,0 +1,681 @@
+//! One client connection of the asgi worker: the state its protocol callbacks
+//! (`data_received`, `connection_lost`...) and its requests' `receive()`/`send()` share.
+//!
+//! Every change of state happens under the connection's lock, and what it means for Python
+//! (bytes to write, a Future to resolve, the app to start, the transport to close) is gathered
+//! into an [`After`] and carried out once the lock is released. A Python call made under the
+//! lock could come back into this connection (asyncio's `transport.write()` calls
+//! `pause_writing()` on the protocol when its buffer fills), so none is made there.
+//!
+//! A connection serves one request at a time (HTTP/1.1 has no multiplexing): bytes that arrive
+//! past the current request's body wait in `leftover` and are parsed as the next request once
+//! the response is complete. The application task may run on after its response is complete
+//! (background work after the last message, as Starlette's BackgroundTasks do); the next
+//! request does not wait for it.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use gunicorn_http::{
+    BodyDecoder, ConnInfo, HttpError, ReqMeta, Request, RequestParser, Response, CONTINUE_100,
+};
+use gunicorn_serve::{HeadReader, HeadStep};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::server::Shared;
+use crate::websocket::WsConn;
+
+/// Body bytes buffered for the application before reading from the socket pauses
+/// (transport.pause_reading) until it takes them.
+const BODY_HIGH_WATER: usize = 256 * 1024;
+/// Bytes of pipelined requests buffered while a response is in progress, before reading
+/// pauses until the connection gets to them.
+const LEFTOVER_HIGH_WATER: usize = 64 * 1024;
+
+/// Where a connection is.
+pub(crate) enum Phase {
+    /// Waiting for (the rest of) a request head, since `since`.
+    Head { since: Instant },
+    /// A request is being served; its state is `Conn::exchange`.
+    Busy,
+    /// Upgraded to a WebSocket (RFC 6455): the bytes are frames from now on.
+    WebSocket(Box<WsConn>),
+    /// The transport is closed or closing: nothing more is read or written.
+    Closed,
+}
+
+/// Where a response is.
+pub(crate) enum Reply {
+    /// No `http.response.start` yet.
+    Pending,
+    /// Started: the validated head, and its bytes if they have not been written yet (they go
+    /// out with the first body bytes, in one write).
+    Started {
+        resp: Box<Response>,
+        unsent_head: Vec<u8>,
+    },
+    /// The last body message was sent.
+    Done,
+}
+
+/// A request's body as it arrives.
+pub(crate) struct Body {
+    decoder: BodyDecoder,
+    /// Decoded bytes the application has not received yet.
+    buf: Vec<u8>,
+    /// The decoder saw the end of the body.
+    complete: bool,
+    /// The final `http.request` message (`more_body: False`) was handed out.
+    delivered: bool,
+}
+
+/// The request a connection is serving (and, after its response, the last one served).
+pub(crate) struct Exchange {
+    pub generation: u64,
+    pub req: Box<Request>,
+    pub body: Body,
+    /// `Expect: 100-continue` not answered yet (answered when the app first waits for the body,
+    /// never once a final response started: RFC 9110 §10.1.1).
+    expect_continue: bool,
+    /// A `receive()` waiting for body bytes or the disconnect.
+    receive_waiter: Option<Py<PyAny>>,
+    pub reply: Reply,
+    /// The client went away before the response was complete.
+    pub disconnected: bool,
+    /// The app's task, to cancel after the disconnect grace period.
+    pub task: Option<Py<PyAny>>,
+    /// When the head was parsed (the access log's request time).
+    pub started: Instant,
+    /// The connection closes after this response (max_requests reached, keep-alive off, stop).
+    pub last: bool,
+    /// The `req` object `pre_request` got, for `post_request`.
+    pub hook_req: Option<Py<PyAny>>,
+    /// Headers as the app gave them, kept for the access log and post_request.
+    pub response_headers: Vec<(String, String)>,
+}
+
+/// What a connection knows, under its lock.
+pub(crate) struct Conn {
+    pub transport: Option<Py<PyAny>>,
+    pub info: ConnInfo,
+    pub reader: HeadReader,
+    pub phase: Phase,
+    /// Bytes read past the current request (the start of the next one).
+    pub leftover: Vec<u8>,
+    pub read_paused: bool,
+    pub write_paused: bool,
+    /// `send()` calls waiting for the transport's buffer to drain.
+    pub drain_waiters: Vec<Py<PyAny>>,
+    /// The client half-closed: no more requests will come.
+    pub peer_eof: bool,
+    /// Counts requests on this connection; a `Cycle` holding an older number is stale.
+    pub generation: u64,
+    pub exchange: Option<Exchange>,
+}
+
+/// A request handed to the application once the lock is released.
+pub(crate) struct Start {
+    pub generation: u64,
+    pub scope: Py<PyDict>,
+    /// A `websocket` scope (else `http`).
+    pub websocket: bool,
+}
+
+/// How to resolve a waiting Future.
+pub(crate) enum Resolution {
+    /// `send()` may go on.
+    Nothing,
+    /// `receive()` gets body bytes.
+    Body { bytes: Vec<u8>, more: bool },
+    /// `receive()` gets `http.disconnect`.
+    Disconnect,
+    /// A WebSocket `receive()` gets its next event.
+    WebSocket(crate::websocket::Inbound),
+}
+
+/// A finished response, for the access log and post_request (run without the lock).
+pub(crate) struct Finished {
+    pub req: Box<Request>,
+    pub info: ConnInfo,
+    pub proxy: Option<gunicorn_http::ProxyInfo>,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub sent: u64,
+    pub duration: std::time::Duration,
+    pub hook_req: Option<Py<PyAny>>,
+}
+
+/// What to do in Python once the connection's lock is released, in this order.
+#[derive(Default)]
+pub(crate) struct After {
+    pub write: Vec<u8>,
+    pub resolve: Vec<(Py<PyAny>, Resolution)>,
+    pub pause_reading: Option<bool>,
+    pub finished: Option<Finished>,
+    pub start: Option<Start>,
+    pub close: bool,
+}
+
+impl After {
+    pub fn is_empty(&self) -> bool {
+        self.write.is_empty()
+            && self.resolve.is_empty()
+            && self.pause_reading.is_none()
+            && self.finished.is_none()
+            && self.start.is_none()
+            && !self.close
+    }
+}
+
+/// One connection: its state and the worker's shared settings.
+pub struct Connection {
+    pub id: u64,
+    pub shared: Arc<Shared>,
+    state: Mutex<Conn>,
+}
+
+impl Connection {
+    pub(crate) fn new(id: u64, shared: Arc<Shared>, info: ConnInfo) -> Connection {
+        let parser = RequestParser::new(Arc::clone(&shared.http), info.clone());
+        Connection {
+            id,
+            state: Mutex::new(Conn {
+                transport: None,
+                reader: HeadReader::new(parser),
+                info,
+                phase: Phase::Head {
+                    since: Instant::now(),
+                },
+                leftover: Vec::new(),
+                read_paused: false,
+                write_paused: false,
+                drain_waiters: Vec::new(),
+                peer_eof: false,
+                generation: 0,
+                exchange: None,
+            }),
+            shared,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Conn> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes from the socket.
+    pub(crate) fn received(&self, py: Python<'_>, data: &[u8]) -> After {
+        let mut after = After::default();
+        let mut st = self.lock();
+        match &mut st.phase {
+            Phase::Closed => {}
+            Phase::Head { .. } => self.feed_head(py, &mut st, data, &mut after),
+            Phase::Busy => self.feed_busy(&mut st, data, &mut after),
+            Phase::WebSocket(ws) => {
+                ws.received(data, &mut after);
+                if ws.is_closed() {
+                    after.close = true;
+                }
+                // The app is not taking its messages: stop reading until it does.
+                if ws.backlog() >= crate::websocket::EVENT_BACKLOG && !st.read_paused {
+                    st.read_paused = true;
+                    after.pause_reading = Some(true);
+                }
+            }
+        }
+        after
+    }
+
+    /// Parses a request head from `data` (after any part of it received before).
+    fn feed_head(&self, py: Python<'_>, st: &mut Conn, data: &[u8], after: &mut After) {
+        let step = st.reader.feed(data);
+        self.head_step(py, st, step, after);
+    }
+
+    fn head_step(&self, py: Python<'_>, st: &mut Conn, step: HeadStep, after: &mut After) {
+        match step {
+            HeadStep::NeedMore => {}
+            HeadStep::Invalid(e) => self.reject(st, &e, after),
+            HeadStep::Ready { req, after_head } => self.begin(py, st, req, after_head, after),
+        }
+    }
+
+    /// Answers a request that failed before the app ran with gunicorn's error page, and closes.
+    fn reject(&self, st: &mut Conn, err: &HttpError, after: &mut After) {
+        if let Some(page) = gunicorn_serve::reject::request_error(&st.info, err) {
+            after.write.extend_from_slice(&page);
+        }
+        st.phase = Phase::Closed;
+        after.close = true;
+    }
+
+    /// A complete head: set up the exchange and hand the request to the app (or the WebSocket
+    /// handshake to it).
+    fn begin(
+        &self,
+        py: Python<'_>,
+        st: &mut Conn,
+        req: Box<Request>,
+        after_head: Vec<u8>,
+        after: &mut After,
+    ) {
+        if let Some(ws) = crate::websocket::upgrade_request(&req) {
+            match ws {
+                Ok(offer) => {
+                    return self.begin_websocket(py, st, req, offer, after_head, after);
+                }
+                Err(e) => {
+                    gunicorn_core::log_debug!("Refused WebSocket upgrade: {e}");
+                    after
+                        .write
+                        .extend_from_slice(&crate::websocket::refusal(&e));
+                    st.phase = Phase::Closed;
+                    after.close = true;
+                    return;
+                }
+            }
+        }
+        let mut body = Body {
+            decoder: BodyDecoder::new(&req.body, Arc::clone(&self.shared.http)),
+            buf: Vec::new(),
+            complete: false,
+            delivered: false,
+        };
+        let used = match body.decoder.decode(&after_head, &mut body.buf) {
+            Ok(used) => used,
+            Err(e) => return self.reject(st, &e, after),
+        };
+        body.complete = body.decoder.is_done();
+        st.leftover = after_head[used..].to_vec();
+        st.generation += 1;
+        let last = self.shared.count_request();
+        let expect_continue = req.expect_continue;
+        let scope = match self
+            .shared
+            .scope(py, crate::scope::ScopeType::Http, &req, st)
+        {
+            Ok(scope) => scope,
+            Err(e) => {
+                crate::server::log_app_error(py, "Error building the ASGI scope", &e);
+                return self.reject(st, &HttpError::NoMoreData, after);
+            }
+        };
+        st.exchange = Some(Exchange {
+            generation: st.generation,
+            req,
+            body,
+            expect_continue,
+            receive_waiter: None,
+            reply: Reply::Pending,
+            disconnected: false,
+            task: None,
+            started: Instant::now(),
+            last,
+            hook_req: None,
+            response_headers: Vec::new(),
+        });
+        st.phase = Phase::Busy;
+        self.apply_read_limits(st, after);
+        after.start = Some(Start {
+            generation: st.generation,
+            scope,
+            websocket: false,
+        });
+    }
+
+    /// A request head that asks for a WebSocket: the app decides (websocket.accept / close).
+    fn begin_websocket(
+        &self,
+        py: Python<'_>,
+        st: &mut Conn,
+        req: Box<Request>,
+        offer: gunicorn_websocket::Offer,
+        after_head: Vec<u8>,
+        after: &mut After,
+    ) {
+        st.generation += 1;
+        let scope = match self
+            .shared
+            .scope(py, crate::scope::ScopeType::WebSocket, &req, st)
+        {
+            Ok(scope) => scope,
+            Err(e) => {
+                crate::server::log_app_error(py, "Error building the ASGI scope", &e);
+                st.phase = Phase::Closed;
+                after.close = true;
+                return;
+            }
+        };
+        self.shared.count_request();
+        let ws = WsConn::new(st.generation, offer, after_head, self.shared.ws_max_message);
+        st.phase = Phase::WebSocket(Box::new(ws));
+        after.start = Some(Start {
+            generation: st.generation,
+            scope,
+            websocket: true,
+        });
+    }
+
+    /// Body bytes for the current request, and pipelined bytes past it.
+    fn feed_busy(&self, st: &mut Conn, data: &[u8], after: &mut After) {
+        let Some(ex) = st.exchange.as_mut() else {
+            st.leftover.extend_from_slice(data);
+            return;
+        };
+        let mut rest = data;
+        if !ex.body.complete {
+            match ex.body.decoder.decode(data, &mut ex.body.buf) {
+                Ok(used) => {
+                    rest = &data[used..];
+                    ex.body.complete = ex.body.decoder.is_done();
+                }
+                Err(e) => {
+                    // A malformed chunked body: the request cannot go on. The app sees the
+                    // client as gone; the client gets the 400 if no response started.
+                    let started = !matches!(ex.reply, Reply::Pending);
+                    self.fail_body(st, &e, started, after);
+                    return;
+                }
+            }
+        }
+        if !rest.is_empty() {
+            st.leftover.extend_from_slice(rest);
+        }
+        let Some(ex) = st.exchange.as_mut() else {
+            return;
+        };
+        if let Some(waiter) = ex.receive_waiter.take() {
+            match take_body_message(&mut ex.body) {
+                Some(msg) => after.resolve.push((waiter, msg)),
+                None => ex.receive_waiter = Some(waiter),
+            }
+        }
+        self.apply_read_limits(st, after);
+    }
+
+    /// The body could not be decoded: answer 400 (when no response started) and close.
+    fn fail_body(&self, st: &mut Conn, err: &HttpError, started: bool, after: &mut After) {
+        if !started {
+            if let Some(page) = gunicorn_serve::reject::request_error(&st.info, err) {
+                after.write.extend_from_slice(&page);
+            }
+        }
+        self.disconnect_exchange(st, after);
+        st.phase = Phase::Closed;
+        after.close = true;
+    }
+
+    /// Pauses reading while the app has a lot of unread body or pipelined bytes wait; resumes
+    /// once it has taken them.
+    pub(crate) fn apply_read_limits(&self, st: &mut Conn, after: &mut After) {
+        let body = st.exchange.as_ref().map_or(0, |e| e.body.buf.len());
+        let full = body >= BODY_HIGH_WATER || st.leftover.len() >= LEFTOVER_HIGH_WATER;
+        if full != st.read_paused && !matches!(st.phase, Phase::Closed) {
+            st.read_paused = full;
+            after.pause_reading = Some(full);
+        }
+    }
+
+    /// The client went away: the current request sees `http.disconnect`, its sends fail, and
+    /// its task is cancelled after the grace period (done by the caller).
+    pub(crate) fn disconnect_exchange(&self, st: &mut Conn, after: &mut After) {
+        for w in st.drain_waiters.drain(..) {
+            after.resolve.push((w, Resolution::Nothing));
+        }
+        if let Some(ex) = st.exchange.as_mut() {
+            if !matches!(ex.reply, Reply::Done) {
+                ex.disconnected = true;
+            }
+            if let Some(w) = ex.receive_waiter.take() {
+                after.resolve.push((w, Resolution::Disconnect));
+            }
+        }
+        if let Phase::WebSocket(ws) = &mut st.phase {
+            ws.disconnected(after);
+        }
+    }
+
+    /// `receive()` of the request `generation`: a message now, or None to wait (the caller
+    /// registers a Future with [`Connection::wait_receive`]).
+    pub(crate) fn receive_now(&self, generation: u64, after: &mut After) -> Option<Resolution> {
+        let mut st = self.lock();
+        let stale = st.generation != generation;
+        let Some(ex) = st.exchange.as_mut().filter(|_| !stale) else {
+            // A request whose response is complete (and the connection has moved on): the
+            // client is, for it, gone (uvicorn and gunicorn answer the same).
+            return Some(Resolution::Disconnect);
+        };
+        if ex.disconnected || matches!(ex.reply, Reply::Done) && ex.body.delivered {
+            return Some(Resolution::Disconnect);
+        }
+        if let Some(msg) = take_body_message(&mut ex.body) {
+            self.apply_read_limits(&mut st, after);
+            return Some(msg);
+        }
+        if ex.expect_continue && matches!(ex.reply, Reply::Pending) {
+            ex.expect_continue = false;
+            after.write.extend_from_slice(CONTINUE_100);
+        }
+        None
+    }
+
+    /// Registers `fut` as the waiting `receive()` of request `generation`.
+    pub(crate) fn wait_receive(&self, generation: u64, fut: Py<PyAny>) -> Option<Py<PyAny>> {
+        let mut st = self.lock();
+        match st.exchange.as_mut() {
+            Some(ex) if ex.generation == generation && !ex.disconnected => {
+                ex.receive_waiter = Some(fut);
+                None
+            }
+            // Disconnected in between: resolve it at once.
+            _ => Some(fut),
+        }
+    }
+
+    /// The transport's buffer is over its high-water mark (asyncio flow control).
+    pub(crate) fn pause_writing(&self) {
+        self.lock().write_paused = true;
+    }
+
+    /// The transport's buffer drained: waiting sends go on.
+    pub(crate) fn resume_writing(&self) -> After {
+        let mut after = After::default();
+        let mut st = self.lock();
+        st.write_paused = false;
+        for w in st.drain_waiters.drain(..) {
+            after.resolve.push((w, Resolution::Nothing));
+        }
+        after
+    }
+
+    /// The response of the current request is complete: log it, then keep the connection
+    /// for the next request (parsing what already arrived) or close it.
+    pub(crate) fn response_done(
+        &self,
+        py: Python<'_>,
+        st: &mut Conn,
+        status: u16,
+        resp_close: bool,
+        sent: u64,
+        after: &mut After,
+    ) {
+        let Some(ex) = st.exchange.as_mut() else {
+            return;
+        };
+        ex.reply = Reply::Done;
+        let keep = !resp_close
+            && !ex.last
+            && ex.body.complete
+            && !st.peer_eof
+            && !self.shared.stopping()
+            && !self.shared.keepalive.is_zero();
+        if self.shared.wants_finished() {
+            after.finished = Some(Finished {
+                req: ex.req.clone(),
+                info: st.info.clone(),
+                proxy: st.reader.proxy_info().cloned(),
+                status,
+                headers: std::mem::take(&mut ex.response_headers),
+                sent,
+                duration: ex.started.elapsed(),
+                hook_req: ex.hook_req.take(),
+            });
+        }
+        if let Some(w) = ex.receive_waiter.take() {
+            after.resolve.push((w, Resolution::Disconnect));
+        }
+        if !keep {
+            st.phase = Phase::Closed;
+            after.close = true;
+            return;
+        }
+        st.phase = Phase::Head {
+            since: Instant::now(),
+        };
+        let leftover = std::mem::take(&mut st.leftover);
+        if !leftover.is_empty() {
+            let step = st.reader.resume(leftover);
+            self.head_step(py, st, step, after);
+        }
+        if matches!(st.phase, Phase::Head { .. }) {
+            // Nothing pipelined is waiting any more: read again if a full buffer had paused it.
+            self.apply_read_limits(st, after);
+        }
+    }
+
+    /// The `ReqMeta` the response encoder needs, with the close decided here.
+    pub(crate) fn req_meta(&self, ex: &Exchange) -> ReqMeta {
+        ReqMeta {
+            version: ex.req.version,
+            is_head: ex.req.method == "HEAD",
+            should_close: ex.req.should_close(),
+            protocol: self.shared.http.protocol,
+        }
+    }
+
+    /// The peer half-closed (`eof_received`). True keeps the transport open for a response in
+    /// progress; an idle connection is closed.
+    pub(crate) fn eof(&self) -> (bool, After) {
+        let mut after = After::default();
+        let mut st = self.lock();
+        st.peer_eof = true;
+        match &st.phase {
+            Phase::Busy => {
+                let incomplete = st.exchange.as_ref().is_some_and(|e| !e.body.complete);
+                if incomplete {
+                    self.disconnect_exchange(&mut st, &mut after);
+                }
+                (true, after)
+            }
+            _ => (false, after),
+        }
+    }
+
+    /// Sets the transport at `connection_made`.
+    pub(crate) fn set_transport(&self, transport: Py<PyAny>) {
+        self.lock().transport = Some(transport);
+    }
+
+    /// The transport, if it is still open.
+    pub(crate) fn transport(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.lock().transport.as_ref().map(|t| t.clone_ref(py))
+    }
+
+    /// The protocol's `connection_lost`.
+    pub(crate) fn lost(&self) -> (After, Option<Py<PyAny>>) {
+        let mut after = After::default();
+        let mut st = self.lock();
+        self.disconnect_exchange(&mut st, &mut after);
+        st.transport = None;
+        if let Phase::WebSocket(ws) = &mut st.phase {
+            // The WebSocket stays, so the app still gets the messages that came before the
+            // close and then `websocket.disconnect`.
+            let task = ws.task.take();
+            return (after, task);
+        }
+        st.phase = Phase::Closed;
+        let task = st
+            .exchange
+            .as_mut()
+            .filter(|e| e.disconnected)
+            .and_then(|e| e.task.take());
+        (after, task)
+    }
+
+    /// A graceful stop: a WebSocket gets close 1001 ("going away").
+    pub(crate) fn going_away(&self) -> After {
+        let mut after = After::default();
+        let mut st = self.lock();
+        if st.transport.is_some() {
+            if let Phase::WebSocket(ws) = &mut st.phase {
+                ws.going_away(&mut after);
+            }
+        }
+        after
+    }
+
+    /// Keeps the `pre_request` hook's request object for `post_request`.
+    pub(crate) fn set_hook_request(&self, generation: u64, obj: Py<PyAny>) {
+        let mut st = self.lock();
+        if let Some(ex) = st.exchange.as_mut().filter(|e| e.generation == generation) {
+            ex.hook_req = Some(obj);
+        }
+    }
+
+    /// Keeps the app's task of request `generation`, to cancel it if the client leaves.
+    pub(crate) fn set_task(&self, generation: u64, task: Py<PyAny>) {
+        let mut st = self.lock();
+        if let Phase::WebSocket(ws) = &mut st.phase {
+            if ws.generation == generation {
+                ws.task = Some(task);
+            }
+            return;
+        }
+        if let Some(ex) = st.exchange.as_mut().filter(|e| e.generation == generation) {
+            if !matches!(ex.reply, Reply::Done) {
+                ex.task = Some(task);
+            }
+        }
+    }
+
+    /// A copy of the request being served (for the request hooks).
+    pub(crate) fn current_request(&self) -> Option<Box<Request>> {
+        let st = self.lock();
+        st.exchange.as_ref().map(|e| e.req.clone())
+    }
+
+    /// Idle for longer than `limit` (keep-alive, or the first request's head), or stopping and
+    /// idle: the caller closes it.
+    pub(crate) fn idle_past(&self, now: Instant, stopping: bool) -> bool {
+        let st = self.lock();
+        match st.phase {
+            Phase::Head { since } => {
+                let first = st.generation == 0;
+                let limit = self.shared.head_timeout(first);
+                now.duration_since(since) >= limit
+                    || (stopping && !st.reader.started() && st.leftover.is_empty())
+            }
+            Phase::WebSocket(ref ws) => ws.close_overdue(now),
+            _ => false,
+        }
+    }
+}
+
+/// The next `http.request` message of a body: what is buffered (or the end), None when there
+/// is nothing new to hand out.
+fn take_body_message(body: &mut Body) -> Option<Resolution> {
+    if body.delivered {
+        return None;
+    }
+    if body.buf.is_empty() && !body.complete {
+        return None;
+    }
+    let bytes = std::mem::take(&mut body.buf);
+    if body.complete {
+        body.delivered = true;
+    }
+    Some(Resolution::Body {
+        bytes,
+        more: !body.complete,
+    })
+}

@@ -1,0 +1,265 @@
+//! The `asgi` worker class: ASGI 3.0 applications (FastAPI, Starlette, Django's `asgi.py`,
+//! Quart...) on an asyncio or uvloop event loop, with HTTP/1.1 and WebSockets.
+//!
+//! After the fork the worker starts Python, loads the application and hands the listeners to a
+//! small embedded Python driver (`driver.py`), which creates the event loop, runs the lifespan
+//! protocol, and serves each listener with `loop.create_server`. The protocol of every
+//! connection is written in Rust ([`protocol::HttpProtocol`]): the loop calls its
+//! `data_received` with the bytes read, and the request head and body are parsed there by
+//! gunicorn-http (the parser and limits of every other worker class), the scope is built in
+//! Rust, and `send()` frames and writes the response in Rust. Only the application's
+//! coroutines, and the loop itself, run Python. See docs/asgi.md.
+#![deny(unsafe_code)]
+
+mod connection;
+mod cycle;
+mod protocol;
+mod ready;
+mod reason;
+mod scope;
+mod server;
+mod websocket;
+
+use std::ffi::CString;
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gunicorn_core::config::{AsgiLifespan, AsgiLoop};
+use gunicorn_core::{
+    log_info, log_warning, register_worker, BuildError, Config, Listener, LocalAddr, Worker,
+    WorkerClass, WorkerContext, WorkerError,
+};
+use gunicorn_python::ensure_initialized;
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+use server::{AsgiServer, Interface, Settings};
+
+/// The names a Dockerfile or a gunicorn.conf.py may give this worker: gunicorn's own, and the
+/// uvicorn worker classes people deploy FastAPI with (served by this worker instead).
+const UVICORN_NAMES: &[&str] = &[
+    "uvicorn.workers.UvicornWorker",
+    "uvicorn.workers.UvicornH11Worker",
+    "uvicorn_worker.UvicornWorker",
+    "uvicorn_worker.UvicornH11Worker",
+];
+
+register_worker!(WorkerClass::new(
+    "asgi",
+    &[
+        "egg:gunicorn#asgi",
+        "gunicorn.workers.gasgi.ASGIWorker",
+        "uvicorn.workers.UvicornWorker",
+        "uvicorn.workers.UvicornH11Worker",
+        "uvicorn_worker.UvicornWorker",
+        "uvicorn_worker.UvicornH11Worker",
+    ],
+    build
+));
+
+/// The driver module, compiled in the worker once Python runs.
+const DRIVER: &str = include_str!("driver.py");
+
+/// An asgi worker, built in the master before each fork.
+#[derive(Debug)]
+pub struct AsgiWorker {
+    max_requests: Option<u64>,
+}
+
+fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
+    gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
+    if cfg.certfile.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(BuildError(
+            "the asgi worker does not serve TLS yet: terminate TLS in front of it (nginx, a \
+             load balancer) or use -k gthread / -k gevent, which serve --certfile"
+                .into(),
+        ));
+    }
+    Ok(Box::new(AsgiWorker {
+        max_requests: gunicorn_core::worker::max_requests(cfg),
+    }))
+}
+
+/// A listener handed to Python: its descriptor (a Python socket object owns it from then on)
+/// and address family.
+struct HandedListener {
+    fd: i32,
+    family: i32,
+}
+
+fn hand_over(listener: Listener) -> Result<(HandedListener, gunicorn_http::Local), WorkerError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| WorkerError::Boot(e.to_string()))?;
+    let family = match &addr {
+        LocalAddr::Tcp(a) if a.is_ipv4() => libc::AF_INET,
+        LocalAddr::Tcp(_) => libc::AF_INET6,
+        LocalAddr::Unix(_) => libc::AF_UNIX,
+    };
+    let local = gunicorn_serve::addr::local(addr);
+    let fd: OwnedFd = match listener {
+        Listener::Tcp(l) => l.into(),
+        Listener::Unix { listener, .. } => listener.into(),
+    };
+    Ok((
+        HandedListener {
+            fd: fd.into_raw_fd(),
+            family,
+        },
+        local,
+    ))
+}
+
+/// Turns the driver's answer about the app into how it is called, or the boot error.
+fn interface_of(kind: &str) -> Interface {
+    match kind {
+        "asgi2" => Interface::Asgi2,
+        _ => Interface::Asgi3,
+    }
+}
+
+impl Worker for AsgiWorker {
+    fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
+        let cfg = Arc::clone(&ctx.config);
+        if UVICORN_NAMES.contains(&cfg.worker_class.as_str()) {
+            log_info!(
+                "Worker class {} is served by the native asgi worker",
+                cfg.worker_class
+            );
+        }
+        if cfg.threads > 1 {
+            // gunicorn's check_config line.
+            log_warning!(
+                "ASGI worker does not use threads configuration. Use worker_connections instead."
+            );
+        }
+        gunicorn_serve::h2::warn_unsupported(&cfg, "asgi");
+        ensure_initialized().map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let app = gunicorn_python::app::load(&cfg).map_err(|e| match e {
+            gunicorn_python::AppLoadError::Exception { message, traceback } => {
+                WorkerError::Boot(format!("{}\n{message}", traceback.trim_end()))
+            }
+            gunicorn_python::AppLoadError::Interpreter(e) => WorkerError::Boot(e.to_string()),
+            other => WorkerError::AppLoad(other.to_string()),
+        })?;
+        let http = Arc::new(
+            gunicorn_serve::http_config(&cfg).map_err(|e| WorkerError::Boot(e.to_string()))?,
+        );
+        let driver = Python::attach(|py| -> Result<Py<PyModule>, WorkerError> {
+            let code = CString::new(DRIVER).map_err(|e| WorkerError::Boot(e.to_string()))?;
+            let driver = PyModule::from_code(
+                py,
+                &code,
+                c"gunicorn_asgi_driver.py",
+                c"gunicorn_asgi_driver",
+            )
+            .map_err(|e| WorkerError::Boot(e.to_string()))?;
+            Ok(driver.unbind())
+        })?;
+        // An application that is not an ASGI callable (a WSGI app given to -k asgi) is refused
+        // here with one line, gunicorn's exit 4, instead of failing on every request.
+        let kind = Python::attach(|py| -> Result<String, WorkerError> {
+            driver
+                .bind(py)
+                .getattr("asgi_interface")
+                .and_then(|f| f.call1((app.callable().bind(py),)))
+                .and_then(|k| k.extract::<String>())
+                .map_err(|e| WorkerError::AppLoad(e.value(py).to_string()))
+        })?;
+        Python::attach(|py| {
+            gunicorn_python::reload::mark_app_loaded();
+            gunicorn_python::server_hooks::post_worker_init(py);
+        });
+        gunicorn_core::worker::set_abort_handler(Box::new(
+            gunicorn_python::server_hooks::abort_and_exit,
+        ));
+        let mut listeners = Vec::new();
+        let mut locals = Vec::new();
+        for l in std::mem::take(&mut ctx.listeners) {
+            let (handed, local) = hand_over(l)?;
+            listeners.push(handed);
+            locals.push(local);
+        }
+        let settings = Settings {
+            http,
+            locals,
+            root_path: cfg.root_path.clone(),
+            keepalive: Duration::from_secs(cfg.keepalive),
+            timeout: Duration::from_secs(cfg.timeout.max(1)),
+            disconnect_grace: cfg.asgi_disconnect_grace_period as f64,
+            ws_max_message: usize::try_from(cfg.websocket_max_message_size).unwrap_or(usize::MAX),
+            // The master SIGKILLs at graceful_timeout after its TERM; the drain ends half a
+            // second earlier so the worker can log the cut-off and exit cleanly.
+            graceful_timeout: (cfg.graceful_timeout as f64 - 0.5).max(0.0),
+            max_requests: self.max_requests,
+            app: Python::attach(|py| app.callable().clone_ref(py)),
+            ctx,
+        };
+        let server = AsgiServer::new(settings, interface_of(&kind));
+        let loop_name = match cfg.asgi_loop {
+            AsgiLoop::Auto => "auto",
+            AsgiLoop::Asyncio => "asyncio",
+            AsgiLoop::Uvloop => "uvloop",
+        };
+        let lifespan = match cfg.asgi_lifespan {
+            AsgiLifespan::Auto => "auto",
+            AsgiLifespan::On => "on",
+            AsgiLifespan::Off => "off",
+        };
+        let backlog = i32::try_from(cfg.backlog).unwrap_or(2048);
+        let outcome = Python::attach(|py| -> PyResult<Option<i32>> {
+            let app = server.shared.app.clone_ref(py);
+            let server = Bound::new(py, server)?;
+            let socks: Vec<(i32, i32)> = listeners.iter().map(|l| (l.fd, l.family)).collect();
+            driver
+                .bind(py)
+                .getattr("run")?
+                .call1((
+                    server,
+                    app,
+                    kind.as_str(),
+                    socks,
+                    loop_name,
+                    lifespan,
+                    backlog,
+                ))?
+                .extract::<Option<i32>>()
+        });
+        match outcome {
+            Ok(None) => Ok(()),
+            // The lifespan startup failed: gunicorn's WORKER_BOOT_ERROR.
+            Ok(Some(_)) => Err(WorkerError::Boot("ASGI lifespan startup failed".into())),
+            Err(e) => Err(WorkerError::Runtime(Python::attach(|py| {
+                server::format_traceback(py, &e)
+            }))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_under_gunicorn_and_uvicorn_names() {
+        for name in [
+            "asgi",
+            "egg:gunicorn#asgi",
+            "gunicorn.workers.gasgi.ASGIWorker",
+            "uvicorn.workers.UvicornWorker",
+            "uvicorn_worker.UvicornWorker",
+        ] {
+            let found = gunicorn_core::registry::lookup(name).expect(name);
+            assert_eq!(found.name, "asgi", "{name}");
+        }
+    }
+
+    #[test]
+    fn the_driver_is_valid_python_text() {
+        assert!(CString::new(DRIVER).is_ok());
+        for name in ["def run(", "def asgi_interface("] {
+            assert!(DRIVER.contains(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+"""ASGI applications for the asgi worker's end-to-end tests (plain ASGI, no framework)."""
+
+import asyncio
+import json
+import os
+
+STARTED = {"lifespan": False}
+
+
+async def app(scope, receive, send):
+    """Routes by path: hello, echo (streams the body back), scope (the scope as JSON), stream
+    (a chunked response), error (raises), sleep (waits), disconnect (waits for the client to
+    leave), ws (a WebSocket echo)."""
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                scope["state"]["started"] = "yes"
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                path = os.environ.get("ASGI_SHUTDOWN_MARK")
+                if path:
+                    with open(path, "w") as f:
+                        f.write("shutdown\n")
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] == "websocket":
+        return await websocket(scope, receive, send)
+    path = scope["path"]
+    if path == "/echo":
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        return
+    if path == "/scope":
+        view = {k: v for k, v in scope.items() if k not in ("headers", "raw_path", "query_string", "state")}
+        view["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+        view["raw_path"] = scope["raw_path"].decode("latin-1")
+        view["query_string"] = scope["query_string"].decode("latin-1")
+        view["state"] = dict(scope.get("state", {}))
+        data = json.dumps(view).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": data})
+        return
+    if path == "/stream":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        for i in range(3):
+            await send({"type": "http.response.body", "body": b"part%d\n" % i, "more_body": True})
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if path == "/error":
+        raise RuntimeError("boom in the app")
+    if path == "/sleep":
+        await asyncio.sleep(float(scope["query_string"] or b"1"))
+    if path == "/disconnect":
+        msg = await receive()
+        while msg["type"] != "http.disconnect":
+            msg = await receive()
+        mark = os.environ.get("ASGI_DISCONNECT_MARK")
+        if mark:
+            with open(mark, "w") as f:
+                f.write("disconnected\n")
+        return
+    if path == "/noresponse":
+        return
+    if path == "/hints":
+        await send({"type": "http.response.informational", "status": 103,
+                    "headers": [(b"link", b"</style.css>; rel=preload; as=style")]})
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")]})
+    await send({"type": "http.response.body", "body": b"Hello, world!"})
+
+
+async def websocket(scope, receive, send):
+    msg = await receive()
+    assert msg["type"] == "websocket.connect"
+    if scope["path"] == "/ws/refuse":
+        await send({"type": "websocket.close"})
+        return
+    sub = scope["subprotocols"][0] if scope["subprotocols"] else None
+    await send({"type": "websocket.accept", "subprotocol": sub})
+    while True:
+        msg = await receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+        if msg.get("text") == "close":
+            await send({"type": "websocket.close", "code": 4000, "reason": "asked"})
+            return
+        if msg.get("text") is not None:
+            await send({"type": "websocket.send", "text": msg["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": msg["bytes"]})
+
+
+def wsgi_app(environ, start_response):
+    """A WSGI callable, which -k asgi must refuse at boot."""
+    start_response("200 OK", [])
+    return [b"wsgi"]
