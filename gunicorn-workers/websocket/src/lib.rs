@@ -63,24 +63,29 @@
 //!   `Closed` (handshake over or connection failed: write the output, then close the TCP
 //!   connection; RFC 6455 §7.1.1 wants the server to close it first).
 //!
-//! Buffering: a partial frame is held until complete (at most `max_message_size`; one frame
-//! header announcing more is refused before its payload arrives). The output holds what was
-//! sent and replies to the peer's control frames (never more than the bytes fed); writing it
-//! out is the caller's job, and so is backpressure: do not call `send` while
-//! [`Session::pending_output`] is above a high-water mark, and stop reading the socket while it
-//! or [`Session::pending_events`] grow.
+//! Buffering: the start of a frame is held until its last byte arrives, so memory follows the
+//! bytes really received, never a length a header announces; a header announcing more than
+//! `max_message_size` is refused at once. The output holds what was sent and the replies to the
+//! peer's control frames (never more than the bytes fed); writing it out is the caller's job,
+//! and so is backpressure: do not call `send` while [`Session::pending_output`] is above a
+//! high-water mark, and stop reading the socket while it or [`Session::pending_events`] grow.
 //!
-//! No extension is negotiated (no `permessage-deflate`), so RSV bits must be 0. Unlike gunicorn
-//! 27, a length not encoded in the fewest bytes (§5.2) is accepted.
+//! No extension is negotiated (no `permessage-deflate`), so RSV bits must be 0.
 //!
 //! Framing, masking, UTF-8 checks, size limits and the closing state machine are tungstenite's
 //! (its `WebSocketContext`, which reads and writes through a stream given per call: here an
-//! in-memory one over the caller's bytes). The handshake is checked here against
-//! gunicorn-http's parsed request, as tungstenite's own handshake parses HTTP itself.
+//! in-memory one over the caller's bytes). In front of it, `frame_scan` reads frame headers
+//! only: it finds where frames end (tungstenite gets whole frames, as it reserves a frame's
+//! announced length when it sees the header) and fails at the header what needs no payload to
+//! judge: an unmasked frame, a length not in the fewest bytes or with its top bit set (as
+//! gunicorn 27 checks), a control frame over 125 bytes, a frame over the limit. The handshake is
+//! checked here against gunicorn-http's parsed request, as tungstenite's own handshake parses
+//! HTTP itself.
 #![deny(unsafe_code)]
 
 pub mod close_code;
 mod error;
+mod frame_scan;
 mod handshake;
 mod session;
 mod state;

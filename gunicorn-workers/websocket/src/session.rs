@@ -9,6 +9,7 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext}
 
 use crate::close_code;
 use crate::error::WsError;
+use crate::frame_scan::{FrameScan, Scanned};
 use crate::state::SessionState;
 use crate::wire::Wire;
 
@@ -19,6 +20,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// front for every session. Small, as many idle connections are the usual WebSocket load; a
 /// large frame still gets a buffer of its own size.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// A held partial frame's buffer is kept for the next one up to this size, and freed beyond it
+/// (an idle connection should not keep the memory of its largest message).
+const KEEP_HELD: usize = 4 * 1024;
 
 /// RFC 6455 §5.5: a control frame's payload is at most 125 bytes, so a close reason at most 123.
 const MAX_CLOSE_REASON: usize = 123;
@@ -73,6 +78,10 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Session {
     ctx: WebSocketContext,
+    /// Where the peer's frames end: tungstenite is only given whole frames.
+    scan: FrameScan,
+    /// The start of the peer's current frame, until its last byte arrives.
+    held: Vec<u8>,
     output: Vec<u8>,
     events: VecDeque<Event>,
     state: SessionState,
@@ -89,6 +98,8 @@ impl Session {
             .max_frame_size(limit);
         Session {
             ctx: WebSocketContext::new(Role::Server, Some(config)),
+            scan: FrameScan::new(limit),
+            held: Vec::new(),
             output: Vec::new(),
             events: VecDeque::new(),
             state: SessionState::Open,
@@ -108,18 +119,39 @@ impl Session {
         if self.state == SessionState::Closed {
             return Ok(());
         }
+        let Scanned { whole, error } = self.scan.scan(bytes);
+        if whole > 0 {
+            let mut held = std::mem::take(&mut self.held);
+            let decoded = self.decode(&held, &bytes[..whole]);
+            if held.capacity() <= KEEP_HELD {
+                held.clear();
+                self.held = held;
+            }
+            decoded?;
+        }
+        if self.state == SessionState::Closed {
+            // The peer's close frame ended the session: what follows it is ignored.
+            return Ok(());
+        }
+        if let Some(e) = error {
+            return Err(self.fail(e));
+        }
+        self.held.extend_from_slice(&bytes[whole..]);
+        Ok(())
+    }
+
+    /// Runs whole frames (`held`, then `input`) through tungstenite.
+    fn decode(&mut self, held: &[u8], input: &[u8]) -> Result<(), WsError> {
         let mut wire = Wire {
-            input: bytes,
+            held,
+            input,
             output: &mut self.output,
         };
         loop {
             match self.ctx.read(&mut wire) {
                 Ok(tungstenite::Message::Text(text)) => {
-                    deliver(
-                        self.state,
-                        &mut self.events,
-                        Message::Text(text.as_str().to_owned()),
-                    );
+                    let msg = Message::Text(text.as_str().to_owned());
+                    deliver(self.state, &mut self.events, msg);
                 }
                 Ok(tungstenite::Message::Binary(data)) => {
                     deliver(self.state, &mut self.events, Message::Binary(data.into()));
@@ -141,7 +173,7 @@ impl Session {
                     self.state = SessionState::Closed;
                     return Ok(());
                 }
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => return Err(self.fail(from_tungstenite(e))),
             }
         }
         // A pong for the last ping of this input may still wait in tungstenite.
@@ -168,10 +200,7 @@ impl Session {
             Message::Text(text) => tungstenite::Message::Text(text.into()),
             Message::Binary(data) => tungstenite::Message::Binary(data.into()),
         };
-        let mut wire = Wire {
-            input: &[],
-            output: &mut self.output,
-        };
+        let mut wire = Wire::output(&mut self.output);
         // Writes to the output cannot fail, and the state is Active (checked above): this only
         // errs if tungstenite's state machine disagrees with ours, which is treated as closed.
         if self.ctx.write(&mut wire, msg).is_err() {
@@ -213,25 +242,7 @@ impl Session {
 
     /// RFC 6455 §7.1.7 "Fail the WebSocket Connection": our close frame with the code that
     /// names the fault (unless ours is already out), and no more reading.
-    fn fail(&mut self, e: TError) -> WsError {
-        let err = match e {
-            TError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-                WsError::MessageTooBig {
-                    size,
-                    max: max_size,
-                }
-            }
-            TError::Utf8(detail) => WsError::InvalidUtf8(detail),
-            TError::Protocol(p) => WsError::Protocol {
-                code: close_code::PROTOCOL_ERROR,
-                detail: p.to_string(),
-            },
-            // Cannot happen with an in-memory wire and no write limit; still a clean close.
-            other => WsError::Protocol {
-                code: close_code::INTERNAL_ERROR,
-                detail: other.to_string(),
-            },
-        };
+    fn fail(&mut self, err: WsError) -> WsError {
         let code = err.close_code().unwrap_or(close_code::INTERNAL_ERROR);
         if self.state == SessionState::Open {
             self.send_close(code, reason_for(code));
@@ -245,20 +256,14 @@ impl Session {
             code: CloseCode::from(code),
             reason: reason.into(),
         };
-        let mut wire = Wire {
-            input: &[],
-            output: &mut self.output,
-        };
+        let mut wire = Wire::output(&mut self.output);
         // Only "already closed" can come back, and then there is nothing left to send.
         let _ = self.ctx.close(&mut wire, Some(frame));
     }
 
     /// Move whatever tungstenite queued (a pong, a close reply) to the output.
     fn flush(&mut self) {
-        let mut wire = Wire {
-            input: &[],
-            output: &mut self.output,
-        };
+        let mut wire = Wire::output(&mut self.output);
         match self.ctx.flush(&mut wire) {
             Ok(()) => {}
             // The close reply went out and the handshake is over (server role).
@@ -271,6 +276,28 @@ impl Session {
             SessionState::Open => Ok(()),
             other => Err(WsError::NotOpen(other)),
         }
+    }
+}
+
+/// The failure a tungstenite read error stands for.
+fn from_tungstenite(e: TError) -> WsError {
+    match e {
+        TError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            WsError::MessageTooBig {
+                size,
+                max: max_size,
+            }
+        }
+        TError::Utf8(detail) => WsError::InvalidUtf8(detail),
+        TError::Protocol(p) => WsError::Protocol {
+            code: close_code::PROTOCOL_ERROR,
+            detail: p.to_string(),
+        },
+        // Cannot happen with an in-memory wire and no write limit; still a clean close.
+        other => WsError::Protocol {
+            code: close_code::INTERNAL_ERROR,
+            detail: other.to_string(),
+        },
     }
 }
 

@@ -349,6 +349,35 @@ fn cases() -> Vec<Case> {
             1002,
         ),
         failing(
+            "16-bit length for a short payload (RFC 6455 §5.2 fewest bytes)",
+            [vec![0x82, 0x80 | 126, 0, 5], MASK.to_vec(), vec![0; 5]].concat(),
+            vec![],
+            1002,
+        ),
+        failing(
+            "64-bit length for a short payload",
+            [
+                vec![0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 5],
+                MASK.to_vec(),
+                vec![0; 5],
+            ]
+            .concat(),
+            vec![],
+            1002,
+        ),
+        failing(
+            "64-bit length with the top bit set",
+            vec![0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 5],
+            vec![],
+            1002,
+        ),
+        failing(
+            "unmasked, refused from the header before the payload",
+            vec![0x82, 126, 0x10, 0x00],
+            vec![],
+            1002,
+        ),
+        failing(
             "close payload of one byte",
             client(true, CLOSE, &[0x03]),
             vec![],
@@ -611,4 +640,29 @@ fn replies_stay_within_the_bytes_fed() {
     let out = ws.take_output();
     assert_eq!(out, server(PONG, &[9; 125]).repeat(100));
     assert!(out.len() <= pings.len());
+}
+
+#[test]
+fn with_no_limit_a_huge_announced_frame_holds_only_what_arrived() {
+    // A header announcing 2^62 bytes, then 1000 of them: nothing is reserved for the rest
+    // (this aborted the process when the codec saw the header first).
+    let mut ws = Session::new(SessionConfig {
+        max_message_size: 0,
+    });
+    let mut head = vec![0x82, 0x80 | 127];
+    head.extend_from_slice(&(1u64 << 62).to_be_bytes());
+    head.extend_from_slice(&MASK);
+    ws.feed(&head).unwrap();
+    for _ in 0..10 {
+        ws.feed(&[0; 100]).unwrap();
+    }
+    assert_eq!(ws.state(), SessionState::Open);
+    assert_eq!(ws.next_event(), None);
+    assert!(ws.take_output().is_empty());
+    // The app can still close, and the peer's close (once its frame ends) is not awaited here.
+    ws.close(1001, "going away").unwrap();
+    assert_eq!(
+        ws.take_output(),
+        server(CLOSE, &close_payload(1001, "going away"))
+    );
 }
