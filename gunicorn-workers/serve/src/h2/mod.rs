@@ -4,6 +4,8 @@
 //!   its connections and their streams, with gunicorn's `http2_*` settings and the bounds
 //!   that keep a connection from costing more than its share;
 //! - [`stream`]: a stream as a worker thread sees it: a blocking body, a blocking reply;
+//! - [`mode`]: whether and how a worker serves HTTP/2, from the settings;
+//! - [`park`]: how a greenlet waits on them instead of blocking the hub's thread;
 //! - [`request`]: a stream's head as the same [`gunicorn_http::Request`] as HTTP/1's, read by
 //!   the same rules;
 //! - [`io`]: a [`crate::Transport`] (plain or TLS) as the async stream h2 runs on;
@@ -11,13 +13,17 @@
 //! - [`upgrade`]: h2c by `Upgrade: h2c` from an HTTP/1.1 request.
 
 pub mod io;
+pub mod mode;
+pub mod park;
 pub mod preface;
 pub mod request;
 pub mod server;
 pub mod stream;
 pub mod upgrade;
 
-pub use server::{H2Server, H2Settings, Incoming};
+pub use mode::H2Mode;
+pub use park::Park;
+pub use server::{Closed, H2Server, H2Settings, Incoming};
 
 use gunicorn_core::{log_warning, Config};
 

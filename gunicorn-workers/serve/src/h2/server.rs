@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::io::AsyncTransport;
+use super::park::{wait_on, Park};
 use super::request::{to_request, H2Head};
 use super::stream::{
     split_page, BodyMsg, Dispatch, Doorbell, Opening, Page, ReplyMsg, StreamBody, StreamJob,
@@ -89,8 +90,23 @@ pub struct Incoming {
 }
 
 enum Command {
-    Serve(Incoming),
-    Stop { graceful: bool },
+    /// A connection, and for [`H2Server::serve_watched`] what tells its watcher it closed.
+    Serve(Incoming, Option<oneshot::Sender<()>>),
+    Stop {
+        graceful: bool,
+    },
+}
+
+/// The end of a connection handed over with [`H2Server::serve_watched`]: ready once the HTTP/2
+/// thread has let go of its transport (so the worker may close the socket under it).
+pub struct Closed(oneshot::Receiver<()>);
+
+impl Closed {
+    /// Waits with `park` until the connection is closed. Err when the park is interrupted.
+    pub fn wait(&mut self, park: &dyn Park) -> io::Result<()> {
+        // Dropped unsent (the connection task ended, however it ended): the same news.
+        wait_on(&mut self.0, park).map(drop)
+    }
 }
 
 /// What every connection task shares.
@@ -157,11 +173,28 @@ impl H2Server {
 
     /// Hands a connection over; Err gives it back when the thread has stopped.
     pub fn serve(&self, incoming: Incoming) -> Result<(), Box<Incoming>> {
+        self.send_serve(incoming, None)
+    }
+
+    /// Hands a connection over, as [`H2Server::serve`], with a [`Closed`] that becomes ready
+    /// when the thread is done with its transport: for a worker whose connection is a socket
+    /// object it must close itself afterwards (a greenlet worker's Python socket).
+    pub fn serve_watched(&self, incoming: Incoming) -> Result<Closed, Box<Incoming>> {
+        let (tx, rx) = oneshot::channel();
+        self.send_serve(incoming, Some(tx))?;
+        Ok(Closed(rx))
+    }
+
+    fn send_serve(
+        &self,
+        incoming: Incoming,
+        closed: Option<oneshot::Sender<()>>,
+    ) -> Result<(), Box<Incoming>> {
         self.open.fetch_add(1, Ordering::AcqRel);
-        self.tx.send(Command::Serve(incoming)).map_err(|e| {
+        self.tx.send(Command::Serve(incoming, closed)).map_err(|e| {
             self.open.fetch_sub(1, Ordering::AcqRel);
             match e.0 {
-                Command::Serve(incoming) => Box::new(incoming),
+                Command::Serve(incoming, _) => Box::new(incoming),
                 Command::Stop { .. } => unreachable!("sent a Serve"),
             }
         })
@@ -200,8 +233,9 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
         let deadline = stop_at.unwrap_or_else(far_future);
         tokio::select! {
             cmd = rx.recv() => match cmd {
-                Some(Command::Serve(incoming)) => {
-                    conns.spawn(serve_connection(incoming, Arc::clone(&shared), stop_rx.clone()));
+                Some(Command::Serve(incoming, closed)) => {
+                    let conn = serve_connection(incoming, Arc::clone(&shared), stop_rx.clone());
+                    conns.spawn(Watched { conn: Box::pin(conn), _closed: closed });
                 }
                 Some(Command::Stop { graceful: true }) if stop_at.is_none() => {
                     let _ = stop_tx.send(Stop::Graceful);
@@ -222,6 +256,22 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
     .await;
     conns.abort_all();
     delivering.abort();
+}
+
+/// A connection's future with what tells its watcher it closed: fields drop in their order, so
+/// the sender goes (and the watcher learns) only after the connection's transport is dropped,
+/// whether the future ended or was aborted.
+struct Watched<F> {
+    conn: std::pin::Pin<Box<F>>,
+    _closed: Option<oneshot::Sender<()>>,
+}
+
+impl<F: Future<Output = ()>> Future for Watched<F> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        self.conn.as_mut().poll(cx)
+    }
 }
 
 /// A time that never comes, for a `select!` branch that is disabled.

@@ -2,7 +2,8 @@
 //! a blocking response sender ([`StreamReply`]), both over bounded channels to the stream's
 //! task in the HTTP/2 thread, which alone touches the connection. A thread running the app
 //! blocks on them (without the GIL), never the connection: a slow app stalls its own stream,
-//! and the stream's task bounds every wait of the client (see `server.rs`).
+//! and the stream's task bounds every wait of the client (see `server.rs`). A greenlet waits
+//! on them through a [`Park`] instead, switching to its hub ([`StreamJob::park_with`]).
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gunicorn_http::{ConnInfo, Request};
 use tokio::sync::{mpsc, oneshot};
+
+use super::park::{wait_on, Park};
 
 /// How many messages wait in a stream's channel each way: enough to keep the connection busy
 /// while the app produces the next piece, few enough that a stream's memory stays a few
@@ -53,6 +56,8 @@ pub struct StreamBody {
     rx: Option<mpsc::Receiver<BodyMsg>>,
     chunk: Bytes,
     state: BodyState,
+    /// How a read waits for DATA: blocking the thread (None), or a greenlet's park.
+    park: Option<Arc<dyn Park>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +73,7 @@ impl StreamBody {
             rx: Some(rx),
             chunk: Bytes::new(),
             state: BodyState::Open,
+            park: None,
         }
     }
 
@@ -77,12 +83,14 @@ impl StreamBody {
             rx: None,
             chunk: Bytes::new(),
             state: BodyState::Ended,
+            park: None,
         }
     }
 }
 
 impl Read for StreamBody {
-    /// Blocks until DATA arrives (the stream's task bounds the wait with `--timeout`).
+    /// Waits until DATA arrives (the stream's task bounds the wait with `--timeout`): blocks
+    /// the thread, or parks the greenlet.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if !self.chunk.is_empty() {
@@ -98,7 +106,12 @@ impl Read for StreamBody {
             let Some(rx) = self.rx.as_mut() else {
                 return Ok(0);
             };
-            self.state = match rx.blocking_recv() {
+            let next = match &self.park {
+                None => rx.blocking_recv(),
+                // A failed park (the greenlet is being killed) leaves the body as it was.
+                Some(park) => wait_on(rx.recv(), park.as_ref())?,
+            };
+            self.state = match next {
                 Some(BodyMsg::Data(data)) => {
                     self.chunk = data;
                     BodyState::Open
@@ -121,6 +134,8 @@ pub struct StreamReply {
     rest: Option<mpsc::Sender<ReplyMsg>>,
     cancelled: Arc<AtomicBool>,
     doorbell: Arc<Doorbell>,
+    /// How a send waits for room: blocking the thread (None), or a greenlet's park.
+    park: Option<Arc<dyn Park>>,
 }
 
 /// How first messages reach the HTTP/2 thread: queued here, and the thread is woken only if
@@ -206,6 +221,7 @@ impl StreamReply {
             rest: None,
             cancelled,
             doorbell,
+            park: None,
         }
     }
 
@@ -229,9 +245,12 @@ impl StreamReply {
             self.doorbell.push(first, Opening { msg, rest });
             return Ok(());
         }
-        match &self.rest {
-            Some(rest) => rest.blocking_send(msg).map_err(|_| gone()),
-            None => Err(gone()),
+        let Some(rest) = &self.rest else {
+            return Err(gone());
+        };
+        match &self.park {
+            None => rest.blocking_send(msg).map_err(|_| gone()),
+            Some(park) => wait_on(rest.send(msg), park.as_ref())?.map_err(|_| gone()),
         }
     }
 
@@ -283,6 +302,15 @@ pub struct StreamJob {
     pub conn: ConnInfo,
     pub body: StreamBody,
     pub reply: StreamReply,
+}
+
+impl StreamJob {
+    /// Makes the body's reads and the reply's sends wait with `park` instead of blocking the
+    /// thread (a greenlet worker, whose thread is the hub's).
+    pub fn park_with(&mut self, park: Arc<dyn Park>) {
+        self.body.park = Some(Arc::clone(&park));
+        self.reply.park = Some(park);
+    }
 }
 
 /// What serves the streams of HTTP/2 connections: the worker class hands each stream to a
