@@ -7,6 +7,12 @@ through the library's cooperative sockets, and runs one greenlet per connection 
 Rust: it parses requests, runs the WSGI application through the bridge and writes responses,
 waiting only inside calls on the cooperative socket, so it never blocks the hub.
 
+HTTP/2 (when `server.h2_fd` is set): the worker's HTTP/2 thread rings a pipe when streams
+arrive or a parked greenlet is to be woken. A watcher on that pipe, run by the hub, spawns one
+greenlet per stream (`server.serve_stream()`) and switches back into the greenlets parked in
+`wait(token)` (a stream greenlet waiting for request data or for room for its response, a
+connection greenlet waiting for its HTTP/2 connection to end).
+
 Around that: a heartbeat greenlet (`server.tick()` every second, which also notices a new parent
 pid), a wait on the worker's shutdown pipe (TERM = graceful, INT/QUIT = quick), and the graceful
 stop: close the listeners, end the waits of idle keep-alive connections, wait for the pool to
@@ -92,6 +98,38 @@ def _drain(server, busy, wait):
         wait(min(left, _DRAIN_POLL))
 
 
+def _h2_gevent(server, streams):
+    """Starts HTTP/2 on gevent's hub: `wait(token)` parks the calling greenlet on a Waiter; the
+    pipe's io watcher (run in the hub, where Waiter.switch must be called) wakes them and
+    spawns the stream greenlets into the group `streams`. Returns the watcher (kept alive)."""
+    from gevent.hub import Waiter, get_hub
+
+    waiting = {}
+
+    def wait(token):
+        waiter = Waiter()
+        waiting[token] = waiter
+        try:
+            waiter.get()
+        finally:
+            if waiting.get(token) is waiter:
+                del waiting[token]
+
+    def ready():
+        count, tokens = server.h2_ready()
+        for token in tokens:
+            waiter = waiting.pop(token, None)
+            if waiter is not None:
+                waiter.switch(None)
+        for _ in range(count):
+            streams.spawn(server.serve_stream)
+
+    server.h2_start(wait)
+    watcher = get_hub().loop.io(server.h2_fd, 1)
+    watcher.start(ready)
+    return watcher
+
+
 def run_gevent(server, listeners, worker_connections, max_accept):
     import gevent
     import gevent.pool
@@ -99,6 +137,10 @@ def run_gevent(server, listeners, worker_connections, max_accept):
     import gevent.socket
 
     pool = gevent.pool.Pool(worker_connections)
+    # HTTP/2 streams: bounded by http2_max_concurrent_streams per connection, whose greenlet
+    # holds a slot of `pool`.
+    streams = gevent.pool.Group()
+    h2_watcher = _h2_gevent(server, streams) if server.h2_fd is not None else None
     servers = []
     for index, (fd, family) in enumerate(listeners):
         sock = gevent.socket.socket(family, socket.SOCK_STREAM, 0, fd)
@@ -111,11 +153,23 @@ def run_gevent(server, listeners, worker_connections, max_accept):
     gevent.spawn(_heartbeat, server, gevent.sleep)
     kind = _wait_for_stop(server, gevent.socket.wait_read)
     if kind == "quick":
+        server.h2_stop(False)
         return
     for srv in servers:
         srv.close()
     server.close_idle()
-    _drain(server, lambda: len(pool), lambda t: pool.join(timeout=t))
+    # GOAWAY on every HTTP/2 connection; their streams in flight finish.
+    server.h2_stop(True)
+
+    def wait(t):
+        if len(pool):
+            pool.join(timeout=t)
+        else:
+            streams.join(timeout=t)
+
+    _drain(server, lambda: len(pool) + len(streams), wait)
+    if h2_watcher is not None:
+        h2_watcher.stop()
 
 
 def _accept_loop(server, index, sock, pool, eventlet):
@@ -133,6 +187,41 @@ def _accept_loop(server, index, sock, pool, eventlet):
         pool.spawn_n(_serve, server, index, conn)
 
 
+def _h2_eventlet(server, streams):
+    """Starts HTTP/2 on eventlet's hub: `wait(token)` parks the calling greenlet in
+    `hub.switch()` (as eventlet's own trampoline does); the pipe's listener (run in the hub)
+    switches back into it and spawns the stream greenlets into the pool `streams`."""
+    import eventlet.hubs
+    from eventlet.support import greenlets as greenlet
+
+    hub = eventlet.hubs.get_hub()
+    waiting = {}
+
+    def wait(token):
+        current = greenlet.getcurrent()
+        waiting[token] = current
+        try:
+            hub.switch()
+        finally:
+            if waiting.get(token) is current:
+                del waiting[token]
+
+    def ready(_fd):
+        count, tokens = server.h2_ready()
+        for token in tokens:
+            parked = waiting.pop(token, None)
+            if parked is not None:
+                parked.switch()
+        for _ in range(count):
+            streams.spawn_n(server.serve_stream)
+
+    def closed(*_args):
+        pass
+
+    server.h2_start(wait)
+    return hub.add(hub.READ, server.h2_fd, ready, closed, closed)
+
+
 def run_eventlet(server, listeners, worker_connections, _max_accept):
     import eventlet
     import eventlet.greenpool
@@ -140,6 +229,11 @@ def run_eventlet(server, listeners, worker_connections, _max_accept):
     from eventlet.green import socket as green_socket
 
     pool = eventlet.greenpool.GreenPool(worker_connections)
+    # HTTP/2 streams: bounded by http2_max_concurrent_streams per connection, whose greenlet
+    # holds a slot of `pool` (the pool's size only has to be out of reach).
+    streams = eventlet.greenpool.GreenPool(1 << 30)
+    if server.h2_fd is not None:
+        _h2_eventlet(server, streams)
     acceptors = []
     socks = []
     for index, (fd, family) in enumerate(listeners):
@@ -151,15 +245,19 @@ def run_eventlet(server, listeners, worker_connections, _max_accept):
         server, lambda fd: eventlet.hubs.trampoline(fd, read=True)
     )
     if kind == "quick":
+        server.h2_stop(False)
         return
     for acceptor in acceptors:
         acceptor.kill()
     for sock in socks:
         sock.close()
     server.close_idle()
+    # GOAWAY on every HTTP/2 connection; their streams in flight finish.
+    server.h2_stop(True)
 
     def wait(t):
         with eventlet.Timeout(t, False):
             pool.waitall()
+            streams.waitall()
 
-    _drain(server, pool.running, wait)
+    _drain(server, lambda: pool.running() + streams.running(), wait)

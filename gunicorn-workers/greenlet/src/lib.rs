@@ -8,11 +8,14 @@
 //! through the WSGI bridge and encodes the response in Rust, reading and writing through the
 //! cooperative socket (`green_socket::GreenSocket`), so a would-block switches greenlets
 //! instead of blocking the thread. With `--certfile`, each connection is a TLS stream over that
-//! socket (`handshake.rs`, the acceptor loaded in the master when the worker is built). See
-//! docs/greenlet.md for the design.
+//! socket (`handshake.rs`, the acceptor loaded in the master when the worker is built). With
+//! `h2` in `--http-protocols`, HTTP/2 connections (ALPN, or h2c from trusted peers) go to the
+//! worker's HTTP/2 thread and each of their streams runs in a greenlet of its own (`h2.rs`).
+//! See docs/greenlet.md for the design.
 #![deny(unsafe_code)]
 
 mod green_socket;
+mod h2;
 mod handshake;
 mod library;
 mod server;
@@ -31,6 +34,8 @@ use gunicorn_core::{
 use gunicorn_http::Local;
 use gunicorn_python::wsgi::BridgeOptions;
 use gunicorn_python::{ensure_initialized, worker_boot};
+use gunicorn_serve::h2::{H2Mode, H2Server, H2Settings};
+use gunicorn_serve::RequestBudget;
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
@@ -83,6 +88,8 @@ pub struct GreenletWorker {
     max_requests: Option<u64>,
     /// TLS for every connection (`--certfile`...), None for plain HTTP.
     tls: Option<gunicorn_serve::tls::Acceptor>,
+    /// How HTTP/2 is served, if it is.
+    h2: H2Mode,
 }
 
 fn build_gevent(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
@@ -98,10 +105,15 @@ fn build(cfg: &Config, library: Library) -> Result<Box<dyn Worker>, BuildError> 
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
     // The certificate and key files are read here, in the master before each fork: a bad
     // file stops the server before a worker runs, and workers read no key file.
-    let tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
+    let mut tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
+    let h2 = H2Mode::from_config(cfg);
+    if h2 == H2Mode::Alpn {
+        tls = tls.map(|t| t.offering_h2(&cfg.http_protocols));
+    }
     Ok(Box::new(GreenletWorker {
         library,
         tls,
+        h2,
         max_requests: gunicorn_core::worker::max_requests(cfg),
     }))
 }
@@ -138,9 +150,6 @@ fn hand_over(listener: Listener) -> Result<HandedListener, WorkerError> {
 impl Worker for GreenletWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
-        // Not yet served here: the HTTP/2 thread's stream handles block the thread they run
-        // on, which here is the hub's (see docs/http2.md).
-        gunicorn_serve::h2::warn_unsupported(&cfg, self.library.package());
         ensure_initialized().map_err(|e| WorkerError::Boot(e.to_string()))?;
         // --spew on the hub's thread, before patching; the greenlets share its trace function.
         gunicorn_python::spew::start(&cfg).map_err(|e| WorkerError::Boot(e.to_string()))?;
@@ -182,6 +191,20 @@ impl Worker for GreenletWorker {
         // gunicorn: with several workers each accepts one connection per wake-up, spreading
         // the load; a single worker accepts in batches.
         let max_accept = if cfg.workers > 1 { 1 } else { 100 };
+        let budget = Arc::new(RequestBudget::new(self.max_requests));
+        let h2 = match self.h2 {
+            H2Mode::Off => None,
+            mode => {
+                let boot = |e: std::io::Error| WorkerError::Boot(e.to_string());
+                let (wakeups, dispatch) =
+                    h2::GreenH2::dispatch(Arc::clone(&budget), ctx.shutdown.clone())
+                        .map_err(boot)?;
+                let server = H2Server::start(H2Settings::from_config(&cfg), &http, dispatch)
+                    .map_err(boot)?;
+                Some(h2::GreenH2::new(Arc::new(server), mode, &cfg, wakeups))
+            }
+        };
+        let h2_server = h2.as_ref().map(|h| Arc::clone(&h.server));
         let server = GreenServer::new(server::Settings {
             bridge,
             http,
@@ -191,12 +214,13 @@ impl Worker for GreenletWorker {
             // its own drain half a second earlier so it can log the cut-off and exit cleanly
             // instead of racing the kill.
             graceful_timeout: (cfg.graceful_timeout as f64 - 0.5).max(0.0),
-            max_requests: self.max_requests,
+            budget,
             tls: self.tls,
+            h2,
             ctx,
             greenlet_exit,
         });
-        Python::attach(|py| -> PyResult<()> {
+        let ran = Python::attach(|py| -> PyResult<()> {
             let server = Bound::new(py, server)?;
             let socks: Vec<(i32, i32)> = listeners.iter().map(|l| (l.fd, l.family)).collect();
             driver.bind(py).getattr(self.library.runner())?.call1((
@@ -206,8 +230,16 @@ impl Worker for GreenletWorker {
                 max_accept,
             ))?;
             Ok(())
+        });
+        if let Some(server) = h2_server {
+            // The driver's graceful stop waited for the HTTP/2 connections, or gave up at the
+            // graceful timeout: whatever is left is closed now.
+            server.stop(false);
+            server.join();
+        }
+        ran.map_err(|e| {
+            WorkerError::Runtime(Python::attach(|py| library::format_exception(py, &e)))
         })
-        .map_err(|e| WorkerError::Runtime(Python::attach(|py| library::format_exception(py, &e))))
     }
 }
 

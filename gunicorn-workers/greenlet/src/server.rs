@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
 use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, Request, RequestParser};
 use gunicorn_python::wsgi::{Bridge, Exchange};
+use gunicorn_serve::h2::preface::{self, Preface};
+use gunicorn_serve::h2::{upgrade, Incoming, StreamJob};
 use gunicorn_serve::linger::{self, DRAIN_LIMIT, DRAIN_TIME, LINGER_TIME};
 use gunicorn_serve::tls::Acceptor;
 use gunicorn_serve::{read_head, Awaiting, Count, HeadRead, HeadReader, RequestBudget, Transport};
@@ -21,6 +23,7 @@ use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::prelude::*;
 
 use crate::green_socket::GreenSocket;
+use crate::h2::GreenH2;
 use crate::handshake::handshake;
 
 /// What a worker's server is built from.
@@ -32,9 +35,13 @@ pub struct Settings {
     /// `--keep-alive`: how long to wait for the next request; zero = one request per connection.
     pub keepalive: Duration,
     pub graceful_timeout: f64,
-    pub max_requests: Option<u64>,
+    /// `max_requests`: the request that reaches it starts a graceful stop (HTTP/2 streams are
+    /// counted by the HTTP/2 thread, in the same budget).
+    pub budget: Arc<RequestBudget>,
     /// `--certfile`...: TLS on every connection (loaded in the master).
     pub tls: Option<Acceptor>,
+    /// HTTP/2, when `http_protocols` has `h2` (ALPN with TLS, h2c as `http2_cleartext` says).
+    pub h2: Option<GreenH2>,
     pub ctx: WorkerContext,
     /// `greenlet.GreenletExit`.
     pub greenlet_exit: Py<PyAny>,
@@ -44,8 +51,6 @@ pub struct Settings {
 #[pyclass(module = "gunicorn_greenlet_driver", name = "Server", frozen)]
 pub struct GreenServer {
     s: Settings,
-    /// `max_requests`: the request that reaches it starts a graceful stop.
-    budget: RequestBudget,
     /// The ppid check already asked for a stop.
     orphaned: AtomicBool,
     /// Keep-alive connections waiting for their next request (their descriptors), so a
@@ -56,7 +61,6 @@ pub struct GreenServer {
 impl GreenServer {
     pub fn new(s: Settings) -> GreenServer {
         GreenServer {
-            budget: RequestBudget::new(s.max_requests),
             s,
             orphaned: AtomicBool::new(false),
             idle: Mutex::new(HashSet::new()),
@@ -74,7 +78,7 @@ impl GreenServer {
     /// Counts a request; true when it is the last one (max_requests reached), which also
     /// starts a graceful stop like gunicorn's `alive = False`.
     fn count_request(&self) -> bool {
-        let count = self.budget.count();
+        let count = self.s.budget.count();
         if count == Count::Last {
             gunicorn_serve::log_autorestart();
             self.s.ctx.shutdown.request(StopKind::Graceful);
@@ -107,9 +111,25 @@ impl GreenServer {
                 None => return sock.take_fatal().map_or(Ok(()), Err),
             },
         };
+        if let Some(h2) = &self.s.h2 {
+            if conn.tls.as_ref().is_some_and(|t| t.alpn == Some("h2")) {
+                return self.serve_h2(py, h2, io, Vec::new(), conn, None);
+            }
+        }
+        let mut leftover = Vec::new();
+        if let Some(h2) = self.probes_preface(conn) {
+            match self.probe_preface(py, sock, io.as_mut(), first_deadline, h2) {
+                Probe::Http2(prefix) => return self.serve_h2(py, h2, io, prefix, conn, None),
+                Probe::Http1(first) => leftover = first,
+                Probe::Refused(first) => {
+                    self.reject(py, sock, io.as_mut(), conn, &HttpError::h2c_preface(&first));
+                    return sock.take_fatal().map_or(Ok(()), Err);
+                }
+                Probe::Closed => return sock.take_fatal().map_or(Ok(()), Err),
+            }
+        }
         let mut reader =
             HeadReader::new(RequestParser::new(Arc::clone(&self.s.http), conn.clone()));
-        let mut leftover = Vec::new();
         let mut first = true;
         let mut deadline = first_deadline;
         loop {
@@ -137,6 +157,13 @@ impl GreenServer {
                 }
             };
             first = false;
+            if let Some((h2, frames)) = self.upgrade_to_h2(&req, &after_head, conn) {
+                // 101, then HTTP/2 (RFC 7540 §3.2): the request becomes stream 1.
+                if io.write_all(upgrade::SWITCHING_PROTOCOLS).is_err() || io.flush().is_err() {
+                    return sock.take_fatal().map_or(Ok(()), Err);
+                }
+                return self.serve_h2(py, h2, io, Vec::new(), conn, Some(frames));
+            }
             match self.serve_request(py, sock, io, &req, after_head, &reader, conn)? {
                 Some((back, rest)) => (io, leftover) = (back, rest),
                 None => return Ok(()),
@@ -264,6 +291,129 @@ impl GreenServer {
         head
     }
 
+    // ---- HTTP/2 -----------------------------------------------------------------------------
+
+    /// The HTTP/2 side when this plain connection's first bytes are to be looked at for the
+    /// preface: h2c with prior knowledge, from a trusted peer only.
+    fn probes_preface(&self, conn: &ConnInfo) -> Option<&GreenH2> {
+        self.s.h2.as_ref().filter(|h2| {
+            h2.mode.prior_knowledge()
+                && self.s.tls.is_none()
+                && self.s.http.forwarded_allow_ips.allows(&conn.peer)
+        })
+    }
+
+    /// Reads a connection's first bytes until they are the HTTP/2 preface or cannot be, within
+    /// the first request's deadline (as a head would be read).
+    fn probe_preface(
+        &self,
+        py: Python<'_>,
+        sock: &GreenSocket,
+        io: &mut dyn Transport,
+        deadline: Option<Instant>,
+        h2: &GreenH2,
+    ) -> Probe {
+        match deadline {
+            Some(d) => sock.set_deadline(Some(d)),
+            None => {
+                if sock.set_timeout(py, None).is_err() {
+                    return Probe::Closed;
+                }
+            }
+        }
+        let mut first = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let probe = loop {
+            match preface::detect(&first) {
+                Preface::Complete => break Probe::Http2(first),
+                Preface::Absent if h2.mode.preface_required() => break Probe::Refused(first),
+                Preface::Absent => break Probe::Http1(first),
+                Preface::Partial => {}
+            }
+            match io.read(&mut chunk) {
+                Ok(0) => break Probe::Closed,
+                Ok(n) => first.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break Probe::Closed,
+            }
+        };
+        sock.set_deadline(None);
+        probe
+    }
+
+    /// `Upgrade: h2c` (`http2_cleartext` `upgrade` or `both`): a plain connection of a trusted
+    /// peer whose request asks for it, with its whole body (if any) already read and within
+    /// one frame and the first window, and nothing after it, goes to HTTP/2 with the request
+    /// as stream 1 (its HEADERS and DATA frames, `gunicorn_serve::h2::upgrade`). Otherwise
+    /// the request is served as HTTP/1.1, the upgrade ignored (RFC 7540 §3.2 allows it).
+    fn upgrade_to_h2(
+        &self,
+        req: &Request,
+        after: &[u8],
+        conn: &ConnInfo,
+    ) -> Option<(&GreenH2, Vec<u8>)> {
+        let h2 = self.s.h2.as_ref().filter(|h2| h2.mode.upgrade())?;
+        // Within the stream's and the connection's first window (65 535 bytes, RFC 9113 §6.9.2).
+        let max_body = h2.max_frame.min(h2.first_window).min(65_535);
+        let whole_body =
+            matches!(req.body, gunicorn_http::BodyKind::Length(n) if n as usize == after.len());
+        if self.s.tls.is_some()
+            || !whole_body
+            || after.len() > max_body
+            || !self.s.http.forwarded_allow_ips.allows(&conn.peer)
+            || !upgrade::asks_for_h2c(req)
+        {
+            return None;
+        }
+        let frames = upgrade::request_frames(req, after, h2.max_frame)?;
+        Some((h2, frames))
+    }
+
+    /// Hands the connection to the HTTP/2 thread, then waits (parked, the hub free) until the
+    /// thread is done with it, holding its `worker_connections` slot meanwhile: the caller
+    /// closes the socket only then. Its streams run in greenlets of their own
+    /// ([`GreenServer::serve_stream`]).
+    fn serve_h2(
+        &self,
+        py: Python<'_>,
+        h2: &GreenH2,
+        io: Box<dyn Transport>,
+        prefix: Vec<u8>,
+        conn: &ConnInfo,
+        upgraded: Option<Vec<u8>>,
+    ) -> PyResult<()> {
+        let park = h2.park(py)?;
+        let incoming = Incoming {
+            io,
+            prefix,
+            conn: conn.clone(),
+            upgraded,
+        };
+        let mut closed = match h2.server.serve_watched(incoming) {
+            Ok(closed) => closed,
+            Err(_) => {
+                log_error!("the HTTP/2 thread is gone: a connection was closed");
+                return Ok(());
+            }
+        };
+        // A kill (GreenletExit) while the thread still uses the socket is re-raised once the
+        // thread let go of it: closing the socket under it could hand its descriptor number
+        // to another connection while the thread still reads it. A quick stop closes every
+        // HTTP/2 connection within a moment.
+        let mut fatal: Option<PyErr> = None;
+        for _ in 0..KILLS_BEFORE_LEAVING {
+            match closed.wait(park.as_ref()) {
+                Ok(()) => return fatal.map_or(Ok(()), Err),
+                Err(e) => {
+                    fatal.get_or_insert_with(|| PyErr::from(e));
+                }
+            }
+        }
+        Err(fatal.unwrap_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err("HTTP/2 connection wait interrupted")
+        }))
+    }
+
     /// Sends TLS's close_notify before the connection closes (a client reading a response
     /// delimited by the close can tell it from a truncation). Nothing on a plain connection.
     fn close_notify(&self, io: &mut dyn Transport) {
@@ -304,6 +454,22 @@ impl GreenServer {
     }
 }
 
+/// How many times a connection greenlet waiting for its HTTP/2 connection to end is
+/// interrupted before it stops waiting (see [`GreenServer::serve_h2`]).
+const KILLS_BEFORE_LEAVING: usize = 16;
+
+/// What a plain connection's first bytes said (h2c with prior knowledge).
+enum Probe {
+    /// The HTTP/2 preface (and whatever came with it).
+    Http2(Vec<u8>),
+    /// The beginning of an HTTP/1 request.
+    Http1(Vec<u8>),
+    /// Not the preface, from a peer that must send it (`prior-knowledge` alone): 400.
+    Refused(Vec<u8>),
+    /// Closed, failed or silent past the deadline.
+    Closed,
+}
+
 /// A connection kept for its next request: its transport and the bytes read past the last one.
 type KeptAlive = (Box<dyn Transport>, Vec<u8>);
 
@@ -342,6 +508,73 @@ impl GreenServer {
         let result = self.serve_connection(py, &green, &mut conn);
         green.close(py);
         result
+    }
+
+    /// The HTTP/2 thread's pipe, for the hub to watch (None without HTTP/2).
+    #[getter]
+    fn h2_fd(&self) -> Option<i32> {
+        self.s.h2.as_ref().map(GreenH2::fd)
+    }
+
+    /// Gives the driver's `wait(token)`, which parks the calling greenlet until the hub's
+    /// callback wakes that token.
+    fn h2_start(&self, wait: Py<PyAny>) {
+        if let Some(h2) = &self.s.h2 {
+            h2.set_wait(wait);
+        }
+    }
+
+    /// The hub's callback when the pipe is readable: (new streams, each wanting a greenlet
+    /// that calls `serve_stream`; tokens of parked greenlets to wake).
+    fn h2_ready(&self) -> (usize, Vec<u64>) {
+        self.s
+            .h2
+            .as_ref()
+            .map_or((0, Vec::new()), GreenH2::take_ready)
+    }
+
+    /// Runs one HTTP/2 stream's request (the body of a stream greenlet): the app through the
+    /// same bridge as HTTP/1, its body and response over the stream's channels, each wait a
+    /// park. A stream the client reset while it waited is skipped, not run for nobody (rapid
+    /// reset, CVE-2023-44487).
+    fn serve_stream(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(h2) = &self.s.h2 else {
+            return Ok(());
+        };
+        let Some(mut job) = h2.next_stream() else {
+            return Ok(());
+        };
+        if job.reply.is_cancelled() {
+            return Ok(());
+        }
+        job.park_with(h2.park(py)?);
+        let StreamJob {
+            req,
+            conn,
+            body,
+            reply,
+        } = job;
+        let exchange = Exchange::for_stream(body, reply, &req, Arc::clone(&self.s.http));
+        exchange.set_cooperative();
+        let handled = self
+            .s
+            .bridge
+            .handle_request(py, &req, &conn, None, &self.s.http, &exchange);
+        if let Err(e) = handled {
+            // No environ for this request (a path outside SCRIPT_NAME): the app never ran.
+            if let Some(page) = gunicorn_serve::reject::request_error(&conn, &e) {
+                exchange.try_send_error_page(&page);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the HTTP/2 thread's connections: graceful sends GOAWAY and lets the streams in
+    /// flight finish; quick closes them.
+    fn h2_stop(&self, graceful: bool) {
+        if let Some(h2) = &self.s.h2 {
+            h2.server.stop(graceful);
+        }
     }
 
     /// The heartbeat (called about once a second from its own greenlet): proves the worker
