@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+pub mod h2;
 pub mod tls;
 
 /// How long a server gets to boot its workers.
