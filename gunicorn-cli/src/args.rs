@@ -89,9 +89,11 @@ pub fn command() -> Command {
         // `[default]` after the summary, as gunicorn's `--help` shows each default.
         // gunicorn's defaults of comma-list settings are strings (`127.0.0.1,::1`).
         let default = match setting.name {
-            "forwarded_allow_ips" | "proxy_allow_ips" | "uwsgi_allow_ips" | "forwarder_headers" => {
-                setting.default_text()
-            }
+            "forwarded_allow_ips"
+            | "proxy_allow_ips"
+            | "uwsgi_allow_ips"
+            | "forwarder_headers"
+            | "http_protocols" => setting.default_text(),
             _ => crate::print_config::py_value(setting, &defaults),
         };
         let mut arg = Arg::new(setting.name)

@@ -1164,6 +1164,23 @@ settings! {
     /// The sync worker does not keep connections alive.
     keepalive: u64 = 2;
         section "Worker Processes", flags ["--keep-alive"], kind Kind::Value, meta "INT";
+    // The asgi worker's.
+    /// The event loop of the asgi worker: `auto` (uvloop when it is installed, else asyncio),
+    /// `asyncio` or `uvloop` (which must then be installed).
+    asgi_loop: AsgiLoop = AsgiLoop::Auto;
+        section "Worker Processes", flags ["--asgi-loop"], kind Kind::Value, meta "STRING";
+    /// The ASGI lifespan protocol (startup before serving, shutdown after): `auto` (run it, and
+    /// go on without it when the app does not support it), `on` (a failure stops the worker
+    /// with exit 3) or `off`.
+    asgi_lifespan: AsgiLifespan = AsgiLifespan::Auto;
+        section "Worker Processes", flags ["--asgi-lifespan"], kind Kind::Value, meta "STRING";
+    /// Seconds an ASGI application gets after the client disconnected (it sees
+    /// `http.disconnect`) before its task is cancelled.
+    asgi_disconnect_grace_period: u64 = 3;
+        section "Worker Processes", flags ["--asgi-disconnect-grace-period"], kind Kind::Value, meta "INT";
+    /// The largest WebSocket message accepted, in bytes (close 1009 beyond it); 0 for no limit.
+    websocket_max_message_size: u64 = 16777216;
+        section "Worker Processes", flags ["--websocket-max-message-size"], kind Kind::Value, meta "INT";
 
     // ---- Security ----
     /// The maximum size of the request line in bytes. 0 means unlimited; values of 8190 or more are capped to 8190.
@@ -1236,27 +1253,6 @@ settings! {
     /// implements, or `DEFAULT`. Anything else (OpenSSL keywords like `HIGH`) is refused by name.
     ciphers: Option<String> = None;
         section "SSL", flags ["--ciphers"], kind Kind::Value, meta "STRING";
-
-    // ---- ASGI ----
-    /// The event loop of the asgi worker: `auto` (uvloop when it is installed, else asyncio),
-    /// `asyncio` or `uvloop` (which must then be installed).
-    asgi_loop: AsgiLoop = AsgiLoop::Auto;
-        section "Worker Processes", flags ["--asgi-loop"], kind Kind::Value, meta "STRING";
-    /// The ASGI lifespan protocol (startup before serving, shutdown after): `auto` (run it, and
-    /// go on without it when the app does not support it), `on` (a failure stops the worker
-    /// with exit 3) or `off`.
-    asgi_lifespan: AsgiLifespan = AsgiLifespan::Auto;
-        section "Worker Processes", flags ["--asgi-lifespan"], kind Kind::Value, meta "STRING";
-    /// Seconds an ASGI application gets after the client disconnected (it sees
-    /// `http.disconnect`) before its task is cancelled.
-    asgi_disconnect_grace_period: u64 = 3;
-        section "Worker Processes", flags ["--asgi-disconnect-grace-period"], kind Kind::Value, meta "INT";
-    /// The largest WebSocket message accepted, in bytes (close 1009 beyond it); 0 for no limit.
-    websocket_max_message_size: u64 = 16777216;
-        section "Worker Processes", flags ["--websocket-max-message-size"], kind Kind::Value, meta "INT";
-    /// The ASGI `root_path`: the prefix the application is mounted under behind a proxy.
-    root_path: String = String::new();
-        section "Server Mechanics", flags ["--root-path"], kind Kind::Value, meta "STRING";
 
     // ---- HTTP/2 ----
     /// The protocols served, comma-separated in order of preference: `h1` (HTTP/1.1), `h2`
@@ -1386,6 +1382,10 @@ settings! {
     /// them like `-` (dangerous).
     header_map: String = "drop".into();
         section "Server Mechanics", flags ["--header-map"], kind Kind::Value, meta "STRING", choices ["drop", "refuse", "dangerous"];
+
+    /// The ASGI `root_path`: the prefix the application is mounted under behind a proxy.
+    root_path: String = String::new();
+        section "Server Mechanics", flags ["--root-path"], kind Kind::Value, meta "STRING";
 
     // ---- Logging ----
     /// The access log file; `-` means stdout. Unset: no access log.
@@ -1637,7 +1637,10 @@ mod tests {
         let cfg = Config::default();
         for s in SETTINGS {
             // Empty-string defaults render empty, as gunicorn's --print-config shows them.
-            let empty_default = matches!(s.name, "config" | "dogstatsd_tags" | "statsd_prefix");
+            let empty_default = matches!(
+                s.name,
+                "config" | "dogstatsd_tags" | "statsd_prefix" | "root_path"
+            );
             assert!(!s.show(&cfg).is_empty() || empty_default, "{}", s.name);
         }
         assert!(cfg.render().contains("worker_class"));

@@ -440,6 +440,15 @@ impl Connection {
     pub(crate) fn receive_now(&self, generation: u64, after: &mut After) -> Option<Resolution> {
         let mut st = self.lock();
         let stale = st.generation != generation;
+        let eof_after_body = st.peer_eof
+            && st
+                .exchange
+                .as_ref()
+                .is_some_and(|e| e.body.delivered && !matches!(e.reply, Reply::Done));
+        if eof_after_body && !stale {
+            self.gone_after_body(&mut st, after);
+            return Some(Resolution::Disconnect);
+        }
         let Some(ex) = st.exchange.as_mut().filter(|_| !stale) else {
             // A request whose response is complete (and the connection has moved on): the
             // client is, for it, gone (uvicorn and gunicorn answer the same).
@@ -543,6 +552,37 @@ impl Connection {
         }
     }
 
+    /// The app failed before its response started and gets the error page `page` instead:
+    /// reported like any response (the access log shows the 500, as gunicorn's does).
+    pub(crate) fn error_response(
+        &self,
+        st: &mut Conn,
+        status: u16,
+        page: Vec<u8>,
+        after: &mut After,
+    ) {
+        let sent = page
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |end| (page.len() - end - 4) as u64);
+        after.write = page;
+        if let Some(ex) = st.exchange.as_mut() {
+            ex.reply = Reply::Done;
+            if self.shared.wants_finished() {
+                after.finished = Some(Finished {
+                    req: ex.req.clone(),
+                    info: st.info.clone(),
+                    proxy: st.reader.proxy_info().cloned(),
+                    status,
+                    headers: Vec::new(),
+                    sent,
+                    duration: ex.started.elapsed(),
+                    hook_req: ex.hook_req.take(),
+                });
+            }
+        }
+    }
+
     /// The `ReqMeta` the response encoder needs, with the close decided here.
     pub(crate) fn req_meta(&self, ex: &Exchange) -> ReqMeta {
         ReqMeta {
@@ -562,13 +602,30 @@ impl Connection {
         match &st.phase {
             Phase::Busy => {
                 let incomplete = st.exchange.as_ref().is_some_and(|e| !e.body.complete);
+                let waiting = st
+                    .exchange
+                    .as_ref()
+                    .is_some_and(|e| e.receive_waiter.is_some());
                 if incomplete {
                     self.disconnect_exchange(&mut st, &mut after);
+                } else if waiting {
+                    self.gone_after_body(&mut st, &mut after);
                 }
                 (true, after)
             }
             _ => (false, after),
         }
+    }
+
+    /// The client closed its side while the app waits past the whole body for what comes
+    /// next (a long poll, a stream that listens for the client leaving): the client is gone
+    /// for it, as gunicorn 27 and uvicorn, which close the transport at EOF, tell the app with
+    /// `http.disconnect`. Until the app asks, the half-closed connection stays open so that a
+    /// client that only shut its write side still gets its response.
+    fn gone_after_body(&self, st: &mut Conn, after: &mut After) {
+        self.disconnect_exchange(st, after);
+        st.phase = Phase::Closed;
+        after.close = true;
     }
 
     /// Sets the transport at `connection_made`.

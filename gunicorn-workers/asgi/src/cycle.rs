@@ -88,7 +88,12 @@ impl Cycle {
                     log_app_error(py, "Error in ASGI application", e);
                     if current {
                         if stage == Stage::NotStarted {
-                            after.write = internal_error_page();
+                            self.conn.error_response(
+                                &mut st,
+                                500,
+                                internal_error_page(),
+                                &mut after,
+                            );
                         }
                         self.conn.disconnect_exchange(&mut st, &mut after);
                         st.phase = Phase::Closed;
@@ -105,7 +110,8 @@ impl Cycle {
                 }
                 (Ending::Returned, Stage::NotStarted) if current && !disconnected => {
                     log_error!("ASGI application returned without starting a response");
-                    after.write = internal_error_page();
+                    self.conn
+                        .error_response(&mut st, 500, internal_error_page(), &mut after);
                     st.phase = Phase::Closed;
                     after.close = true;
                 }
