@@ -19,6 +19,7 @@ use std::time::Instant;
 use gunicorn_http::{
     BodyDecoder, ConnInfo, HttpError, ReqMeta, Request, RequestParser, Response, CONTINUE_100,
 };
+use gunicorn_serve::tls::{Received, TlsSession};
 use gunicorn_serve::{HeadReader, HeadStep};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -112,6 +113,8 @@ pub(crate) struct Conn {
     /// Counts requests on this connection; a `Cycle` holding an older number is stale.
     pub generation: u64,
     pub exchange: Option<Exchange>,
+    /// TLS (`--certfile`): bytes in and out pass through it.
+    pub tls: Option<Box<TlsSession>>,
 }
 
 /// A request handed to the application once the lock is released.
@@ -149,6 +152,9 @@ pub(crate) struct Finished {
 /// What to do in Python once the connection's lock is released, in this order.
 #[derive(Default)]
 pub(crate) struct After {
+    /// Bytes for the socket as they are (TLS records already made).
+    pub wire: Vec<u8>,
+    /// Plaintext for the connection (encrypted first under TLS).
     pub write: Vec<u8>,
     pub resolve: Vec<(Py<PyAny>, Resolution)>,
     pub pause_reading: Option<bool>,
@@ -160,6 +166,7 @@ pub(crate) struct After {
 impl After {
     pub fn is_empty(&self) -> bool {
         self.write.is_empty()
+            && self.wire.is_empty()
             && self.resolve.is_empty()
             && self.pause_reading.is_none()
             && self.finished.is_none()
@@ -176,7 +183,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(id: u64, shared: Arc<Shared>, info: ConnInfo) -> Connection {
+    pub(crate) fn new(
+        id: u64,
+        shared: Arc<Shared>,
+        info: ConnInfo,
+        tls: Option<Box<TlsSession>>,
+    ) -> Connection {
         let parser = RequestParser::new(Arc::clone(&shared.http), info.clone());
         Connection {
             id,
@@ -194,6 +206,7 @@ impl Connection {
                 peer_eof: false,
                 generation: 0,
                 exchange: None,
+                tls,
             }),
             shared,
         }
@@ -207,12 +220,96 @@ impl Connection {
     pub(crate) fn received(&self, py: Python<'_>, data: &[u8]) -> After {
         let mut after = After::default();
         let mut st = self.lock();
+        if st.tls.is_some() {
+            self.received_tls(py, &mut st, data, &mut after);
+        } else {
+            self.received_plain(py, &mut st, data, &mut after);
+        }
+        after
+    }
+
+    /// Ciphertext: decrypted, then served as plain bytes. The handshake's answers go out in
+    /// `after.wire`; the first plaintext comes once it is done, when the connection learns its
+    /// TLS parameters (the parser then reports `https`).
+    fn received_tls(&self, py: Python<'_>, st: &mut Conn, data: &[u8], after: &mut After) {
+        let Some(tls) = st.tls.as_mut() else {
+            return;
+        };
+        let mut plain = Vec::new();
+        let received = tls.receive(data, &mut plain, &mut after.wire);
+        let known = st.info.tls.is_some();
+        match received {
+            Err(e) => {
+                if known {
+                    gunicorn_core::log_debug!("TLS error: {e}");
+                } else {
+                    gunicorn_serve::tls::handshake_failed(&st.info, &e);
+                }
+                self.disconnect_exchange(st, after);
+                st.phase = Phase::Closed;
+                after.close = true;
+                return;
+            }
+            Ok(r) => {
+                if !known {
+                    if let Some(info) = st.tls.as_ref().and_then(|t| t.info()) {
+                        st.info.tls = Some(info);
+                        let parser =
+                            RequestParser::new(Arc::clone(&self.shared.http), st.info.clone());
+                        st.reader = HeadReader::new(parser);
+                    }
+                }
+                if !plain.is_empty() {
+                    self.received_plain(py, st, &plain, after);
+                }
+                if r == Received::Closed {
+                    self.peer_closed(st, after);
+                }
+            }
+        }
+    }
+
+    /// The client's close_notify: as end of input.
+    fn peer_closed(&self, st: &mut Conn, after: &mut After) {
+        st.peer_eof = true;
+        match st.phase {
+            Phase::Busy => {
+                if st.exchange.as_ref().is_some_and(|e| !e.body.complete) {
+                    self.disconnect_exchange(st, after);
+                }
+            }
+            Phase::Head { .. } => {
+                st.phase = Phase::Closed;
+                after.close = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// The TLS layer's last step before bytes go to the transport: `plain` encrypted after
+    /// the bytes already in `wire`, and close_notify when the connection closes.
+    pub(crate) fn seal(&self, mut wire: Vec<u8>, plain: Vec<u8>, closing: bool) -> Vec<u8> {
+        let mut st = self.lock();
+        let Some(tls) = st.tls.as_mut() else {
+            return plain;
+        };
+        if !plain.is_empty() && tls.send(&plain, &mut wire).is_err() {
+            return wire;
+        }
+        if closing {
+            tls.close_notify(&mut wire);
+        }
+        wire
+    }
+
+    fn received_plain(&self, py: Python<'_>, st: &mut Conn, data: &[u8], after: &mut After) {
+        let st = &mut *st;
         match &mut st.phase {
             Phase::Closed => {}
-            Phase::Head { .. } => self.feed_head(py, &mut st, data, &mut after),
-            Phase::Busy => self.feed_busy(&mut st, data, &mut after),
+            Phase::Head { .. } => self.feed_head(py, st, data, after),
+            Phase::Busy => self.feed_busy(st, data, after),
             Phase::WebSocket(ws) => {
-                ws.received(data, &mut after);
+                ws.received(data, after);
                 if ws.is_closed() {
                     after.close = true;
                 }
@@ -223,7 +320,6 @@ impl Connection {
                 }
             }
         }
-        after
     }
 
     /// Parses a request head from `data` (after any part of it received before).
@@ -446,7 +542,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|e| e.body.delivered && !matches!(e.reply, Reply::Done));
         if eof_after_body && !stale {
-            self.gone_after_body(&mut st, after);
+            self.client_left(&mut st, after);
             return Some(Resolution::Disconnect);
         }
         let Some(ex) = st.exchange.as_mut().filter(|_| !stale) else {
@@ -606,10 +702,10 @@ impl Connection {
                     .exchange
                     .as_ref()
                     .is_some_and(|e| e.receive_waiter.is_some());
-                if incomplete {
-                    self.disconnect_exchange(&mut st, &mut after);
-                } else if waiting {
-                    self.gone_after_body(&mut st, &mut after);
+                // A body cut short can never complete: the request is over, and the
+                // connection closes (it stayed open, and the graceful stop waited for it).
+                if incomplete || waiting {
+                    self.client_left(&mut st, &mut after);
                 }
                 (true, after)
             }
@@ -617,12 +713,13 @@ impl Connection {
         }
     }
 
-    /// The client closed its side while the app waits past the whole body for what comes
-    /// next (a long poll, a stream that listens for the client leaving): the client is gone
-    /// for it, as gunicorn 27 and uvicorn, which close the transport at EOF, tell the app with
-    /// `http.disconnect`. Until the app asks, the half-closed connection stays open so that a
-    /// client that only shut its write side still gets its response.
-    fn gone_after_body(&self, st: &mut Conn, after: &mut After) {
+    /// The client closed its side before the whole body came, or while the app waits past
+    /// the whole body for what comes next (a long poll, a stream that listens for the client
+    /// leaving): the client is gone for it, as gunicorn 27 and uvicorn, which close the
+    /// transport at EOF, tell the app with `http.disconnect`; the connection closes. Until the
+    /// app asks, a half-closed connection stays open so that a client that only shut its
+    /// write side still gets its response.
+    fn client_left(&self, st: &mut Conn, after: &mut After) {
         self.disconnect_exchange(st, after);
         st.phase = Phase::Closed;
         after.close = true;

@@ -65,19 +65,18 @@ const DRIVER: &str = include_str!("driver.py");
 #[derive(Debug)]
 pub struct AsgiWorker {
     max_requests: Option<u64>,
+    /// TLS for every connection (`--certfile`...), None for plain HTTP.
+    tls: Option<gunicorn_serve::tls::Acceptor>,
 }
 
 fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     gunicorn_serve::http_config(cfg).map_err(|e| BuildError(e.to_string()))?;
-    if cfg.certfile.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(BuildError(
-            "the asgi worker does not serve TLS yet: terminate TLS in front of it (nginx, a \
-             load balancer) or use -k gthread / -k gevent, which serve --certfile"
-                .into(),
-        ));
-    }
+    // The certificate and key files are read here, in the master before each fork (as for
+    // every class): a bad file stops the server before a worker runs.
+    let tls = gunicorn_serve::tls::load(cfg).map_err(|e| BuildError(e.to_string()))?;
     Ok(Box::new(AsgiWorker {
         max_requests: gunicorn_core::worker::max_requests(cfg),
+        tls,
     }))
 }
 
@@ -193,6 +192,7 @@ impl Worker for AsgiWorker {
             // second earlier so the worker can log the cut-off and exit cleanly.
             graceful_timeout: (cfg.graceful_timeout as f64 - 0.5).max(0.0),
             max_requests: self.max_requests,
+            tls: self.tls,
             app: Python::attach(|py| app.callable().clone_ref(py)),
             ctx,
         };

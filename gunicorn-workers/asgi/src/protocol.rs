@@ -52,7 +52,10 @@ impl HttpProtocol {
             local,
             tls: None,
         };
-        let conn = self.shared.new_connection(info);
+        let Some(conn) = self.shared.new_connection(info) else {
+            transport.call_method0(intern!(py, "close"))?;
+            return Ok(());
+        };
         conn.set_transport(transport.clone().unbind());
         let _ = self.conn.set(conn);
         Ok(())
@@ -137,9 +140,13 @@ pub(crate) fn run_after(py: Python<'_>, conn: &Arc<Connection>, after: After) {
     let transport = conn.transport(py);
     if let Some(t) = &transport {
         let t = t.bind(py);
-        if !after.write.is_empty() {
-            if let Err(e) = t.call_method1(intern!(py, "write"), (PyBytes::new(py, &after.write),))
-            {
+        let out = if after.write.is_empty() && after.wire.is_empty() && !after.close {
+            Vec::new()
+        } else {
+            conn.seal(after.wire, after.write, after.close)
+        };
+        if !out.is_empty() {
+            if let Err(e) = t.call_method1(intern!(py, "write"), (PyBytes::new(py, &out),)) {
                 log_app_error(py, "Socket error writing response.", &e);
             }
         }

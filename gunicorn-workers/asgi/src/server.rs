@@ -51,6 +51,8 @@ pub struct Shared {
     pub graceful_timeout: f64,
     pub app: Py<PyAny>,
     pub interface: Interface,
+    /// `--certfile`...: TLS on every connection (loaded in the master).
+    tls: Option<gunicorn_serve::tls::Acceptor>,
     budget: RequestBudget,
     pub ctx: WorkerContext,
     loop_refs: OnceLock<LoopRefs>,
@@ -73,6 +75,7 @@ pub struct Settings {
     pub graceful_timeout: f64,
     pub max_requests: Option<u64>,
     pub app: Py<PyAny>,
+    pub tls: Option<gunicorn_serve::tls::Acceptor>,
     pub ctx: WorkerContext,
 }
 
@@ -147,14 +150,26 @@ impl Shared {
             .remove(&id);
     }
 
+    /// A connection accepted with `info`; None when its TLS session cannot be set up (out of
+    /// memory in rustls), and the caller closes it.
     pub(crate) fn new_connection(
         self: &Arc<Self>,
         info: gunicorn_http::ConnInfo,
-    ) -> Arc<Connection> {
+    ) -> Option<Arc<Connection>> {
+        let tls = match &self.tls {
+            None => None,
+            Some(acceptor) => match acceptor.session() {
+                Ok(session) => Some(Box::new(session)),
+                Err(e) => {
+                    gunicorn_serve::tls::handshake_failed(&info, &e);
+                    return None;
+                }
+            },
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Connection::new(id, Arc::clone(self), info));
+        let conn = Arc::new(Connection::new(id, Arc::clone(self), info, tls));
         self.register(&conn);
-        conn
+        Some(conn)
     }
 
     fn open_connections(&self) -> Vec<Arc<Connection>> {
@@ -208,6 +223,7 @@ impl AsgiServer {
                 graceful_timeout: s.graceful_timeout,
                 app: s.app,
                 interface,
+                tls: s.tls,
                 budget: RequestBudget::new(s.max_requests),
                 ctx: s.ctx,
                 loop_refs: OnceLock::new(),

@@ -8,10 +8,12 @@
 //! new certificate while the old workers finish their connections on the old one. A new file
 //! that fails to load keeps the certificate loaded before it (see [`load`]).
 
+mod session;
 mod settings;
 mod stream;
 mod suites;
 
+pub use session::{Received, TlsSession};
 pub use settings::{enabled, load, Acceptor, TlsError};
 pub use stream::TlsStream;
 

@@ -98,6 +98,11 @@ impl Acceptor {
         TlsStream::new(sock, Arc::clone(&self.config), self.suppress_ragged_eofs)
     }
 
+    /// The server configuration, for a connection the caller drives itself.
+    pub(super) fn config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config)
+    }
+
     /// The bound on a blocking handshake (`--timeout`; None when the timeout is off).
     pub fn handshake_timeout(&self) -> Option<Duration> {
         self.handshake_timeout

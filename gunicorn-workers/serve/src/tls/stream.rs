@@ -123,37 +123,40 @@ impl<S: Transport> TlsStream<S> {
     }
 
     fn make_info(&self) -> Option<Arc<TlsInfo>> {
-        if self.conn.is_handshaking() {
-            return None;
-        }
-        let protocol = match self.conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-            _ => "TLS",
-        };
-        let cipher = self
-            .conn
-            .negotiated_cipher_suite()
-            .map_or("unknown", |s| openssl_name(s.suite()));
-        let client = self
-            .conn
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .map(|der| client_cert(der.as_ref()));
-        // Only the protocols this server offers can be chosen.
-        let alpn = match self.conn.alpn_protocol() {
-            Some(b"h2") => Some("h2"),
-            Some(b"http/1.1") => Some("http/1.1"),
-            Some(b"http/1.0") => Some("http/1.0"),
-            _ => None,
-        };
-        Some(Arc::new(TlsInfo {
-            protocol,
-            cipher,
-            client,
-            alpn,
-        }))
+        info_of(&self.conn)
     }
+}
+
+/// What the handshake established, as the environ reports it; None while handshaking.
+pub(super) fn info_of(conn: &ServerConnection) -> Option<Arc<TlsInfo>> {
+    if conn.is_handshaking() {
+        return None;
+    }
+    let protocol = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "TLS",
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map_or("unknown", |s| openssl_name(s.suite()));
+    let client = conn
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|der| client_cert(der.as_ref()));
+    // Only the protocols this server offers can be chosen.
+    let alpn = match conn.alpn_protocol() {
+        Some(b"h2") => Some("h2"),
+        Some(b"http/1.1") => Some("http/1.1"),
+        Some(b"http/1.0") => Some("http/1.0"),
+        _ => None,
+    };
+    Some(Arc::new(TlsInfo {
+        protocol,
+        cipher,
+        client,
+        alpn,
+    }))
 }
 
 /// The environ's view of a verified client certificate.
