@@ -248,7 +248,6 @@ impl Connection {
                 self.disconnect_exchange(st, after);
                 st.phase = Phase::Closed;
                 after.close = true;
-                return;
             }
             Ok(r) => {
                 if !known {
@@ -262,27 +261,11 @@ impl Connection {
                 if !plain.is_empty() {
                     self.received_plain(py, st, &plain, after);
                 }
-                if r == Received::Closed {
-                    self.peer_closed(st, after);
+                if r == Received::Closed && !self.end_of_input(st, after) {
+                    st.phase = Phase::Closed;
+                    after.close = true;
                 }
             }
-        }
-    }
-
-    /// The client's close_notify: as end of input.
-    fn peer_closed(&self, st: &mut Conn, after: &mut After) {
-        st.peer_eof = true;
-        match st.phase {
-            Phase::Busy => {
-                if st.exchange.as_ref().is_some_and(|e| !e.body.complete) {
-                    self.disconnect_exchange(st, after);
-                }
-            }
-            Phase::Head { .. } => {
-                st.phase = Phase::Closed;
-                after.close = true;
-            }
-            _ => {}
         }
     }
 
@@ -694,6 +677,13 @@ impl Connection {
     pub(crate) fn eof(&self) -> (bool, After) {
         let mut after = After::default();
         let mut st = self.lock();
+        let keep = self.end_of_input(&mut st, &mut after);
+        (keep, after)
+    }
+
+    /// The client sent all it will (a FIN, or TLS's close_notify). True keeps the connection
+    /// for the response in progress.
+    fn end_of_input(&self, st: &mut Conn, after: &mut After) -> bool {
         st.peer_eof = true;
         match &st.phase {
             Phase::Busy => {
@@ -705,11 +695,11 @@ impl Connection {
                 // A body cut short can never complete: the request is over, and the
                 // connection closes (it stayed open, and the graceful stop waited for it).
                 if incomplete || waiting {
-                    self.client_left(&mut st, &mut after);
+                    self.client_left(st, after);
                 }
-                (true, after)
+                true
             }
-            _ => (false, after),
+            _ => false,
         }
     }
 
