@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import time
 
 STARTED = {"lifespan": False}
 
@@ -73,6 +74,17 @@ async def app(scope, receive, send):
         return
     if path == "/noresponse":
         return
+    if path == "/block":
+        # Blocks the event loop itself (a sync call in an async app): only the heartbeat's
+        # silence tells the master, which kills the worker at --timeout.
+        time.sleep(float(scope["query_string"] or b"1"))
+    if path == "/pid":
+        data = str(os.getpid()).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain"),
+                                (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+        return
     if path == "/hints":
         await send({"type": "http.response.informational", "status": 103,
                     "headers": [(b"link", b"</style.css>; rel=preload; as=style")]})
@@ -103,6 +115,24 @@ async def websocket(scope, receive, send):
 
 
 def wsgi_app(environ, start_response):
-    """A WSGI callable, which -k asgi must refuse at boot."""
-    start_response("200 OK", [])
-    return [b"wsgi"]
+    """A WSGI callable, which -k asgi must refuse at boot. Under a WSGI worker it answers what
+    `app` answers for / (the access log tests compare the two workers' lines)."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return [b"Hello, world!"]
+
+
+async def failing_startup(scope, receive, send):
+    """An app whose lifespan startup fails (lifespan.startup.failed)."""
+    if scope["type"] == "lifespan":
+        msg = await receive()
+        assert msg["type"] == "lifespan.startup"
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+        return
+    await app(scope, receive, send)
+
+
+async def no_lifespan(scope, receive, send):
+    """An app that does not speak the lifespan protocol (raises on its scope, as many do)."""
+    if scope["type"] != "http":
+        raise RuntimeError("only http is supported")
+    await app(scope, receive, send)
