@@ -131,6 +131,7 @@ impl Session {
         }
         if self.state == SessionState::Closed {
             // The peer's close frame ended the session: what follows it is ignored.
+            self.held = Vec::new();
             return Ok(());
         }
         if let Some(e) = error {
@@ -248,6 +249,7 @@ impl Session {
             self.send_close(code, reason_for(code));
         }
         self.state = SessionState::Closed;
+        self.held = Vec::new();
         err
     }
 
