@@ -33,6 +33,12 @@ pub struct Offer {
 /// gunicorn's order: method and HTTP version, then `Sec-WebSocket-Version` (426), then
 /// `Sec-WebSocket-Key` (400).
 ///
+/// Where gunicorn 27 differs: it serves a non-GET request that asks to upgrade as plain HTTP,
+/// and upgrades an HTTP/1.0 one; here both are refused with 400, as RFC 6455 §4.1 and §4.2.1
+/// ask (the worker may still serve the first as HTTP on [`HandshakeError::NotGet`]). gunicorn
+/// also looks for `upgrade` anywhere in the last `Connection` line (so `Connection: upgrades`
+/// passes); here it must be a token of the list.
+///
 /// Header names are matched case-insensitively (the parser upper-cases them) and token lists
 /// (`Connection: keep-alive, Upgrade`) element by element, ignoring case (RFC 9110 §5.6.1,
 /// §7.6.1, §7.8).
