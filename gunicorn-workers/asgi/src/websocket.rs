@@ -28,6 +28,9 @@ pub(crate) const EVENT_BACKLOG: usize = 32;
 const PRE_ACCEPT_LIMIT: usize = 64 * 1024;
 /// After our close frame, how long the peer gets to answer with its own.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// A connection we failed (1002, 1007, 1009) closes once the peer has been silent this long
+/// (or at [`CLOSE_WAIT`]).
+const DRAIN_QUIET: Duration = Duration::from_secs(1);
 
 /// An event for the app's `receive()`.
 pub(crate) enum Inbound {
@@ -45,6 +48,12 @@ enum Stage {
     Open(Box<Session>),
     /// Refused with an HTTP response, or failed before accepting.
     Refused,
+    /// We failed the connection (RFC 6455 §7.1.7: a protocol error, a message over the size
+    /// limit) and our close frame is written: what the peer still sends (the rest of a large
+    /// message, its close frame) is read and dropped until it goes quiet. Closing at once
+    /// would leave its bytes unread, and the kernel's RST could destroy our close frame
+    /// before the peer reads it, so that it would see 1006 instead of the code.
+    Draining { since: Instant, last_read: Instant },
 }
 
 /// One upgraded connection.
@@ -128,6 +137,7 @@ impl WsConn {
                 after.write.extend_from_slice(&session.take_output());
                 self.collect(result, after);
             }
+            Stage::Draining { last_read, .. } => *last_read = Instant::now(),
             Stage::Refused => {}
         }
     }
@@ -147,6 +157,7 @@ impl WsConn {
                 }
             }
         }
+        let failed = result.is_err();
         if let Err(e) = result {
             log_debug!("WebSocket closed: {e}");
             let code = e.close_code().unwrap_or(1002);
@@ -158,7 +169,13 @@ impl WsConn {
                 self.gone = true;
             }
         }
-        if session.state() == SessionState::Closed {
+        if failed {
+            let now = Instant::now();
+            self.stage = Stage::Draining {
+                since: now,
+                last_read: now,
+            };
+        } else if session.state() == SessionState::Closed {
             self.finished = true;
         }
         self.wake(after);
@@ -199,6 +216,10 @@ impl WsConn {
 
     /// Our close frame went out more than [`CLOSE_WAIT`] ago without an answer.
     pub(crate) fn close_overdue(&self, now: Instant) -> bool {
+        if let Stage::Draining { since, last_read } = self.stage {
+            return now.duration_since(last_read) >= DRAIN_QUIET
+                || now.duration_since(since) >= CLOSE_WAIT;
+        }
         self.closing_since
             .is_some_and(|t| now.duration_since(t) >= CLOSE_WAIT)
     }
@@ -398,6 +419,10 @@ impl WsCycle {
                     after.write.extend_from_slice(&session.take_output());
                     ws.closing_since = Some(Instant::now());
                 }
+                // We failed the connection: the client is gone for the app.
+                Stage::Draining { .. } => {
+                    return Err(PyOSError::new_err("the client disconnected"));
+                }
                 Stage::Refused => {}
             }
             Ok(())
@@ -431,6 +456,8 @@ impl WsCycle {
                     }
                 }
                 Stage::Refused => {}
+                // The drain goes on after the app ended; the heartbeat closes it.
+                Stage::Draining { .. } => return Ok(()),
             }
             ws.finished = true;
             Ok(())
