@@ -21,11 +21,13 @@ use gunicorn_http::{
 };
 use gunicorn_serve::tls::{Received, TlsSession};
 use gunicorn_serve::{HeadReader, HeadStep};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
-use crate::server::Shared;
-use crate::websocket::WsConn;
+use crate::effects::{After, Finished, Resolution, Start};
+use crate::scope::ScopeType;
+use crate::shared::{log_app_error, Shared};
+use crate::ws_conn::{refusal, upgrade_request, WsConn, EVENT_BACKLOG};
 
 /// Body bytes buffered for the application before reading from the socket pauses
 /// (transport.pause_reading) until it takes them.
@@ -115,64 +117,11 @@ pub(crate) struct Conn {
     pub exchange: Option<Exchange>,
     /// TLS (`--certfile`): bytes in and out pass through it.
     pub tls: Option<Box<TlsSession>>,
-}
-
-/// A request handed to the application once the lock is released.
-pub(crate) struct Start {
-    pub generation: u64,
-    pub scope: Py<PyDict>,
-    /// A `websocket` scope (else `http`).
-    pub websocket: bool,
-}
-
-/// How to resolve a waiting Future.
-pub(crate) enum Resolution {
-    /// `send()` may go on.
-    Nothing,
-    /// `receive()` gets body bytes.
-    Body { bytes: Vec<u8>, more: bool },
-    /// `receive()` gets `http.disconnect`.
-    Disconnect,
-    /// A WebSocket `receive()` gets its next event.
-    WebSocket(crate::websocket::Inbound),
-}
-
-/// A finished response, for the access log and post_request (run without the lock).
-pub(crate) struct Finished {
-    pub req: Box<Request>,
-    pub info: ConnInfo,
-    pub proxy: Option<gunicorn_http::ProxyInfo>,
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub sent: u64,
-    pub duration: std::time::Duration,
-    pub hook_req: Option<Py<PyAny>>,
-}
-
-/// What to do in Python once the connection's lock is released, in this order.
-#[derive(Default)]
-pub(crate) struct After {
-    /// Bytes for the socket as they are (TLS records already made).
-    pub wire: Vec<u8>,
-    /// Plaintext for the connection (encrypted first under TLS).
-    pub write: Vec<u8>,
-    pub resolve: Vec<(Py<PyAny>, Resolution)>,
-    pub pause_reading: Option<bool>,
-    pub finished: Option<Finished>,
-    pub start: Option<Start>,
-    pub close: bool,
-}
-
-impl After {
-    pub fn is_empty(&self) -> bool {
-        self.write.is_empty()
-            && self.wire.is_empty()
-            && self.resolve.is_empty()
-            && self.pause_reading.is_none()
-            && self.finished.is_none()
-            && self.start.is_none()
-            && !self.close
-    }
+    /// The protocol object, for the loop to call back (`resume`); dropped at
+    /// `connection_lost`, which ends the cycle protocol -> connection -> protocol.
+    pub protocol: Option<Py<PyAny>>,
+    /// `leftover` holds pipelined bytes the protocol's `resume` will parse.
+    pub resume_pending: bool,
 }
 
 /// One connection: its state and the worker's shared settings.
@@ -207,6 +156,8 @@ impl Connection {
                 generation: 0,
                 exchange: None,
                 tls,
+                protocol: None,
+                resume_pending: false,
             }),
             shared,
         }
@@ -289,6 +240,9 @@ impl Connection {
         let st = &mut *st;
         match &mut st.phase {
             Phase::Closed => {}
+            // Pipelined bytes are still to be parsed (the protocol's `resume` comes next):
+            // these come after them.
+            Phase::Head { .. } if st.resume_pending => st.leftover.extend_from_slice(data),
             Phase::Head { .. } => self.feed_head(py, st, data, after),
             Phase::Busy => self.feed_busy(st, data, after),
             Phase::WebSocket(ws) => {
@@ -297,7 +251,7 @@ impl Connection {
                     after.close = true;
                 }
                 // The app is not taking its messages: stop reading until it does.
-                if ws.backlog() >= crate::websocket::EVENT_BACKLOG && !st.read_paused {
+                if ws.backlog() >= EVENT_BACKLOG && !st.read_paused {
                     st.read_paused = true;
                     after.pause_reading = Some(true);
                 }
@@ -338,16 +292,14 @@ impl Connection {
         after_head: Vec<u8>,
         after: &mut After,
     ) {
-        if let Some(ws) = crate::websocket::upgrade_request(&req) {
+        if let Some(ws) = upgrade_request(&req) {
             match ws {
                 Ok(offer) => {
                     return self.begin_websocket(py, st, req, offer, after_head, after);
                 }
                 Err(e) => {
                     gunicorn_core::log_debug!("Refused WebSocket upgrade: {e}");
-                    after
-                        .write
-                        .extend_from_slice(&crate::websocket::refusal(&e));
+                    after.write.extend_from_slice(&refusal(&e));
                     st.phase = Phase::Closed;
                     after.close = true;
                     return;
@@ -369,16 +321,17 @@ impl Connection {
         st.generation += 1;
         let last = self.shared.count_request();
         let expect_continue = req.expect_continue;
-        let scope = match self
-            .shared
-            .scope(py, crate::scope::ScopeType::Http, &req, st)
-        {
-            Ok(scope) => scope,
-            Err(e) => {
-                crate::server::log_app_error(py, "Error building the ASGI scope", &e);
-                return self.reject(st, &HttpError::NoMoreData, after);
-            }
-        };
+        let scope =
+            match self
+                .shared
+                .scope(py, ScopeType::Http, &req, &st.info, st.reader.proxy_info())
+            {
+                Ok(scope) => scope,
+                Err(e) => {
+                    log_app_error(py, "Error building the ASGI scope", &e);
+                    return self.reject(st, &HttpError::NoMoreData, after);
+                }
+            };
         st.exchange = Some(Exchange {
             generation: st.generation,
             req,
@@ -413,13 +366,16 @@ impl Connection {
         after: &mut After,
     ) {
         st.generation += 1;
-        let scope = match self
-            .shared
-            .scope(py, crate::scope::ScopeType::WebSocket, &req, st)
-        {
+        let scope = match self.shared.scope(
+            py,
+            ScopeType::WebSocket,
+            &req,
+            &st.info,
+            st.reader.proxy_info(),
+        ) {
             Ok(scope) => scope,
             Err(e) => {
-                crate::server::log_app_error(py, "Error building the ASGI scope", &e);
+                log_app_error(py, "Error building the ASGI scope", &e);
                 st.phase = Phase::Closed;
                 after.close = true;
                 return;
@@ -580,7 +536,6 @@ impl Connection {
     /// for the next request (parsing what already arrived) or close it.
     pub(crate) fn response_done(
         &self,
-        py: Python<'_>,
         st: &mut Conn,
         status: u16,
         resp_close: bool,
@@ -620,14 +575,49 @@ impl Connection {
         st.phase = Phase::Head {
             since: Instant::now(),
         };
-        let leftover = std::mem::take(&mut st.leftover);
-        if !leftover.is_empty() {
-            let step = st.reader.resume(leftover);
-            self.head_step(py, st, step, after);
+        if st.leftover.is_empty() {
+            self.apply_read_limits(st, after);
+        } else {
+            // A pipelined request is already here. It is parsed from the protocol at the
+            // loop's next turn (`resume`), which is where requests are handed to the app.
+            st.resume_pending = true;
+            after.resume = true;
         }
+    }
+
+    /// The protocol's `resume`: parses the pipelined bytes kept past the last response.
+    pub(crate) fn resume(&self, py: Python<'_>) -> After {
+        let mut after = After::default();
+        let mut st = self.lock();
+        if !st.resume_pending {
+            return after;
+        }
+        st.resume_pending = false;
+        if !matches!(st.phase, Phase::Head { .. }) {
+            return after;
+        }
+        let leftover = std::mem::take(&mut st.leftover);
+        let step = st.reader.resume(leftover);
+        self.head_step(py, &mut st, step, &mut after);
         if matches!(st.phase, Phase::Head { .. }) {
             // Nothing pipelined is waiting any more: read again if a full buffer had paused it.
-            self.apply_read_limits(st, after);
+            self.apply_read_limits(&mut st, &mut after);
+        }
+        after
+    }
+
+    /// Asks the loop to call the protocol's `resume` at its next turn.
+    pub(crate) fn schedule_resume(&self, py: Python<'_>) {
+        let protocol = self.lock().protocol.as_ref().map(|p| p.clone_ref(py));
+        let (Some(protocol), Ok(refs)) = (protocol, self.shared.loop_refs()) else {
+            return;
+        };
+        let scheduled = protocol
+            .bind(py)
+            .getattr(intern!(py, "resume"))
+            .and_then(|resume| refs.call_soon.bind(py).call1((resume,)));
+        if let Err(e) = scheduled {
+            log_app_error(py, "Error scheduling a pipelined request", &e);
         }
     }
 
@@ -715,9 +705,11 @@ impl Connection {
         after.close = true;
     }
 
-    /// Sets the transport at `connection_made`.
-    pub(crate) fn set_transport(&self, transport: Py<PyAny>) {
-        self.lock().transport = Some(transport);
+    /// Sets the transport and the protocol at `connection_made`.
+    pub(crate) fn set_transport(&self, transport: Py<PyAny>, protocol: Py<PyAny>) {
+        let mut st = self.lock();
+        st.transport = Some(transport);
+        st.protocol = Some(protocol);
     }
 
     /// The transport, if it is still open.
@@ -731,6 +723,7 @@ impl Connection {
         let mut st = self.lock();
         self.disconnect_exchange(&mut st, &mut after);
         st.transport = None;
+        st.protocol = None;
         if let Phase::WebSocket(ws) = &mut st.phase {
             // The WebSocket stays, so the app still gets the messages that came before the
             // close and then `websocket.disconnect`.

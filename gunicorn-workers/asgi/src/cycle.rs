@@ -16,10 +16,11 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 
-use crate::connection::{After, Connection, Phase, Reply, Resolution};
-use crate::protocol::{message, run_after};
+use crate::apply::{drain_future, message, resolve, run};
+use crate::connection::{Connection, Phase, Reply};
+use crate::effects::{After, Resolution};
 use crate::ready::Ready;
-use crate::server::log_app_error;
+use crate::shared::log_app_error;
 
 /// `receive` and `send` of one request on one connection.
 #[pyclass(module = "gunicorn_asgi", name = "Cycle", frozen)]
@@ -125,7 +126,7 @@ impl Cycle {
                 (Ending::Returned, _) => {}
             }
         }
-        run_after(py, &self.conn, after);
+        run(py, &self.conn, after);
     }
 
     fn start_response(&self, py: Python<'_>, msg: &Bound<'_, PyDict>) -> PyResult<()> {
@@ -179,7 +180,7 @@ impl Cycle {
 
     /// `http.response.body`: frames and writes `body`; on the last one, completes the
     /// response. True when the caller should wait for the transport to drain.
-    fn body(&self, py: Python<'_>, body: &[u8], more: bool, after: &mut After) -> PyResult<bool> {
+    fn body(&self, body: &[u8], more: bool, after: &mut After) -> PyResult<bool> {
         let mut st = self.conn.lock();
         let ex = self.current(&mut st)?;
         let (out, finished) = match &mut ex.reply {
@@ -202,8 +203,7 @@ impl Cycle {
         };
         after.write = out;
         if let Some((status, close, sent)) = finished {
-            self.conn
-                .response_done(py, &mut st, status, close, sent, after);
+            self.conn.response_done(&mut st, status, close, sent, after);
             return Ok(false);
         }
         Ok(st.write_paused)
@@ -226,26 +226,6 @@ impl Cycle {
             _ => Err(PyRuntimeError::new_err("Response already complete")),
         }
     }
-}
-
-/// Waits for the transport to drain: a Future that `resume_writing` (or the disconnect)
-/// resolves.
-pub(crate) fn drain_future(py: Python<'_>, conn: &Connection) -> PyResult<Py<PyAny>> {
-    let fut = conn
-        .shared
-        .loop_refs()?
-        .create_future
-        .bind(py)
-        .call0()?
-        .unbind();
-    let mut st = conn.lock();
-    if st.write_paused && !matches!(st.phase, Phase::Closed) {
-        st.drain_waiters.push(fut.clone_ref(py));
-    } else {
-        drop(st);
-        crate::protocol::resolve(py, &fut, Resolution::Nothing);
-    }
-    Ok(fut)
 }
 
 /// How the application's task ended.
@@ -330,7 +310,7 @@ impl Cycle {
     fn receive(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let mut after = After::default();
         let now = self.conn.receive_now(self.generation, &mut after);
-        run_after(py, &self.conn, after);
+        run(py, &self.conn, after);
         if let Some(res) = now {
             let value = message(py, res)?;
             return Ok(Py::new(py, Ready::with(value))?.into_any());
@@ -344,7 +324,7 @@ impl Cycle {
             .call0()?
             .unbind();
         if let Some(fut) = self.conn.wait_receive(self.generation, fut.clone_ref(py)) {
-            crate::protocol::resolve(py, &fut, Resolution::Disconnect);
+            resolve(py, &fut, Resolution::Disconnect);
         }
         Ok(fut)
     }
@@ -371,9 +351,9 @@ impl Cycle {
                 };
                 let mut after = After::default();
                 let wait = with_body(msg.get_item(intern!(py, "body"))?, |body| {
-                    self.body(py, body, more, &mut after)
+                    self.body(body, more, &mut after)
                 })??;
-                run_after(py, &self.conn, after);
+                run(py, &self.conn, after);
                 if wait {
                     return drain_future(py, &self.conn);
                 }
@@ -438,7 +418,7 @@ impl Cycle {
                 after.write = bytes;
             }
         }
-        run_after(py, &self.conn, after);
+        run(py, &self.conn, after);
         Ok(())
     }
 }

@@ -11,21 +11,26 @@
 //! coroutines, and the loop itself, run Python. See docs/asgi.md.
 #![deny(unsafe_code)]
 
+mod apply;
 mod connection;
 mod cycle;
+mod effects;
 mod protocol;
 mod ready;
 mod reason;
+mod registry;
 mod scope;
 mod server;
+mod shared;
 mod websocket;
+mod ws_conn;
 
 use std::ffi::CString;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gunicorn_core::config::{AsgiLifespan, AsgiLoop};
+use gunicorn_core::config::SettingType;
 use gunicorn_core::{
     log_info, log_warning, register_worker, BuildError, Config, Listener, LocalAddr, Worker,
     WorkerClass, WorkerContext, WorkerError,
@@ -34,7 +39,8 @@ use gunicorn_python::ensure_initialized;
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-use server::{AsgiServer, Interface, Settings};
+use server::AsgiServer;
+use shared::{Interface, Settings};
 
 /// The names a Dockerfile or a gunicorn.conf.py may give this worker: gunicorn's own, and the
 /// uvicorn worker classes people deploy FastAPI with (served by this worker instead).
@@ -118,6 +124,71 @@ fn interface_of(kind: &str) -> Interface {
     }
 }
 
+/// Starts Python, loads the application and the driver, and asks the driver how to call the
+/// app: an object that is not an ASGI callable (a WSGI app given to -k asgi) is refused here
+/// with one line, gunicorn's exit 4, instead of failing on every request.
+fn boot(cfg: &Config) -> Result<(Py<PyModule>, gunicorn_python::App, String), WorkerError> {
+    ensure_initialized().map_err(|e| WorkerError::Boot(e.to_string()))?;
+    let app = gunicorn_python::app::load(cfg).map_err(|e| match e {
+        gunicorn_python::AppLoadError::Exception { message, traceback } => {
+            WorkerError::Boot(format!("{}\n{message}", traceback.trim_end()))
+        }
+        gunicorn_python::AppLoadError::Interpreter(e) => WorkerError::Boot(e.to_string()),
+        other => WorkerError::AppLoad(other.to_string()),
+    })?;
+    let driver = Python::attach(|py| -> Result<Py<PyModule>, WorkerError> {
+        let code = CString::new(DRIVER).map_err(|e| WorkerError::Boot(e.to_string()))?;
+        let driver = PyModule::from_code(
+            py,
+            &code,
+            c"gunicorn_asgi_driver.py",
+            c"gunicorn_asgi_driver",
+        )
+        .map_err(|e| WorkerError::Boot(e.to_string()))?;
+        Ok(driver.unbind())
+    })?;
+    let kind = Python::attach(|py| -> Result<String, WorkerError> {
+        driver
+            .bind(py)
+            .getattr("asgi_interface")
+            .and_then(|f| f.call1((app.callable().bind(py),)))
+            .and_then(|k| k.extract::<String>())
+            .map_err(|e| WorkerError::AppLoad(e.value(py).to_string()))
+    })?;
+    Ok((driver, app, kind))
+}
+
+/// Runs the driver: the loop, the lifespan and the servers, until a stop.
+fn serve(
+    cfg: &Config,
+    driver: &Py<PyModule>,
+    server: AsgiServer,
+    listeners: &[HandedListener],
+    kind: &str,
+) -> Result<(), WorkerError> {
+    let loop_name = cfg.asgi_loop.render();
+    let lifespan = cfg.asgi_lifespan.render();
+    let backlog = i32::try_from(cfg.backlog).unwrap_or(2048);
+    let outcome = Python::attach(|py| -> PyResult<Option<i32>> {
+        let app = server.shared.app.clone_ref(py);
+        let server = Bound::new(py, server)?;
+        let socks: Vec<(i32, i32)> = listeners.iter().map(|l| (l.fd, l.family)).collect();
+        driver
+            .bind(py)
+            .getattr("run")?
+            .call1((server, app, kind, socks, loop_name, lifespan, backlog))?
+            .extract::<Option<i32>>()
+    });
+    match outcome {
+        Ok(None) => Ok(()),
+        // The lifespan startup failed: gunicorn's WORKER_BOOT_ERROR.
+        Ok(Some(_)) => Err(WorkerError::Boot("ASGI lifespan startup failed".into())),
+        Err(e) => Err(WorkerError::Runtime(Python::attach(|py| {
+            shared::format_traceback(py, &e)
+        }))),
+    }
+}
+
 impl Worker for AsgiWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
@@ -134,38 +205,10 @@ impl Worker for AsgiWorker {
             );
         }
         gunicorn_serve::h2::warn_unsupported(&cfg, "asgi");
-        ensure_initialized().map_err(|e| WorkerError::Boot(e.to_string()))?;
-        let app = gunicorn_python::app::load(&cfg).map_err(|e| match e {
-            gunicorn_python::AppLoadError::Exception { message, traceback } => {
-                WorkerError::Boot(format!("{}\n{message}", traceback.trim_end()))
-            }
-            gunicorn_python::AppLoadError::Interpreter(e) => WorkerError::Boot(e.to_string()),
-            other => WorkerError::AppLoad(other.to_string()),
-        })?;
+        let (driver, app, kind) = boot(&cfg)?;
         let http = Arc::new(
             gunicorn_serve::http_config(&cfg).map_err(|e| WorkerError::Boot(e.to_string()))?,
         );
-        let driver = Python::attach(|py| -> Result<Py<PyModule>, WorkerError> {
-            let code = CString::new(DRIVER).map_err(|e| WorkerError::Boot(e.to_string()))?;
-            let driver = PyModule::from_code(
-                py,
-                &code,
-                c"gunicorn_asgi_driver.py",
-                c"gunicorn_asgi_driver",
-            )
-            .map_err(|e| WorkerError::Boot(e.to_string()))?;
-            Ok(driver.unbind())
-        })?;
-        // An application that is not an ASGI callable (a WSGI app given to -k asgi) is refused
-        // here with one line, gunicorn's exit 4, instead of failing on every request.
-        let kind = Python::attach(|py| -> Result<String, WorkerError> {
-            driver
-                .bind(py)
-                .getattr("asgi_interface")
-                .and_then(|f| f.call1((app.callable().bind(py),)))
-                .and_then(|k| k.extract::<String>())
-                .map_err(|e| WorkerError::AppLoad(e.value(py).to_string()))
-        })?;
         Python::attach(|py| {
             gunicorn_python::reload::mark_app_loaded();
             gunicorn_python::server_hooks::post_worker_init(py);
@@ -197,43 +240,7 @@ impl Worker for AsgiWorker {
             ctx,
         };
         let server = AsgiServer::new(settings, interface_of(&kind));
-        let loop_name = match cfg.asgi_loop {
-            AsgiLoop::Auto => "auto",
-            AsgiLoop::Asyncio => "asyncio",
-            AsgiLoop::Uvloop => "uvloop",
-        };
-        let lifespan = match cfg.asgi_lifespan {
-            AsgiLifespan::Auto => "auto",
-            AsgiLifespan::On => "on",
-            AsgiLifespan::Off => "off",
-        };
-        let backlog = i32::try_from(cfg.backlog).unwrap_or(2048);
-        let outcome = Python::attach(|py| -> PyResult<Option<i32>> {
-            let app = server.shared.app.clone_ref(py);
-            let server = Bound::new(py, server)?;
-            let socks: Vec<(i32, i32)> = listeners.iter().map(|l| (l.fd, l.family)).collect();
-            driver
-                .bind(py)
-                .getattr("run")?
-                .call1((
-                    server,
-                    app,
-                    kind.as_str(),
-                    socks,
-                    loop_name,
-                    lifespan,
-                    backlog,
-                ))?
-                .extract::<Option<i32>>()
-        });
-        match outcome {
-            Ok(None) => Ok(()),
-            // The lifespan startup failed: gunicorn's WORKER_BOOT_ERROR.
-            Ok(Some(_)) => Err(WorkerError::Boot("ASGI lifespan startup failed".into())),
-            Err(e) => Err(WorkerError::Runtime(Python::attach(|py| {
-                server::format_traceback(py, &e)
-            }))),
-        }
+        serve(&cfg, &driver, server, &listeners, &kind)
     }
 }
 

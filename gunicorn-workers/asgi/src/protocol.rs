@@ -10,41 +10,59 @@ use gunicorn_http::{ConnInfo, Peer};
 use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyBytes;
 
-use crate::connection::{After, Connection, Finished, Resolution, Start};
+use crate::apply::{run, run_then_start};
+use crate::connection::Connection;
 use crate::cycle::Cycle;
-use crate::server::{log_app_error, Interface, Shared};
+use crate::effects::{After, Start};
+use crate::registry::Registry;
+use crate::shared::{log_app_error, Interface, Shared};
+use crate::websocket::WsCycle;
 
 #[pyclass(module = "gunicorn_asgi", name = "HttpProtocol", frozen)]
 pub struct HttpProtocol {
     shared: Arc<Shared>,
+    registry: Arc<Registry>,
     index: usize,
     conn: OnceLock<Arc<Connection>>,
 }
 
 impl HttpProtocol {
-    pub fn new(shared: Arc<Shared>, index: usize) -> HttpProtocol {
+    pub fn new(shared: Arc<Shared>, registry: Arc<Registry>, index: usize) -> HttpProtocol {
         HttpProtocol {
             shared,
+            registry,
             index,
             conn: OnceLock::new(),
+        }
+    }
+
+    /// Carries out a step of the connection; a request it completed goes to the app.
+    fn apply(&self, py: Python<'_>, conn: &Arc<Connection>, after: After) {
+        if let Some(start) = run_then_start(py, conn, after) {
+            start_app(py, conn, start);
         }
     }
 }
 
 #[pymethods]
 impl HttpProtocol {
-    fn connection_made(&self, py: Python<'_>, transport: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn connection_made(
+        slf: &Bound<'_, Self>,
+        py: Python<'_>,
+        transport: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let this = slf.get();
         let peer = transport
             .call_method1(intern!(py, "get_extra_info"), (intern!(py, "socket"),))
             .and_then(|s| s.call_method0(intern!(py, "fileno")))
             .and_then(|fd| fd.extract::<i32>())
             .map_or(Peer::Unix, peer_of);
-        let local = self
+        let local = this
             .shared
             .locals
-            .get(self.index)
+            .get(this.index)
             .cloned()
             .unwrap_or(gunicorn_http::Local::Unix(String::new()));
         let info = ConnInfo {
@@ -52,19 +70,19 @@ impl HttpProtocol {
             local,
             tls: None,
         };
-        let Some(conn) = self.shared.new_connection(info) else {
+        let Some(conn) = this.registry.open(&this.shared, info) else {
             transport.call_method0(intern!(py, "close"))?;
             return Ok(());
         };
-        conn.set_transport(transport.clone().unbind());
-        let _ = self.conn.set(conn);
+        conn.set_transport(transport.clone().unbind(), slf.clone().into_any().unbind());
+        let _ = this.conn.set(conn);
         Ok(())
     }
 
     fn data_received(&self, py: Python<'_>, data: &Bound<'_, PyBytes>) {
         if let Some(conn) = self.conn.get() {
             let after = conn.received(py, data.as_bytes());
-            run_after(py, conn, after);
+            self.apply(py, conn, after);
         }
     }
 
@@ -75,7 +93,7 @@ impl HttpProtocol {
             return false;
         };
         let (keep, after) = conn.eof();
-        run_after(py, conn, after);
+        run(py, conn, after);
         keep
     }
 
@@ -85,8 +103,8 @@ impl HttpProtocol {
             return;
         };
         let (after, task) = conn.lost();
-        self.shared.unregister(conn.id);
-        run_after(py, conn, after);
+        self.registry.close(conn.id);
+        run(py, conn, after);
         if let Some(task) = task {
             cancel_later(py, &self.shared, task);
         }
@@ -101,7 +119,16 @@ impl HttpProtocol {
     fn resume_writing(&self, py: Python<'_>) {
         if let Some(conn) = self.conn.get() {
             let after = conn.resume_writing();
-            run_after(py, conn, after);
+            run(py, conn, after);
+        }
+    }
+
+    /// Parses pipelined bytes left past the last response (scheduled by the connection with
+    /// `call_soon` when that response completed).
+    fn resume(&self, py: Python<'_>) {
+        if let Some(conn) = self.conn.get() {
+            let after = conn.resume(py);
+            self.apply(py, conn, after);
         }
     }
 }
@@ -130,99 +157,12 @@ fn cancel_later(py: Python<'_>, shared: &Shared, task: Py<PyAny>) {
     }
 }
 
-/// Carries out what a locked step of `conn` decided, in order: write, resolve the waiting
-/// Futures, pause or resume reading, report the finished response, start the next request,
-/// close.
-pub(crate) fn run_after(py: Python<'_>, conn: &Arc<Connection>, after: After) {
-    if after.is_empty() {
-        return;
-    }
-    let transport = conn.transport(py);
-    if let Some(t) = &transport {
-        let t = t.bind(py);
-        let out = if after.write.is_empty() && after.wire.is_empty() && !after.close {
-            Vec::new()
-        } else {
-            conn.seal(after.wire, after.write, after.close)
-        };
-        if !out.is_empty() {
-            if let Err(e) = t.call_method1(intern!(py, "write"), (PyBytes::new(py, &out),)) {
-                log_app_error(py, "Socket error writing response.", &e);
-            }
-        }
-        match after.pause_reading {
-            Some(true) => {
-                let _ = t.call_method0(intern!(py, "pause_reading"));
-            }
-            Some(false) => {
-                let _ = t.call_method0(intern!(py, "resume_reading"));
-            }
-            None => {}
-        }
-    }
-    for (fut, res) in after.resolve {
-        resolve(py, &fut, res);
-    }
-    if let Some(f) = after.finished {
-        report_finished(py, &conn.shared, f);
-    }
-    if let Some(start) = after.start {
-        start_app(py, conn, start);
-    }
-    if after.close {
-        if let Some(t) = &transport {
-            let _ = t.bind(py).call_method0(intern!(py, "close"));
-        }
-    }
-}
-
-/// Sets a waiting Future's result, unless it was cancelled meanwhile (a task cancelled while
-/// it awaited `receive()`).
-pub(crate) fn resolve(py: Python<'_>, fut: &Py<PyAny>, res: Resolution) {
-    let fut = fut.bind(py);
-    if fut
-        .call_method0(intern!(py, "done"))
-        .and_then(|d| d.is_truthy())
-        .unwrap_or(true)
-    {
-        return;
-    }
-    let value = match message(py, res) {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = fut.call_method1(intern!(py, "set_exception"), (e.value(py),));
-            return;
-        }
-    };
-    let _ = fut.call_method1(intern!(py, "set_result"), (value,));
-}
-
-/// The Python value of a resolution: None, or an ASGI event dict.
-pub(crate) fn message(py: Python<'_>, res: Resolution) -> PyResult<Py<PyAny>> {
-    match res {
-        Resolution::Nothing => Ok(py.None()),
-        Resolution::Body { bytes, more } => {
-            let d = PyDict::new(py);
-            d.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
-            d.set_item(intern!(py, "body"), PyBytes::new(py, &bytes))?;
-            d.set_item(intern!(py, "more_body"), more)?;
-            Ok(d.into_any().unbind())
-        }
-        Resolution::Disconnect => {
-            let d = PyDict::new(py);
-            d.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
-            Ok(d.into_any().unbind())
-        }
-        Resolution::WebSocket(inbound) => crate::websocket::event(py, inbound),
-    }
-}
-
 /// Hands a parsed request to the application: `pre_request`, then the app's coroutine as a
 /// task on the loop, whose end `Cycle::task_done` looks at.
 fn start_app(py: Python<'_>, conn: &Arc<Connection>, start: Start) {
     let shared = &conn.shared;
     let cycle = if start.websocket {
-        crate::websocket::WsCycle::new(py, Arc::clone(conn), start.generation).map(Py::into_any)
+        WsCycle::new(py, Arc::clone(conn), start.generation).map(Py::into_any)
     } else {
         Cycle::new(py, Arc::clone(conn), start.generation).map(Py::into_any)
     };
@@ -264,55 +204,6 @@ fn pre_request(py: Python<'_>, conn: &Connection) -> PyResult<Py<PyAny>> {
     match req {
         Some(req) => Ok(gunicorn_python::server_hooks::pre_request(py, &req)?.unbind()),
         None => Ok(py.None()),
-    }
-}
-
-/// The access log line, StatsD metrics, a logger class's `access()` and `post_request`.
-fn report_finished(py: Python<'_>, shared: &Shared, f: Finished) {
-    let environ = gunicorn_http::build_environ(&f.req, &f.info, f.proxy.as_ref(), &shared.http);
-    let Ok(environ) = environ else {
-        return;
-    };
-    if gunicorn_python::logging::access::wanted() {
-        gunicorn_python::logging::access::record(
-            &f.req, &environ, &f.headers, f.status, f.sent, f.duration,
-        );
-    }
-    let logger_class = gunicorn_python::logging::logger_class::active();
-    let post = gunicorn_python::server_hooks::request_hooks().1;
-    if !logger_class && !post {
-        return;
-    }
-    let dict = PyDict::new(py);
-    for (k, v) in &environ.vars {
-        let _ = dict.set_item(k.as_ref(), v.as_str());
-    }
-    let status = crate::reason::status_text(f.status);
-    if logger_class {
-        gunicorn_python::logging::logger_class::access(
-            py,
-            &f.req,
-            &dict,
-            gunicorn_python::logging::logger_class::Finished {
-                status: status.clone(),
-                headers: &f.headers,
-                sent: f.sent,
-                duration: f.duration,
-            },
-        );
-    }
-    if post {
-        gunicorn_python::server_hooks::post_request(
-            py,
-            &f.req,
-            f.hook_req.as_ref().map(|r| r.bind(py)),
-            Some(&dict),
-            gunicorn_python::server_hooks::ResponseInfo {
-                status: Some(status),
-                headers: &f.headers,
-                sent: f.sent,
-            },
-        );
     }
 }
 

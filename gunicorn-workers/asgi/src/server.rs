@@ -1,237 +1,31 @@
-//! What every connection of an asgi worker shares ([`Shared`]), and the worker's server object
-//! as the Python driver sees it ([`AsgiServer`]): the protocol factory, the heartbeat, the
-//! stop requests and the graceful drain's view of open connections.
+//! The worker's server object as the Python driver sees it ([`AsgiServer`]): the protocol
+//! factory, the heartbeat, the stop requests and the graceful drain's view of the open
+//! connections.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
 
-use gunicorn_core::{log_debug, log_error, log_info, log_warning, StopKind, WorkerContext};
-use gunicorn_http::{HttpConfig, Local, Request};
-use gunicorn_serve::{Count, RequestBudget};
+use gunicorn_core::{log_debug, log_error, log_info, log_warning, StopKind};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::connection::{Conn, Connection};
 use crate::protocol::HttpProtocol;
-use crate::scope::{self, ScopeParts, ScopeType};
-
-/// How the application is called (decided once at boot by the driver).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interface {
-    /// `await app(scope, receive, send)`.
-    Asgi3,
-    /// ASGI 2 ("double callable"): `await app(scope)(receive, send)`.
-    Asgi2,
-}
-
-/// The event loop's methods the connections call, looked up once.
-pub struct LoopRefs {
-    pub create_future: Py<PyAny>,
-    pub create_task: Py<PyAny>,
-    pub call_later: Py<PyAny>,
-}
-
-/// Settings and state of one worker, shared by its connections.
-pub struct Shared {
-    pub http: Arc<HttpConfig>,
-    /// The address of each listener, by the index the driver gives the protocol factory.
-    pub locals: Vec<Local>,
-    /// `--root-path`.
-    pub root_path: String,
-    /// `--keep-alive`; zero closes every connection after its response.
-    pub keepalive: Duration,
-    /// `--timeout`: the bound on a first request head when keep-alive is off.
-    pub timeout: Duration,
-    /// `--asgi-disconnect-grace-period`, seconds.
-    pub disconnect_grace: f64,
-    /// `--websocket-max-message-size`.
-    pub ws_max_message: usize,
-    pub graceful_timeout: f64,
-    pub app: Py<PyAny>,
-    pub interface: Interface,
-    /// `--certfile`...: TLS on every connection (loaded in the master).
-    tls: Option<gunicorn_serve::tls::Acceptor>,
-    budget: RequestBudget,
-    pub ctx: WorkerContext,
-    loop_refs: OnceLock<LoopRefs>,
-    /// The lifespan state (`scope["state"]` is a shallow copy of it per request).
-    state: OnceLock<Py<PyDict>>,
-    conns: Mutex<HashMap<u64, Weak<Connection>>>,
-    next_id: AtomicU64,
-    orphaned: AtomicBool,
-}
-
-/// What [`Shared`] is built from.
-pub struct Settings {
-    pub http: Arc<HttpConfig>,
-    pub locals: Vec<Local>,
-    pub root_path: String,
-    pub keepalive: Duration,
-    pub timeout: Duration,
-    pub disconnect_grace: f64,
-    pub ws_max_message: usize,
-    pub graceful_timeout: f64,
-    pub max_requests: Option<u64>,
-    pub app: Py<PyAny>,
-    pub tls: Option<gunicorn_serve::tls::Acceptor>,
-    pub ctx: WorkerContext,
-}
-
-impl Shared {
-    /// Counts a request; true when the connection must close after it (max_requests reached,
-    /// which also starts a graceful stop, as gunicorn's `alive = False`).
-    pub fn count_request(&self) -> bool {
-        let count = self.budget.count();
-        if count == Count::Last {
-            gunicorn_serve::log_autorestart();
-            self.ctx.shutdown.request(StopKind::Graceful);
-        }
-        count.is_final()
-    }
-
-    pub fn stopping(&self) -> bool {
-        self.ctx.shutdown.requested().is_some()
-    }
-
-    /// How long a connection may wait for a request head: `keepalive` (gunicorn's keep-alive
-    /// timer between requests, and the greenlet worker's bound on the first head), or
-    /// `--timeout` for the first head when keep-alive is off.
-    pub fn head_timeout(&self, first: bool) -> Duration {
-        if first && self.keepalive.is_zero() {
-            self.timeout
-        } else {
-            self.keepalive
-        }
-    }
-
-    /// A finished response must be reported (access log, StatsD, post_request, a logger
-    /// class).
-    pub fn wants_finished(&self) -> bool {
-        gunicorn_python::logging::access::wanted()
-            || gunicorn_python::server_hooks::request_hooks().1
-            || gunicorn_python::logging::logger_class::active()
-    }
-
-    pub fn loop_refs(&self) -> PyResult<&LoopRefs> {
-        self.loop_refs
-            .get()
-            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the loop is not bound"))
-    }
-
-    /// The scope of `req` on the connection `st`.
-    pub(crate) fn scope(
-        &self,
-        py: Python<'_>,
-        kind: ScopeType,
-        req: &Request,
-        st: &Conn,
-    ) -> PyResult<Py<PyDict>> {
-        let state = self.state.get().map(|s| s.bind(py).clone());
-        let parts = ScopeParts {
-            root_path: &self.root_path,
-            state: state.as_ref(),
-        };
-        scope::build(py, kind, req, &st.info, st.reader.proxy_info(), &parts).map(Bound::unbind)
-    }
-
-    fn register(&self, conn: &Arc<Connection>) {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(conn.id, Arc::downgrade(conn));
-    }
-
-    pub(crate) fn unregister(&self, id: u64) {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
-    }
-
-    /// A connection accepted with `info`; None when its TLS session cannot be set up (out of
-    /// memory in rustls), and the caller closes it.
-    pub(crate) fn new_connection(
-        self: &Arc<Self>,
-        info: gunicorn_http::ConnInfo,
-    ) -> Option<Arc<Connection>> {
-        let tls = match &self.tls {
-            None => None,
-            Some(acceptor) => match acceptor.session() {
-                Ok(session) => Some(Box::new(session)),
-                Err(e) => {
-                    gunicorn_serve::tls::handshake_failed(&info, &e);
-                    return None;
-                }
-            },
-        };
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Connection::new(id, Arc::clone(self), info, tls));
-        self.register(&conn);
-        Some(conn)
-    }
-
-    fn open_connections(&self) -> Vec<Arc<Connection>> {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect()
-    }
-}
-
-/// Logs an exception the application (or a hook) raised, with its traceback.
-pub fn log_app_error(py: Python<'_>, what: &str, err: &PyErr) {
-    gunicorn_core::log::log_exception(format_args!(
-        "{what}\n{}",
-        format_traceback(py, err).trim_end()
-    ));
-}
-
-/// The traceback of `err` as Python prints it.
-pub fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
-    let formatted = py.import("traceback").and_then(|tb| {
-        tb.getattr("format_exception")?
-            .call1((err.value(py),))?
-            .extract::<Vec<String>>()
-    });
-    match formatted {
-        Ok(lines) => lines.concat(),
-        Err(_) => err.to_string(),
-    }
-}
+use crate::registry::Registry;
+use crate::shared::{Interface, LoopRefs, Settings, Shared};
 
 /// The worker's server, as the driver sees it.
 #[pyclass(module = "gunicorn_asgi", name = "Server", frozen)]
 pub struct AsgiServer {
     pub shared: Arc<Shared>,
+    registry: Arc<Registry>,
 }
 
 impl AsgiServer {
     pub fn new(s: Settings, interface: Interface) -> AsgiServer {
         AsgiServer {
-            shared: Arc::new(Shared {
-                http: s.http,
-                locals: s.locals,
-                root_path: s.root_path,
-                keepalive: s.keepalive,
-                timeout: s.timeout,
-                disconnect_grace: s.disconnect_grace,
-                ws_max_message: s.ws_max_message,
-                graceful_timeout: s.graceful_timeout,
-                app: s.app,
-                interface,
-                tls: s.tls,
-                budget: RequestBudget::new(s.max_requests),
-                ctx: s.ctx,
-                loop_refs: OnceLock::new(),
-                state: OnceLock::new(),
-                conns: Mutex::new(HashMap::new()),
-                next_id: AtomicU64::new(0),
-                orphaned: AtomicBool::new(false),
-            }),
+            shared: Arc::new(Shared::new(s, interface)),
+            registry: Arc::new(Registry::default()),
         }
     }
 }
@@ -244,16 +38,16 @@ impl AsgiServer {
             create_future: event_loop.getattr("create_future")?.unbind(),
             create_task: event_loop.getattr("create_task")?.unbind(),
             call_later: event_loop.getattr("call_later")?.unbind(),
+            call_soon: event_loop.getattr("call_soon")?.unbind(),
         };
-        let _ = self.shared.loop_refs.set(refs);
-        let _ = self.shared.state.set(state.clone().unbind());
+        self.shared.bind_loop(refs, state.clone().unbind());
         Ok(())
     }
 
     /// A protocol for a connection accepted on listener `index` (the factory given to
     /// `loop.create_server`).
     fn protocol(&self, index: usize) -> HttpProtocol {
-        HttpProtocol::new(Arc::clone(&self.shared), index)
+        HttpProtocol::new(Arc::clone(&self.shared), Arc::clone(&self.registry), index)
     }
 
     /// The heartbeat (about once a second): proves the worker alive to the master, closes
@@ -294,20 +88,20 @@ impl AsgiServer {
     /// their response.
     fn close_idle(&self, py: Python<'_>) {
         self.close_idle_past(py, true);
-        for conn in self.shared.open_connections() {
+        for conn in self.registry.open_connections() {
             let after = conn.going_away();
-            crate::protocol::run_after(py, &conn, after);
+            crate::apply::run(py, &conn, after);
         }
     }
 
     /// Open connections (the graceful drain waits for none).
     fn connections(&self) -> usize {
-        self.shared.open_connections().len()
+        self.registry.open_connections().len()
     }
 
     /// Closes every connection's transport (the end of the drain, or a quick stop).
     fn close_all(&self, py: Python<'_>) {
-        for conn in self.shared.open_connections() {
+        for conn in self.registry.open_connections() {
             if let Some(t) = conn.transport(py) {
                 let _ = t.bind(py).call_method0("close");
             }
@@ -351,7 +145,7 @@ impl AsgiServer {
     fn close_idle_past(&self, py: Python<'_>, stopping: bool) {
         let now = Instant::now();
         let stopping = stopping || self.shared.stopping();
-        for conn in self.shared.open_connections() {
+        for conn in self.registry.open_connections() {
             if conn.idle_past(now, stopping) {
                 if let Some(t) = conn.transport(py) {
                     let _ = t.bind(py).call_method0("close");

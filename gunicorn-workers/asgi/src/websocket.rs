@@ -1,263 +1,24 @@
-//! WebSocket connections of the asgi worker (ASGI WebSocket spec 2.4, RFC 6455): the upgrade
-//! request becomes a `websocket` scope; the app accepts (101) or refuses (403); frames are
-//! parsed and written by `gunicorn-websocket` (sans-IO, over tungstenite's codec) and reach the
-//! app as `websocket.receive` events.
+//! The app's side of a WebSocket (ASGI WebSocket spec 2.4): `receive` gives
+//! `websocket.connect`, then `websocket.receive` events, then `websocket.disconnect`; `send`
+//! takes `websocket.accept` (the 101), `websocket.send` and `websocket.close` (a 403 before
+//! accepting). The connection's WebSocket state is `ws_conn.rs`.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use gunicorn_core::log_debug;
-use gunicorn_http::{error_page, Request};
-use gunicorn_websocket::{
-    offer, Event, HandshakeError, Message, Offer, Session, SessionConfig, SessionState, WsError,
-};
+use gunicorn_http::error_page;
+use gunicorn_websocket::{Message, Session, SessionConfig, SessionState};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::connection::{After, Connection, Phase, Resolution};
-use crate::protocol::{resolve, run_after};
+use crate::apply::{drain_future, event, resolve, run};
+use crate::connection::{Connection, Phase};
+use crate::effects::{After, Inbound, Resolution};
 use crate::ready::Ready;
-use crate::server::log_app_error;
-
-/// Events waiting for the app before reading from the socket pauses (gunicorn stops at 32).
-pub(crate) const EVENT_BACKLOG: usize = 32;
-/// Bytes that may arrive before the app accepted; more closes the connection.
-const PRE_ACCEPT_LIMIT: usize = 64 * 1024;
-/// After our close frame, how long the peer gets to answer with its own.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
-/// A connection we failed (1002, 1007, 1009) closes once the peer has been silent this long
-/// (or at [`CLOSE_WAIT`]).
-const DRAIN_QUIET: Duration = Duration::from_secs(1);
-
-/// An event for the app's `receive()`.
-pub(crate) enum Inbound {
-    Connect,
-    Text(String),
-    Bytes(Vec<u8>),
-    Disconnect { code: u16, reason: String },
-}
-
-/// Where the WebSocket is.
-enum Stage {
-    /// The app has not answered the upgrade yet; bytes the client sent wait.
-    Handshake { pending: Vec<u8> },
-    /// Accepted: frames flow.
-    Open(Box<Session>),
-    /// Refused with an HTTP response, or failed before accepting.
-    Refused,
-    /// We failed the connection (RFC 6455 §7.1.7: a protocol error, a message over the size
-    /// limit) and our close frame is written: what the peer still sends (the rest of a large
-    /// message, its close frame) is read and dropped until it goes quiet. Closing at once
-    /// would leave its bytes unread, and the kernel's RST could destroy our close frame
-    /// before the peer reads it, so that it would see 1006 instead of the code.
-    Draining { since: Instant, last_read: Instant },
-}
-
-/// One upgraded connection.
-pub(crate) struct WsConn {
-    pub generation: u64,
-    offer: Offer,
-    stage: Stage,
-    events: VecDeque<Inbound>,
-    waiter: Option<Py<PyAny>>,
-    pub task: Option<Py<PyAny>>,
-    max_message: usize,
-    /// The client is gone (or the session ended): `websocket.disconnect` was queued.
-    gone: bool,
-    /// Our close frame went out at this time: the transport closes if the peer does not answer.
-    closing_since: Option<Instant>,
-    /// The whole exchange ended: the caller closes the transport.
-    finished: bool,
-}
-
-/// `Some` when `req` asks for a WebSocket: the offer, or why the upgrade is malformed.
-pub(crate) fn upgrade_request(req: &Request) -> Option<Result<Offer, HandshakeError>> {
-    match offer(req) {
-        Ok(None) => None,
-        Ok(Some(o)) => Some(Ok(o)),
-        Err(e) => Some(Err(e)),
-    }
-}
-
-/// The HTTP refusal of a malformed upgrade (400, or 426 with the version we speak).
-pub(crate) fn refusal(e: &HandshakeError) -> Vec<u8> {
-    let status = e.status();
-    let reason = crate::reason::phrase(status);
-    let mut page = error_page(status, reason, &e.to_string());
-    if let Some(end) = page.windows(4).position(|w| w == b"\r\n\r\n") {
-        let mut extra = Vec::new();
-        for (n, v) in e.response_headers() {
-            extra.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
-        }
-        page.splice(end + 2..end + 2, extra);
-    }
-    page
-}
-
-impl WsConn {
-    pub(crate) fn new(
-        generation: u64,
-        offer: Offer,
-        after_head: Vec<u8>,
-        max_message: usize,
-    ) -> WsConn {
-        let mut events = VecDeque::new();
-        events.push_back(Inbound::Connect);
-        WsConn {
-            generation,
-            offer,
-            stage: Stage::Handshake {
-                pending: after_head,
-            },
-            events,
-            waiter: None,
-            task: None,
-            max_message,
-            gone: false,
-            closing_since: None,
-            finished: false,
-        }
-    }
-
-    /// Bytes from the socket.
-    pub(crate) fn received(&mut self, data: &[u8], after: &mut After) {
-        match &mut self.stage {
-            Stage::Handshake { pending } => {
-                pending.extend_from_slice(data);
-                if pending.len() > PRE_ACCEPT_LIMIT {
-                    self.gone(1009, String::new(), after);
-                    self.finished = true;
-                }
-            }
-            Stage::Open(session) => {
-                let result = session.feed(data);
-                after.write.extend_from_slice(&session.take_output());
-                self.collect(result, after);
-            }
-            Stage::Draining { last_read, .. } => *last_read = Instant::now(),
-            Stage::Refused => {}
-        }
-    }
-
-    /// Moves the session's events to the app's queue; a protocol failure ends it.
-    fn collect(&mut self, result: Result<(), WsError>, after: &mut After) {
-        let Stage::Open(session) = &mut self.stage else {
-            return;
-        };
-        while let Some(ev) = session.next_event() {
-            match ev {
-                Event::Message(Message::Text(t)) => self.events.push_back(Inbound::Text(t)),
-                Event::Message(Message::Binary(b)) => self.events.push_back(Inbound::Bytes(b)),
-                Event::Closed { code, reason } => {
-                    self.events.push_back(Inbound::Disconnect { code, reason });
-                    self.gone = true;
-                }
-            }
-        }
-        let failed = result.is_err();
-        if let Err(e) = result {
-            log_debug!("WebSocket closed: {e}");
-            let code = e.close_code().unwrap_or(1002);
-            if !self.gone {
-                self.events.push_back(Inbound::Disconnect {
-                    code,
-                    reason: String::new(),
-                });
-                self.gone = true;
-            }
-        }
-        if failed {
-            let now = Instant::now();
-            self.stage = Stage::Draining {
-                since: now,
-                last_read: now,
-            };
-        } else if session.state() == SessionState::Closed {
-            self.finished = true;
-        }
-        self.wake(after);
-    }
-
-    /// Hands the next event to a waiting `receive()`.
-    fn wake(&mut self, after: &mut After) {
-        if self.waiter.is_some() && !self.events.is_empty() {
-            let w = self.waiter.take().expect("checked");
-            let ev = self.events.pop_front().expect("checked");
-            after.resolve.push((w, Resolution::WebSocket(ev)));
-        }
-    }
-
-    fn gone(&mut self, code: u16, reason: String, after: &mut After) {
-        if !self.gone {
-            self.gone = true;
-            self.events.push_back(Inbound::Disconnect { code, reason });
-        }
-        self.wake(after);
-    }
-
-    /// The transport closed (connection_lost): 1006, abnormal closure (RFC 6455 §7.1.5).
-    pub(crate) fn disconnected(&mut self, after: &mut After) {
-        self.finished = true;
-        self.gone(1006, String::new(), after);
-    }
-
-    /// The connection should be closed now.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.finished
-    }
-
-    /// Reading should pause: the app has this many events it did not take.
-    pub(crate) fn backlog(&self) -> usize {
-        self.events.len()
-    }
-
-    /// Our close frame went out more than [`CLOSE_WAIT`] ago without an answer.
-    pub(crate) fn close_overdue(&self, now: Instant) -> bool {
-        if let Stage::Draining { since, last_read } = self.stage {
-            return now.duration_since(last_read) >= DRAIN_QUIET
-                || now.duration_since(since) >= CLOSE_WAIT;
-        }
-        self.closing_since
-            .is_some_and(|t| now.duration_since(t) >= CLOSE_WAIT)
-    }
-
-    /// A graceful stop: close 1001 "going away" (RFC 6455 §7.4.1), or nothing before accept.
-    pub(crate) fn going_away(&mut self, after: &mut After) {
-        if let Stage::Open(session) = &mut self.stage {
-            if session.close(1001, "").is_ok() {
-                after.write.extend_from_slice(&session.take_output());
-                self.closing_since = Some(Instant::now());
-            }
-        }
-    }
-}
-
-/// The Python dict of one event.
-pub(crate) fn event(py: Python<'_>, ev: Inbound) -> PyResult<Py<PyAny>> {
-    let d = PyDict::new(py);
-    match ev {
-        Inbound::Connect => {
-            d.set_item(intern!(py, "type"), intern!(py, "websocket.connect"))?;
-        }
-        Inbound::Text(t) => {
-            d.set_item(intern!(py, "type"), intern!(py, "websocket.receive"))?;
-            d.set_item(intern!(py, "text"), t)?;
-        }
-        Inbound::Bytes(b) => {
-            d.set_item(intern!(py, "type"), intern!(py, "websocket.receive"))?;
-            d.set_item(intern!(py, "bytes"), PyBytes::new(py, &b))?;
-        }
-        Inbound::Disconnect { code, reason } => {
-            d.set_item(intern!(py, "type"), intern!(py, "websocket.disconnect"))?;
-            d.set_item(intern!(py, "code"), code)?;
-            d.set_item(intern!(py, "reason"), reason)?;
-        }
-    }
-    Ok(d.into_any().unbind())
-}
+use crate::shared::log_app_error;
+use crate::ws_conn::{refusal, Stage, WsConn, EVENT_BACKLOG};
 
 /// `receive` and `send` of one WebSocket.
 #[pyclass(module = "gunicorn_asgi", name = "WebSocketCycle", frozen)]
@@ -465,7 +226,7 @@ impl WsCycle {
         if !after.write.is_empty() {
             after.close = true;
         }
-        run_after(py, &self.conn, after);
+        run(py, &self.conn, after);
     }
 }
 
@@ -524,7 +285,7 @@ impl WsCycle {
                 }),
             }
         };
-        run_after(py, &self.conn, after);
+        run(py, &self.conn, after);
         if let Some(ev) = now {
             return Ok(Py::new(py, Ready::with(event(py, ev)?))?.into_any());
         }
@@ -574,9 +335,9 @@ impl WsCycle {
                 "unexpected ASGI message type {other:?} for a websocket scope"
             ))),
         };
-        run_after(py, &self.conn, after);
+        run(py, &self.conn, after);
         if result? {
-            return crate::cycle::drain_future(py, &self.conn);
+            return drain_future(py, &self.conn);
         }
         Ok(Py::new(py, Ready::none())?.into_any())
     }

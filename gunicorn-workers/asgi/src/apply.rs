@@ -1,0 +1,208 @@
+//! Carrying out, with the GIL and no lock held, what a connection's locked step decided
+//! ([`After`]): writes (through TLS when the connection has it), Futures resolved with ASGI
+//! event dicts, reading paused or resumed, the finished response reported (access log, StatsD,
+//! a logger class, `post_request`), the transport closed.
+
+use std::sync::Arc;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::connection::{Connection, Phase};
+use crate::effects::{After, Finished, Inbound, Resolution, Start};
+use crate::shared::{log_app_error, Shared};
+
+/// Carries out what a locked step of `conn` decided, in order: write, resolve the waiting
+/// Futures, pause or resume reading, report the finished response, schedule the parsing of
+/// pipelined bytes, close. A request to start is returned: only the protocol starts
+/// applications (`protocol.rs`), and only its steps produce one.
+#[must_use]
+pub(crate) fn run_then_start(
+    py: Python<'_>,
+    conn: &Arc<Connection>,
+    after: After,
+) -> Option<Start> {
+    if after.is_empty() {
+        return None;
+    }
+    let transport = conn.transport(py);
+    if let Some(t) = &transport {
+        let t = t.bind(py);
+        let out = if after.write.is_empty() && after.wire.is_empty() && !after.close {
+            Vec::new()
+        } else {
+            conn.seal(after.wire, after.write, after.close)
+        };
+        if !out.is_empty() {
+            if let Err(e) = t.call_method1(intern!(py, "write"), (PyBytes::new(py, &out),)) {
+                log_app_error(py, "Socket error writing response.", &e);
+            }
+        }
+        match after.pause_reading {
+            Some(true) => {
+                let _ = t.call_method0(intern!(py, "pause_reading"));
+            }
+            Some(false) => {
+                let _ = t.call_method0(intern!(py, "resume_reading"));
+            }
+            None => {}
+        }
+    }
+    for (fut, res) in after.resolve {
+        resolve(py, &fut, res);
+    }
+    if let Some(f) = after.finished {
+        report_finished(py, &conn.shared, f);
+    }
+    if after.resume {
+        conn.schedule_resume(py);
+    }
+    if after.close {
+        if let Some(t) = &transport {
+            let _ = t.bind(py).call_method0(intern!(py, "close"));
+        }
+    }
+    after.start
+}
+
+/// [`run_then_start`] for the steps that never start a request (everything but the protocol's
+/// callbacks).
+pub(crate) fn run(py: Python<'_>, conn: &Arc<Connection>, after: After) {
+    let start = run_then_start(py, conn, after);
+    debug_assert!(start.is_none(), "only the protocol's steps start a request");
+}
+
+/// Sets a waiting Future's result, unless it was cancelled meanwhile (a task cancelled while
+/// it awaited `receive()`).
+pub(crate) fn resolve(py: Python<'_>, fut: &Py<PyAny>, res: Resolution) {
+    let fut = fut.bind(py);
+    if fut
+        .call_method0(intern!(py, "done"))
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
+        return;
+    }
+    let value = match message(py, res) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fut.call_method1(intern!(py, "set_exception"), (e.value(py),));
+            return;
+        }
+    };
+    let _ = fut.call_method1(intern!(py, "set_result"), (value,));
+}
+
+/// The Python value of a resolution: None, or an ASGI event dict.
+pub(crate) fn message(py: Python<'_>, res: Resolution) -> PyResult<Py<PyAny>> {
+    match res {
+        Resolution::Nothing => Ok(py.None()),
+        Resolution::Body { bytes, more } => {
+            let d = PyDict::new(py);
+            d.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+            d.set_item(intern!(py, "body"), PyBytes::new(py, &bytes))?;
+            d.set_item(intern!(py, "more_body"), more)?;
+            Ok(d.into_any().unbind())
+        }
+        Resolution::Disconnect => {
+            let d = PyDict::new(py);
+            d.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
+            Ok(d.into_any().unbind())
+        }
+        Resolution::WebSocket(inbound) => event(py, inbound),
+    }
+}
+
+/// Waits for the transport to drain: a Future that `resume_writing` (or the disconnect)
+/// resolves.
+pub(crate) fn drain_future(py: Python<'_>, conn: &Connection) -> PyResult<Py<PyAny>> {
+    let fut = conn
+        .shared
+        .loop_refs()?
+        .create_future
+        .bind(py)
+        .call0()?
+        .unbind();
+    let mut st = conn.lock();
+    if st.write_paused && !matches!(st.phase, Phase::Closed) {
+        st.drain_waiters.push(fut.clone_ref(py));
+    } else {
+        drop(st);
+        resolve(py, &fut, Resolution::Nothing);
+    }
+    Ok(fut)
+}
+
+/// The Python dict of one event.
+pub(crate) fn event(py: Python<'_>, ev: Inbound) -> PyResult<Py<PyAny>> {
+    let d = PyDict::new(py);
+    match ev {
+        Inbound::Connect => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.connect"))?;
+        }
+        Inbound::Text(t) => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.receive"))?;
+            d.set_item(intern!(py, "text"), t)?;
+        }
+        Inbound::Bytes(b) => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.receive"))?;
+            d.set_item(intern!(py, "bytes"), PyBytes::new(py, &b))?;
+        }
+        Inbound::Disconnect { code, reason } => {
+            d.set_item(intern!(py, "type"), intern!(py, "websocket.disconnect"))?;
+            d.set_item(intern!(py, "code"), code)?;
+            d.set_item(intern!(py, "reason"), reason)?;
+        }
+    }
+    Ok(d.into_any().unbind())
+}
+
+/// The access log line, StatsD metrics, a logger class's `access()` and `post_request`.
+fn report_finished(py: Python<'_>, shared: &Shared, f: Finished) {
+    let environ = gunicorn_http::build_environ(&f.req, &f.info, f.proxy.as_ref(), &shared.http);
+    let Ok(environ) = environ else {
+        return;
+    };
+    if gunicorn_python::logging::access::wanted() {
+        gunicorn_python::logging::access::record(
+            &f.req, &environ, &f.headers, f.status, f.sent, f.duration,
+        );
+    }
+    let logger_class = gunicorn_python::logging::logger_class::active();
+    let post = gunicorn_python::server_hooks::request_hooks().1;
+    if !logger_class && !post {
+        return;
+    }
+    let dict = PyDict::new(py);
+    for (k, v) in &environ.vars {
+        let _ = dict.set_item(k.as_ref(), v.as_str());
+    }
+    let status = crate::reason::status_text(f.status);
+    if logger_class {
+        gunicorn_python::logging::logger_class::access(
+            py,
+            &f.req,
+            &dict,
+            gunicorn_python::logging::logger_class::Finished {
+                status: status.clone(),
+                headers: &f.headers,
+                sent: f.sent,
+                duration: f.duration,
+            },
+        );
+    }
+    if post {
+        gunicorn_python::server_hooks::post_request(
+            py,
+            &f.req,
+            f.hook_req.as_ref().map(|r| r.bind(py)),
+            Some(&dict),
+            gunicorn_python::server_hooks::ResponseInfo {
+                status: Some(status),
+                headers: &f.headers,
+                sent: f.sent,
+            },
+        );
+    }
+}
