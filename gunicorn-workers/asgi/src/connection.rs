@@ -292,6 +292,16 @@ impl Connection {
         after_head: Vec<u8>,
         after: &mut After,
     ) {
+        // gunicorn 27's ASGI parser takes HTTP/1.0 and HTTP/1.1 only (other 1.x versions with
+        // permit_unconventional_http_version), where its WSGI parser serves any 1.x: -k asgi
+        // answers 400 as gunicorn's -k asgi does.
+        if req.version.0 == 1
+            && req.version.1 > 1
+            && !self.shared.http.permit_unconventional_http_version
+        {
+            let version = format!("HTTP/{}.{}", req.version.0, req.version.1);
+            return self.reject(st, &HttpError::InvalidHTTPVersion(version), after);
+        }
         if let Some(ws) = upgrade_request(&req) {
             match ws {
                 Ok(offer) => {
