@@ -1,7 +1,8 @@
 //! End-to-end tests of HTTP/2 on the greenlet workers, gevent and eventlet (issue 15): ALPN over
 //! TLS with curl, h2c by prior knowledge and by `Upgrade: h2c` with curl, the streams of one
 //! connection running concurrently as greenlets (one sleeping while another completes, and
-//! other connections served meanwhile), large bodies both ways with small windows, GOAWAY on
+//! other connections served meanwhile), HTTP/2 connections within `--worker-connections`, large
+//! bodies both ways with small windows, GOAWAY on
 //! HUP with zero failed streams, and two attacks (rapid reset, too many streams) after which the
 //! worker still serves. The same clients and raw frames as the gthread tests (`http2.rs`,
 //! `support/h2.rs`). Every wait is bounded; nothing asserts how long something took beyond an
@@ -258,6 +259,46 @@ fn large_bodies_both_ways_with_small_windows() {
             "{worker}: {out}"
         );
     }
+}
+
+#[test]
+fn http2_connections_count_towards_worker_connections() {
+    // gevent: a full pool stops the accepting (eventlet accepts one more, which waits).
+    if !support::have_module("gevent") {
+        return;
+    }
+    let server = h2c_server(
+        "gevent",
+        1,
+        &["--worker-connections", "2", "--keep-alive", "30"],
+    );
+    let port = server.port();
+    let server_settings = |raw: &mut Raw| {
+        let mut seen = false;
+        raw.read_until(|kind, flags, _, _| {
+            seen = kind == SETTINGS && flags & 1 == 0;
+            seen
+        });
+        seen
+    };
+    let mut held: Vec<Raw> = (0..2).map(|_| Raw::connect(port)).collect();
+    for raw in &mut held {
+        assert!(server_settings(raw), "{}", server.output());
+    }
+    // Two HTTP/2 connections fill the pool: a third is not served while they stay open.
+    let mut third = Raw::connect(port);
+    third
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    assert!(third.next().is_none(), "a third connection was served");
+    // One closes: its slot goes to the third.
+    held.pop();
+    third
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(server_settings(&mut third), "{}", server.output());
 }
 
 // ---- reloads ---------------------------------------------------------------------------------------

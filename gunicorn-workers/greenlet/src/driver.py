@@ -8,10 +8,13 @@ Rust: it parses requests, runs the WSGI application through the bridge and write
 waiting only inside calls on the cooperative socket, so it never blocks the hub.
 
 HTTP/2 (when `server.h2_fd` is set): the worker's HTTP/2 thread rings a pipe when streams
-arrive or a parked greenlet is to be woken. A watcher on that pipe, run by the hub, spawns one
-greenlet per stream (`server.serve_stream()`) and switches back into the greenlets parked in
-`wait(token)` (a stream greenlet waiting for request data or for room for its response, a
-connection greenlet waiting for its HTTP/2 connection to end).
+arrive or a parked greenlet is to be woken. A watcher on that pipe, run by the hub, gives each
+new stream a greenlet of its own (a stream runner: `server.serve_stream()` until none waits;
+an idle runner is woken, else a new one spawned) and switches back into the greenlets parked in
+`wait(token)` (a runner waiting for request data or for room for its response, a connection
+greenlet waiting for its HTTP/2 connection to end). Runners are kept for the next streams
+(up to `_IDLE_RUNNERS`): a new greenlet costs Python a fresh frame stack (an mmap and an munmap
+each), which a greenlet per stream paid for every request.
 
 Around that: a heartbeat greenlet (`server.tick()` every second, which also notices a new parent
 pid), a wait on the worker's shutdown pipe (TERM = graceful, INT/QUIT = quick), and the graceful
@@ -27,6 +30,10 @@ import warnings
 
 # How often the graceful drain looks for a quick stop (QUIT/INT) arriving meanwhile.
 _DRAIN_POLL = 0.5
+# How often it looks at the HTTP/2 stream greenlets left once the connections are closed.
+_STREAMS_POLL = 0.05
+# Idle HTTP/2 stream runners kept for the next streams (http2_max_concurrent_streams' default).
+_IDLE_RUNNERS = 100
 
 
 # The library was already imported when the worker started (inherited over fork from a master
@@ -98,13 +105,26 @@ def _drain(server, busy, wait):
         wait(min(left, _DRAIN_POLL))
 
 
-def _h2_gevent(server, streams):
+def _h2_gevent(server):
     """Starts HTTP/2 on gevent's hub: `wait(token)` parks the calling greenlet on a Waiter; the
-    pipe's io watcher (run in the hub, where Waiter.switch must be called) wakes them and
-    spawns the stream greenlets into the group `streams`. Returns the watcher (kept alive)."""
+    pipe's io watcher (run in the hub, where Waiter.switch must be called) wakes them and gives
+    each new stream a runner (raw greenlets, the cheapest: the server counts the streams).
+    Returns the watcher (kept alive)."""
+    from gevent import spawn_raw
     from gevent.hub import Waiter, get_hub
 
     waiting = {}
+    idle = []
+
+    def runner():
+        while True:
+            while server.serve_stream():
+                pass
+            if len(idle) >= _IDLE_RUNNERS:
+                return
+            waiter = Waiter()
+            idle.append(waiter)
+            waiter.get()
 
     def wait(token):
         waiter = Waiter()
@@ -122,7 +142,10 @@ def _h2_gevent(server, streams):
             if waiter is not None:
                 waiter.switch(None)
         for _ in range(count):
-            streams.spawn(server.serve_stream)
+            if idle:
+                idle.pop().switch(None)
+            else:
+                spawn_raw(runner)
 
     server.h2_start(wait)
     watcher = get_hub().loop.io(server.h2_fd, 1)
@@ -137,10 +160,9 @@ def run_gevent(server, listeners, worker_connections, max_accept):
     import gevent.socket
 
     pool = gevent.pool.Pool(worker_connections)
-    # HTTP/2 streams: bounded by http2_max_concurrent_streams per connection, whose greenlet
-    # holds a slot of `pool`.
-    streams = gevent.pool.Group()
-    h2_watcher = _h2_gevent(server, streams) if server.h2_fd is not None else None
+    # HTTP/2 streams run outside `pool`: bounded by http2_max_concurrent_streams per
+    # connection, whose greenlet holds a slot of `pool`.
+    h2_watcher = _h2_gevent(server) if server.h2_fd is not None else None
     servers = []
     for index, (fd, family) in enumerate(listeners):
         sock = gevent.socket.socket(family, socket.SOCK_STREAM, 0, fd)
@@ -165,9 +187,9 @@ def run_gevent(server, listeners, worker_connections, max_accept):
         if len(pool):
             pool.join(timeout=t)
         else:
-            streams.join(timeout=t)
+            gevent.sleep(min(t, _STREAMS_POLL))
 
-    _drain(server, lambda: len(pool) + len(streams), wait)
+    _drain(server, lambda: len(pool) + server.h2_streams, wait)
     if h2_watcher is not None:
         h2_watcher.stop()
 
@@ -187,15 +209,27 @@ def _accept_loop(server, index, sock, pool, eventlet):
         pool.spawn_n(_serve, server, index, conn)
 
 
-def _h2_eventlet(server, streams):
+def _h2_eventlet(server):
     """Starts HTTP/2 on eventlet's hub: `wait(token)` parks the calling greenlet in
     `hub.switch()` (as eventlet's own trampoline does); the pipe's listener (run in the hub)
-    switches back into it and spawns the stream greenlets into the pool `streams`."""
+    switches back into it and gives each new stream a runner (`spawn_n`, the cheapest: the
+    server counts the streams)."""
+    import eventlet
     import eventlet.hubs
     from eventlet.support import greenlets as greenlet
 
     hub = eventlet.hubs.get_hub()
     waiting = {}
+    idle = []
+
+    def runner():
+        while True:
+            while server.serve_stream():
+                pass
+            if len(idle) >= _IDLE_RUNNERS:
+                return
+            idle.append(greenlet.getcurrent())
+            hub.switch()
 
     def wait(token):
         current = greenlet.getcurrent()
@@ -213,7 +247,10 @@ def _h2_eventlet(server, streams):
             if parked is not None:
                 parked.switch()
         for _ in range(count):
-            streams.spawn_n(server.serve_stream)
+            if idle:
+                idle.pop().switch()
+            else:
+                eventlet.spawn_n(runner)
 
     def closed(*_args):
         pass
@@ -229,11 +266,10 @@ def run_eventlet(server, listeners, worker_connections, _max_accept):
     from eventlet.green import socket as green_socket
 
     pool = eventlet.greenpool.GreenPool(worker_connections)
-    # HTTP/2 streams: bounded by http2_max_concurrent_streams per connection, whose greenlet
-    # holds a slot of `pool` (the pool's size only has to be out of reach).
-    streams = eventlet.greenpool.GreenPool(1 << 30)
+    # HTTP/2 streams run outside `pool`: bounded by http2_max_concurrent_streams per
+    # connection, whose greenlet holds a slot of `pool`.
     if server.h2_fd is not None:
-        _h2_eventlet(server, streams)
+        _h2_eventlet(server)
     acceptors = []
     socks = []
     for index, (fd, family) in enumerate(listeners):
@@ -256,8 +292,10 @@ def run_eventlet(server, listeners, worker_connections, _max_accept):
     server.h2_stop(True)
 
     def wait(t):
-        with eventlet.Timeout(t, False):
-            pool.waitall()
-            streams.waitall()
+        if pool.running():
+            with eventlet.Timeout(t, False):
+                pool.waitall()
+        else:
+            eventlet.sleep(min(t, _STREAMS_POLL))
 
-    _drain(server, lambda: pool.running() + streams.running(), wait)
+    _drain(server, lambda: pool.running() + server.h2_streams, wait)

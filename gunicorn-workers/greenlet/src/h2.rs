@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Wake, Waker};
 
@@ -156,8 +156,10 @@ pub struct GreenH2 {
     /// `http2_initial_window_size`: the most body an upgraded request may carry.
     pub first_window: usize,
     wakeups: Arc<Wakeups>,
-    /// Streams taken from the pipe's queue, each waiting for the greenlet spawned for it.
+    /// Streams taken from the pipe's queue, waiting for a greenlet to run them.
     ready: Mutex<VecDeque<StreamJob>>,
+    /// Streams taken from the pipe's queue and not finished (a graceful stop waits for them).
+    running: AtomicUsize,
     next_token: AtomicU64,
     /// The driver's `wait(token)`, given once the hub runs.
     wait: OnceLock<Py<PyAny>>,
@@ -191,6 +193,7 @@ impl GreenH2 {
             first_window: cfg.http2_initial_window_size.0 as usize,
             wakeups,
             ready: Mutex::new(VecDeque::new()),
+            running: AtomicUsize::new(0),
             next_token: AtomicU64::new(1),
             wait: OnceLock::new(),
         }
@@ -206,18 +209,25 @@ impl GreenH2 {
         let _ = self.wait.set(wait);
     }
 
-    /// The hub's callback: how many new streams want a greenlet (each then takes one with
+    /// The hub's callback: how many new streams want a greenlet (which takes them with
     /// [`GreenH2::next_stream`]), and the tokens of the parked greenlets to wake.
     pub fn take_ready(&self) -> (usize, Vec<u64>) {
         let (jobs, tokens) = self.wakeups.take();
         let n = jobs.len();
         lock(&self.ready).extend(jobs);
+        self.running.fetch_add(n, Ordering::Relaxed);
         (n, tokens)
     }
 
-    /// The next stream for a new greenlet.
-    pub fn next_stream(&self) -> Option<StreamJob> {
-        lock(&self.ready).pop_front()
+    /// The next stream for a greenlet, counted as running until the returned guard drops.
+    pub fn next_stream(&self) -> Option<(StreamJob, Running<'_>)> {
+        let job = lock(&self.ready).pop_front()?;
+        Some((job, Running(&self.running)))
+    }
+
+    /// Streams waiting for a greenlet or running in one.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
     }
 
     /// A park for the calling greenlet, with a token of its own. Err before the driver gave
@@ -234,6 +244,15 @@ impl GreenH2 {
             wakeups: Arc::clone(&self.wakeups),
         }));
         Ok(Arc::new(GreenPark { token, waker, wait }))
+    }
+}
+
+/// A stream's place in [`GreenH2::running`], given back however its greenlet ends it.
+pub struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -533,19 +533,19 @@ impl GreenServer {
             .map_or((0, Vec::new()), GreenH2::take_ready)
     }
 
-    /// Runs one HTTP/2 stream's request (the body of a stream greenlet): the app through the
-    /// same bridge as HTTP/1, its body and response over the stream's channels, each wait a
-    /// park. A stream the client reset while it waited is skipped, not run for nobody (rapid
-    /// reset, CVE-2023-44487).
-    fn serve_stream(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(h2) = &self.s.h2 else {
-            return Ok(());
+    /// Runs the next HTTP/2 stream's request in the calling greenlet (a stream runner of the
+    /// driver): the app through the same bridge as HTTP/1, its body and response over the
+    /// stream's channels, each wait a park. A stream the client reset while it waited is
+    /// skipped, not run for nobody (rapid reset, CVE-2023-44487). False when no stream waits.
+    fn serve_stream(&self, py: Python<'_>) -> PyResult<bool> {
+        let Some((mut job, _running)) = self.s.h2.as_ref().and_then(GreenH2::next_stream) else {
+            return Ok(false);
         };
-        let Some(mut job) = h2.next_stream() else {
-            return Ok(());
+        let Some(h2) = &self.s.h2 else {
+            return Ok(false);
         };
         if job.reply.is_cancelled() {
-            return Ok(());
+            return Ok(true);
         }
         job.park_with(h2.park(py)?);
         let StreamJob {
@@ -566,7 +566,14 @@ impl GreenServer {
                 exchange.try_send_error_page(&page);
             }
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// HTTP/2 streams waiting for a greenlet or running in one (a graceful stop waits for
+    /// them).
+    #[getter]
+    fn h2_streams(&self) -> usize {
+        self.s.h2.as_ref().map_or(0, GreenH2::running)
     }
 
     /// Stops the HTTP/2 thread's connections: graceful sends GOAWAY and lets the streams in
