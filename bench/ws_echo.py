@@ -1,0 +1,104 @@
+"""WebSocket echo messages per second, server and client on separate cores.
+
+Each server runs pinned to core 0 with one worker and the echo app (apps/asgi_ws_echo.py); the
+client, pinned to core 1, opens --conns WebSocket connections and on each sends --messages text
+messages of --size bytes one after the other, waiting for every echo (round trips, as a chat or
+an RPC over WebSocket does). Rounds alternate between the servers; the median round is
+reported, with the server's CPU time per message (its whole process tree).
+
+Usage:
+  python bench/ws_echo.py --server "ours=../target/release/gunicorn -k asgi" \\
+      --server "uvicorn=raw:uvicorn --host 127.0.0.1 --port {port} --app-dir {apps} {app}"
+A CMD is a gunicorn command line (the script adds -b, -w 1, --chdir and the app) or `raw:` with
+{port}, {app} and {apps} filled in.
+"""
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import free_port, server_cpu_ns, wait_ready
+
+APPS = Path(__file__).resolve().parent / "apps"
+
+CLIENT = r'''
+import asyncio, sys, time
+from websockets.asyncio.client import connect
+
+async def one(port, messages, payload):
+    async with connect(f"ws://127.0.0.1:{port}/", max_size=None, compression=None) as ws:
+        for _ in range(messages):
+            await ws.send(payload)
+            await ws.recv()
+
+async def main(port, conns, messages, size):
+    payload = "x" * size
+    t0 = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(one(port, messages, payload) for _ in range(conns))), 300)
+    print(conns * messages, time.monotonic() - t0)
+
+asyncio.run(main(*map(int, sys.argv[1:])))
+'''
+
+
+def one_round(cmd, app, conns, messages, size):
+    port = free_port()
+    if cmd.startswith("raw:"):
+        argv = ["taskset", "-c", "0"] + shlex.split(cmd[4:].format(port=port, app=app, apps=APPS))
+    else:
+        argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
+            "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning",
+            app]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        if not wait_ready(port, proc):
+            raise SystemExit(f"did not start: {cmd}: {proc.stderr.read(2000).decode()}")
+        client = ["taskset", "-c", "1", sys.executable, "-c", CLIENT]
+        subprocess.run(client + [str(port), "1", "200", str(size)], check=True, timeout=120,
+                       capture_output=True)  # warm-up
+        before = server_cpu_ns(proc.pid)
+        out = subprocess.run(client + [str(port), str(conns), str(messages), str(size)],
+                             check=True, timeout=400, capture_output=True, text=True).stdout
+        used = server_cpu_ns(proc.pid) - before
+        sent, elapsed = out.split()
+        sent, elapsed = int(sent), float(elapsed)
+        return {"mps": sent / elapsed, "cpu_us": used / 1000 / sent}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--server", action="append", required=True)
+    p.add_argument("--app", default="asgi_ws_echo:app")
+    p.add_argument("--conns", type=int, default=10)
+    p.add_argument("--messages", type=int, default=5000)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    servers = [s.split("=", 1) for s in args.server]
+    results = {name: [] for name, _ in servers}
+    for _ in range(args.rounds):
+        for name, cmd in servers:
+            results[name].append(one_round(cmd, args.app, args.conns, args.messages, args.size))
+    print(f"WebSocket echo: {args.conns} connections x {args.messages} round trips of "
+          f"{args.size} bytes, server on core 0, client on core 1; median round")
+    print("| server | messages/s | server CPU µs/message | rounds messages/s |")
+    print("|---|---:|---:|---|")
+    for name, rs in results.items():
+        med = sorted(rs, key=lambda r: r["mps"])[len(rs) // 2]
+        rounds = " / ".join(f"{r['mps']:.0f}" for r in rs)
+        print(f"| {name} | {med['mps']:.0f} | {med['cpu_us']:.1f} | {rounds} |")
+
+
+if __name__ == "__main__":
+    main()
