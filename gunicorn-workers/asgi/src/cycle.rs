@@ -194,8 +194,11 @@ impl Cycle {
                 } else {
                     resp.finish(&mut out);
                     // A body shorter than its Content-Length: the client would wait for the
-                    // rest; the connection closes instead of being reused.
-                    let short = resp.remaining_length().is_some_and(|r| r > 0);
+                    // rest; the connection closes instead of being reused. Not so for a
+                    // response that never has a body (HEAD, 304): its Content-Length is the
+                    // GET's, and it stays kept alive as it says.
+                    let short =
+                        !resp.discards_body() && resp.remaining_length().is_some_and(|r| r > 0);
                     let close = resp.should_close() || short;
                     (out, Some((resp.status, close, resp.body_bytes_sent())))
                 }
