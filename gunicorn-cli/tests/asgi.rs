@@ -354,12 +354,19 @@ fn streaming_responses_are_chunked_and_head_has_no_body() {
         }
     }
     // HEAD on a kept connection: the next response follows right after the head.
-    let mut c = Client::new(&server);
-    c.send(b"HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    let head = c.next(true).expect("HEAD response");
-    assert_eq!(head.status, 200);
-    let next = c.next(false).expect("the response after HEAD");
-    assert_eq!(next.body, b"Hello, world!");
+    // (A HEAD's Content-Length is the GET's: no body follows, and the connection is kept.)
+    for path in ["/stream", "/"] {
+        let mut c = Client::new(&server);
+        c.send(format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let head = c.next(true).expect("HEAD response");
+        assert_eq!(head.status, 200);
+        assert_ne!(head.header("Connection").as_deref(), Some("close"));
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let next = c
+            .next(false)
+            .unwrap_or_else(|| panic!("HEAD {path}: the connection was not kept"));
+        assert_eq!(next.body, b"Hello, world!");
+    }
 }
 
 #[test]

@@ -136,3 +136,16 @@ async def no_lifespan(scope, receive, send):
     if scope["type"] != "http":
         raise RuntimeError("only http is supported")
     await app(scope, receive, send)
+
+
+async def paths(scope, receive, send):
+    """Any path: the scope's path, raw_path and query_string as JSON (what the server made of
+    the request target)."""
+    if scope["type"] != "http":
+        return
+    data = json.dumps({"path": scope["path"], "raw_path": scope["raw_path"].decode("latin-1"),
+                       "query_string": scope["query_string"].decode("latin-1")}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
