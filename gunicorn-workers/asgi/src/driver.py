@@ -50,6 +50,32 @@ def asgi_interface(app):
     return "asgi3"
 
 
+def fail_app(text):
+    """The ASGI form of the page `--reload` serves while the application has a SyntaxError
+    (gunicorn's `make_fail_app`): 500 with the traceback; the lifespan completes."""
+    body = text.encode("utf-8", "replace")
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                await send({"type": msg["type"] + ".complete"})
+                if msg["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send({
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", b"text/plain"),
+                        (b"content-length", str(len(body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 def _new_loop(kind, server):
     if kind in ("auto", "uvloop"):
         try:

@@ -147,6 +147,20 @@ fn boot(cfg: &Config) -> Result<(Py<PyModule>, gunicorn_python::App, String), Wo
         .map_err(|e| WorkerError::Boot(e.to_string()))?;
         Ok(driver.unbind())
     })?;
+    // --reload serves a SyntaxError as a 500 page: the loader gives the WSGI form of it, which
+    // becomes the ASGI form here.
+    let app = Python::attach(|py| -> Result<gunicorn_python::App, WorkerError> {
+        let callable = app.callable().bind(py);
+        match callable.getattr("gunicorn_fail_text") {
+            Ok(text) => driver
+                .bind(py)
+                .getattr("fail_app")
+                .and_then(|f| f.call1((text,)))
+                .map(|a| gunicorn_python::App::from_callable(a.unbind()))
+                .map_err(|e| WorkerError::Boot(e.to_string())),
+            Err(_) => Ok(app.clone_ref(py)),
+        }
+    })?;
     let kind = Python::attach(|py| -> Result<String, WorkerError> {
         driver
             .bind(py)

@@ -381,6 +381,8 @@ def make(text):
             ('Content-Length', str(len(body))),
         ])
         return [body]
+    # The text, for a worker class that serves another interface (asgi) to build its own.
+    app.gunicorn_fail_text = text
     return app
 ";
     let module = PyModule::from_code(py, code, c"_gunicorn_fail_app.py", c"_gunicorn_fail_app")?;

@@ -38,10 +38,12 @@ impl std::fmt::Debug for TlsSession {
 impl Acceptor {
     /// A sans-IO session for a connection whose bytes the caller reads and writes.
     pub fn session(&self) -> io::Result<TlsSession> {
-        Ok(TlsSession {
-            conn: ServerConnection::new(self.config()).map_err(io::Error::other)?,
-            info: None,
-        })
+        let mut conn = ServerConnection::new(self.config()).map_err(io::Error::other)?;
+        // rustls holds at most 64 KiB of plaintext to send by default and refuses the rest;
+        // here every record is taken out at once (`flush` into the caller's buffer), and the
+        // caller bounds what it sends with the transport's flow control.
+        conn.set_buffer_limit(None);
+        Ok(TlsSession { conn, info: None })
     }
 }
 
@@ -97,8 +99,15 @@ impl TlsSession {
     /// Encrypts `plain` into `wire`. Bytes sent before the handshake ends are held by rustls and
     /// go out with the first flush after it.
     pub fn send(&mut self, plain: &[u8], wire: &mut Vec<u8>) -> io::Result<()> {
-        self.conn.writer().write_all(plain)?;
-        self.flush(wire);
+        let mut rest = plain;
+        while !rest.is_empty() {
+            let n = self.conn.writer().write(rest)?;
+            self.flush(wire);
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            rest = &rest[n..];
+        }
         Ok(())
     }
 
@@ -180,6 +189,49 @@ mod tests {
             }
         }
         panic!("no response after 10 round trips");
+    }
+
+    /// A response far over rustls's default plaintext buffer (64 KiB) goes out whole.
+    #[test]
+    fn a_large_response_goes_out_whole() {
+        let pki = Pki::new("session-large");
+        let acceptor = super::super::load(&pki.config("a")).unwrap().unwrap();
+        let mut server = acceptor.session().unwrap();
+        let config = pki.client_config(None, rustls::ALL_VERSIONS, None);
+        let mut client = ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut got = Vec::new();
+        let mut sent = false;
+        for _ in 0..20 {
+            let mut to_server = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut to_server).unwrap();
+            }
+            let (mut plain, mut to_client) = (Vec::new(), Vec::new());
+            server
+                .receive(&to_server, &mut plain, &mut to_client)
+                .unwrap();
+            if !sent && server.info().is_some() {
+                server.send(&big, &mut to_client).unwrap();
+                sent = true;
+            }
+            let mut slice = &to_client[..];
+            while !slice.is_empty() {
+                client.read_tls(&mut slice).unwrap();
+                client.process_new_packets().unwrap();
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = client.reader().read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            if got.len() >= big.len() {
+                break;
+            }
+        }
+        assert!(got == big, "{} of {} bytes", got.len(), big.len());
     }
 
     #[test]
