@@ -29,7 +29,7 @@ use gunicorn_core::{log_warning, Config};
 
 /// For a worker class that serves HTTP/1 only: gunicorn's warning when `http_protocols` asks
 /// for `h2` (its sync worker says it and serves HTTP/1.1; ALPN then offers HTTP/1.x only, so a
-/// client falls back at once). `class` names the worker (`sync`, `gevent`).
+/// client falls back at once). `class` names the worker (`sync`).
 pub fn warn_unsupported(cfg: &Config, class: &str) {
     if cfg.http_protocols.h2() {
         log_warning!(

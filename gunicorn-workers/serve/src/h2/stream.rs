@@ -403,6 +403,88 @@ mod tests {
         assert!(split_page(b"garbage").is_none());
     }
 
+    /// A park for a plain thread: the waker unparks it; each park is counted.
+    struct ThreadPark {
+        thread: std::thread::Thread,
+        parks: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::task::Wake for ThreadPark {
+        fn wake(self: Arc<Self>) {
+            self.thread.unpark();
+        }
+    }
+
+    struct Parked(Arc<ThreadPark>);
+
+    impl Park for Parked {
+        fn waker(&self) -> std::task::Waker {
+            std::task::Waker::from(Arc::clone(&self.0))
+        }
+
+        fn park(&self) -> io::Result<()> {
+            self.0.parks.fetch_add(1, Ordering::Relaxed);
+            std::thread::park_timeout(std::time::Duration::from_secs(1));
+            Ok(())
+        }
+    }
+
+    fn parked() -> (Arc<ThreadPark>, Arc<dyn Park>) {
+        let inner = Arc::new(ThreadPark {
+            thread: std::thread::current(),
+            parks: std::sync::atomic::AtomicUsize::new(0),
+        });
+        (Arc::clone(&inner), Arc::new(Parked(inner)))
+    }
+
+    #[test]
+    fn parked_sends_wait_for_room_and_parked_reads_for_data() {
+        // A response of 20 pieces through a channel of CHANNEL_DEPTH, drained slowly by
+        // another thread: the sends park while it is full, and every piece arrives in order.
+        let doorbell = Arc::new(Doorbell::default());
+        let (first_tx, _first_rx) = oneshot::channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let mut reply = StreamReply::new(first_tx, cancelled, Arc::clone(&doorbell));
+        let (counter, park) = parked();
+        reply.park = Some(park);
+        reply.head(200, Vec::new()).unwrap();
+        let (_to, opening) = doorbell.queue.lock().unwrap().pop().unwrap();
+        assert!(matches!(opening.msg, ReplyMsg::Head { status: 200, .. }));
+        let mut rest = opening.rest.unwrap();
+        let consumer = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Some(ReplyMsg::Data { data, end }) = rest.blocking_recv() {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                got.push(data[0]);
+                if end {
+                    break;
+                }
+            }
+            got
+        });
+        for i in 0..20u8 {
+            reply.data(vec![i; 8], i == 19).unwrap();
+        }
+        assert_eq!(consumer.join().unwrap(), (0..20).collect::<Vec<u8>>());
+        assert!(counter.parks.load(Ordering::Relaxed) > 0, "never parked");
+        // A body read parks until DATA comes from another thread, then reads to the end.
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+        let mut body = StreamBody::new(rx);
+        let (counter, park) = parked();
+        body.park = Some(park);
+        let producer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            tx.blocking_send(BodyMsg::Data(Bytes::from_static(b"late")))
+                .unwrap();
+            tx.blocking_send(BodyMsg::End).unwrap();
+        });
+        let mut all = String::new();
+        body.read_to_string(&mut all).unwrap();
+        producer.join().unwrap();
+        assert_eq!(all, "late");
+        assert!(counter.parks.load(Ordering::Relaxed) > 0, "never parked");
+    }
+
     #[test]
     fn the_body_reads_to_its_end_or_its_failure() {
         let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
