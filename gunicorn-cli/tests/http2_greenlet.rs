@@ -3,8 +3,8 @@
 //! connection running concurrently as greenlets (one sleeping while another completes, and
 //! other connections served meanwhile), HTTP/2 connections within `--worker-connections`, large
 //! bodies both ways with small windows, GOAWAY on
-//! HUP with zero failed streams, and two attacks (rapid reset, too many streams) after which the
-//! worker still serves. The same clients and raw frames as the gthread tests (`http2.rs`,
+//! HUP with zero failed streams, and three attacks (rapid reset, a zero-window stall, too many
+//! streams) after which the worker still serves. The same clients and raw frames as the gthread tests (`http2.rs`,
 //! `support/h2.rs`). Every wait is bounded; nothing asserts how long something took beyond an
 //! upper bound.
 
@@ -427,6 +427,45 @@ fn rapid_reset_does_not_run_the_app_for_reset_streams() {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(u64::MAX);
         assert!(calls < 1000, "{worker}: the app ran {calls} times: {out}");
+    }
+}
+
+#[test]
+fn a_zero_window_stall_frees_its_greenlet_at_the_timeout() {
+    for worker in libraries() {
+        let (server, workers) = target(worker, &[]);
+        let mut raw = Raw::connect(server.port());
+        // Initial window 0: the response cannot send a byte until the client opens it, which
+        // it never does. The stream's greenlet parks on its full channel meanwhile.
+        let _ = raw.send(&frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 0]));
+        let _ = raw.send(&frame(
+            HEADERS,
+            END_STREAM | END_HEADERS,
+            1,
+            &get_block("/big?1000000"),
+        ));
+        assert_still_serving(&server, &workers, worker);
+        // --timeout (3 s) resets the stream.
+        let mut reset = false;
+        raw.read_until(|kind, _, stream, _| {
+            reset |= kind == RST_STREAM && stream == 1;
+            reset || kind == GOAWAY
+        });
+        assert!(reset, "{worker}: not reset; output:\n{}", server.output());
+        // Its greenlet was woken and finished: once the client is gone, a graceful stop does
+        // not wait for it until the graceful timeout (30 s).
+        drop(raw);
+        server.signal(nix::sys::signal::Signal::SIGTERM);
+        assert!(
+            server.wait_exit(Duration::from_secs(20)).is_some(),
+            "{worker}: the worker waited for the stalled stream; output:\n{}",
+            server.output()
+        );
+        assert!(
+            !server.output().contains("graceful timeout"),
+            "{worker}: {}",
+            server.output()
+        );
     }
 }
 
