@@ -314,6 +314,35 @@ fn a_one_mib_upload_is_echoed_back_whole() {
 }
 
 #[test]
+fn an_early_response_to_an_upload_ends_with_a_clean_close() {
+    // An app that answers without reading the body (a 413 or a 401 for an upload does this):
+    // the client, still sending, must read the response and then a clean end of stream, as
+    // gunicorn's close_graceful (shut the sending side, read and drop what still comes, within
+    // bounds) gives, not a reset that can destroy the response before it is read.
+    let server = asgi(&[], "asgi_app:app");
+    for size in [100_000usize, 1_000_000, 4_000_000] {
+        let mut s = server.connect(READ_TIMEOUT);
+        let mut w = s.try_clone().expect("clone");
+        let writer = std::thread::spawn(move || {
+            let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n");
+            let _ = w.write_all(head.as_bytes());
+            let _ = w.write_all(&vec![b'x'; size]);
+        });
+        let mut raw = Vec::new();
+        let end = s.read_to_end(&mut raw);
+        let _ = s.shutdown(std::net::Shutdown::Both);
+        writer.join().unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{size}: {text}");
+        assert!(text.ends_with("Hello, world!"), "{size}: {text}");
+        assert!(
+            end.is_ok(),
+            "{size}: the response ended with {end:?}, not a clean close"
+        );
+    }
+}
+
+#[test]
 fn expect_100_continue_is_answered_when_the_app_reads() {
     let server = asgi(&[], "asgi_app:app");
     let mut c = Client::new(&server);

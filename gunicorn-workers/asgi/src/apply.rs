@@ -29,10 +29,11 @@ pub(crate) fn run_then_start(
     let transport = conn.transport(py);
     if let Some(t) = &transport {
         let t = t.bind(py);
-        let out = if after.write.is_empty() && after.wire.is_empty() && !after.close {
+        let closing = after.close || after.linger;
+        let out = if after.write.is_empty() && after.wire.is_empty() && !closing {
             Vec::new()
         } else {
-            conn.seal(after.wire, after.write, after.close)
+            conn.seal(after.wire, after.write, closing)
         };
         if !out.is_empty() {
             if let Err(e) = t.call_method1(intern!(py, "write"), (PyBytes::new(py, &out),)) {
@@ -62,8 +63,36 @@ pub(crate) fn run_then_start(
         if let Some(t) = &transport {
             let _ = t.bind(py).call_method0(intern!(py, "close"));
         }
+    } else if after.linger {
+        if let Some(t) = &transport {
+            linger(py, &conn.shared, t.bind(py));
+        }
     }
     after.start
+}
+
+/// The lingering close: FIN after what was written, reading resumed (the connection is
+/// `Closed`, so what comes is dropped; the client's own FIN closes the transport through
+/// `eof_received`), and the transport closed after `LINGER_TIME` at the latest.
+fn linger(py: Python<'_>, shared: &Shared, t: &Bound<'_, PyAny>) {
+    let can = t
+        .call_method0(intern!(py, "can_write_eof"))
+        .and_then(|c| c.is_truthy())
+        .unwrap_or(false);
+    let bounded = can
+        && t.call_method0(intern!(py, "write_eof")).is_ok()
+        && t.call_method0(intern!(py, "resume_reading")).is_ok()
+        && t.getattr(intern!(py, "close")).is_ok_and(|close| {
+            shared.loop_refs().is_ok_and(|l| {
+                l.call_later
+                    .bind(py)
+                    .call1((gunicorn_serve::linger::LINGER_TIME.as_secs_f64(), close))
+                    .is_ok()
+            })
+        });
+    if !bounded {
+        let _ = t.call_method0(intern!(py, "close"));
+    }
 }
 
 /// [`run_then_start`] for the steps that never start a request (everything but the protocol's

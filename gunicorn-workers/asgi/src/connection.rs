@@ -279,7 +279,8 @@ impl Connection {
             after.write.extend_from_slice(&page);
         }
         st.phase = Phase::Closed;
-        after.close = true;
+        // The rest of the bad request may still be coming (gunicorn's close_graceful).
+        after.linger = true;
     }
 
     /// A complete head: set up the exchange and hand the request to the app (or the WebSocket
@@ -578,8 +579,14 @@ impl Connection {
             after.resolve.push((w, Resolution::Disconnect));
         }
         if !keep {
+            // A body the app did not read may still be coming: linger rather than close on it.
+            let unread = !ex.body.complete;
             st.phase = Phase::Closed;
-            after.close = true;
+            if unread {
+                after.linger = true;
+            } else {
+                after.close = true;
+            }
             return;
         }
         st.phase = Phase::Head {

@@ -61,6 +61,11 @@ pub(crate) struct After {
     /// the protocol, at the loop's next turn.
     pub resume: bool,
     pub close: bool,
+    /// Close gracefully (gunicorn's `close_graceful`): our side shut after the write, what the
+    /// client still sends read and dropped until it closes or `linger::LINGER_TIME` passes.
+    /// Closing at once with unread bytes (a request body the app did not read) makes the
+    /// kernel answer with a RST, which can destroy the response before the client reads it.
+    pub linger: bool,
 }
 
 impl After {
@@ -73,5 +78,6 @@ impl After {
             && self.start.is_none()
             && !self.resume
             && !self.close
+            && !self.linger
     }
 }
