@@ -103,6 +103,34 @@ def test_django_project(venv, serve, tmp_path):
     assert status == 302 and "/admin/login/" in headers["location"]
 
 
+@pytest.mark.parametrize("worker_class", ["asgi", "uvicorn.workers.UvicornWorker"])
+def test_asgi_worker_serves_from_the_package(venv, serve, worker_class):
+    """The asgi worker from the wheel, on asyncio (the package venvs have no uvloop: `auto`
+    falls back), under gunicorn's name and uvicorn's."""
+    server = serve([venv / "bin" / "gunicorn", "-k", worker_class, "-w", "2",
+                    "-b", "127.0.0.1:{port}", "asgi_app:app"])
+    for _ in range(3):
+        status, _, body = http_get(server.port)
+        assert (status, body) == (200, b"Hello, world!"), server.output()
+    status, _, body = http_get(server.port, "/scope")
+    assert status == 200 and b'"started": "yes"' in body, body
+    assert "Using worker: asgi" in server.output()
+    assert server.stop() == 0, server.output()
+
+
+def test_django_project_over_asgi(venv, serve, tmp_path):
+    out = run([python_of(venv), "-m", "django", "startproject", "mysite", tmp_path])
+    assert out.returncode == 0, out
+    server = serve([venv / "bin" / "gunicorn", "-k", "asgi", "-w", "2",
+                    "-b", "127.0.0.1:{port}", "mysite.asgi"], cwd=tmp_path)
+    status, _, body = http_get(server.port)
+    assert status == 200, server.output()
+    assert b"The install worked successfully" in body
+    status, headers, _ = http_get(server.port, "/admin/")
+    assert status == 302 and "/admin/login/" in headers["location"]
+    assert server.stop() == 0, server.output()
+
+
 def test_process_titles(venv, serve):
     server = serve([venv / "bin" / "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}",
                     "hello:app"])
