@@ -6,7 +6,8 @@
 //! `hub.add`):
 //!
 //! - a stream's request is queued here ([`GreenDispatch`]) and the pipe rung once per batch;
-//!   the hub's callback ([`GreenH2::take_ready`]) spawns a greenlet per stream, which runs it
+//!   the hub's callback ([`GreenH2::take_ready`]) gives each new stream a greenlet of its own:
+//!   an idle stream runner of the driver woken, else a new one, which runs it
 //!   (`GreenServer::serve_stream`);
 //! - a greenlet that must wait (for request DATA, for room in its response's channel, for its
 //!   connection to end) polls the channel with a waker bearing its token ([`GreenPark`]) and
