@@ -989,3 +989,134 @@ fn idle_keep_alive_connections_close_after_the_keep_alive_timeout() {
     );
     assert!(c.closed_within(Duration::from_secs(5)));
 }
+
+#[test]
+fn an_app_that_ignores_the_disconnect_is_cancelled_after_the_grace_period() {
+    let dir = TempDir::new("asgi-grace");
+    let mark = dir.path().join("cancelled");
+    let server = Gunicorn::new()
+        .args(["-k", "asgi", "--asgi-disconnect-grace-period", "1"])
+        .arg("asgi_app:app")
+        .env("ASGI_CANCEL_MARK", &mark)
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let mut c = Client::new(&server);
+    c.send(b"GET /cancelled HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(c);
+    // The task sleeps for a minute unless the server cancels it.
+    assert!(
+        eventually(LOG_TIMEOUT, || mark.exists()),
+        "the task outlived the grace period\n{}",
+        server.output()
+    );
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn a_large_response_reaches_a_slow_reader_whole() {
+    // 16 MiB, far over the transport's buffer: send() waits for it to drain (asyncio's write
+    // flow control) instead of buffering without bound or losing bytes.
+    let server = asgi(&[], "asgi_app:app");
+    let mut c = Client::new(&server);
+    c.send(b"GET /big?64 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut raw = Vec::new();
+    let mut chunk = vec![0u8; 65536];
+    let started = Instant::now();
+    loop {
+        match c.s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(e) => panic!("after {} bytes: {e}", raw.len()),
+        }
+        // Slow at first: the server's buffer fills and its sends must wait.
+        if started.elapsed() < Duration::from_millis(500) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let r = support::parse_response(&raw).expect("a response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 64 * 262_144);
+    for (i, part) in r.body.chunks(262_144).enumerate() {
+        let want = b'A' + (i % 26) as u8;
+        assert!(part.iter().all(|&b| b == want), "chunk {i} is damaged");
+    }
+}
+
+#[test]
+fn thousands_of_pipelined_requests_are_all_answered_in_order() {
+    // More pipelined bytes than the connection buffers (reading pauses, then resumes as the
+    // responses go out), with bodies among them.
+    let server = asgi(&[], "asgi_app:app");
+    let mut c = Client::new(&server);
+    let mut batch = Vec::new();
+    let n = 3000;
+    for i in 0..n {
+        if i % 3 == 0 {
+            let body = format!("{i}");
+            batch.extend_from_slice(
+                format!(
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        } else {
+            batch.extend_from_slice(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        }
+    }
+    let mut w = c.s.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || w.write_all(&batch));
+    for i in 0..n {
+        let r = c
+            .next(false)
+            .unwrap_or_else(|| panic!("no response {i} of {n}\n{}", server.output()));
+        assert_eq!(r.status, 200, "{i}");
+        if i % 3 == 0 {
+            assert_eq!(String::from_utf8_lossy(&r.body), i.to_string(), "{i}");
+        } else {
+            assert_eq!(r.body, b"Hello, world!", "{i}");
+        }
+    }
+    writer.join().unwrap().expect("requests written");
+}
+
+#[test]
+fn term_closes_an_open_websocket_with_1001() {
+    let server = asgi(&["--graceful-timeout", "20"], "asgi_app:app");
+    let mut c = Client::new(&server);
+    c.send(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    let r = c.next(true).expect("the handshake's answer");
+    assert_eq!(r.status, 101, "{}", r.head);
+    // A masked text frame "hi" (RFC 6455 §5.3), echoed unmasked.
+    let mask = [1u8, 2, 3, 4];
+    let mut frame = vec![0x81, 0x82];
+    frame.extend_from_slice(&mask);
+    frame.extend(b"hi".iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    c.send(&frame);
+    let mut got = [0u8; 4];
+    c.s.read_exact(&mut got).expect("the echo");
+    assert_eq!(got, [0x81, 0x02, b'h', b'i']);
+    server.signal(Signal::SIGTERM);
+    // Close, code 1001 "going away" (RFC 6455 §7.4.1).
+    let mut close = [0u8; 4];
+    c.s.read_exact(&mut close).expect("a close frame");
+    assert_eq!(close, [0x88, 0x02, 0x03, 0xE9], "{close:?}");
+    // Our close answered: the server ends the connection and exits.
+    let mut reply = vec![0x88, 0x82];
+    reply.extend_from_slice(&mask);
+    reply.extend([0x03u8, 0xE9].iter().zip(mask.iter()).map(|(b, m)| b ^ m));
+    c.send(&reply);
+    assert!(c.closed_within(READ_TIMEOUT));
+    let status = server.wait_exit(STOP_TIMEOUT).expect("the master exits");
+    assert!(status.success(), "{status:?}\n{}", server.output());
+    assert!(
+        !server.output().contains("graceful timeout"),
+        "{}",
+        server.output()
+    );
+}

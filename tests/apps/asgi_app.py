@@ -78,6 +78,29 @@ async def app(scope, receive, send):
         # Blocks the event loop itself (a sync call in an async app): only the heartbeat's
         # silence tells the master, which kills the worker at --timeout.
         time.sleep(float(scope["query_string"] or b"1"))
+    if path == "/cancelled":
+        # Ignores http.disconnect: only the server's cancel (after the disconnect grace
+        # period) ends it; the mark says so.
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            mark = os.environ.get("ASGI_CANCEL_MARK")
+            if mark:
+                with open(mark, "w") as f:
+                    f.write("cancelled\n")
+            raise
+        return
+    if path == "/big":
+        # N chunks of 256 KiB, each of one repeated byte: a response far larger than the
+        # transport's buffer, for write flow control.
+        count = int(scope["query_string"] or b"8")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream"),
+                                (b"content-length", str(count * 262144).encode())]})
+        for i in range(count):
+            await send({"type": "http.response.body", "body": bytes([65 + i % 26]) * 262144,
+                        "more_body": i + 1 < count})
+        return
     if path == "/pid":
         data = str(os.getpid()).encode()
         await send({"type": "http.response.start", "status": 200,

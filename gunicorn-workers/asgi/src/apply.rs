@@ -53,6 +53,9 @@ pub(crate) fn run_then_start(
     for (fut, res) in after.resolve {
         resolve(py, &fut, res);
     }
+    if let Some(task) = after.cancel_task {
+        cancel_later(py, &conn.shared, task);
+    }
     if let Some(f) = after.finished {
         report_finished(py, &conn.shared, f);
     }
@@ -92,6 +95,30 @@ fn linger(py: Python<'_>, shared: &Shared, t: &Bound<'_, PyAny>) {
         });
     if !bounded {
         let _ = t.call_method0(intern!(py, "close"));
+    }
+}
+
+/// `--asgi-disconnect-grace-period`: the app's task gets that long after the client left
+/// before it is cancelled (at once with 0).
+pub(crate) fn cancel_later(py: Python<'_>, shared: &Shared, task: Py<PyAny>) {
+    let task = task.bind(py);
+    if task
+        .call_method0(intern!(py, "done"))
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
+        return;
+    }
+    let Ok(cancel) = task.getattr(intern!(py, "cancel")) else {
+        return;
+    };
+    let scheduled = shared.loop_refs().and_then(|l| {
+        l.call_later
+            .bind(py)
+            .call1((shared.disconnect_grace, cancel))
+    });
+    if scheduled.is_err() {
+        let _ = task.call_method0(intern!(py, "cancel"));
     }
 }
 

@@ -703,6 +703,13 @@ impl Connection {
                 // connection closes (it stayed open, and the graceful stop waited for it).
                 if incomplete || waiting {
                     self.client_left(st, after);
+                } else if let Some(ex) = st.exchange.as_mut() {
+                    // The app is still at work and not listening for the client: it gets the
+                    // disconnect grace period to finish (its response still reaches a client
+                    // that only shut its write side), then its task is cancelled, as after a
+                    // disconnect. Without this, a task that never calls receive() ran on,
+                    // and kept the connection open, long after the client left.
+                    after.cancel_task = ex.task.take();
                 }
                 true
             }

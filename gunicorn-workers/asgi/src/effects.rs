@@ -66,6 +66,8 @@ pub(crate) struct After {
     /// Closing at once with unread bytes (a request body the app did not read) makes the
     /// kernel answer with a RST, which can destroy the response before the client reads it.
     pub linger: bool,
+    /// The app's task, to cancel after `--asgi-disconnect-grace-period`: the client left.
+    pub cancel_task: Option<Py<PyAny>>,
 }
 
 impl After {
@@ -79,5 +81,6 @@ impl After {
             && !self.resume
             && !self.close
             && !self.linger
+            && self.cancel_task.is_none()
     }
 }

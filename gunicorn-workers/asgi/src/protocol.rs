@@ -12,7 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::apply::{run, run_then_start};
+use crate::apply::{cancel_later, run, run_then_start};
 use crate::connection::Connection;
 use crate::cycle::Cycle;
 use crate::effects::{After, Start};
@@ -130,30 +130,6 @@ impl HttpProtocol {
             let after = conn.resume(py);
             self.apply(py, conn, after);
         }
-    }
-}
-
-/// `--asgi-disconnect-grace-period`: the app's task gets that long after the client left
-/// before it is cancelled (at once with 0).
-fn cancel_later(py: Python<'_>, shared: &Shared, task: Py<PyAny>) {
-    let task = task.bind(py);
-    if task
-        .call_method0(intern!(py, "done"))
-        .and_then(|d| d.is_truthy())
-        .unwrap_or(true)
-    {
-        return;
-    }
-    let Ok(cancel) = task.getattr(intern!(py, "cancel")) else {
-        return;
-    };
-    let scheduled = shared.loop_refs().and_then(|l| {
-        l.call_later
-            .bind(py)
-            .call1((shared.disconnect_grace, cancel))
-    });
-    if scheduled.is_err() {
-        let _ = task.call_method0(intern!(py, "cancel"));
     }
 }
 
