@@ -218,7 +218,13 @@ impl Worker for AsgiWorker {
                 "ASGI worker does not use threads configuration. Use worker_connections instead."
             );
         }
-        gunicorn_serve::h2::warn_unsupported(&cfg, "asgi");
+        if cfg.http_protocols.h2() {
+            // Not gunicorn's sync text, which names this class as one that serves HTTP/2.
+            log_warning!(
+                "HTTP/2 is not supported by the asgi worker yet. Use gthread or gevent workers \
+                 for HTTP/2 support. Falling back to HTTP/1.1 only."
+            );
+        }
         let (driver, app, kind) = boot(&cfg)?;
         let http = Arc::new(
             gunicorn_serve::http_config(&cfg).map_err(|e| WorkerError::Boot(e.to_string()))?,
