@@ -231,6 +231,32 @@ fn the_plain_asgi_websocket_with_the_websockets_client() {
     }
     let got = ws_client(port, &["refuse", "/ws/refuse"]);
     assert_eq!(got, serde_json::json!({"status": 403}));
+    // An app that raises before accepting: a 500 for the handshake; after: close 1011
+    // (RFC 6455 §7.4.1, internal error). Both as gunicorn 27 answers, both logged.
+    let got = ws_client(port, &["refuse", "/ws/raise"]);
+    assert_eq!(got, serde_json::json!({"status": 500}));
+    let got = ws_client(port, &["send_close", "/ws", "raise"]);
+    assert_eq!(got, serde_json::json!({"code": 1011}));
+    let got = ws_client(port, &["send_close", "/ws", "close"]);
+    assert_eq!(got, serde_json::json!({"code": 4000}));
+    server
+        .wait_for("boom after accept", 1, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("{}", server.output()));
+    assert!(server.output().contains("boom before accept"));
+    // The websocket scope.
+    let got = ws_client(port, &["first", "/ws/scope?x=1"]);
+    assert_eq!(got["subprotocol"], serde_json::Value::Null);
+    let scope: serde_json::Value =
+        serde_json::from_str(got["message"].as_str().expect("a text message")).expect("json");
+    assert_eq!(scope["type"], "websocket");
+    assert_eq!(scope["scheme"], "ws");
+    assert_eq!(scope["path"], "/ws/scope");
+    assert_eq!(scope["query_string"], "x=1");
+    assert_eq!(scope["http_version"], "1.1");
+    assert_eq!(scope["subprotocols"], serde_json::json!(["a", "b"]));
+    assert_eq!(scope["server"], serde_json::json!(["127.0.0.1", port]));
+    assert_eq!(scope["asgi"]["version"], "3.0");
+    assert!(scope.get("method").is_none(), "{scope}");
 }
 
 #[test]

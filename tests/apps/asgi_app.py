@@ -122,6 +122,15 @@ async def websocket(scope, receive, send):
     if scope["path"] == "/ws/refuse":
         await send({"type": "websocket.close"})
         return
+    if scope["path"] == "/ws/raise":
+        raise RuntimeError("boom before accept")
+    if scope["path"] == "/ws/scope":
+        await send({"type": "websocket.accept"})
+        view = {k: v for k, v in scope.items() if k not in ("headers", "raw_path", "query_string", "state")}
+        view["query_string"] = scope["query_string"].decode("latin-1")
+        await send({"type": "websocket.send", "text": json.dumps(view)})
+        await send({"type": "websocket.close", "code": 1000})
+        return
     sub = scope["subprotocols"][0] if scope["subprotocols"] else None
     await send({"type": "websocket.accept", "subprotocol": sub})
     while True:
@@ -131,6 +140,8 @@ async def websocket(scope, receive, send):
         if msg.get("text") == "close":
             await send({"type": "websocket.close", "code": 4000, "reason": "asked"})
             return
+        if msg.get("text") == "raise":
+            raise RuntimeError("boom after accept")
         if msg.get("text") is not None:
             await send({"type": "websocket.send", "text": msg["text"]})
         else:
