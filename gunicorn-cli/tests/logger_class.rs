@@ -429,10 +429,14 @@ fn statsd_metrics_are_still_sent() {
 /// Every worker class routes its access lines through the class.
 #[test]
 fn every_worker_class_calls_access() {
-    let mut classes = vec![vec!["-k", "sync"], vec!["-k", "gthread", "--threads", "2"]];
+    let mut classes = vec![
+        vec!["-k", "sync", "logger_app:app"],
+        vec!["-k", "gthread", "--threads", "2", "logger_app:app"],
+        vec!["-k", "asgi", "logger_app:asgi_app"],
+    ];
     for greenlet in ["gevent", "eventlet"] {
         if support::python_has(greenlet) {
-            classes.push(vec!["-k", greenlet]);
+            classes.push(vec!["-k", greenlet, "logger_app:app"]);
         } else {
             skip(&format!(
                 "{greenlet} is not installed: -k {greenlet} not covered"
@@ -442,7 +446,7 @@ fn every_worker_class_calls_access() {
     for class in classes {
         let server = Gunicorn::new()
             .args(["--logger-class", "json_logger.JsonAccessLogger"])
-            .args(["--access-logfile", "-", "logger_app:app"])
+            .args(["--access-logfile", "-"])
             .args(&class)
             .bind_free_port()
             .spawn();
@@ -455,6 +459,12 @@ fn every_worker_class_calls_access() {
             lines[0].contains(r#""path": "/p%20q""#) && lines[0].contains(r#""status_code": 201"#),
             "{class:?}: {}",
             lines[0]
+        );
+        // The class takes the line over: no second, Rust-formatted one.
+        assert!(
+            !server.output().contains("\"GET /p%20q?x=1 HTTP/1.1\" 201"),
+            "{class:?}: the default access line was written too:\n{}",
+            server.output()
         );
     }
 }

@@ -7,3 +7,15 @@ def app(environ, start_response):
                                    ("Content-Length", str(len(body))),
                                    ("X-Trace", "tr-1")])
     return [body]
+
+
+async def asgi_app(scope, receive, send):
+    """The same response for -k asgi."""
+    if scope["type"] != "http":
+        return
+    body = b"hello\n"
+    await send({"type": "http.response.start", "status": 201,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"x-trace", b"tr-1")]})
+    await send({"type": "http.response.body", "body": body})

@@ -220,12 +220,16 @@ fn report_finished(py: Python<'_>, shared: &Shared, f: Finished) {
     let Ok(environ) = environ else {
         return;
     };
-    if gunicorn_python::logging::access::wanted() {
+    // A --logger-class class takes over the access line (its access() below); the StatsD
+    // metrics are sent either way, as the WSGI workers do.
+    let logger_class = gunicorn_python::logging::logger_class::active();
+    if logger_class {
+        gunicorn_core::statsd::access(f.status, f.duration);
+    } else if gunicorn_python::logging::access::wanted() {
         gunicorn_python::logging::access::record(
             &f.req, &environ, &f.headers, f.status, f.sent, f.duration,
         );
     }
-    let logger_class = gunicorn_python::logging::logger_class::active();
     let post = gunicorn_python::server_hooks::request_hooks().1;
     if !logger_class && !post {
         return;
