@@ -1120,3 +1120,119 @@ fn term_closes_an_open_websocket_with_1001() {
         server.output()
     );
 }
+
+/// `clients` threads send `GET /` for `time` (bounded), on kept-alive connections reopened
+/// only after a `Connection: close` response or a close, as an HTTP client does. Returns
+/// (answered, lost): a request written on a connection the server closed without answering
+/// it is lost.
+fn keep_alive_load(port: u16, clients: usize, time: Duration) -> (usize, Vec<String>) {
+    let ok = Arc::new(AtomicUsize::new(0));
+    let lost = Arc::new(Mutex::new(Vec::new()));
+    let end = Instant::now() + time;
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (ok, lost) = (ok.clone(), lost.clone());
+            std::thread::spawn(move || {
+                let mut conn: Option<Client> = None;
+                for _ in 0..100_000 {
+                    if Instant::now() >= end {
+                        break;
+                    }
+                    let c = match conn.as_mut() {
+                        Some(c) => c,
+                        None => {
+                            let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
+                                lost.lock().unwrap().push("connect refused".to_string());
+                                continue;
+                            };
+                            s.set_read_timeout(Some(READ_TIMEOUT)).expect("timeout");
+                            conn.insert(Client { s, buf: Vec::new() })
+                        }
+                    };
+                    if c.s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+                        lost.lock().unwrap().push("write failed".to_string());
+                        conn = None;
+                        continue;
+                    }
+                    match c.next(false) {
+                        Some(r) if r.status == 200 => {
+                            ok.fetch_add(1, Ordering::SeqCst);
+                            if r.header("Connection").as_deref() == Some("close") {
+                                conn = None;
+                            }
+                        }
+                        other => {
+                            lost.lock().unwrap().push(format!("{other:?}"));
+                            conn = None;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let lost = lost.lock().unwrap().clone();
+    (ok.load(Ordering::SeqCst), lost)
+}
+
+#[test]
+fn max_requests_recycling_under_keep_alive_load_loses_no_request() {
+    let server = asgi(
+        &[
+            "-w",
+            "2",
+            "--max-requests",
+            "60",
+            "--max-requests-jitter",
+            "10",
+        ],
+        "asgi_app:app",
+    );
+    server.wait_booted(2);
+    let (ok, lost) = keep_alive_load(server.port(), 6, Duration::from_secs(4));
+    assert!(ok > 200, "only {ok} answered\n{}", server.output());
+    assert!(
+        server.worker_pids().len() > 2,
+        "no worker recycled\n{}",
+        server.output()
+    );
+    assert!(
+        lost.is_empty(),
+        "{} of {} lost: {:?}",
+        lost.len(),
+        ok + lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+#[test]
+fn a_request_sent_on_a_kept_alive_connection_while_draining_is_answered() {
+    // The race behind lost requests on a recycle: the next request on a kept-alive connection
+    // arrives just as the worker starts a graceful stop. It is answered, with
+    // Connection: close, instead of the connection being closed under it.
+    let server = asgi(&["--keep-alive", "60"], "asgi_app:app");
+    let mut kept = Client::new(&server);
+    kept.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(kept.next(false).expect("first").status, 200);
+    // A request in flight keeps the worker draining for a while.
+    let mut busy = Client::new(&server);
+    busy.send(b"GET /sleep?2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(Signal::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    kept.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = kept.next(false).expect("the request sent while draining");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Connection").as_deref(),
+        Some("close"),
+        "{}",
+        r.head
+    );
+    assert!(kept.closed_within(READ_TIMEOUT));
+    assert_eq!(busy.next(false).expect("the request in flight").status, 200);
+    let status = server.wait_exit(STOP_TIMEOUT).expect("the master exits");
+    assert!(status.success(), "{status:?}\n{}", server.output());
+}

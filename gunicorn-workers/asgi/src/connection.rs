@@ -14,7 +14,7 @@
 //! request does not wait for it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gunicorn_http::{
     BodyDecoder, ConnInfo, HttpError, ReqMeta, Request, RequestParser, Response, CONTINUE_100,
@@ -32,6 +32,9 @@ use crate::ws_conn::{refusal, upgrade_request, WsConn, EVENT_BACKLOG};
 /// Body bytes buffered for the application before reading from the socket pauses
 /// (transport.pause_reading) until it takes them.
 const BODY_HIGH_WATER: usize = 256 * 1024;
+/// How long an idle kept-alive connection stays open at most once a graceful stop began
+/// (gunicorn 27 gthread's `STOP_KEEPALIVE_LINGER`).
+const STOP_KEEPALIVE_LINGER: Duration = Duration::from_secs(2);
 /// Bytes of pipelined requests buffered while a response is in progress, before reading
 /// pauses until the connection gets to them.
 const LEFTOVER_HIGH_WATER: usize = 64 * 1024;
@@ -812,9 +815,15 @@ impl Connection {
         match st.phase {
             Phase::Head { since } => {
                 let first = st.generation == 0;
-                let limit = self.shared.head_timeout(first);
+                let mut limit = self.shared.head_timeout(first);
+                if stopping && !st.reader.started() && st.leftover.is_empty() {
+                    // Its client may be sending the next request right now: an idle
+                    // connection stays open a little while a stop drains (answered with
+                    // Connection: close), as gunicorn 27's gthread does. Closed at once, the
+                    // request in flight was lost (a dozen per recycle under keep-alive load).
+                    limit = limit.min(STOP_KEEPALIVE_LINGER);
+                }
                 now.duration_since(since) >= limit
-                    || (stopping && !st.reader.started() && st.leftover.is_empty())
             }
             Phase::WebSocket(ref ws) => ws.close_overdue(now),
             _ => false,
