@@ -1236,3 +1236,35 @@ fn a_request_sent_on_a_kept_alive_connection_while_draining_is_answered() {
     let status = server.wait_exit(STOP_TIMEOUT).expect("the master exits");
     assert!(status.success(), "{status:?}\n{}", server.output());
 }
+
+#[test]
+fn pre_request_and_post_request_run_around_each_request() {
+    let conf = support::fixtures_dir().join("asgi_hooks_conf.py");
+    let server = asgi(&["-c", conf.to_str().unwrap()], "asgi_app:app");
+    assert_eq!(server.get("/scope?x=1").status, 200);
+    assert_eq!(server.get("/error").status, 500);
+    let r = server.send(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+    );
+    assert_eq!(r.text(), "abc");
+    server
+        .wait_for("POST POST /echo", 1, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("{}", server.output()));
+    let out = server.output();
+    let hooks: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("PRE ") || l.starts_with("POST "))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            "PRE GET /scope?x=1",
+            "POST GET /scope 200 OK",
+            "PRE GET /error?",
+            "POST GET /error 500 Internal Server Error",
+            "PRE POST /echo?",
+            "POST POST /echo 200 OK",
+        ],
+        "{out}"
+    );
+}
