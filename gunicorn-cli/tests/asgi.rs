@@ -1268,3 +1268,23 @@ fn pre_request_and_post_request_run_around_each_request() {
         "{out}"
     );
 }
+
+#[test]
+fn responses_that_would_break_the_framing_are_refused_or_cut() {
+    let server = asgi(&[], "asgi_app:app");
+    // A CR LF in a header value: a 500, and no injected field.
+    let r = server.get("/inject");
+    assert_eq!(r.status, 500);
+    assert!(!String::from_utf8_lossy(&r.raw).contains("X-Injected"));
+    server
+        .wait_for("Error in ASGI application", 1, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("{}", server.output()));
+    // A body longer than its Content-Length: cut at the length, and the next response on the
+    // connection is intact.
+    let mut c = Client::new(&server);
+    c.send(b"GET /overlong HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.next(false).expect("overlong").body, b"01234");
+    let r = c.next(false).expect("the next response");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert_eq!(r.body, b"Hello, world!");
+}

@@ -101,6 +101,18 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": bytes([65 + i % 26]) * 262144,
                         "more_body": i + 1 < count})
         return
+    if path == "/inject":
+        # A header value that would split the response: refused, never written.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-a", b"v\r\nX-Injected: 1"), (b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    if path == "/overlong":
+        # More body than the Content-Length said: cut at the length.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"0123456789"})
+        return
     if path == "/pid":
         data = str(os.getpid()).encode()
         await send({"type": "http.response.start", "status": 200,
