@@ -754,3 +754,54 @@ fn error_pages_differ_in_form_only() {
     assert_eq!(a.header("Server"), Some("gunicorn"));
     assert_eq!(b.header("Server"), Some("gunicorn/asgi"));
 }
+
+#[test]
+fn proxy_protocol_headers_are_read_as_gunicorn_27_reads_them() {
+    let Some((ours, theirs, _dir)) = pair(
+        &["--proxy-protocol", "auto", "asgi_app:app"],
+        "asgi-diff-proxy",
+    ) else {
+        return;
+    };
+    let req = b"GET /scope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let v2 = {
+        let mut p = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+        p.extend_from_slice(&[9, 8, 7, 6, 5, 6, 7, 8]);
+        p.extend_from_slice(&4444u16.to_be_bytes());
+        p.extend_from_slice(&80u16.to_be_bytes());
+        p
+    };
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("v1", b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n".to_vec()),
+        (
+            "v1 over IPv6",
+            b"PROXY TCP6 2001:db8::1 2001:db8::2 1111 2222\r\n".to_vec(),
+        ),
+        ("v2", v2),
+        (
+            "v1 with a bad address",
+            b"PROXY TCP4 1.2.3 5.6.7.8 1111 2222\r\n".to_vec(),
+        ),
+    ];
+    let client = |a: &Answer| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&a.body)
+            .map_or(serde_json::Value::Null, |s| s["client"].clone())
+    };
+    for (name, header) in cases {
+        let bytes = [header.as_slice(), req].concat();
+        let (a, b) = (ask(ours.port(), &bytes), ask(theirs.port, &bytes));
+        assert_eq!(a.status, b.status, "{name}");
+        assert_eq!(client(&a), client(&b), "{name}");
+    }
+    let bytes = [b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n".as_slice(), req].concat();
+    assert_eq!(
+        client(&ask(ours.port(), &bytes)),
+        serde_json::json!(["1.2.3.4", 1111])
+    );
+    // A difference on purpose: `PROXY UNKNOWN` (a proxy that does not know the client).
+    // gunicorn 27's asgi path serves it with the socket's peer; its WSGI path refuses it with
+    // 400, and so do we (the one PROXY reader of every worker class): never more lenient.
+    let bytes = [b"PROXY UNKNOWN\r\n".as_slice(), req].concat();
+    assert_eq!(ask(ours.port(), &bytes).status, Some(400));
+    assert_eq!(ask(theirs.port, &bytes).status, Some(200));
+}
