@@ -805,3 +805,29 @@ fn proxy_protocol_headers_are_read_as_gunicorn_27_reads_them() {
     assert_eq!(ask(ours.port(), &bytes).status, Some(400));
     assert_eq!(ask(theirs.port, &bytes).status, Some(200));
 }
+
+#[test]
+fn a_proxy_header_from_a_peer_not_allowed_is_refused_by_both() {
+    let Some((ours, theirs, _dir)) = pair(
+        &[
+            "--proxy-protocol",
+            "v1",
+            "--proxy-allow-from",
+            "10.0.0.1",
+            "asgi_app:app",
+        ],
+        "asgi-diff-proxy-deny",
+    ) else {
+        return;
+    };
+    let req = b"GET /scope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let bytes = [b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n".as_slice(), req].concat();
+    // A difference on purpose, in the status only: gunicorn's WSGI path answers 403
+    // (ForbiddenProxyRequest), and so do we; gunicorn 27's asgi path answers 400.
+    let (a, b) = (ask(ours.port(), &bytes), ask(theirs.port, &bytes));
+    assert_eq!((a.status, a.closed), (Some(403), true));
+    assert_eq!(b.status, Some(400));
+    // Without a PROXY header the peer is served, by both.
+    let (a, b) = (ask(ours.port(), req), ask(theirs.port, req));
+    assert_eq!((a.status, b.status), (Some(200), Some(200)));
+}
