@@ -270,6 +270,47 @@ impl Response {
         }
     }
 
+    /// The last chunk followed by trailer fields (RFC 9112 §7.1.2), validated as header fields
+    /// are, when chunked. A response that is not chunked has nowhere to put trailers: they are
+    /// dropped (RFC 9110 §6.5.1 lets a recipient discard them anyway) and only the end of the
+    /// body is written, which is nothing. Fields that must not be trailers (framing, routing,
+    /// hop-by-hop: RFC 9110 §6.5.1) are left out.
+    pub fn finish_with_trailers(
+        &mut self,
+        trailers: &[(String, String)],
+        out: &mut Vec<u8>,
+    ) -> Result<(), HttpError> {
+        if !self.chunked {
+            return Ok(());
+        }
+        for (n, v) in trailers {
+            check_field(n, v)?;
+        }
+        out.extend_from_slice(b"0\r\n");
+        for (n, v) in trailers {
+            let lname = n.to_ascii_lowercase();
+            if DROPPED.contains(&lname.as_str())
+                || matches!(
+                    lname.as_str(),
+                    "content-length"
+                        | "content-encoding"
+                        | "content-range"
+                        | "content-type"
+                        | "host"
+                        | "trailer"
+                )
+            {
+                continue;
+            }
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            push_latin1(out, v.trim_matches([' ', '\t']));
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
     /// Body bytes sent (framing excluded): the access log's `%(B)s`.
     pub fn body_bytes_sent(&self) -> u64 {
         self.sent
@@ -427,6 +468,52 @@ mod tests {
         format!("{}<date>{}", &s[..start], &s[start + 29..])
     }
 
+    #[test]
+    fn trailers_follow_the_last_chunk() {
+        let req = ReqMeta {
+            version: (1, 1),
+            is_head: false,
+            should_close: false,
+            protocol: Protocol::Http,
+        };
+        let t = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let cases: &[(&[(&str, &str)], Result<&[u8], ()>)] = &[
+            (&[], Ok(b"0\r\n\r\n")),
+            (&[("grpc-status", "0")], Ok(b"0\r\ngrpc-status: 0\r\n\r\n")),
+            // Framing and hop-by-hop fields are not trailers.
+            (
+                &[
+                    ("Content-Length", "5"),
+                    ("Transfer-Encoding", "x"),
+                    ("X-T", " v "),
+                ],
+                Ok(b"0\r\nX-T: v\r\n\r\n"),
+            ),
+            // A value that would split the response is refused.
+            (&[("x", "a\r\nb")], Err(())),
+            (&[("bad name", "v")], Err(())),
+        ];
+        for (trailers, want) in cases {
+            let mut r = Response::new(&req, "200 OK", Vec::new()).unwrap();
+            assert!(r.is_chunked());
+            let mut out = Vec::new();
+            let got = r.finish_with_trailers(&t(trailers), &mut out).map(|()| out);
+            match want {
+                Ok(bytes) => assert_eq!(got.unwrap(), *bytes, "{trailers:?}"),
+                Err(()) => assert!(got.is_err(), "{trailers:?}"),
+            }
+        }
+        // With a Content-Length there is no chunked body to end: nothing is written.
+        let mut r = Response::new(&req, "200 OK", t(&[("Content-Length", "0")])).unwrap();
+        let mut out = Vec::new();
+        r.finish_with_trailers(&t(&[("x", "1")]), &mut out).unwrap();
+        assert!(out.is_empty());
+    }
     #[test]
     fn dates() {
         let cases = [

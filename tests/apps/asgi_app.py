@@ -59,6 +59,18 @@ async def app(scope, receive, send):
             await asyncio.sleep(0.01)
         await send({"type": "http.response.body", "body": b""})
         return
+    if path == "/trailers":
+        # The HTTP trailers extension: a chunked body, then trailer fields.
+        assert "http.response.trailers" in scope["extensions"]
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"data", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        await send({"type": "http.response.trailers", "more_trailers": True,
+                    "headers": [(b"x-checksum", b"abc")]})
+        await send({"type": "http.response.trailers",
+                    "headers": [(b"x-status", b"done"), (b"content-length", b"9")]})
+        return
     if path == "/error":
         raise RuntimeError("boom in the app")
     if path == "/sleep":

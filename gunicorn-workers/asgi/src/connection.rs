@@ -60,8 +60,17 @@ pub(crate) enum Reply {
     Started {
         resp: Box<Response>,
         unsent_head: Vec<u8>,
+        /// The app said `trailers: True` (the `http.response.trailers` extension): the last
+        /// body message is followed by `http.response.trailers` messages.
+        trailers: bool,
     },
-    /// The last body message was sent.
+    /// The last body message of a response with trailers was sent; the trailer fields
+    /// gathered so far (from `more_trailers` messages) wait for the last one.
+    Trailers {
+        resp: Box<Response>,
+        fields: Vec<(String, String)>,
+    },
+    /// The last body message (or the last trailers) was sent.
     Done,
 }
 

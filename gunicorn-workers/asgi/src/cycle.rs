@@ -69,7 +69,7 @@ impl Cycle {
                     ex.task = None;
                     let reply = match ex.reply {
                         Reply::Pending => Stage::NotStarted,
-                        Reply::Started { .. } => Stage::Started,
+                        Reply::Started { .. } | Reply::Trailers { .. } => Stage::Started,
                         Reply::Done => Stage::Done,
                     };
                     (reply, ex.disconnected)
@@ -149,6 +149,10 @@ impl Cycle {
             Some(h) => header_list(&h)?,
             None => Vec::new(),
         };
+        let trailers = match msg.get_item(intern!(py, "trailers"))? {
+            Some(t) => t.is_truthy()?,
+            None => false,
+        };
         let mut st = self.conn.lock();
         let keep_headers = self.conn.shared.wants_finished();
         let stopping = self.conn.shared.stopping() || self.conn.shared.keepalive.is_zero();
@@ -174,6 +178,7 @@ impl Cycle {
         ex.reply = Reply::Started {
             resp: Box::new(resp),
             unsent_head: head,
+            trailers,
         };
         Ok(())
     }
@@ -183,33 +188,81 @@ impl Cycle {
     fn body(&self, body: &[u8], more: bool, after: &mut After) -> PyResult<bool> {
         let mut st = self.conn.lock();
         let ex = self.current(&mut st)?;
-        let (out, finished) = match &mut ex.reply {
-            Reply::Pending => return Err(PyRuntimeError::new_err("Response not started")),
-            Reply::Done => return Err(PyRuntimeError::new_err("Response already complete")),
-            Reply::Started { resp, unsent_head } => {
-                let mut out = std::mem::take(unsent_head);
-                resp.encode_body(body, &mut out);
-                if more {
-                    (out, None)
-                } else {
-                    resp.finish(&mut out);
-                    // A body shorter than its Content-Length: the client would wait for the
-                    // rest; the connection closes instead of being reused. Not so for a
-                    // response that never has a body (HEAD, 304): its Content-Length is the
-                    // GET's, and it stays kept alive as it says.
-                    let short =
-                        !resp.discards_body() && resp.remaining_length().is_some_and(|r| r > 0);
-                    let close = resp.should_close() || short;
-                    (out, Some((resp.status, close, resp.body_bytes_sent())))
-                }
+        // Taken out and put back in its next state (a response moves from Started to
+        // Trailers or Done here).
+        let (mut resp, mut out, trailers) = match std::mem::replace(&mut ex.reply, Reply::Done) {
+            Reply::Started {
+                resp,
+                unsent_head,
+                trailers,
+            } => (resp, unsent_head, trailers),
+            other => {
+                let err = match other {
+                    Reply::Pending => "Response not started",
+                    _ => "Response already complete",
+                };
+                ex.reply = other;
+                return Err(PyRuntimeError::new_err(err));
             }
         };
+        resp.encode_body(body, &mut out);
         after.write = out;
-        if let Some((status, close, sent)) = finished {
-            self.conn.response_done(&mut st, status, close, sent, after);
+        if more {
+            ex.reply = Reply::Started {
+                resp,
+                unsent_head: Vec::new(),
+                trailers,
+            };
+            return Ok(st.write_paused);
+        }
+        if trailers {
+            // The last chunk goes out with the trailer fields.
+            ex.reply = Reply::Trailers {
+                resp,
+                fields: Vec::new(),
+            };
             return Ok(false);
         }
-        Ok(st.write_paused)
+        resp.finish(&mut after.write);
+        // A body shorter than its Content-Length: the client would wait for the rest; the
+        // connection closes instead of being reused. Not so for a response that never has a
+        // body (HEAD, 304): its Content-Length is the GET's, and it stays kept alive as it
+        // says.
+        let short = !resp.discards_body() && resp.remaining_length().is_some_and(|r| r > 0);
+        let close = resp.should_close() || short;
+        self.conn
+            .response_done(&mut st, resp.status, close, resp.body_bytes_sent(), after);
+        Ok(false)
+    }
+
+    /// `http.response.trailers` (ASGI HTTP Trailers extension): gathers the fields; the last
+    /// message writes the last chunk with them (RFC 9112 §7.1.2) and completes the response.
+    fn trailers(
+        &self,
+        fields: Vec<(String, String)>,
+        more: bool,
+        after: &mut After,
+    ) -> PyResult<()> {
+        let mut st = self.conn.lock();
+        let ex = self.current(&mut st)?;
+        let Reply::Trailers { resp, fields: kept } = &mut ex.reply else {
+            return Err(PyRuntimeError::new_err(
+                "http.response.trailers without trailers: True in http.response.start, \
+                 or before the last http.response.body",
+            ));
+        };
+        kept.extend(fields);
+        if more {
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        resp.finish_with_trailers(kept, &mut out)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let close = resp.should_close();
+        let (status, sent) = (resp.status, resp.body_bytes_sent());
+        after.write = out;
+        self.conn.response_done(&mut st, status, close, sent, after);
+        Ok(())
     }
 
     /// The current exchange of this cycle, or the error a send gets: the response is complete
@@ -364,6 +417,20 @@ impl Cycle {
             }
             "http.response.informational" => {
                 self.informational(py, msg)?;
+                Ok(Py::new(py, Ready::none())?.into_any())
+            }
+            "http.response.trailers" => {
+                let fields = match msg.get_item(intern!(py, "headers"))? {
+                    Some(h) => header_list(&h)?,
+                    None => Vec::new(),
+                };
+                let more = match msg.get_item(intern!(py, "more_trailers"))? {
+                    Some(m) => m.is_truthy()?,
+                    None => false,
+                };
+                let mut after = After::default();
+                self.trailers(fields, more, &mut after)?;
+                run(py, &self.conn, after);
                 Ok(Py::new(py, Ready::none())?.into_any())
             }
             other => Err(PyValueError::new_err(format!(

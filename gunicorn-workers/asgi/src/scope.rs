@@ -68,6 +68,12 @@ pub fn build<'py>(
     }
     if kind == ScopeType::WebSocket {
         scope.set_item(intern!(py, "subprotocols"), subprotocols(py, req)?)?;
+    } else {
+        // The extensions this server implements: HTTP trailers (`trailers: True` in
+        // http.response.start, then http.response.trailers).
+        let extensions = PyDict::new(py);
+        extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
+        scope.set_item(intern!(py, "extensions"), extensions)?;
     }
     Ok(scope)
 }
