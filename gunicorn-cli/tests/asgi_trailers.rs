@@ -1,7 +1,8 @@
-//! The ASGI HTTP trailers extension on the asgi worker: `trailers: True` in
+//! The ASGI extensions of the asgi worker: HTTP trailers (`trailers: True` in
 //! `http.response.start`, then `http.response.trailers` messages whose fields follow the last
-//! chunk (RFC 9112 §7.1.2); fields that may not be trailers are left out, and the connection
-//! stays usable for the next request.
+//! chunk, RFC 9112 §7.1.2; fields that may not be trailers are left out, and the connection
+//! stays usable for the next request) and path send (`http.response.pathsend`: a file as the
+//! body).
 
 mod support;
 
@@ -42,4 +43,23 @@ fn trailer_fields_follow_the_last_chunk() {
     );
     assert!(!text.contains("content-length: 9"), "{text}");
     assert!(text.ends_with("Hello, world!"), "{text}");
+}
+
+#[test]
+fn pathsend_sends_the_file() {
+    let server = Gunicorn::new()
+        .args(["-k", "asgi", "-w", "1"])
+        .arg("asgi_app:app")
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let want = std::fs::read(support::apps_dir().join("asgi_app.py")).unwrap();
+    let got = server.get("/pathsend");
+    assert_eq!(got.status, 200, "{}", server.output());
+    assert!(
+        got.body == want,
+        "{} of {} bytes",
+        got.body.len(),
+        want.len()
+    );
 }

@@ -71,6 +71,14 @@ async def app(scope, receive, send):
         await send({"type": "http.response.trailers",
                     "headers": [(b"x-status", b"done"), (b"content-length", b"9")]})
         return
+    if path == "/pathsend":
+        # The path send extension: this very file as the body.
+        assert "http.response.pathsend" in scope["extensions"]
+        size = os.path.getsize(__file__)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(size).encode())]})
+        await send({"type": "http.response.pathsend", "path": __file__})
+        return
     if path == "/error":
         raise RuntimeError("boom in the app")
     if path == "/sleep":

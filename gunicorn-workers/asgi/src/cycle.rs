@@ -419,6 +419,23 @@ impl Cycle {
                 self.informational(py, msg)?;
                 Ok(Py::new(py, Ready::none())?.into_any())
             }
+            "http.response.pathsend" => {
+                // The file's bytes go through this cycle's own `send`, as body messages.
+                let path = match msg.get_item(intern!(py, "path"))? {
+                    Some(p) => p,
+                    None => {
+                        return Err(PyValueError::new_err(
+                            "http.response.pathsend needs a 'path'",
+                        ))
+                    }
+                };
+                // A second handle on the same request (its state is the connection's).
+                let send = Cycle::new(py, Arc::clone(&self.conn), self.generation)?
+                    .bind(py)
+                    .getattr(intern!(py, "send"))?;
+                let refs = self.conn.shared.loop_refs()?;
+                Ok(refs.pathsend.bind(py).call1((send, path))?.unbind())
+            }
             "http.response.trailers" => {
                 let fields = match msg.get_item(intern!(py, "headers"))? {
                     Some(h) => header_list(&h)?,

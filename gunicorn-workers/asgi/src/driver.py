@@ -50,6 +50,22 @@ def asgi_interface(app):
     return "asgi3"
 
 
+# What one body message of `http.response.pathsend` carries.
+_PATHSEND_CHUNK = 256 * 1024
+
+
+async def pathsend(send, path):
+    """`http.response.pathsend` (ASGI path send extension): the file at `path` as the rest of
+    the response, in chunks through `send`, which waits while the client is slow to read."""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(_PATHSEND_CHUNK)
+            if not chunk:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def fail_app(text):
     """The ASGI form of the page `--reload` serves while the application has a SyntaxError
     (gunicorn's `make_fail_app`): 500 with the traceback; the lifespan completes."""
@@ -178,7 +194,7 @@ async def _serve(server, app, interface, listeners, lifespan_mode, backlog, stop
                 return 3
             server.log_debug("ASGI lifespan not supported by app: %s" % e)
             lifespan = None
-    server.start(loop, state)
+    server.start(loop, state, pathsend)
 
     servers = []
     for index, (fd, family) in enumerate(listeners):

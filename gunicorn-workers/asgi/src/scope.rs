@@ -70,9 +70,10 @@ pub fn build<'py>(
         scope.set_item(intern!(py, "subprotocols"), subprotocols(py, req)?)?;
     } else {
         // The extensions this server implements: HTTP trailers (`trailers: True` in
-        // http.response.start, then http.response.trailers).
+        // http.response.start, then http.response.trailers) and path send.
         let extensions = PyDict::new(py);
         extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
+        extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
         scope.set_item(intern!(py, "extensions"), extensions)?;
     }
     Ok(scope)

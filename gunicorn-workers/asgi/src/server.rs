@@ -33,12 +33,18 @@ impl AsgiServer {
 #[pymethods]
 impl AsgiServer {
     /// Binds the worker's event loop and the lifespan state, before the first connection.
-    fn start(&self, event_loop: &Bound<'_, PyAny>, state: &Bound<'_, PyDict>) -> PyResult<()> {
+    fn start(
+        &self,
+        event_loop: &Bound<'_, PyAny>,
+        state: &Bound<'_, PyDict>,
+        pathsend: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let refs = LoopRefs {
             create_future: event_loop.getattr("create_future")?.unbind(),
             create_task: event_loop.getattr("create_task")?.unbind(),
             call_later: event_loop.getattr("call_later")?.unbind(),
             call_soon: event_loop.getattr("call_soon")?.unbind(),
+            pathsend: pathsend.clone().unbind(),
         };
         self.shared.bind_loop(refs, state.clone().unbind());
         Ok(())

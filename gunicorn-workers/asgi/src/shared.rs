@@ -29,6 +29,8 @@ pub struct LoopRefs {
     pub create_task: Py<PyAny>,
     pub call_later: Py<PyAny>,
     pub call_soon: Py<PyAny>,
+    /// The driver's `pathsend(send, path)` coroutine function (`http.response.pathsend`).
+    pub pathsend: Py<PyAny>,
 }
 
 /// Settings and state of one worker, shared by its connections.
