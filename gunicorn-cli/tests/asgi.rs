@@ -1288,3 +1288,27 @@ fn responses_that_would_break_the_framing_are_refused_or_cut() {
     assert_eq!(r.status, 200, "{}", r.head);
     assert_eq!(r.body, b"Hello, world!");
 }
+
+#[test]
+fn on_a_unix_socket_the_scope_has_no_client_and_the_path_as_server() {
+    let dir = TempDir::new("asgi-unix");
+    let sock = dir.path().join("s.sock");
+    let server = Gunicorn::new()
+        .args(["-k", "asgi", "-b", &format!("unix:{}", sock.display())])
+        .arg("asgi_app:app")
+        .spawn();
+    server.wait_booted(1);
+    assert!(eventually(LOG_TIMEOUT, || sock.exists()));
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    s.set_read_timeout(Some(READ_TIMEOUT)).expect("timeout");
+    let r = support::exchange(&mut s, support::get_request("/scope").as_bytes());
+    assert_eq!(r.status, 200);
+    let scope: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    // ASGI: `client` None for a unix socket, `server` [path, None]. (gunicorn 27 gives a
+    // two-character split of the path as server.)
+    assert_eq!(scope["client"], serde_json::Value::Null);
+    assert_eq!(
+        scope["server"],
+        serde_json::json!([sock.to_str().unwrap(), null])
+    );
+}

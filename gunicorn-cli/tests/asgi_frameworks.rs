@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
 
@@ -304,5 +305,44 @@ fn a_django_project_through_its_asgi_py() {
     assert_eq!(
         json_of(&r),
         serde_json::json!({"hello": "bob", "q": "1", "script_name": "", "path": "/hello/bob/"})
+    );
+}
+
+#[test]
+fn a_starlette_file_response_arrives_whole() {
+    if !have_module("starlette") {
+        return;
+    }
+    let dir = TempDir::new("asgi-starlette-file");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    let path = dir.path().join("data.bin");
+    std::fs::write(&path, &data).expect("write the file");
+    let server = asgi_server(&[], "asgi_starlette_ws:app", &[("STARLETTE_FILE", &path)]);
+    let r = server.get("/file");
+    assert_eq!(
+        r.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&r.raw[..200.min(r.raw.len())])
+    );
+    assert_eq!(r.header("content-length"), Some("3000000"));
+    assert!(
+        r.body == data,
+        "the file arrived damaged ({} bytes)",
+        r.body.len()
+    );
+    // HEAD: the head only.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
+    s.set_read_timeout(Some(LOG_TIMEOUT)).expect("timeout");
+    s.write_all(b"HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\n"),
+        "a body after HEAD: {} bytes",
+        raw.len()
     );
 }

@@ -1,8 +1,12 @@
-"""A Starlette WebSocket echo for the asgi worker's framework tests: text and binary come
-back as they went; the text "close:CODE" closes with that code and the reason "asked"."""
+"""A Starlette app for the asgi worker's framework tests: a WebSocket echo (text and binary
+come back as they went; the text "close:CODE" closes with that code and the reason "asked"),
+and a FileResponse."""
+
+import os
 
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.responses import FileResponse
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 
@@ -29,4 +33,14 @@ async def refuse(websocket: WebSocket):
     await websocket.close()
 
 
-app = Starlette(routes=[WebSocketRoute("/ws", echo), WebSocketRoute("/refuse", refuse)])
+async def file(request):
+    """A FileResponse of $STARLETTE_FILE (sent through http.response.pathsend when the server
+    offers it)."""
+    return FileResponse(os.environ["STARLETTE_FILE"], media_type="application/octet-stream")
+
+
+app = Starlette(routes=[
+    WebSocketRoute("/ws", echo),
+    WebSocketRoute("/refuse", refuse),
+    Route("/file", file),
+])
