@@ -41,6 +41,8 @@ const LEFTOVER_HIGH_WATER: usize = 64 * 1024;
 
 /// Where a connection is.
 pub(crate) enum Phase {
+    /// Accepted past `--worker-connections`: not read until a slot frees (`registry.rs`).
+    Waiting,
     /// Waiting for (the rest of) a request head, since `since`.
     Head { since: Instant },
     /// A request is being served; its state is `Conn::exchange`.
@@ -252,6 +254,8 @@ impl Connection {
         let st = &mut *st;
         match &mut st.phase {
             Phase::Closed => {}
+            // Reading is paused; bytes that were on their way wait for the slot.
+            Phase::Waiting => st.leftover.extend_from_slice(data),
             // Pipelined bytes are still to be parsed (the protocol's `resume` comes next):
             // these come after them.
             Phase::Head { .. } if st.resume_pending => st.leftover.extend_from_slice(data),
@@ -815,6 +819,35 @@ impl Connection {
     pub(crate) fn current_request(&self) -> Option<Box<Request>> {
         let st = self.lock();
         st.exchange.as_ref().map(|e| e.req.clone())
+    }
+
+    /// Accepted past `--worker-connections`: reading pauses until [`Connection::admit`].
+    pub(crate) fn wait_for_slot(&self) -> After {
+        let mut after = After::default();
+        let mut st = self.lock();
+        st.phase = Phase::Waiting;
+        st.read_paused = true;
+        after.pause_reading = Some(true);
+        after
+    }
+
+    /// A slot freed: the connection is served from now on (its first head's time starts now).
+    pub(crate) fn admit(&self) -> After {
+        let mut after = After::default();
+        let mut st = self.lock();
+        if !matches!(st.phase, Phase::Waiting) {
+            return after;
+        }
+        st.phase = Phase::Head {
+            since: Instant::now(),
+        };
+        st.read_paused = false;
+        after.pause_reading = Some(false);
+        if !st.leftover.is_empty() {
+            st.resume_pending = true;
+            after.resume = true;
+        }
+        after
     }
 
     /// Idle for longer than `limit` (keep-alive, or the first request's head), or stopping and

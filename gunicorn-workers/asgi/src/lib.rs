@@ -259,7 +259,8 @@ impl Worker for AsgiWorker {
             app: Python::attach(|py| app.callable().clone_ref(py)),
             ctx,
         };
-        let server = AsgiServer::new(settings, interface_of(&kind));
+        let worker_connections = usize::try_from(cfg.worker_connections).unwrap_or(usize::MAX);
+        let server = AsgiServer::new(settings, interface_of(&kind), worker_connections);
         serve(&cfg, &driver, server, &listeners, &kind)
     }
 }

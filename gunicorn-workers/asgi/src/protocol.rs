@@ -16,7 +16,7 @@ use crate::apply::{cancel_later, run, run_then_start};
 use crate::connection::Connection;
 use crate::cycle::Cycle;
 use crate::effects::{After, Start};
-use crate::registry::Registry;
+use crate::registry::{Admission, Registry};
 use crate::shared::{log_app_error, Interface, Shared};
 use crate::websocket::WsCycle;
 
@@ -70,11 +70,15 @@ impl HttpProtocol {
             local,
             tls: None,
         };
-        let Some(conn) = this.registry.open(&this.shared, info) else {
+        let Some((conn, admission)) = this.registry.open(&this.shared, info) else {
             transport.call_method0(intern!(py, "close"))?;
             return Ok(());
         };
         conn.set_transport(transport.clone().unbind(), slf.clone().into_any().unbind());
+        if admission == Admission::Waiting {
+            let after = conn.wait_for_slot();
+            run(py, &conn, after);
+        }
         let _ = this.conn.set(conn);
         Ok(())
     }
@@ -103,7 +107,10 @@ impl HttpProtocol {
             return;
         };
         let (after, task) = conn.lost();
-        self.registry.close(conn.id);
+        for next in self.registry.close(conn.id) {
+            let after = next.admit();
+            run(py, &next, after);
+        }
         run(py, conn, after);
         if let Some(task) = task {
             cancel_later(py, &self.shared, task);

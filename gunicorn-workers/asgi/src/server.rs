@@ -22,10 +22,10 @@ pub struct AsgiServer {
 }
 
 impl AsgiServer {
-    pub fn new(s: Settings, interface: Interface) -> AsgiServer {
+    pub fn new(s: Settings, interface: Interface, worker_connections: usize) -> AsgiServer {
         AsgiServer {
             shared: Arc::new(Shared::new(s, interface)),
-            registry: Arc::new(Registry::default()),
+            registry: Arc::new(Registry::new(worker_connections)),
         }
     }
 }
@@ -93,6 +93,10 @@ impl AsgiServer {
     /// Closes the connections waiting for a request (graceful stop); busy ones close after
     /// their response.
     fn close_idle(&self, py: Python<'_>) {
+        for conn in self.registry.admit_all() {
+            let after = conn.admit();
+            crate::apply::run(py, &conn, after);
+        }
         self.close_idle_past(py, true);
         for conn in self.registry.open_connections() {
             let after = conn.going_away();
