@@ -127,6 +127,33 @@ def wait_ready_tls(port, proc, deadline_s=30.0):
     return False
 
 
+def cores_busy(cores=(0, 1), sample_s=0.5):
+    """The busiest of `cores` over `sample_s`, as a fraction of the time (from /proc/stat)."""
+    def ticks():
+        out = {}
+        for line in Path("/proc/stat").read_text().splitlines():
+            name = line.split()[0]
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+                v = [int(x) for x in line.split()[1:]]
+                out[name] = (sum(v), v[3] + v[4])  # total, idle + iowait
+        return out
+    a = ticks()
+    time.sleep(sample_s)
+    b = ticks()
+    return max(1 - (b[k][1] - a[k][1]) / max(b[k][0] - a[k][0], 1) for k in a)
+
+
+def wait_idle(limit, max_wait_s=120):
+    """Waits (at most `max_wait_s`) until neither core is busier than `limit` (other people's
+    builds on a shared machine); True if they were quiet."""
+    end = time.monotonic() + max_wait_s
+    while time.monotonic() < end:
+        if cores_busy() <= limit:
+            return True
+        time.sleep(2)
+    return False
+
+
 def one_round(cmd, app, duration, path, conns=50, lua="", tls=None, h2=False):
     port = free_port()
     if cmd.startswith("raw:"):
@@ -187,6 +214,9 @@ def main():
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None)
     ap.add_argument("--close", action="store_true")
     ap.add_argument("--h2", action="store_true")
+    ap.add_argument("--wait-idle", type=float, default=None, metavar="FRACTION",
+                    help="before each round, wait (up to 2 min) until cores 0 and 1 are at most "
+                         "this busy, e.g. 0.1: other work on a shared machine skews the figures")
     args = ap.parse_args()
     lua = lua_upload(args.upload == "chunked") if args.upload else ""
     if args.close:
@@ -196,6 +226,8 @@ def main():
     for r in range(args.rounds):
         order = servers if r % 2 == 0 else list(reversed(servers))
         for name, cmd in order:
+            if args.wait_idle is not None and not wait_idle(args.wait_idle):
+                print(f"round {r + 1} of {name}: the cores stayed busy", file=sys.stderr)
             results[name].append(
                 one_round(cmd, args.app, args.duration, args.path, args.conns, lua, args.tls,
                           args.h2))
@@ -205,12 +237,12 @@ def main():
     loader = "h2load -c10 -m10 (HTTP/2)" if args.h2 else f"wrk -t1 -c{args.conns}"
     print(f"app {args.app}{what}, {args.rounds} rounds of {args.duration} s, server on core 0, "
           f"{loader} on core 1; median round")
-    print("| server | req/s | CPU µs/req | p99 ms | RSS MiB | PSS MiB | rounds req/s | errors |")
+    print("| server | req/s | CPU µs/req | p99 ms | RSS MiB | PSS MiB | rounds: req/s (µs/req) | errors |")
     print("|---|---:|---:|---:|---:|---:|---|---:|")
     for name, _ in servers:
         rs = sorted(results[name], key=lambda x: x["rps"])
         med = rs[(len(rs) - 1) // 2]
-        rounds = " / ".join(f"{x['rps']:.0f}" for x in results[name])
+        rounds = " / ".join(f"{x['rps']:.0f} ({x['cpu_us']:.1f})" for x in results[name])
         errors = sum(x["errors"] for x in rs)
         print(f"| {name} | {med['rps']:.0f} | {med['cpu_us']:.1f} | {med['p99']:.2f} | "
               f"{med['rss']:.1f} | {med['pss']:.1f} | {rounds} | {errors} |")

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use gunicorn_core::log_error;
 use pyo3::prelude::*;
 
+use gunicorn_python::wsgi::Exchange;
+
 use crate::job::{close_socket, Done, PySocket, Work};
 
 /// What a turn of the event loop ended with.
@@ -95,6 +97,18 @@ pub struct Shared<B> {
     /// [`Shared::release_socket`]).
     graveyard: Mutex<Vec<PySocket>>,
     graveyard_len: AtomicUsize,
+    /// Complete responses that pool threads hold back while they run the requests queued
+    /// behind them (see `pool.rs`), for the main thread to send if that takes
+    /// [`RESCUE_DELAY`]: a slow request does not delay the quick ones answered before it.
+    held: Mutex<Held>,
+}
+
+/// See `Shared::held`.
+#[derive(Default)]
+struct Held {
+    exchanges: Vec<Exchange>,
+    /// When the oldest of them was held.
+    since: Option<Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,6 +140,34 @@ impl<B: Baton> Shared<B> {
             registry,
             graveyard: Mutex::new(Vec::new()),
             graveyard_len: AtomicUsize::new(0),
+            held: Mutex::new(Held::default()),
+        }
+    }
+
+    /// The pool thread sends `exchange`'s response itself now.
+    pub fn unhold(&self, exchange: &Exchange) {
+        let mut h = lock(&self.held);
+        h.exchanges.retain(|e| !e.same_as(exchange));
+        if h.exchanges.is_empty() {
+            h.since = None;
+        }
+    }
+
+    /// When the main thread must send the held responses, if any are held.
+    fn held_deadline(&self) -> Option<Instant> {
+        lock(&self.held).since.map(|t| t + RESCUE_DELAY)
+    }
+
+    /// Sends the held responses as far as their sockets take them without waiting (the main
+    /// thread, once they were held for [`RESCUE_DELAY`]); their pool threads send the rest.
+    fn send_held(&self) {
+        let exchanges = {
+            let mut h = lock(&self.held);
+            h.since = None;
+            std::mem::take(&mut h.exchanges)
+        };
+        for exchange in exchanges {
+            exchange.try_send_held();
         }
     }
 
@@ -332,6 +374,41 @@ impl<B: Baton> Shared<B> {
         }
     }
 
+    /// Whether a pool thread may hold a response back (see `pool.rs`): requests wait in the
+    /// queue, and the main thread does not lead (a rescue), so it watches held responses.
+    pub fn may_hold(&self) -> bool {
+        let q = lock(&self.queue);
+        !q.jobs.is_empty() && !q.main_leads
+    }
+
+    /// The next queued HTTP/1 request for a pool thread that stays busy, while it holds back
+    /// the response of the request it ran before, `holding`, which is registered here for the
+    /// main thread to watch (see `Shared::held`). None (nothing held) when no HTTP/1 request
+    /// waits or the main thread leads.
+    pub fn take_queued(&self, holding: &Exchange) -> Option<Work> {
+        let mut q = lock(&self.queue);
+        if q.main_leads || !matches!(q.jobs.front(), Some(Work::Request(_))) {
+            return None;
+        }
+        let job = q.jobs.pop_front();
+        let now = Instant::now();
+        q.since = (!q.jobs.is_empty()).then_some(now);
+        q.progress = now;
+        let first = {
+            let mut h = lock(&self.held);
+            h.exchanges.push(holding.clone());
+            let first = h.since.is_none();
+            h.since.get_or_insert(now);
+            first
+        };
+        if first && q.main_dozing {
+            // A dozing main thread must start watching.
+            q.main_dozing = false;
+            self.main_ready.notify_one();
+        }
+        job
+    }
+
     fn has_jobs(&self) -> bool {
         !lock(&self.queue).jobs.is_empty()
     }
@@ -351,6 +428,8 @@ impl<B: Baton> Shared<B> {
     /// every other pool thread is busy or asleep), or None at `until` or when the worker
     /// stops (see [`Shared::finished`]). A thread running a batch of quick requests one
     /// after the other is not rescued: it takes the baton back when the queue is empty.
+    ///
+    /// It also sends the responses held back for [`RESCUE_DELAY`] (see `Shared::held`).
     pub fn main_wait(&self, until: Instant) -> Option<Box<B>> {
         let mut q = lock(&self.queue);
         loop {
@@ -358,15 +437,29 @@ impl<B: Baton> Shared<B> {
                 return None;
             }
             let now = Instant::now();
+            let held = self.held_deadline();
+            if held.is_some_and(|t| now >= t) {
+                drop(q);
+                self.send_held();
+                q = lock(&self.queue);
+                continue;
+            }
             if q.baton.is_some() && now >= q.progress + RESCUE_DELAY {
                 q.main_leads = true;
-                return q.baton.take();
+                let baton = q.baton.take();
+                drop(q);
+                // No response is held back while the main thread leads: send those that are.
+                self.send_held();
+                return baton;
             }
             if now >= until {
                 return None;
             }
             let wake = if q.baton.is_some() {
                 (q.progress + RESCUE_DELAY).min(until)
+            } else if let Some(held) = held {
+                // A thread leads, and another holds responses back: watch those.
+                held.min(until)
             } else {
                 // A thread leads (often asleep in the poll): doze until it puts the baton
                 // down, rather than waking every millisecond to look.

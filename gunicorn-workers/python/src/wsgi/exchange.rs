@@ -18,6 +18,10 @@ use gunicorn_serve::Transport;
 /// How much raw body input is read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The largest response (head and body) that [`Exchange::hold_end`] keeps back: one that the
+/// kernel's initial TCP send buffer (16 KiB, `tcp_wmem`) takes in one non-blocking write.
+pub const HOLD_LIMIT: usize = 16 * 1024;
+
 /// Why reading the request body failed.
 #[derive(Debug)]
 pub(crate) enum BodyError {
@@ -80,6 +84,9 @@ pub(crate) struct State {
     /// The worker closes the connection as soon as the bridge returns: the last write of the
     /// response may wait in the kernel for the FIN (see [`Exchange::set_closing_after`]).
     closing_after: bool,
+    /// The worker sends a complete small response itself, a little later
+    /// ([`Exchange::hold_end`]).
+    hold_end: bool,
     /// Shared with [`Exchange`] when abortable: `head_started` follows `reply`.
     progress: Option<Arc<Progress>>,
 }
@@ -175,6 +182,7 @@ impl Exchange {
                 cooperative: false,
                 client_socket: None,
                 closing_after: false,
+                hold_end: false,
                 progress: None,
             })),
             None,
@@ -236,6 +244,65 @@ impl Exchange {
     /// response go out at once as before.
     pub fn set_closing_after(&self) {
         self.lock().closing_after = true;
+    }
+
+    /// Keeps the bytes of the response in the exchange, unsent, once it is complete (its
+    /// last write, or the write that reaches its Content-Length) and if it is at most
+    /// [`HOLD_LIMIT`] bytes in all: the worker sends them with [`Exchange::send_held`] (or
+    /// [`Exchange::try_send_held`]) after running the requests queued behind this one, so
+    /// that several responses leave together (see the gthread worker's `pool.rs`). No body
+    /// byte is held while the app may still produce another (PEP 3333: no delay between the
+    /// blocks of a response), and only plain connections hold (not TLS, not HTTP/2).
+    pub fn hold_end(&self) {
+        self.lock().hold_end = true;
+    }
+
+    /// Sends what [`Exchange::hold_end`] kept (blocking, without the GIL); Err if the client
+    /// is gone, also when an earlier [`Exchange::try_send_held`] found it gone.
+    pub fn send_held(&self) -> io::Result<()> {
+        let mut st = self.lock();
+        if st.write_failed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        st.flush()
+    }
+
+    /// Sends what [`Exchange::hold_end`] kept as far as the socket takes it now, never
+    /// waiting: for another thread than the one that holds it (the gthread worker's main
+    /// thread, when the requests run meanwhile are slow). Nothing happens while another
+    /// thread uses the exchange; what the socket does not take stays for
+    /// [`Exchange::send_held`].
+    pub fn try_send_held(&self) {
+        use nix::sys::socket::{send, MsgFlags};
+        let Ok(mut st) = self.0.try_lock() else {
+            return;
+        };
+        if st.out.is_empty() || !st.passthrough() {
+            return;
+        }
+        let Some(Wire::Http1(io)) = st.io.as_ref() else {
+            return;
+        };
+        let fd = io.as_fd().as_raw_fd();
+        let flags = MsgFlags::from_bits_retain(libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+        let mut pos = 0;
+        while pos < st.out.len() {
+            match send(fd, &st.out[pos..], flags) {
+                Ok(n) if n > 0 => pos += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Ok(_) | Err(_) => {
+                    st.write_failed = true;
+                    pos = st.out.len();
+                }
+            }
+        }
+        st.out.drain(..pos);
+    }
+
+    /// Whether `other` is this same exchange.
+    pub fn same_as(&self, other: &Exchange) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Runs socket work `f` for this exchange: without the GIL, or with it when cooperative.
@@ -510,11 +577,20 @@ impl State {
             mark_head_sent(&mut self.reply, self.progress.as_deref());
         }
         resp.encode_body(data, &mut self.out);
+        let complete = last || resp.remaining_length() == Some(0);
         if last {
             resp.finish(&mut self.out);
             if self.closing_after && !self.cooperative && self.passthrough() {
                 return self.flush_before_close();
             }
+        }
+        if complete
+            && self.hold_end
+            && self.out.len() <= HOLD_LIMIT
+            && !self.cooperative
+            && self.passthrough()
+        {
+            return Ok(());
         }
         self.flush()
     }
