@@ -1312,3 +1312,71 @@ fn on_a_unix_socket_the_scope_has_no_client_and_the_path_as_server() {
         serde_json::json!([sock.to_str().unwrap(), null])
     );
 }
+
+#[test]
+fn term_with_an_endless_stream_cuts_it_at_the_graceful_timeout_and_runs_the_shutdown() {
+    let dir = TempDir::new("asgi-forever");
+    let mark = dir.path().join("shutdown");
+    let server = Gunicorn::new()
+        .args(["-k", "asgi", "--graceful-timeout", "3", "asgi_app:app"])
+        .env("ASGI_SHUTDOWN_MARK", &mark)
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let mut c = Client::new(&server);
+    c.send(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut first = [0u8; 256];
+    let n = c.s.read(&mut first).expect("the stream starts");
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200 OK"));
+    server.signal(Signal::SIGTERM);
+    // The stream goes on during the drain, then is cut: its connection ends.
+    let mut sink = vec![0u8; 65536];
+    let cut = loop {
+        match c.s.read(&mut sink) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(cut, "the endless stream was never cut");
+    let status = server.wait_exit(STOP_TIMEOUT).expect("the master exits");
+    assert!(status.success(), "{status:?}\n{}", server.output());
+    assert!(
+        server.output().contains("graceful timeout"),
+        "{}",
+        server.output()
+    );
+    // The lifespan shutdown still ran.
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap_or_default(),
+        "shutdown\n"
+    );
+}
+
+#[test]
+fn int_stops_at_once_without_waiting_for_requests() {
+    let dir = TempDir::new("asgi-int");
+    let mark = dir.path().join("shutdown");
+    let server = Gunicorn::new()
+        .args(["-k", "asgi", "--graceful-timeout", "60", "asgi_app:app"])
+        .env("ASGI_SHUTDOWN_MARK", &mark)
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let mut c = Client::new(&server);
+    c.send(b"GET /sleep?50 HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal(Signal::SIGINT);
+    // The request in flight is dropped rather than waited for (it sleeps 50 s; the graceful
+    // timeout is 60 s): the connection ends well before either.
+    // (Read with a bound below the app's 50 s: an end of stream, not a timeout.)
+    assert!(
+        c.closed_within(Duration::from_secs(40)),
+        "the request in flight was waited for"
+    );
+    let status = server.wait_exit(STOP_TIMEOUT).expect("the master exits");
+    assert!(status.success(), "{status:?}\n{}", server.output());
+    // A quick stop skips the lifespan shutdown, as gunicorn 27's does.
+    assert!(!mark.exists());
+}

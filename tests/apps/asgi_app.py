@@ -133,6 +133,14 @@ async def app(scope, receive, send):
                     "headers": [(b"content-length", b"5")]})
         await send({"type": "http.response.body", "body": b"0123456789"})
         return
+    if path == "/forever":
+        # A stream that never ends (server-sent events): only a stop ends it.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        while True:
+            await send({"type": "http.response.body", "body": b"data: tick\n\n",
+                        "more_body": True})
+            await asyncio.sleep(0.1)
     if path == "/pid":
         data = str(os.getpid()).encode()
         await send({"type": "http.response.start", "status": 200,
