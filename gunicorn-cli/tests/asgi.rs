@@ -1331,7 +1331,11 @@ fn term_with_an_endless_stream_cuts_it_at_the_graceful_timeout_and_runs_the_shut
     server.signal(Signal::SIGTERM);
     // The stream goes on during the drain, then is cut: its connection ends.
     let mut sink = vec![0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(30);
     let cut = loop {
+        if Instant::now() > deadline {
+            break false;
+        }
         match c.s.read(&mut sink) {
             Ok(0) => break true,
             Ok(_) => continue,
