@@ -831,3 +831,67 @@ fn a_proxy_header_from_a_peer_not_allowed_is_refused_by_both() {
     let (a, b) = (ask(ours.port(), req), ask(theirs.port, req));
     assert_eq!((a.status, b.status), (Some(200), Some(200)));
 }
+
+/// Sends `head`, waits a moment, and returns the status line of what came before the body
+/// was sent ("" for nothing), then sends `body` and returns the final status.
+fn expect_exchange(port: u16, head: &[u8], body: &[u8]) -> (String, Option<u16>) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(700)))
+        .expect("timeout");
+    s.write_all(head).expect("head");
+    let mut buf = [0u8; 4096];
+    let early = match s.read(&mut buf) {
+        Ok(n) => String::from_utf8_lossy(&buf[..n])
+            .split("\r\n")
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        Err(_) => String::new(),
+    };
+    let _ = s.write_all(body);
+    s.set_read_timeout(Some(ANSWER_TIMEOUT)).expect("timeout");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let status = first_final(&rest, false)
+        .map(|(status, _, _)| status)
+        .or_else(|| early.split(' ').nth(1).and_then(|s| s.parse().ok()));
+    (early, status)
+}
+
+#[test]
+fn expect_100_continue_is_answered_alike() {
+    let Some((ours, theirs, _dir)) = pair(&["asgi_app:app"], "asgi-diff-expect") else {
+        return;
+    };
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        (
+            "HTTP/1.1, the app reads",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            b"ok",
+        ),
+        // RFC 9110 §10.1.1: an HTTP/1.0 client gets no 100 (gunicorn 25+).
+        (
+            "HTTP/1.0",
+            b"POST /echo HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+            b"ok",
+        ),
+        (
+            "the token in another case",
+            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-Continue\r\nConnection: close\r\n\r\n",
+            b"ok",
+        ),
+        // An app that answers without reading: the final response, no 100 first.
+        (
+            "the app does not read",
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            b"ok",
+        ),
+    ];
+    for (name, head, body) in cases {
+        let a = expect_exchange(ours.port(), head, body);
+        let b = expect_exchange(theirs.port, head, body);
+        assert_eq!(a, b, "{name}");
+        assert_eq!(a.1, Some(200), "{name}");
+    }
+}
