@@ -919,7 +919,7 @@ fn ws_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
 
 /// Opens a WebSocket on /ws, sends `frames`, and returns what came back as (opcode, close
 /// code or payload) for each server frame, up to the close or the answer timeout.
-fn ws_session(port: u16, frames: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
+fn ws_session(port: u16, frames: &[Vec<u8>]) -> Vec<ServerFrame> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(ANSWER_TIMEOUT)).expect("timeout");
@@ -958,8 +958,11 @@ fn ws_session(port: u16, frames: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
     parse_server_frames(&data)
 }
 
-/// The server's frames (unmasked, short): opcode and, for a close, its 2-byte code only.
-fn parse_server_frames(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
+/// A frame from the server: its opcode and payload (for a close, its 2-byte code only).
+type ServerFrame = (u8, Vec<u8>);
+
+/// The server's frames (unmasked, short).
+fn parse_server_frames(mut data: &[u8]) -> Vec<ServerFrame> {
     let mut out = Vec::new();
     while data.len() >= 2 {
         let op = data[0] & 0x0f;
@@ -989,7 +992,7 @@ fn websocket_frames_get_the_close_codes_gunicorn_27_sends() {
     };
     let close = |code: u16, rest: &[u8]| [&code.to_be_bytes()[..], rest].concat();
     let m = |first: u8, payload: &[u8]| ws_frame(first, payload, true);
-    let cases: Vec<(&str, Vec<Vec<u8>>, Vec<(u8, Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Vec<Vec<u8>>, Vec<ServerFrame>)> = vec![
         (
             "text echoed",
             vec![m(0x81, b"hi")],
