@@ -961,6 +961,9 @@ fn ws_session(port: u16, frames: &[Vec<u8>]) -> Vec<ServerFrame> {
 /// A frame from the server: its opcode and payload (for a close, its 2-byte code only).
 type ServerFrame = (u8, Vec<u8>);
 
+/// A name, the client frames sent, the server frames expected.
+type FrameCase = (&'static str, Vec<Vec<u8>>, Vec<ServerFrame>);
+
 /// The server's frames (unmasked, short).
 fn parse_server_frames(mut data: &[u8]) -> Vec<ServerFrame> {
     let mut out = Vec::new();
@@ -992,7 +995,7 @@ fn websocket_frames_get_the_close_codes_gunicorn_27_sends() {
     };
     let close = |code: u16, rest: &[u8]| [&code.to_be_bytes()[..], rest].concat();
     let m = |first: u8, payload: &[u8]| ws_frame(first, payload, true);
-    let cases: Vec<(&str, Vec<Vec<u8>>, Vec<ServerFrame>)> = vec![
+    let cases: Vec<FrameCase> = vec![
         (
             "text echoed",
             vec![m(0x81, b"hi")],
