@@ -1388,3 +1388,35 @@ fn int_stops_at_once_without_waiting_for_requests() {
     // A quick stop skips the lifespan shutdown, as gunicorn 27's does.
     assert!(!mark.exists());
 }
+
+#[test]
+fn a_config_file_naming_the_uvicorn_class_with_preload_serves() {
+    // The usual FastAPI deployment: gunicorn.conf.py with uvicorn's class, several workers,
+    // and --preload (the app imported in the master, each worker making its own loop).
+    let dir = TempDir::new("asgi-conf");
+    let conf = dir.write(
+        "gunicorn.conf.py",
+        "worker_class = \"uvicorn.workers.UvicornWorker\"\nworkers = 2\npreload_app = True\n",
+    );
+    let server = Gunicorn::new()
+        .args(["-c", conf.to_str().unwrap(), "asgi_app:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(2);
+    server
+        .wait_for("is served by the native asgi worker", 2, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("{}", server.output()));
+    let scope = scope_of(&server, &support::get_request("/scope"));
+    assert_eq!(scope["state"]["started"], "yes");
+    // Every answer comes from one of the two workers.
+    let workers: Vec<String> = server.worker_pids().iter().map(|p| p.to_string()).collect();
+    for _ in 0..10 {
+        let r = server.get("/pid");
+        assert_eq!(r.status, 200);
+        assert!(
+            workers.contains(&r.text()),
+            "{} not in {workers:?}",
+            r.text()
+        );
+    }
+}
