@@ -347,6 +347,17 @@ fn http_cases() -> Vec<Case> {
             &post("Transfer-Encoding:\tchunked\r\n", b"0\r\n\r\n"),
         ),
         case("app raises", b"GET /error HTTP/1.1\r\nHost: a\r\n\r\n"),
+        // HTTP/2 is not served on this port by default: its preface is a bad request, an
+        // h2c upgrade is ignored and the request served as HTTP/1.1, by both.
+        case(
+            "HTTP/2 preface",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+        ),
+        case(
+            "h2c upgrade",
+            b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        ),
         // Malformed heads.
         case("bare LF", b"GET / HTTP/1.1\nHost: a\n\n"),
         case("bad method byte", b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n"),
