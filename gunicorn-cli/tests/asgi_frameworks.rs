@@ -346,3 +346,25 @@ fn a_starlette_file_response_arrives_whole() {
         raw.len()
     );
 }
+
+#[test]
+fn many_websockets_at_once_echo_every_message() {
+    if !have_module("websockets") {
+        return;
+    }
+    // 20 connections at once, 200 messages each (text and binary, up to 5 kB), in bursts:
+    // every message comes back whole and in order, on the plain app and on Starlette.
+    for (app, path) in [("asgi_app:app", "/ws"), ("asgi_starlette_ws:app", "/ws")] {
+        if app.starts_with("asgi_starlette") && !have_module("starlette") {
+            continue;
+        }
+        let server = asgi_server(&[], app, &[]);
+        let got = ws_client(server.port(), &["many", path, "20", "200"]);
+        assert_eq!(
+            got,
+            serde_json::json!({"echoed": 4000, "errors": []}),
+            "{app}\n{}",
+            server.output()
+        );
+    }
+}
