@@ -1420,3 +1420,24 @@ fn a_config_file_naming_the_uvicorn_class_with_preload_serves() {
         );
     }
 }
+
+#[test]
+fn one_worker_serves_many_requests_at_once() {
+    // 50 requests that each wait until all 50 are in: they all get 200 only if one worker
+    // (one event loop) holds them at the same time.
+    let server = asgi(&[], "asgi_app:app");
+    let port = server.port();
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            std::thread::spawn(move || {
+                support::send_to(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    support::get_request("/barrier?50").as_bytes(),
+                )
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+}

@@ -6,6 +6,8 @@ import os
 import time
 
 STARTED = {"lifespan": False}
+# /barrier?N: requests waiting until N are in at once (one event loop serves them all).
+BARRIER = {"count": 0, "event": None}
 
 
 async def app(scope, receive, send):
@@ -141,6 +143,25 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": b"data: tick\n\n",
                         "more_body": True})
             await asyncio.sleep(0.1)
+    if path == "/barrier":
+        # 200 once N requests are in here at the same time, 504 if they never are (10 s).
+        need = int(scope["query_string"] or b"2")
+        if BARRIER["event"] is None or BARRIER["event"].is_set():
+            BARRIER["event"] = asyncio.Event()
+            BARRIER["count"] = 0
+        event = BARRIER["event"]
+        BARRIER["count"] += 1
+        if BARRIER["count"] >= need:
+            event.set()
+        try:
+            await asyncio.wait_for(event.wait(), 10)
+            status = 200
+        except asyncio.TimeoutError:
+            status = 504
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+        return
     if path == "/pid":
         data = str(os.getpid()).encode()
         await send({"type": "http.response.start", "status": 200,
