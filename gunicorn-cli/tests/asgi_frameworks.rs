@@ -368,3 +368,38 @@ fn many_websockets_at_once_echo_every_message() {
         );
     }
 }
+
+#[test]
+fn a_fastapi_event_stream_ends_when_its_client_leaves() {
+    if !have_module("fastapi") {
+        return;
+    }
+    let dir = TempDir::new("asgi-fastapi-sse");
+    let mark = dir.path().join("closed");
+    let server = asgi_server(
+        &[],
+        "asgi_fastapi_app:app",
+        &[("FASTAPI_STREAM_MARK", &mark)],
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
+    s.set_read_timeout(Some(LOG_TIMEOUT)).expect("timeout");
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while got.windows(10).filter(|w| w == b"data: tick").count() < 3 {
+        let n = s.read(&mut chunk).expect("the stream");
+        assert!(n > 0, "the stream ended");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert!(!mark.exists());
+    drop(s);
+    // The next send fails (the client is gone), Starlette stops the generator, its cleanup
+    // runs: the stream does not go on for ever.
+    assert!(
+        eventually(LOG_TIMEOUT, || mark.exists()),
+        "the stream outlived its client\n{}",
+        server.output()
+    );
+    assert_eq!(server.get("/").status, 200);
+}

@@ -54,6 +54,24 @@ async def stream(n: int = 5):
     return StreamingResponse(lines(), media_type="text/plain")
 
 
+@app.get("/events")
+async def events():
+    """An endless event stream; its generator's cleanup leaves a mark when the client goes."""
+
+    async def ticks():
+        try:
+            while True:
+                yield "data: tick\n\n"
+                await asyncio.sleep(0.05)
+        finally:
+            mark = os.environ.get("FASTAPI_STREAM_MARK")
+            if mark:
+                with open(mark, "w") as f:
+                    f.write("closed\n")
+
+    return StreamingResponse(ticks(), media_type="text/event-stream")
+
+
 async def after_response(go: str, mark: str):
     """Runs after the response went out: waits (bounded) until the test says go, then
     leaves a mark, so the test sees the response come before the task ends."""
