@@ -377,7 +377,7 @@ fn a_fastapi_event_stream_ends_when_its_client_leaves() {
     let dir = TempDir::new("asgi-fastapi-sse");
     let mark = dir.path().join("closed");
     let server = asgi_server(
-        &[],
+        &["--log-level", "debug"],
         "asgi_fastapi_app:app",
         &[("FASTAPI_STREAM_MARK", &mark)],
     );
@@ -394,8 +394,12 @@ fn a_fastapi_event_stream_ends_when_its_client_leaves() {
     }
     assert!(!mark.exists());
     drop(s);
-    // The next send fails (the client is gone), Starlette stops the generator, its cleanup
-    // runs: the stream does not go on for ever.
+    // The next send fails (the client is gone: an OSError, ASGI 2.4), Starlette ends the
+    // response with ClientDisconnect, and the generator's cleanup runs (once the finished
+    // task is released): the stream does not go on for ever.
+    server
+        .wait_for("ClientDisconnect", 1, LOG_TIMEOUT)
+        .unwrap_or_else(|| panic!("no send failed\n{}", server.output()));
     assert!(
         eventually(LOG_TIMEOUT, || mark.exists()),
         "the stream outlived its client\n{}",
