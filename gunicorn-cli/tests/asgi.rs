@@ -1441,3 +1441,33 @@ fn one_worker_serves_many_requests_at_once() {
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
 }
+
+#[test]
+fn request_body_pieces_reach_the_app_as_they_arrive() {
+    // A chunked upload answered piece by piece (more_body): the client sends a chunk only
+    // after the previous one came back, so a server that waited for the whole body before
+    // handing it to the app would stall here.
+    let server = asgi(&[], "asgi_app:app");
+    let mut c = Client::new(&server);
+    c.send(b"POST /duplex HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let mut echoed = Vec::new();
+    for word in ["alpha", "beta", "gamma"] {
+        c.send(format!("{:x}\r\n{word}\r\n", word.len()).as_bytes());
+        let want = [echoed.as_slice(), word.as_bytes()].concat();
+        // Read until this piece came back (chunk framing and all).
+        let deadline = Instant::now() + READ_TIMEOUT;
+        while !String::from_utf8_lossy(&c.buf).contains(word) {
+            assert!(Instant::now() < deadline, "{word} never came back");
+            let mut chunk = [0u8; 4096];
+            let n = c.s.read(&mut chunk).expect("the response streams");
+            assert!(n > 0, "closed before {word}");
+            c.buf.extend_from_slice(&chunk[..n]);
+        }
+        echoed = want;
+    }
+    c.send(b"0\r\n\r\n");
+    // The whole response, as the keep-alive client reads it.
+    let r = c.next(false).expect("the complete response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, echoed);
+}

@@ -162,6 +162,21 @@ async def app(scope, receive, send):
                     "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
         return
+    if path == "/duplex":
+        # Each piece of the request body goes back as a chunk as soon as it arrives.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            if msg.get("body"):
+                await send({"type": "http.response.body", "body": msg["body"],
+                            "more_body": True})
+            if not msg.get("more_body"):
+                break
+        await send({"type": "http.response.body", "body": b""})
+        return
     if path == "/pid":
         data = str(os.getpid()).encode()
         await send({"type": "http.response.start", "status": 200,
