@@ -1471,3 +1471,18 @@ fn request_body_pieces_reach_the_app_as_they_arrive() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, echoed);
 }
+
+#[test]
+fn an_awaiting_request_longer_than_the_timeout_does_not_kill_the_worker() {
+    // The heartbeat runs on the loop: a request that awaits (asyncio.sleep) past --timeout is
+    // no blocked loop, and is answered by the same worker.
+    let server = asgi(&["--timeout", "2"], "asgi_app:app");
+    let r = server.get("/sleep?4");
+    assert_eq!(r.status, 200);
+    assert!(
+        !server.output().contains("WORKER TIMEOUT"),
+        "{}",
+        server.output()
+    );
+    assert_eq!(server.worker_pids().len(), 1, "{}", server.output());
+}
