@@ -1,13 +1,24 @@
 //! End-to-end tests of the asgi worker (`-k asgi`) through the real binary, with the plain
-//! ASGI fixture `tests/apps/asgi_app.py`: keep-alive and pipelining, the scope, request bodies
-//! (Content-Length, chunked, 1 MiB, `Expect: 100-continue`), streaming and HEAD responses, app
-//! errors, malformed requests, `http.disconnect`, 103 Early Hints, the access log line (the
-//! same as the WSGI workers' for the same request), the uvicorn class names, a WSGI app
-//! refused at boot, lifespan, both event loops, max_requests, graceful TERM under load, a
-//! blocked loop killed at --timeout, and the keep-alive timeout.
+//! ASGI fixture `tests/apps/asgi_app.py`:
 //!
-//! Frameworks (FastAPI, Starlette WebSockets, Django) are in `asgi_frameworks.rs`; the same
-//! requests against gunicorn 27's own `-k asgi` in `asgi_differential.rs`.
+//! - HTTP: keep-alive and pipelining (thousands at once), the scope (TCP and unix socket),
+//!   request bodies (Content-Length, chunked, 1 MiB, pieces as they arrive,
+//!   `Expect: 100-continue`), streaming, HEAD and 16 MiB responses, many requests at once on
+//!   one worker, 103 Early Hints, framing the app cannot break, the access log line (the same
+//!   as the WSGI workers') and the request hooks;
+//! - bad input: app errors and no response (500), malformed requests (the WSGI workers'
+//!   answers), a WSGI app refused at boot (exit 4), an early response to an upload (a clean
+//!   close, not a reset);
+//! - the client leaving: `http.disconnect`, the disconnect grace period;
+//! - the process: the uvicorn class names and a gunicorn.conf.py with preload, lifespan
+//!   (state, shutdown, off, failing: exit 3), asyncio and uvloop, max_requests (and no request
+//!   lost under keep-alive load), TERM under load, with an endless stream and with a
+//!   WebSocket (1001), INT, a blocked loop killed at --timeout (and an awaiting request not),
+//!   the keep-alive timeout.
+//!
+//! Frameworks (FastAPI, Starlette, Django, the `websockets` client) are in
+//! `asgi_frameworks.rs`; the same requests against gunicorn 27's own `-k asgi` in
+//! `asgi_differential.rs`.
 
 mod support;
 

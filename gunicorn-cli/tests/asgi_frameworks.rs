@@ -1,8 +1,11 @@
 //! The asgi worker under the frameworks people deploy it with: FastAPI (JSON, path and query
-//! parameters, a form with a file upload, StreamingResponse, BackgroundTasks), a Starlette
-//! WebSocket echo driven by the `websockets` client (text, binary, fragmented messages, ping,
-//! close codes, a message over --websocket-max-message-size), and a Django project through its
-//! `asgi.py`. Each test skips with a note when its library is not in the test Python.
+//! parameters, a form with a file upload, StreamingResponse, BackgroundTasks, an event stream
+//! whose client leaves), Starlette (a WebSocket echo, a FileResponse through pathsend), the
+//! `websockets` client against Starlette and a plain ASGI app (text, binary, fragmented
+//! messages, ping, close codes, a message over --websocket-max-message-size, app errors
+//! before and after accepting, the websocket scope, 20 connections at once), and a Django
+//! project through its `asgi.py`. Each test skips with a note when its library is not in the
+//! test Python.
 
 mod support;
 
