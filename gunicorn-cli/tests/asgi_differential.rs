@@ -369,6 +369,22 @@ fn http_cases() -> Vec<Case> {
         case("HTTP/1.2", b"GET / HTTP/1.2\r\nHost: a\r\n\r\n"),
         case("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
         case("HTTP/1.x", b"GET / HTTP/1.x\r\nHost: a\r\n\r\n"),
+        case(
+            "byte above 0x7F in the query",
+            b"GET /a?q=\xe9 HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
+        case(
+            "byte above 0x7F in the path",
+            b"GET /\xe9 HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
+        case(
+            "space in the target",
+            b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
+        case(
+            "tab in the target",
+            b"GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n",
+        ),
         case("field without colon", b"GET / HTTP/1.1\r\nHost a\r\n\r\n"),
         case("space before colon", b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"),
         case(
