@@ -379,8 +379,14 @@ fn a_fastapi_event_stream_ends_when_its_client_leaves() {
     }
     let dir = TempDir::new("asgi-fastapi-sse");
     let mark = dir.path().join("closed");
+    // A grace period longer than the test's wait: the stream's end must not hang on it.
     let server = asgi_server(
-        &["--log-level", "debug"],
+        &[
+            "--log-level",
+            "debug",
+            "--asgi-disconnect-grace-period",
+            "60",
+        ],
         "asgi_fastapi_app:app",
         &[("FASTAPI_STREAM_MARK", &mark)],
     );
@@ -398,8 +404,8 @@ fn a_fastapi_event_stream_ends_when_its_client_leaves() {
     assert!(!mark.exists());
     drop(s);
     // The next send fails (the client is gone: an OSError, ASGI 2.4), Starlette ends the
-    // response with ClientDisconnect, and the generator's cleanup runs (once the finished
-    // task is released): the stream does not go on for ever.
+    // response with ClientDisconnect, and the generator's cleanup runs once the finished
+    // task is released (not held by the grace period's timer): the stream does not go on.
     server
         .wait_for("ClientDisconnect", 1, LOG_TIMEOUT)
         .unwrap_or_else(|| panic!("no send failed\n{}", server.output()));

@@ -117,8 +117,33 @@ pub(crate) fn cancel_later(py: Python<'_>, shared: &Shared, task: Py<PyAny>) {
             .bind(py)
             .call1((shared.disconnect_grace, cancel))
     });
-    if scheduled.is_err() {
+    let released = scheduled.and_then(|handle| {
+        let timer = Py::new(
+            py,
+            GraceTimer {
+                handle: handle.unbind(),
+            },
+        )?;
+        task.call_method1(intern!(py, "add_done_callback"), (timer,))
+    });
+    if released.is_err() {
         let _ = task.call_method0(intern!(py, "cancel"));
+    }
+}
+
+/// The done callback of a task waiting out its disconnect grace period: a task that ends
+/// first cancels its timer, which held it (through `task.cancel`) and so everything the task
+/// references, such as an async generator whose cleanup only runs once it is released, for
+/// the rest of the period.
+#[pyclass(module = "gunicorn_asgi", name = "GraceTimer", frozen)]
+struct GraceTimer {
+    handle: Py<PyAny>,
+}
+
+#[pymethods]
+impl GraceTimer {
+    fn __call__(&self, py: Python<'_>, _task: &Bound<'_, PyAny>) {
+        let _ = self.handle.bind(py).call_method0(intern!(py, "cancel"));
     }
 }
 
