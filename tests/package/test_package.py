@@ -114,7 +114,7 @@ def test_asgi_worker_serves_from_the_package(venv, serve, worker_class):
         assert (status, body) == (200, b"Hello, world!"), server.output()
     status, _, body = http_get(server.port, "/scope")
     assert status == 200 and b'"started": "yes"' in body, body
-    assert "Using worker: asgi" in server.output()
+    assert "Using worker: %s" % worker_class in server.output()
     assert server.stop() == 0, server.output()
 
 

@@ -169,6 +169,19 @@ impl SlotState {
 }
 
 /// The addresses each worker binds itself: the TCP ones when `reuse_port` is on, else none.
+/// The worker class as gunicorn's `Using worker:` line names it (its `worker_class_str`): as
+/// the user gave it (`uvicorn.workers.UvicornWorker`, `egg:gunicorn#gevent`), except that the
+/// sync worker with more than one thread is `gthread`.
+fn worker_class_str(cfg: &Config) -> String {
+    let uri = cfg.worker_class.as_str();
+    let sync = uri == "sync" || uri.ends_with("SyncWorker");
+    if sync && cfg.threads > 1 {
+        "gthread".into()
+    } else {
+        uri.into()
+    }
+}
+
 fn per_worker_addrs(cfg: &Config, addrs: Vec<BindAddr>) -> Vec<BindAddr> {
     if !cfg.reuse_port {
         return Vec::new();
@@ -411,7 +424,7 @@ impl Arbiter {
             self.listener_urls().join(","),
             self.pid
         );
-        log_info!("Using worker: {}", self.class.name);
+        log_info!("Using worker: {}", worker_class_str(&self.cfg));
         self.spawn_sidecars(false);
         if let Err(e) = process::sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted") {
             log_debug!("Exception while invoking sd_notify(): {e}");
@@ -897,8 +910,32 @@ impl Arbiter {
 
 #[cfg(test)]
 mod tests {
+    use super::worker_class_str;
     use super::SlotState::{self, *};
 
+    #[test]
+    fn using_worker_names_the_class_as_given() {
+        let cases = [
+            ("sync", 1, "sync"),
+            ("sync", 4, "gthread"),
+            ("gunicorn.workers.sync.SyncWorker", 2, "gthread"),
+            ("gthread", 4, "gthread"),
+            (
+                "uvicorn.workers.UvicornWorker",
+                1,
+                "uvicorn.workers.UvicornWorker",
+            ),
+            ("egg:gunicorn#gevent", 1, "egg:gunicorn#gevent"),
+        ];
+        for (class, threads, want) in cases {
+            let cfg = crate::Config {
+                worker_class: class.into(),
+                threads,
+                ..crate::Config::default()
+            };
+            assert_eq!(worker_class_str(&cfg), want, "{class} x{threads}");
+        }
+    }
     #[test]
     fn slot_states() {
         // (state, after abort, after retire, after HUP keeps it, counted as retiring)
