@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::connection::{Connection, Phase};
 use crate::effects::{After, Finished, Inbound, Resolution, Start};
@@ -195,16 +196,25 @@ pub(crate) fn message(py: Python<'_>, res: Resolution) -> PyResult<Py<PyAny>> {
     }
 }
 
+/// An ASGI message sent by the app: the dict and its `type`.
+pub(crate) fn message_type<'a, 'py>(
+    message: &'a Bound<'py, PyAny>,
+) -> PyResult<(&'a Bound<'py, PyDict>, String)> {
+    let py = message.py();
+    let msg = message
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
+    let kind = match msg.get_item(intern!(py, "type"))? {
+        Some(k) => k.cast::<PyString>()?.to_str()?.to_owned(),
+        None => return Err(PyValueError::new_err("an ASGI message needs a 'type'")),
+    };
+    Ok((msg, kind))
+}
+
 /// Waits for the transport to drain: a Future that `resume_writing` (or the disconnect)
 /// resolves.
 pub(crate) fn drain_future(py: Python<'_>, conn: &Connection) -> PyResult<Py<PyAny>> {
-    let fut = conn
-        .shared
-        .loop_refs()?
-        .create_future
-        .bind(py)
-        .call0()?
-        .unbind();
+    let fut = conn.shared.new_future(py)?;
     let mut st = conn.lock();
     if st.write_paused && !matches!(st.phase, Phase::Closed) {
         st.drain_waiters.push(fut.clone_ref(py));

@@ -580,16 +580,8 @@ impl Connection {
             && !self.shared.stopping()
             && !self.shared.keepalive.is_zero();
         if self.shared.wants_finished() {
-            after.finished = Some(Finished {
-                req: ex.req.clone(),
-                info: st.info.clone(),
-                proxy: st.reader.proxy_info().cloned(),
-                status,
-                headers: std::mem::take(&mut ex.response_headers),
-                sent,
-                duration: ex.started.elapsed(),
-                hook_req: ex.hook_req.take(),
-            });
+            let headers = std::mem::take(&mut ex.response_headers);
+            after.finished = Some(finished(ex, &st.info, &st.reader, status, headers, sent));
         }
         if let Some(w) = ex.receive_waiter.take() {
             after.resolve.push((w, Resolution::Disconnect));
@@ -671,16 +663,7 @@ impl Connection {
         if let Some(ex) = st.exchange.as_mut() {
             ex.reply = Reply::Done;
             if self.shared.wants_finished() {
-                after.finished = Some(Finished {
-                    req: ex.req.clone(),
-                    info: st.info.clone(),
-                    proxy: st.reader.proxy_info().cloned(),
-                    status,
-                    headers: Vec::new(),
-                    sent,
-                    duration: ex.started.elapsed(),
-                    hook_req: ex.hook_req.take(),
-                });
+                after.finished = Some(finished(ex, &st.info, &st.reader, status, Vec::new(), sent));
             }
         }
     }
@@ -870,6 +853,27 @@ impl Connection {
             Phase::WebSocket(ref ws) => ws.close_overdue(now),
             _ => false,
         }
+    }
+}
+
+/// The record of a finished response (access log, post_request), made under the lock.
+fn finished(
+    ex: &mut Exchange,
+    info: &ConnInfo,
+    reader: &HeadReader,
+    status: u16,
+    headers: Vec<(String, String)>,
+    sent: u64,
+) -> Finished {
+    Finished {
+        req: ex.req.clone(),
+        info: info.clone(),
+        proxy: reader.proxy_info().cloned(),
+        status,
+        headers,
+        sent,
+        duration: ex.started.elapsed(),
+        hook_req: ex.hook_req.take(),
     }
 }
 

@@ -16,7 +16,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 
-use crate::apply::{drain_future, message, resolve, run};
+use crate::apply::{drain_future, message, message_type, resolve, run};
 use crate::connection::{Connection, Phase, Reply};
 use crate::effects::{After, Resolution};
 use crate::ready::Ready;
@@ -371,14 +371,7 @@ impl Cycle {
             let value = message(py, res)?;
             return Ok(Py::new(py, Ready::with(value))?.into_any());
         }
-        let fut = self
-            .conn
-            .shared
-            .loop_refs()?
-            .create_future
-            .bind(py)
-            .call0()?
-            .unbind();
+        let fut = self.conn.shared.new_future(py)?;
         if let Some(fut) = self.conn.wait_receive(self.generation, fut.clone_ref(py)) {
             resolve(py, &fut, Resolution::Disconnect);
         }
@@ -387,14 +380,7 @@ impl Cycle {
 
     /// `await send(message)`.
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let msg = message
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
-        let kind = match msg.get_item(intern!(py, "type"))? {
-            Some(k) => k,
-            None => return Err(PyValueError::new_err("an ASGI message needs a 'type'")),
-        };
-        let kind = kind.cast::<PyString>()?.to_str()?.to_owned();
+        let (msg, kind) = message_type(message)?;
         match kind.as_str() {
             "http.response.start" => {
                 self.start_response(py, msg)?;

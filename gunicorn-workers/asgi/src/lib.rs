@@ -26,14 +26,13 @@ mod websocket;
 mod ws_conn;
 
 use std::ffi::CString;
-use std::os::fd::{IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use gunicorn_core::config::SettingType;
 use gunicorn_core::{
-    log_info, log_warning, register_worker, BuildError, Config, Listener, LocalAddr, Worker,
-    WorkerClass, WorkerContext, WorkerError,
+    log_info, log_warning, register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext,
+    WorkerError,
 };
 use gunicorn_python::ensure_initialized;
 use pyo3::prelude::*;
@@ -84,36 +83,6 @@ fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
         max_requests: gunicorn_core::worker::max_requests(cfg),
         tls,
     }))
-}
-
-/// A listener handed to Python: its descriptor (a Python socket object owns it from then on)
-/// and address family.
-struct HandedListener {
-    fd: i32,
-    family: i32,
-}
-
-fn hand_over(listener: Listener) -> Result<(HandedListener, gunicorn_http::Local), WorkerError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| WorkerError::Boot(e.to_string()))?;
-    let family = match &addr {
-        LocalAddr::Tcp(a) if a.is_ipv4() => libc::AF_INET,
-        LocalAddr::Tcp(_) => libc::AF_INET6,
-        LocalAddr::Unix(_) => libc::AF_UNIX,
-    };
-    let local = gunicorn_serve::addr::local(addr);
-    let fd: OwnedFd = match listener {
-        Listener::Tcp(l) => l.into(),
-        Listener::Unix { listener, .. } => listener.into(),
-    };
-    Ok((
-        HandedListener {
-            fd: fd.into_raw_fd(),
-            family,
-        },
-        local,
-    ))
 }
 
 /// Turns the driver's answer about the app into how it is called, or the boot error.
@@ -177,7 +146,7 @@ fn serve(
     cfg: &Config,
     driver: &Py<PyModule>,
     server: AsgiServer,
-    listeners: &[HandedListener],
+    listeners: &[gunicorn_python::worker_boot::HandedListener],
     kind: &str,
 ) -> Result<(), WorkerError> {
     let loop_name = cfg.asgi_loop.render();
@@ -239,9 +208,9 @@ impl Worker for AsgiWorker {
         let mut listeners = Vec::new();
         let mut locals = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
-            let (handed, local) = hand_over(l)?;
+            let handed = gunicorn_python::worker_boot::hand_over(l)?;
+            locals.push(handed.local.clone());
             listeners.push(handed);
-            locals.push(local);
         }
         let settings = Settings {
             http,

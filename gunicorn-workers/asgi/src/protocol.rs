@@ -7,7 +7,6 @@
 use std::sync::{Arc, OnceLock};
 
 use gunicorn_http::{ConnInfo, Peer};
-use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -58,7 +57,7 @@ impl HttpProtocol {
             .call_method1(intern!(py, "get_extra_info"), (intern!(py, "socket"),))
             .and_then(|s| s.call_method0(intern!(py, "fileno")))
             .and_then(|fd| fd.extract::<i32>())
-            .map_or(Peer::Unix, peer_of);
+            .map_or(Peer::Unix, gunicorn_serve::addr::peer_of_socket);
         let local = this
             .shared
             .locals
@@ -188,19 +187,4 @@ fn pre_request(py: Python<'_>, conn: &Connection) -> PyResult<Py<PyAny>> {
         Some(req) => Ok(gunicorn_python::server_hooks::pre_request(py, &req)?.unbind()),
         None => Ok(py.None()),
     }
-}
-
-/// The peer of a connected socket as the scope reports it: unix-domain peers (and a socket
-/// whose peer is already gone) have no address.
-fn peer_of(fd: i32) -> Peer {
-    let Ok(addr) = getpeername::<SockaddrStorage>(fd) else {
-        return Peer::Unix;
-    };
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Peer::Tcp(std::net::SocketAddr::V4((*v4).into()));
-    }
-    if let Some(v6) = addr.as_sockaddr_in6() {
-        return Peer::Tcp(std::net::SocketAddr::V6((*v6).into()));
-    }
-    Peer::Unix
 }

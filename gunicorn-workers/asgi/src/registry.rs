@@ -33,6 +33,29 @@ struct Slots {
     served: usize,
 }
 
+impl Slots {
+    /// Serves waiting connections, oldest first, while fewer than `limit` are served; returns
+    /// them (the caller lets them read).
+    fn admit_while_under(&mut self, limit: usize) -> Vec<Arc<Connection>> {
+        let mut admitted = Vec::new();
+        while self.served < limit {
+            let Some(next) = self.waiting.pop_front() else {
+                break;
+            };
+            let Some(entry) = self.all.get_mut(&next) else {
+                continue;
+            };
+            let Some(conn) = entry.0.upgrade() else {
+                continue;
+            };
+            entry.1 = true;
+            self.served += 1;
+            admitted.push(conn);
+        }
+        admitted
+    }
+}
+
 /// Whether a new connection is served now or waits for a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
@@ -95,42 +118,14 @@ impl Registry {
             Some((_, false)) => slots.waiting.retain(|w| *w != id),
             None => {}
         }
-        let mut admitted = Vec::new();
-        while slots.served < self.limit {
-            let Some(next) = slots.waiting.pop_front() else {
-                break;
-            };
-            let Some(entry) = slots.all.get_mut(&next) else {
-                continue;
-            };
-            let Some(conn) = entry.0.upgrade() else {
-                continue;
-            };
-            entry.1 = true;
-            slots.served += 1;
-            admitted.push(conn);
-        }
-        admitted
+        slots.admit_while_under(self.limit)
     }
 
     /// A graceful stop: every waiting connection is served now (its request answered with
     /// `Connection: close`) rather than dropped with the worker, past the limit for the time
     /// the stop takes.
     pub(crate) fn admit_all(&self) -> Vec<Arc<Connection>> {
-        let mut slots = self.slots();
-        let mut admitted = Vec::new();
-        while let Some(next) = slots.waiting.pop_front() {
-            let Some(entry) = slots.all.get_mut(&next) else {
-                continue;
-            };
-            let Some(conn) = entry.0.upgrade() else {
-                continue;
-            };
-            entry.1 = true;
-            slots.served += 1;
-            admitted.push(conn);
-        }
-        admitted
+        self.slots().admit_while_under(usize::MAX)
     }
 
     pub(crate) fn open_connections(&self) -> Vec<Arc<Connection>> {

@@ -134,6 +134,12 @@ impl Shared {
             || gunicorn_python::logging::logger_class::active()
     }
 
+    /// A new asyncio Future of the worker's loop (what `receive()` or `send()` returns when it
+    /// must wait).
+    pub fn new_future(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self.loop_refs()?.create_future.bind(py).call0()?.unbind())
+    }
+
     pub fn loop_refs(&self) -> PyResult<&LoopRefs> {
         self.loop_refs
             .get()

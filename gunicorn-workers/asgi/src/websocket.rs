@@ -13,7 +13,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::apply::{drain_future, event, resolve, run};
+use crate::apply::{drain_future, event, message_type, resolve, run};
 use crate::connection::{Connection, Phase};
 use crate::effects::{After, Inbound, Resolution};
 use crate::ready::Ready;
@@ -289,14 +289,7 @@ impl WsCycle {
         if let Some(ev) = now {
             return Ok(Py::new(py, Ready::with(event(py, ev)?))?.into_any());
         }
-        let fut = self
-            .conn
-            .shared
-            .loop_refs()?
-            .create_future
-            .bind(py)
-            .call0()?
-            .unbind();
+        let fut = self.conn.shared.new_future(py)?;
         let mut st = self.conn.lock();
         match &mut st.phase {
             Phase::WebSocket(ws) if ws.generation == self.generation && !ws.gone => {
@@ -319,13 +312,7 @@ impl WsCycle {
 
     /// `await send(message)`.
     fn send(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let msg = message
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
-        let kind = match msg.get_item(intern!(py, "type"))? {
-            Some(k) => k.cast::<PyString>()?.to_str()?.to_owned(),
-            None => return Err(PyValueError::new_err("an ASGI message needs a 'type'")),
-        };
+        let (msg, kind) = message_type(message)?;
         let mut after = After::default();
         let result = match kind.as_str() {
             "websocket.accept" => self.accept(py, msg, &mut after).map(|()| false),

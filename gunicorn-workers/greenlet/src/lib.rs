@@ -23,15 +23,12 @@ mod server;
 mod sys;
 
 use std::ffi::CString;
-use std::os::fd::{IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use gunicorn_core::{
-    register_worker, BuildError, Config, Listener, LocalAddr, Worker, WorkerClass, WorkerContext,
-    WorkerError,
+    register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext, WorkerError,
 };
-use gunicorn_http::Local;
 use gunicorn_python::wsgi::BridgeOptions;
 use gunicorn_python::{ensure_initialized, worker_boot};
 use gunicorn_serve::h2::{H2Mode, H2Server, H2Settings};
@@ -118,35 +115,6 @@ fn build(cfg: &Config, library: Library) -> Result<Box<dyn Worker>, BuildError> 
     }))
 }
 
-/// A listener handed to Python: its descriptor (Python's socket object owns it from then on),
-/// its address family, and the address the environ reports for it.
-struct HandedListener {
-    fd: i32,
-    family: i32,
-    local: Local,
-}
-
-fn hand_over(listener: Listener) -> Result<HandedListener, WorkerError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| WorkerError::Boot(e.to_string()))?;
-    let family = match &addr {
-        LocalAddr::Tcp(a) if a.is_ipv4() => libc::AF_INET,
-        LocalAddr::Tcp(_) => libc::AF_INET6,
-        LocalAddr::Unix(_) => libc::AF_UNIX,
-    };
-    let local = gunicorn_serve::addr::local(addr);
-    let fd: OwnedFd = match listener {
-        Listener::Tcp(l) => l.into(),
-        Listener::Unix { listener, .. } => listener.into(),
-    };
-    Ok(HandedListener {
-        fd: fd.into_raw_fd(),
-        family,
-        local,
-    })
-}
-
 impl Worker for GreenletWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
@@ -185,7 +153,7 @@ impl Worker for GreenletWorker {
         ));
         let mut listeners = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
-            listeners.push(hand_over(l)?);
+            listeners.push(worker_boot::hand_over(l)?);
         }
         let worker_connections = usize::try_from(cfg.worker_connections.max(1)).unwrap_or(1000);
         // gunicorn: with several workers each accepts one connection per wake-up, spreading

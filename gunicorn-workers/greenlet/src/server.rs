@@ -12,14 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
-use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Peer, Request, RequestParser};
+use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Request, RequestParser};
 use gunicorn_python::wsgi::{Bridge, Exchange};
 use gunicorn_serve::h2::preface::{self, Preface};
 use gunicorn_serve::h2::{upgrade, Incoming, StreamJob};
 use gunicorn_serve::linger::{self, DRAIN_LIMIT, DRAIN_TIME, LINGER_TIME};
 use gunicorn_serve::tls::Acceptor;
 use gunicorn_serve::{read_head, Awaiting, Count, HeadRead, HeadReader, RequestBudget, Transport};
-use nix::sys::socket::{getpeername, SockaddrStorage};
 use pyo3::prelude::*;
 
 use crate::green_socket::GreenSocket;
@@ -473,21 +472,6 @@ enum Probe {
 /// A connection kept for its next request: its transport and the bytes read past the last one.
 type KeptAlive = (Box<dyn Transport>, Vec<u8>);
 
-/// The peer of a connected socket as the environ reports it: unix-domain peers (and a socket
-/// whose peer is already gone) have no address.
-fn peer_of(fd: i32) -> Peer {
-    let Ok(addr) = getpeername::<SockaddrStorage>(fd) else {
-        return Peer::Unix;
-    };
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Peer::Tcp(std::net::SocketAddr::V4((*v4).into()));
-    }
-    if let Some(v6) = addr.as_sockaddr_in6() {
-        return Peer::Tcp(std::net::SocketAddr::V6((*v6).into()));
-    }
-    Peer::Unix
-}
-
 #[pymethods]
 impl GreenServer {
     /// Serves one accepted connection (the body of a connection greenlet), then closes it.
@@ -501,7 +485,7 @@ impl GreenServer {
             }
         };
         let mut conn = ConnInfo {
-            peer: peer_of(green.raw_fd()),
+            peer: gunicorn_serve::addr::peer_of_socket(green.raw_fd()),
             local,
             tls: None,
         };
@@ -649,48 +633,5 @@ impl GreenServer {
 
     fn log_error(&self, msg: &str) {
         log_error!("{msg}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
-
-    #[test]
-    fn peers_as_the_environ_reports_them() {
-        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
-        let v4_client = TcpStream::connect(v4.local_addr().unwrap()).unwrap();
-        let (v4_server, _) = v4.accept().unwrap();
-        let v6 = TcpListener::bind("[::1]:0").ok();
-        let v6_pair = v6.as_ref().map(|l| {
-            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (s, _) = l.accept().unwrap();
-            (c, s)
-        });
-        let (unix_a, _unix_b) = UnixStream::pair().unwrap();
-        let mut cases: Vec<(i32, Peer)> = vec![
-            (
-                v4_server.as_raw_fd(),
-                Peer::Tcp(v4_client.local_addr().unwrap()),
-            ),
-            (unix_a.as_raw_fd(), Peer::Unix),
-            // Not a socket at all: reported as a unix peer (no address), never a panic.
-            (-1, Peer::Unix),
-        ];
-        if let Some((c, s)) = &v6_pair {
-            cases.push((s.as_raw_fd(), Peer::Tcp(c.local_addr().unwrap())));
-        }
-        for (fd, want) in cases {
-            let got = peer_of(fd);
-            let same = match (&got, &want) {
-                (Peer::Tcp(a), Peer::Tcp(b)) => a == b,
-                (Peer::Unix, Peer::Unix) => true,
-                _ => false,
-            };
-            assert!(same, "fd {fd}: {got:?} != {want:?}");
-        }
     }
 }
