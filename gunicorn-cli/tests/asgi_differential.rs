@@ -15,59 +15,16 @@ mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{eventually, free_port, skip, Gunicorn, Server, TempDir};
+use support::reference::{gunicorn27, Reference};
+use support::{skip, Gunicorn, Server, TempDir};
 
 /// How long an answer may take; a server that waits for bytes that never come gives none.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
 /// A connection still open and silent this long after its response is kept alive (both
 /// servers' keep-alive is 2 s).
 const KEPT_FOR: Duration = Duration::from_millis(800);
-
-fn gunicorn27() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/package/venvs/gunicorn27/bin/gunicorn");
-    path.exists().then_some(path)
-}
-
-/// gunicorn 27 with `args` on a free port, killed on drop.
-struct Reference {
-    child: Child,
-    port: u16,
-}
-
-impl Reference {
-    fn start(g27: &Path, args: &[&str], dir: &TempDir) -> Option<Reference> {
-        let port = free_port();
-        let err = dir.path().join("g27.err");
-        let child = Command::new(g27)
-            .current_dir(support::apps_dir())
-            .args(args)
-            .args(["-b", &format!("127.0.0.1:{port}"), "--no-control-socket"])
-            .env_remove("GUNICORN_CMD_ARGS")
-            .env_remove("PYTHONPATH")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn gunicorn 27");
-        let r = Reference { child, port };
-        let booted = eventually(Duration::from_secs(30), || {
-            std::fs::read_to_string(&err).is_ok_and(|t| t.contains("ASGI server listening"))
-        });
-        booted.then_some(r)
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Both servers on the same app and settings, or None (skipped) without gunicorn 27.
 fn pair(args: &[&str], tag: &str) -> Option<(Server, Reference, TempDir)> {
@@ -78,7 +35,7 @@ fn pair(args: &[&str], tag: &str) -> Option<(Server, Reference, TempDir)> {
     let dir = TempDir::new(tag);
     let mut full = vec!["-k", "asgi"];
     full.extend_from_slice(args);
-    let Some(theirs) = Reference::start(&g27, &full, &dir) else {
+    let Some(theirs) = Reference::start(&g27, &full, &dir, "ASGI server listening") else {
         skip("gunicorn 27 -k asgi did not boot");
         return None;
     };

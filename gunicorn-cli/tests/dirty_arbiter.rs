@@ -7,12 +7,12 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use support::reference::gunicorn27;
 use support::{alive, eventually, free_port, send_to, Gunicorn, Server, TempDir};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -485,12 +485,6 @@ fn a_bad_dirty_app_spec_is_one_line_at_boot() {
         "{}",
         out.stderr
     );
-}
-
-fn gunicorn27() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/package/venvs/gunicorn27/bin/gunicorn");
-    path.exists().then_some(path)
 }
 
 /// The requests whose answers must be the same under gunicorn 27 and here.

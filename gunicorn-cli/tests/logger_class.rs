@@ -11,18 +11,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use support::reference::gunicorn27;
 use support::{apps_dir, eventually, free_port, skip, Gunicorn, TempDir};
 
 const LOG_TIMEOUT: Duration = Duration::from_secs(10);
 
 const REQUEST: &[u8] = b"GET /p%20q?x=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\
 User-Agent: agent \"q\"\r\nX-Req: r-1\r\n\r\n";
-
-fn gunicorn27() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/package/venvs/gunicorn27/bin/gunicorn");
-    path.exists().then_some(path)
-}
 
 /// Runs gunicorn 27 with `args` (in `tests/apps`, bound to a free port, stdout and stderr to
 /// files in `dir`), sends `request` once it listens, and returns (stdout, stderr) after

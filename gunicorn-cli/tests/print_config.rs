@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::reference::gunicorn27;
 use support::{apps_dir, free_port, skip, Gunicorn, TempDir};
 
 /// gunicorn 27's settings (hooks included) that this server does not have.
@@ -58,12 +59,6 @@ forwarded_allow_ips = "10.0.0.1, 10.0.0.2"
 def on_starting(server):
     pass
 "#;
-
-fn gunicorn27() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/package/venvs/gunicorn27/bin/gunicorn");
-    path.exists().then_some(path)
-}
 
 /// `name = value` / `name: value` pairs of a dump, by name.
 fn pairs<'a>(lines: impl Iterator<Item = &'a str>, sep: &str) -> Vec<(String, String)> {

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::reference::{gunicorn27, Reference};
 use support::{eventually, free_port, have_module, parse_response, skip, Gunicorn, Response};
 use support::{Server, TempDir};
 
@@ -559,53 +560,12 @@ fn bad_settings_are_one_line_errors() {
 
 // ---- the same packets to gunicorn 27 ----
 
-fn gunicorn27() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/package/venvs/gunicorn27/bin/gunicorn");
-    path.exists().then_some(path)
-}
-
-/// gunicorn 27 with `args` on a free port, killed on drop.
-struct Reference {
-    child: Child,
-    port: u16,
-}
-
-impl Reference {
-    fn start(g27: &Path, args: &[&str], dir: &TempDir) -> Option<Reference> {
-        let port = free_port();
-        let err = dir.path().join("g27.err");
-        let child = Command::new(g27)
-            .current_dir(support::apps_dir())
-            .args(args)
-            .args(["-b", &format!("127.0.0.1:{port}"), "--no-control-socket"])
-            .env_remove("GUNICORN_CMD_ARGS")
-            .env_remove("PYTHONPATH")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn gunicorn 27");
-        let r = Reference { child, port };
-        let booted = eventually(Duration::from_secs(30), || {
-            std::fs::read_to_string(&err).is_ok_and(|t| t.contains("Booting worker"))
-        });
-        booted.then_some(r)
-    }
-
-    fn send(&self, bytes: &[u8]) -> Response {
-        response(&send_tcp(
-            SocketAddr::from(([127, 0, 0, 1], self.port)),
-            bytes,
-        ))
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One packet to gunicorn 27's server, its answer read to the end.
+fn send_g27(reference: &Reference, bytes: &[u8]) -> Response {
+    response(&send_tcp(
+        SocketAddr::from(([127, 0, 0, 1], reference.port)),
+        bytes,
+    ))
 }
 
 #[test]
@@ -615,7 +575,7 @@ fn same_packets_as_gunicorn_27() {
     };
     let dir = TempDir::new("uwsgi-g27");
     let args = ["--protocol", "uwsgi", "corpus_echo:app"];
-    let Some(theirs) = Reference::start(&g27, &args, &dir) else {
+    let Some(theirs) = Reference::start(&g27, &args, &dir, "Booting worker") else {
         return skip("gunicorn 27 did not boot");
     };
     let ours = uwsgi_server(&args);
@@ -641,7 +601,7 @@ fn same_packets_as_gunicorn_27() {
     ];
     let varying = ["REMOTE_PORT", "SERVER_PORT", "SERVER_SOFTWARE"];
     for p in &same {
-        let (a, b) = (ours.send(p), theirs.send(p));
+        let (a, b) = (ours.send(p), send_g27(&theirs, p));
         assert_eq!(a.status, b.status, "{p:?}");
         let (mut ea, mut eb) = (environ(&a.body), environ(&b.body));
         for k in varying {
@@ -661,11 +621,11 @@ fn same_packets_as_gunicorn_27() {
     ];
     for (p, ours_status, theirs_status) in &differs {
         assert_eq!(ours.send(p).status, *ours_status, "{p:?}");
-        assert_eq!(theirs.send(p).status, *theirs_status, "{p:?}");
+        assert_eq!(send_g27(&theirs, p).status, *theirs_status, "{p:?}");
     }
     let p = packet(&[("PATH_INFO", "/a%2e%2e/b")]);
     assert_eq!(environ(&ours.send(&p).body)["PATH_INFO"], "/a%2e%2e/b");
-    assert_eq!(environ(&theirs.send(&p).body)["PATH_INFO"], "/a../b");
+    assert_eq!(environ(&send_g27(&theirs, &p).body)["PATH_INFO"], "/a../b");
     // A UTF-8 path (`/café`, nginx's decoding of `/caf%C3%A9`): PEP 3333's latin-1 string of
     // its bytes here; gunicorn 27 encodes that string as UTF-8 again before decoding it.
     let p = packet(&[("PATH_INFO", "/caf\u{e9}")]);
@@ -674,7 +634,7 @@ fn same_packets_as_gunicorn_27() {
         "/caf\u{c3}\u{a9}"
     );
     assert_eq!(
-        environ(&theirs.send(&p).body)["PATH_INFO"],
+        environ(&send_g27(&theirs, &p).body)["PATH_INFO"],
         "/caf\u{c3}\u{83}\u{c2}\u{a9}"
     );
 }

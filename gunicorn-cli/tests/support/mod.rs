@@ -15,6 +15,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub mod h2;
+pub mod reference;
 pub mod tls;
 
 /// How long a server gets to boot its workers.
