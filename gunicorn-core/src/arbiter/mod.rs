@@ -168,20 +168,25 @@ impl SlotState {
     }
 }
 
-/// The addresses each worker binds itself: the TCP ones when `reuse_port` is on, else none.
 /// The worker class as gunicorn's `Using worker:` line names it (its `worker_class_str`): as
-/// the user gave it (`uvicorn.workers.UvicornWorker`, `egg:gunicorn#gevent`), except that the
-/// sync worker with more than one thread is `gthread`.
-fn worker_class_str(cfg: &Config) -> String {
+/// the user gave it when that name is the class running (`uvicorn.workers.UvicornWorker`,
+/// `egg:gunicorn#gevent`), `gthread` for the sync worker with more than one thread, and the
+/// running class's own name otherwise (a program that embeds the arbiter with a class of its
+/// own). `named` is the class the configured name resolves to, if any.
+fn worker_class_str(cfg: &Config, running: &str, named: Option<&str>) -> String {
     let uri = cfg.worker_class.as_str();
     let sync = uri == "sync" || uri.ends_with("SyncWorker");
-    if sync && cfg.threads > 1 {
-        "gthread".into()
-    } else {
+    if sync && cfg.threads > 1 && running == "gthread" {
+        return "gthread".into();
+    }
+    if named == Some(running) {
         uri.into()
+    } else {
+        running.into()
     }
 }
 
+/// The addresses each worker binds itself: the TCP ones when `reuse_port` is on, else none.
 fn per_worker_addrs(cfg: &Config, addrs: Vec<BindAddr>) -> Vec<BindAddr> {
     if !cfg.reuse_port {
         return Vec::new();
@@ -424,7 +429,11 @@ impl Arbiter {
             self.listener_urls().join(","),
             self.pid
         );
-        log_info!("Using worker: {}", worker_class_str(&self.cfg));
+        let named = crate::registry::lookup(&self.cfg.worker_class).map(|c| c.name);
+        log_info!(
+            "Using worker: {}",
+            worker_class_str(&self.cfg, self.class.name, named)
+        );
         self.spawn_sidecars(false);
         if let Err(e) = process::sd_notify("READY=1\nSTATUS=Gunicorn arbiter booted") {
             log_debug!("Exception while invoking sd_notify(): {e}");
@@ -915,27 +924,50 @@ mod tests {
 
     #[test]
     fn using_worker_names_the_class_as_given() {
+        // (configured name, threads, the class running, what the name resolves to, the line)
         let cases = [
-            ("sync", 1, "sync"),
-            ("sync", 4, "gthread"),
-            ("gunicorn.workers.sync.SyncWorker", 2, "gthread"),
-            ("gthread", 4, "gthread"),
+            ("sync", 1, "sync", Some("sync"), "sync"),
+            ("sync", 4, "gthread", Some("sync"), "gthread"),
+            (
+                "gunicorn.workers.sync.SyncWorker",
+                2,
+                "gthread",
+                Some("sync"),
+                "gthread",
+            ),
+            ("gthread", 4, "gthread", Some("gthread"), "gthread"),
             (
                 "uvicorn.workers.UvicornWorker",
                 1,
+                "asgi",
+                Some("asgi"),
                 "uvicorn.workers.UvicornWorker",
             ),
-            ("egg:gunicorn#gevent", 1, "egg:gunicorn#gevent"),
+            (
+                "egg:gunicorn#gevent",
+                1,
+                "gevent",
+                Some("gevent"),
+                "egg:gunicorn#gevent",
+            ),
+            // An embedding program's own class, the setting left at its default.
+            ("sync", 1, "testworker", Some("sync"), "testworker"),
+            ("sync", 1, "echo", None, "echo"),
         ];
-        for (class, threads, want) in cases {
+        for (class, threads, running, named, want) in cases {
             let cfg = crate::Config {
                 worker_class: class.into(),
                 threads,
                 ..crate::Config::default()
             };
-            assert_eq!(worker_class_str(&cfg), want, "{class} x{threads}");
+            assert_eq!(
+                worker_class_str(&cfg, running, named),
+                want,
+                "{class} x{threads}"
+            );
         }
     }
+
     #[test]
     fn slot_states() {
         // (state, after abort, after retire, after HUP keeps it, counted as retiring)
