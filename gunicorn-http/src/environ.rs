@@ -409,10 +409,12 @@ pub(crate) fn unquote_latin1(path: &str) -> Cow<'_, str> {
     if !path.contains('%') {
         return Cow::Borrowed(path);
     }
-    let bytes: Vec<u8> = path
-        .chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect();
+    Cow::Owned(latin1_string(&percent_decode(&crate::error::latin1(path))))
+}
+
+/// Percent-decoding (RFC 3986 §2.1): `%XY` becomes the byte XY; a `%` not followed by two hex
+/// digits stays as it is.
+pub fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -426,7 +428,7 @@ pub(crate) fn unquote_latin1(path: &str) -> Cow<'_, str> {
         out.push(bytes[i]);
         i += 1;
     }
-    Cow::Owned(latin1_string(&out))
+    out
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -219,8 +219,12 @@ fn html_escape_into(s: &str, out: &mut String) {
     }
 }
 
-/// Encodes text as latin-1; characters that do not fit become `?`.
-pub(crate) fn latin1(s: &str) -> Vec<u8> {
+/// Encodes text as latin-1 (what the parser decoded header values and targets from, one
+/// character per byte); characters that do not fit become `?`.
+pub fn latin1(s: &str) -> Vec<u8> {
+    if s.is_ascii() {
+        return s.as_bytes().to_vec();
+    }
     s.chars()
         .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
         .collect()

@@ -35,8 +35,10 @@ pub use allow::{AllowList, AllowListError};
 pub use body::BodyDecoder;
 pub use config::{HeaderMapPolicy, HttpConfig, Limits, Protocol, ProxyMode};
 pub use conn::{ClientCert, ConnInfo, Local, Peer, TlsInfo};
-pub use environ::{build_environ, for_each_environ, EnvKey, Environ, SERVER_SOFTWARE};
-pub use error::{error_page, HttpError};
+pub use environ::{
+    build_environ, for_each_environ, percent_decode, EnvKey, Environ, SERVER_SOFTWARE,
+};
+pub use error::{error_page, latin1, HttpError};
 pub use headers::{HeaderIter, Headers};
 pub use parser::{BodyKind, Request, RequestParser};
 pub use proxy::ProxyInfo;

@@ -116,7 +116,7 @@ pub(crate) fn cancel_later(py: Python<'_>, shared: &Shared, task: Py<PyAny>) {
     let scheduled = shared.loop_refs().and_then(|l| {
         l.call_later
             .bind(py)
-            .call1((shared.disconnect_grace, cancel))
+            .call1((shared.s.disconnect_grace, cancel))
     });
     let released = scheduled.and_then(|handle| {
         let timer = Py::new(
@@ -196,6 +196,47 @@ pub(crate) fn message(py: Python<'_>, res: Resolution) -> PyResult<Py<PyAny>> {
     }
 }
 
+/// How an application's task ended.
+pub(crate) enum Ending {
+    Returned,
+    Raised(PyErr),
+    Cancelled,
+}
+
+/// What the task's done callback finds.
+pub(crate) fn ending_of(task: &Bound<'_, PyAny>) -> PyResult<Ending> {
+    let py = task.py();
+    if task.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
+        return Ok(Ending::Cancelled);
+    }
+    let exc = task.call_method0(intern!(py, "exception"))?;
+    Ok(if exc.is_none() {
+        Ending::Returned
+    } else {
+        Ending::Raised(PyErr::from_value(exc))
+    })
+}
+
+/// `headers` of a message from the app: an iterable of `[name, value]` pairs, each side
+/// converted by `convert`.
+pub(crate) fn header_pairs<T>(
+    headers: &Bound<'_, PyAny>,
+    convert: impl Fn(&Bound<'_, PyAny>) -> PyResult<T>,
+) -> PyResult<Vec<(T, T)>> {
+    let mut out = Vec::new();
+    for item in headers.try_iter()? {
+        let item = item?;
+        let mut pair = item.try_iter()?;
+        let (Some(name), Some(value), None) = (pair.next(), pair.next(), pair.next()) else {
+            return Err(PyValueError::new_err(
+                "each header must be a [name, value] pair",
+            ));
+        };
+        out.push((convert(&name?)?, convert(&value?)?));
+    }
+    Ok(out)
+}
+
 /// An ASGI message sent by the app: the dict and its `type`.
 pub(crate) fn message_type<'a, 'py>(
     message: &'a Bound<'py, PyAny>,
@@ -251,7 +292,7 @@ pub(crate) fn event(py: Python<'_>, ev: Inbound) -> PyResult<Py<PyAny>> {
 
 /// The access log line, StatsD metrics, a logger class's `access()` and `post_request`.
 fn report_finished(py: Python<'_>, shared: &Shared, f: Finished) {
-    let environ = gunicorn_http::build_environ(&f.req, &f.info, f.proxy.as_ref(), &shared.http);
+    let environ = gunicorn_http::build_environ(&f.req, &f.info, f.proxy.as_ref(), &shared.s.http);
     let Ok(environ) = environ else {
         return;
     };

@@ -81,10 +81,15 @@ pub(crate) struct Body {
     decoder: BodyDecoder,
     /// Decoded bytes the application has not received yet.
     buf: Vec<u8>,
-    /// The decoder saw the end of the body.
-    complete: bool,
     /// The final `http.request` message (`more_body: False`) was handed out.
     delivered: bool,
+}
+
+impl Body {
+    /// The decoder saw the end of the body.
+    fn complete(&self) -> bool {
+        self.decoder.is_done()
+    }
 }
 
 /// The request a connection is serving (and, after its response, the last one served).
@@ -152,7 +157,7 @@ impl Connection {
         info: ConnInfo,
         tls: Option<Box<TlsSession>>,
     ) -> Connection {
-        let parser = RequestParser::new(Arc::clone(&shared.http), info.clone());
+        let parser = RequestParser::new(Arc::clone(&shared.s.http), info.clone());
         Connection {
             id,
             state: Mutex::new(Conn {
@@ -219,7 +224,7 @@ impl Connection {
                     if let Some(info) = st.tls.as_ref().and_then(|t| t.info()) {
                         st.info.tls = Some(info);
                         let parser =
-                            RequestParser::new(Arc::clone(&self.shared.http), st.info.clone());
+                            RequestParser::new(Arc::clone(&self.shared.s.http), st.info.clone());
                         st.reader = HeadReader::new(parser);
                     }
                 }
@@ -251,7 +256,6 @@ impl Connection {
     }
 
     fn received_plain(&self, py: Python<'_>, st: &mut Conn, data: &[u8], after: &mut After) {
-        let st = &mut *st;
         match &mut st.phase {
             Phase::Closed => {}
             // Reading is paused; bytes that were on their way wait for the slot.
@@ -314,7 +318,7 @@ impl Connection {
         // answers 400 as gunicorn's -k asgi does.
         if req.version.0 == 1
             && req.version.1 > 1
-            && !self.shared.http.permit_unconventional_http_version
+            && !self.shared.s.http.permit_unconventional_http_version
         {
             let version = format!("HTTP/{}.{}", req.version.0, req.version.1);
             return self.reject(st, &HttpError::InvalidHTTPVersion(version), after);
@@ -334,16 +338,14 @@ impl Connection {
             }
         }
         let mut body = Body {
-            decoder: BodyDecoder::new(&req.body, Arc::clone(&self.shared.http)),
+            decoder: BodyDecoder::new(&req.body, Arc::clone(&self.shared.s.http)),
             buf: Vec::new(),
-            complete: false,
             delivered: false,
         };
         let used = match body.decoder.decode(&after_head, &mut body.buf) {
             Ok(used) => used,
             Err(e) => return self.reject(st, &e, after),
         };
-        body.complete = body.decoder.is_done();
         st.leftover = after_head[used..].to_vec();
         st.generation += 1;
         let last = self.shared.count_request();
@@ -409,7 +411,12 @@ impl Connection {
             }
         };
         self.shared.count_request();
-        let ws = WsConn::new(st.generation, offer, after_head, self.shared.ws_max_message);
+        let ws = WsConn::new(
+            st.generation,
+            offer,
+            after_head,
+            self.shared.s.ws_max_message,
+        );
         st.phase = Phase::WebSocket(Box::new(ws));
         after.start = Some(Start {
             generation: st.generation,
@@ -425,12 +432,9 @@ impl Connection {
             return;
         };
         let mut rest = data;
-        if !ex.body.complete {
+        if !ex.body.complete() {
             match ex.body.decoder.decode(data, &mut ex.body.buf) {
-                Ok(used) => {
-                    rest = &data[used..];
-                    ex.body.complete = ex.body.decoder.is_done();
-                }
+                Ok(used) => rest = &data[used..],
                 Err(e) => {
                     // A malformed chunked body: the request cannot go on. The app sees the
                     // client as gone; the client gets the 400 if no response started.
@@ -443,9 +447,6 @@ impl Connection {
         if !rest.is_empty() {
             st.leftover.extend_from_slice(rest);
         }
-        let Some(ex) = st.exchange.as_mut() else {
-            return;
-        };
         if let Some(waiter) = ex.receive_waiter.take() {
             match take_body_message(&mut ex.body) {
                 Some(msg) => after.resolve.push((waiter, msg)),
@@ -575,10 +576,10 @@ impl Connection {
         ex.reply = Reply::Done;
         let keep = !resp_close
             && !ex.last
-            && ex.body.complete
+            && ex.body.complete()
             && !st.peer_eof
             && !self.shared.stopping()
-            && !self.shared.keepalive.is_zero();
+            && !self.shared.s.keepalive.is_zero();
         if self.shared.wants_finished() {
             let headers = std::mem::take(&mut ex.response_headers);
             after.finished = Some(finished(ex, &st.info, &st.reader, status, headers, sent));
@@ -588,7 +589,7 @@ impl Connection {
         }
         if !keep {
             // A body the app did not read may still be coming: linger rather than close on it.
-            let unread = !ex.body.complete;
+            let unread = !ex.body.complete();
             st.phase = Phase::Closed;
             if unread {
                 after.linger = true;
@@ -674,7 +675,7 @@ impl Connection {
             version: ex.req.version,
             is_head: ex.req.method == "HEAD",
             should_close: ex.req.should_close(),
-            protocol: self.shared.http.protocol,
+            protocol: self.shared.s.http.protocol,
         }
     }
 
@@ -693,7 +694,7 @@ impl Connection {
         st.peer_eof = true;
         match &st.phase {
             Phase::Busy => {
-                let incomplete = st.exchange.as_ref().is_some_and(|e| !e.body.complete);
+                let incomplete = st.exchange.as_ref().is_some_and(|e| !e.body.complete());
                 let waiting = st
                     .exchange
                     .as_ref()
@@ -883,15 +884,15 @@ fn take_body_message(body: &mut Body) -> Option<Resolution> {
     if body.delivered {
         return None;
     }
-    if body.buf.is_empty() && !body.complete {
+    if body.buf.is_empty() && !body.complete() {
         return None;
     }
     let bytes = std::mem::take(&mut body.buf);
-    if body.complete {
+    if body.complete() {
         body.delivered = true;
     }
     Some(Resolution::Body {
         bytes,
-        more: !body.complete,
+        more: !body.complete(),
     })
 }

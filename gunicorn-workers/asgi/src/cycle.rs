@@ -16,7 +16,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
 
-use crate::apply::{drain_future, message, message_type, resolve, run};
+use crate::apply::{
+    drain_future, ending_of, header_pairs, message, message_type, resolve, run, Ending,
+};
 use crate::connection::{Connection, Phase, Reply};
 use crate::effects::{After, Resolution};
 use crate::ready::Ready;
@@ -146,7 +148,7 @@ impl Cycle {
             )));
         }
         let headers = match msg.get_item(intern!(py, "headers"))? {
-            Some(h) => header_list(&h)?,
+            Some(h) => header_pairs(&h, latin1_text)?,
             None => Vec::new(),
         };
         let trailers = match msg.get_item(intern!(py, "trailers"))? {
@@ -155,7 +157,7 @@ impl Cycle {
         };
         let mut st = self.conn.lock();
         let keep_headers = self.conn.shared.wants_finished();
-        let stopping = self.conn.shared.stopping() || self.conn.shared.keepalive.is_zero();
+        let stopping = self.conn.shared.stopping() || self.conn.shared.s.keepalive.is_zero();
         let ex = self.current(&mut st)?;
         if !matches!(ex.reply, Reply::Pending) {
             return Err(PyRuntimeError::new_err("Response already started"));
@@ -284,13 +286,6 @@ impl Cycle {
     }
 }
 
-/// How the application's task ended.
-enum Ending {
-    Returned,
-    Raised(PyErr),
-    Cancelled,
-}
-
 /// Where the response was when the task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -302,23 +297,6 @@ enum Stage {
 /// gunicorn's 500 page (the WSGI workers' text), closing the connection.
 fn internal_error_page() -> Vec<u8> {
     error_page(500, "Internal Server Error", "Internal Server Error")
-}
-
-/// `headers` of a response message: an iterable of `[name, value]` byte strings (str is
-/// accepted too, as latin-1).
-fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for item in headers.try_iter()? {
-        let item = item?;
-        let mut pair = item.try_iter()?;
-        let (Some(name), Some(value), None) = (pair.next(), pair.next(), pair.next()) else {
-            return Err(PyValueError::new_err(
-                "each response header must be a [name, value] pair",
-            ));
-        };
-        out.push((latin1_text(&name?)?, latin1_text(&value?)?));
-    }
-    Ok(out)
 }
 
 /// Bytes (or a str) as the latin-1 text the response encoder validates.
@@ -424,7 +402,7 @@ impl Cycle {
             }
             "http.response.trailers" => {
                 let fields = match msg.get_item(intern!(py, "headers"))? {
-                    Some(h) => header_list(&h)?,
+                    Some(h) => header_pairs(&h, latin1_text)?,
                     None => Vec::new(),
                 };
                 let more = match msg.get_item(intern!(py, "more_trailers"))? {
@@ -444,16 +422,7 @@ impl Cycle {
 
     /// The task's done callback.
     fn task_done(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<()> {
-        if task.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
-            self.ended(py, Ending::Cancelled);
-            return Ok(());
-        }
-        let exc = task.call_method0(intern!(py, "exception"))?;
-        if exc.is_none() {
-            self.ended(py, Ending::Returned);
-        } else {
-            self.ended(py, Ending::Raised(PyErr::from_value(exc)));
-        }
+        self.ended(py, ending_of(task)?);
         Ok(())
     }
 }
@@ -468,7 +437,7 @@ impl Cycle {
             .transpose()?
             .unwrap_or(0);
         let headers = match msg.get_item(intern!(py, "headers"))? {
-            Some(h) => header_list(&h)?,
+            Some(h) => header_pairs(&h, latin1_text)?,
             None => Vec::new(),
         };
         let mut after = After::default();

@@ -153,7 +153,7 @@ fn serve(
     let lifespan = cfg.asgi_lifespan.render();
     let backlog = i32::try_from(cfg.backlog).unwrap_or(2048);
     let outcome = Python::attach(|py| -> PyResult<Option<i32>> {
-        let app = server.shared.app.clone_ref(py);
+        let app = server.shared.s.app.clone_ref(py);
         let server = Bound::new(py, server)?;
         let socks: Vec<(i32, i32)> = listeners.iter().map(|l| (l.fd, l.family)).collect();
         driver

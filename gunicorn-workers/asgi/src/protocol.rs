@@ -60,6 +60,7 @@ impl HttpProtocol {
             .map_or(Peer::Unix, gunicorn_serve::addr::peer_of_socket);
         let local = this
             .shared
+            .s
             .locals
             .get(this.index)
             .cloned()
@@ -160,7 +161,7 @@ fn start_app(py: Python<'_>, conn: &Arc<Connection>, start: Start) {
         let c = cycle.bind(py);
         let receive = c.getattr(intern!(py, "receive"))?;
         let send = c.getattr(intern!(py, "send"))?;
-        let app = shared.app.bind(py);
+        let app = shared.s.app.bind(py);
         let coro = match shared.interface {
             Interface::Asgi3 => app.call1((start.scope.bind(py), receive, send))?,
             Interface::Asgi2 => app.call1((start.scope.bind(py),))?.call1((receive, send))?,

@@ -84,7 +84,7 @@ impl Registry {
         shared: &Arc<Shared>,
         info: ConnInfo,
     ) -> Option<(Arc<Connection>, Admission)> {
-        let tls = match &shared.tls {
+        let tls = match &shared.s.tls {
             None => None,
             Some(acceptor) => match acceptor.session() {
                 Ok(session) => Some(Box::new(session)),

@@ -2,7 +2,7 @@
 //! built from the same [`Request`] the WSGI workers turn into an environ, so both see the
 //! request through one parser and one set of rules.
 
-use gunicorn_http::{ConnInfo, Local, Peer, ProxyInfo, Request};
+use gunicorn_http::{latin1, percent_decode, ConnInfo, Local, Peer, ProxyInfo, Request};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -101,46 +101,13 @@ fn method<'py>(py: Python<'py>, m: &str) -> Bound<'py, pyo3::types::PyString> {
     }
 }
 
-/// The parser keeps header values latin-1 decoded (one char per byte); ASGI wants the bytes.
-pub fn latin1(s: &str) -> Vec<u8> {
-    if s.is_ascii() {
-        return s.as_bytes().to_vec();
-    }
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
-}
-
 /// `path`: the raw path percent-decoded, then read as UTF-8 (ASGI: "percent-decoded, UTF-8
 /// string"); bytes that are not UTF-8 become U+FFFD rather than failing the request.
 pub fn decoded_path(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    if !bytes.contains(&b'%') {
+    if !raw.contains('%') {
         return raw.to_string();
     }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    String::from_utf8_lossy(&percent_decode(&latin1(raw))).into_owned()
 }
 
 /// `headers`: `[name, value]` pairs of bytes, names lower-cased, in arrival order (ASGI).

@@ -60,15 +60,15 @@ impl AsgiServer {
     /// connections idle past their limit, and notices a new parent (gunicorn's `notify()` and
     /// ppid check). False once the parent changed.
     fn tick(&self, py: Python<'_>) -> bool {
-        self.shared.ctx.heartbeat.notify();
+        self.shared.s.ctx.heartbeat.notify();
         self.close_idle_past(py, false);
-        if nix::unistd::getppid().as_raw() != self.shared.ctx.ppid {
+        if nix::unistd::getppid().as_raw() != self.shared.s.ctx.ppid {
             if !self.shared.orphaned.swap(true, Ordering::AcqRel) {
                 log_info!(
                     "Parent changed, shutting down: asgi worker (pid: {})",
                     std::process::id()
                 );
-                self.shared.ctx.shutdown.request(StopKind::Graceful);
+                self.shared.s.ctx.shutdown.request(StopKind::Graceful);
             }
             return false;
         }
@@ -80,10 +80,10 @@ impl AsgiServer {
     fn stop_requested(&self) -> Option<&'static str> {
         let mut scratch = [0u8; 64];
         while matches!(
-            nix::unistd::read(self.shared.ctx.shutdown.wake_fd(), &mut scratch),
+            nix::unistd::read(self.shared.s.ctx.shutdown.wake_fd(), &mut scratch),
             Ok(n) if n > 0
         ) {}
-        match self.shared.ctx.shutdown.requested() {
+        match self.shared.s.ctx.shutdown.requested() {
             None => None,
             Some(StopKind::Graceful) => Some("graceful"),
             Some(StopKind::Quick) => Some("quick"),
@@ -121,12 +121,12 @@ impl AsgiServer {
     #[getter]
     fn wake_fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
-        self.shared.ctx.shutdown.wake_fd().as_raw_fd()
+        self.shared.s.ctx.shutdown.wake_fd().as_raw_fd()
     }
 
     #[getter]
     fn graceful_timeout(&self) -> f64 {
-        self.shared.graceful_timeout
+        self.shared.s.graceful_timeout
     }
 
     #[getter]

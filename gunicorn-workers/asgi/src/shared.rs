@@ -35,6 +35,19 @@ pub struct LoopRefs {
 
 /// Settings and state of one worker, shared by its connections.
 pub struct Shared {
+    /// What it was built from.
+    pub s: Settings,
+    pub interface: Interface,
+    budget: RequestBudget,
+    loop_refs: OnceLock<LoopRefs>,
+    /// The lifespan state (`scope["state"]` is a shallow copy of it per request).
+    state: OnceLock<Py<PyDict>>,
+    /// The ppid check already asked for a stop.
+    pub orphaned: AtomicBool,
+}
+
+/// The worker's settings, from the configuration and the loaded application.
+pub struct Settings {
     pub http: Arc<HttpConfig>,
     /// The address of each listener, by the index the driver gives the protocol factory.
     pub locals: Vec<Local>,
@@ -49,31 +62,10 @@ pub struct Shared {
     /// `--websocket-max-message-size`.
     pub ws_max_message: usize,
     pub graceful_timeout: f64,
-    pub app: Py<PyAny>,
-    pub interface: Interface,
-    /// `--certfile`...: TLS on every connection (loaded in the master).
-    pub tls: Option<gunicorn_serve::tls::Acceptor>,
-    budget: RequestBudget,
-    pub ctx: WorkerContext,
-    loop_refs: OnceLock<LoopRefs>,
-    /// The lifespan state (`scope["state"]` is a shallow copy of it per request).
-    state: OnceLock<Py<PyDict>>,
-    /// The ppid check already asked for a stop.
-    pub orphaned: AtomicBool,
-}
-
-/// What [`Shared`] is built from.
-pub struct Settings {
-    pub http: Arc<HttpConfig>,
-    pub locals: Vec<Local>,
-    pub root_path: String,
-    pub keepalive: Duration,
-    pub timeout: Duration,
-    pub disconnect_grace: f64,
-    pub ws_max_message: usize,
-    pub graceful_timeout: f64,
+    /// `--max-requests` with its jitter drawn; None is unlimited.
     pub max_requests: Option<u64>,
     pub app: Py<PyAny>,
+    /// `--certfile`...: TLS on every connection (loaded in the master).
     pub tls: Option<gunicorn_serve::tls::Acceptor>,
     pub ctx: WorkerContext,
 }
@@ -81,19 +73,9 @@ pub struct Settings {
 impl Shared {
     pub fn new(s: Settings, interface: Interface) -> Shared {
         Shared {
-            http: s.http,
-            locals: s.locals,
-            root_path: s.root_path,
-            keepalive: s.keepalive,
-            timeout: s.timeout,
-            disconnect_grace: s.disconnect_grace,
-            ws_max_message: s.ws_max_message,
-            graceful_timeout: s.graceful_timeout,
-            app: s.app,
-            interface,
-            tls: s.tls,
             budget: RequestBudget::new(s.max_requests),
-            ctx: s.ctx,
+            s,
+            interface,
             loop_refs: OnceLock::new(),
             state: OnceLock::new(),
             orphaned: AtomicBool::new(false),
@@ -106,23 +88,23 @@ impl Shared {
         let count = self.budget.count();
         if count == Count::Last {
             gunicorn_serve::log_autorestart();
-            self.ctx.shutdown.request(StopKind::Graceful);
+            self.s.ctx.shutdown.request(StopKind::Graceful);
         }
         count.is_final()
     }
 
     pub fn stopping(&self) -> bool {
-        self.ctx.shutdown.requested().is_some()
+        self.s.ctx.shutdown.requested().is_some()
     }
 
     /// How long a connection may wait for a request head: `keepalive` (gunicorn's keep-alive
     /// timer between requests, and the greenlet worker's bound on the first head), or
     /// `--timeout` for the first head when keep-alive is off.
     pub fn head_timeout(&self, first: bool) -> Duration {
-        if first && self.keepalive.is_zero() {
-            self.timeout
+        if first && self.s.keepalive.is_zero() {
+            self.s.timeout
         } else {
-            self.keepalive
+            self.s.keepalive
         }
     }
 
@@ -157,7 +139,7 @@ impl Shared {
     ) -> PyResult<Py<PyDict>> {
         let state = self.state.get().map(|s| s.bind(py).clone());
         let parts = ScopeParts {
-            root_path: &self.root_path,
+            root_path: &self.s.root_path,
             state: state.as_ref(),
         };
         scope::build(py, kind, req, info, proxy, &parts).map(Bound::unbind)

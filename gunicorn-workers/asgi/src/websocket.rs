@@ -13,7 +13,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use crate::apply::{drain_future, event, message_type, resolve, run};
+use crate::apply::{
+    drain_future, ending_of, event, header_pairs, message_type, resolve, run, Ending,
+};
 use crate::connection::{Connection, Phase};
 use crate::effects::{After, Inbound, Resolution};
 use crate::ready::Ready;
@@ -69,7 +71,7 @@ impl WsCycle {
             _ => None,
         };
         let headers = match msg.get_item(intern!(py, "headers"))? {
-            Some(h) => byte_pairs(&h)?,
+            Some(h) => header_pairs(&h, header_bytes)?,
             None => Vec::new(),
         };
         self.with_ws(after, |ws, after| {
@@ -230,27 +232,12 @@ impl WsCycle {
     }
 }
 
-/// `headers` of websocket.accept: `[name, value]` byte pairs.
-fn byte_pairs(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for item in headers.try_iter()? {
-        let item = item?;
-        let mut pair = item.try_iter()?;
-        let (Some(n), Some(v), None) = (pair.next(), pair.next(), pair.next()) else {
-            return Err(PyValueError::new_err(
-                "each header must be a [name, value] pair",
-            ));
-        };
-        let bytes = |o: PyResult<Bound<'_, PyAny>>| -> PyResult<Vec<u8>> {
-            let o = o?;
-            if let Ok(b) = o.cast::<PyBytes>() {
-                return Ok(b.as_bytes().to_vec());
-            }
-            Ok(o.extract::<String>()?.into_bytes())
-        };
-        out.push((bytes(n)?, bytes(v)?));
+/// A header name or value of websocket.accept: bytes (or a str, as its UTF-8).
+fn header_bytes(o: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(b) = o.cast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
     }
-    Ok(out)
+    Ok(o.extract::<String>()?.into_bytes())
 }
 
 #[pymethods]
@@ -330,12 +317,10 @@ impl WsCycle {
     }
 
     fn task_done(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<()> {
-        if task.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
-            self.ended(py, None);
-            return Ok(());
-        }
-        let exc = task.call_method0(intern!(py, "exception"))?;
-        let raised = (!exc.is_none()).then(|| PyErr::from_value(exc));
+        let raised = match ending_of(task)? {
+            Ending::Raised(e) => Some(e),
+            Ending::Returned | Ending::Cancelled => None,
+        };
         self.ended(py, raised);
         Ok(())
     }
