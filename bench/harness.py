@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -147,6 +148,30 @@ SCENARIOS = [
 # What a server that only speaks h2c answers: the client preface and an empty SETTINGS frame
 # get the server's SETTINGS frame back.
 H2C_PROBE = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00", b"")
+
+
+def start_pinned(cmd, app, port, apps, extra=()):
+    """Starts a server pinned to core 0 in its own process group: CMD is a gunicorn command
+    line (given -b, -w 1, --chdir APPS, --log-level warning, `extra`, then the app) or `raw:`
+    followed by a peer's command with {port}, {app} and {apps} filled in."""
+    if cmd.startswith("raw:"):
+        argv = ["taskset", "-c", "0"] + shlex.split(cmd[4:].format(port=port, app=app, apps=apps))
+    else:
+        argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
+            "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(apps), "--log-level", "warning",
+            *extra, app]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def stop_group(proc):
+    """TERM to the server's process group, KILL after 15 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def wait_ready(port, proc, deadline_s=30.0, probe=(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", b"HTTP/")):

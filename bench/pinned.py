@@ -27,7 +27,6 @@ server counts as its own worker).
 import argparse
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 
 # The harness's helpers: a free port, waiting for the server, the CPU time of its process tree.
 from harness import (H2C_PROBE, free_port, lua_upload, memory_mib, server_cpu_ns as cpu_ns,
-                     wait_ready)
+                     start_pinned, stop_group, wait_ready)
 
 APPS = Path(__file__).resolve().parent / "apps"
 VENV_BIN = Path(__file__).resolve().parent / ".venv" / "bin"
@@ -156,22 +155,15 @@ def wait_idle(limit, max_wait_s=120):
 
 def one_round(cmd, app, duration, path, conns=50, lua="", tls=None, h2=False):
     port = free_port()
-    if cmd.startswith("raw:"):
-        argv = ["taskset", "-c", "0"] + shlex.split(
-            cmd[4:].format(port=port, app=app, apps=APPS))
-    else:
-        argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
-            "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning"]
-        if tls:
-            argv += ["--certfile", tls[0], "--keyfile", tls[1]]
-        if h2:
-            argv += ["--http-protocols", "h2,h1"]
-            if not tls:
-                argv += ["--http2-cleartext", "prior-knowledge"]
-        argv.append(app)
+    extra = []
+    if tls:
+        extra += ["--certfile", tls[0], "--keyfile", tls[1]]
+    if h2:
+        extra += ["--http-protocols", "h2,h1"]
+        if not tls:
+            extra += ["--http2-cleartext", "prior-knowledge"]
     scheme = "https" if tls else "http"
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = start_pinned(cmd, app, port, APPS, extra)
     try:
         if tls:
             ready = wait_ready_tls(port, proc)
@@ -193,12 +185,7 @@ def one_round(cmd, app, duration, path, conns=50, lua="", tls=None, h2=False):
         return {"rps": requests / duration, "cpu_us": used / 1000 / max(requests, 1),
                 "errors": errors, "elapsed": elapsed, "p99": p99, "rss": rss, "pss": pss}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def main():

@@ -14,14 +14,11 @@ A CMD is a gunicorn command line (the script adds -b, -w 1, --chdir and the app)
 {port}, {app} and {apps} filled in.
 """
 import argparse
-import os
-import shlex
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from harness import free_port, server_cpu_ns, wait_ready
+from harness import free_port, server_cpu_ns, start_pinned, stop_group, wait_ready
 
 APPS = Path(__file__).resolve().parent / "apps"
 
@@ -65,14 +62,7 @@ def client_argv(kind):
 
 def one_round(cmd, app, conns, messages, size, window, client_kind):
     port = free_port()
-    if cmd.startswith("raw:"):
-        argv = ["taskset", "-c", "0"] + shlex.split(cmd[4:].format(port=port, app=app, apps=APPS))
-    else:
-        argv = ["taskset", "-c", "0"] + shlex.split(cmd) + [
-            "-b", f"127.0.0.1:{port}", "-w", "1", "--chdir", str(APPS), "--log-level", "warning",
-            app]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = start_pinned(cmd, app, port, APPS)
     try:
         if not wait_ready(port, proc):
             raise SystemExit(f"did not start: {cmd}: {proc.stderr.read(2000).decode()}")
@@ -88,12 +78,7 @@ def one_round(cmd, app, conns, messages, size, window, client_kind):
         sent, elapsed = int(sent), float(elapsed)
         return {"mps": sent / elapsed, "cpu_us": used / 1000 / sent}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def main():
