@@ -1,26 +1,11 @@
 //! cargo fuzz target `tls_session`: arbitrary bytes from a client, in pieces (the split points
 //! come from the first byte), into gunicorn-serve's sans-IO TlsSession, the asgi worker's TLS:
-//! never a panic, output bounded by the input (alerts and handshake flights only), and once it
-//! failed, it stays failed or quiet. The certificate in fuzz/tls/ is a throwaway.
+//! never a panic, nothing decrypted without a handshake, and what goes out bounded (a server
+//! flight or an alert). The certificate in fuzz/tls/ is a throwaway.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use gunicorn_core::Config;
-use gunicorn_serve::tls::Acceptor;
-
-fn acceptor() -> &'static Acceptor {
-    static ACCEPTOR: OnceLock<Acceptor> = OnceLock::new();
-    ACCEPTOR.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tls");
-        let cfg = Config {
-            certfile: Some(format!("{dir}/server.pem")),
-            keyfile: Some(format!("{dir}/server.key")),
-            ..Config::default()
-        };
-        gunicorn_serve::tls::load(&cfg).unwrap().unwrap()
-    })
-}
+#[path = "common/tls_acceptor.rs"]
+mod tls_acceptor;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if data.is_empty() || data.len() > 32 * 1024 {
@@ -28,7 +13,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let step = usize::from(data[0]).max(1) * 7;
     let data = &data[1..];
-    let mut session = acceptor().session().unwrap();
+    let mut session = tls_acceptor::acceptor().session().unwrap();
     let (mut plain, mut wire) = (Vec::new(), Vec::new());
     for piece in data.chunks(step) {
         if session.receive(piece, &mut plain, &mut wire).is_err() {
