@@ -227,7 +227,6 @@ async def _serve(server, app, interface, listeners, lifespan_mode, backlog, stop
     for srv in servers:
         srv.close()
     if stop_kind[0] != "quick":
-        server.close_idle()
         deadline = loop.time() + server.graceful_timeout
         while server.connections() > 0:
             if stop_kind[-1] == "quick":

@@ -41,15 +41,8 @@ use pyo3::types::PyModule;
 use server::AsgiServer;
 use shared::{Interface, Settings};
 
-/// The names a Dockerfile or a gunicorn.conf.py may give this worker: gunicorn's own, and the
-/// uvicorn worker classes people deploy FastAPI with (served by this worker instead).
-const UVICORN_NAMES: &[&str] = &[
-    "uvicorn.workers.UvicornWorker",
-    "uvicorn.workers.UvicornH11Worker",
-    "uvicorn_worker.UvicornWorker",
-    "uvicorn_worker.UvicornH11Worker",
-];
-
+// gunicorn's names, and the uvicorn worker classes people deploy FastAPI with (served by this
+// worker instead: uvicorn is not needed).
 register_worker!(WorkerClass::new(
     "asgi",
     &[
@@ -85,7 +78,7 @@ fn build(cfg: &Config) -> Result<Box<dyn Worker>, BuildError> {
     }))
 }
 
-/// Turns the driver's answer about the app into how it is called, or the boot error.
+/// Turns the driver's answer about the app (`asgi3` or `asgi2`) into how it is called.
 fn interface_of(kind: &str) -> Interface {
     match kind {
         "asgi2" => Interface::Asgi2,
@@ -175,7 +168,8 @@ fn serve(
 impl Worker for AsgiWorker {
     fn run(self: Box<Self>, mut ctx: WorkerContext) -> Result<(), WorkerError> {
         let cfg = Arc::clone(&ctx.config);
-        if UVICORN_NAMES.contains(&cfg.worker_class.as_str()) {
+        // Looked up among this class's names: a uvicorn one is served here instead.
+        if cfg.worker_class.starts_with("uvicorn") {
             log_info!(
                 "Worker class {} is served by the native asgi worker",
                 cfg.worker_class
