@@ -139,7 +139,7 @@ fn serve(
     cfg: &Config,
     driver: &Py<PyModule>,
     server: AsgiServer,
-    listeners: &[gunicorn_python::worker_boot::HandedListener],
+    listeners: &[gunicorn_python::event_loop::HandedListener],
     kind: &str,
 ) -> Result<(), WorkerError> {
     let loop_name = cfg.asgi_loop.render();
@@ -202,7 +202,7 @@ impl Worker for AsgiWorker {
         let mut listeners = Vec::new();
         let mut locals = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
-            let handed = gunicorn_python::worker_boot::hand_over(l)?;
+            let handed = gunicorn_python::event_loop::hand_over(l)?;
             locals.push(handed.local.clone());
             listeners.push(handed);
         }

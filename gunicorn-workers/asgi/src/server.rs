@@ -2,17 +2,17 @@
 //! factory, the heartbeat, the stop requests and the graceful drain's view of the open
 //! connections.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use gunicorn_core::{log_debug, log_error, log_info, log_warning, StopKind};
+use gunicorn_core::{log_debug, log_error, log_info, log_warning};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::protocol::HttpProtocol;
 use crate::registry::Registry;
 use crate::shared::{Interface, LoopRefs, Settings, Shared};
+use gunicorn_python::event_loop;
 
 /// The worker's server, as the driver sees it.
 #[pyclass(module = "gunicorn_asgi", name = "Server", frozen)]
@@ -60,34 +60,14 @@ impl AsgiServer {
     /// connections idle past their limit, and notices a new parent (gunicorn's `notify()` and
     /// ppid check). False once the parent changed.
     fn tick(&self, py: Python<'_>) -> bool {
-        self.shared.s.ctx.heartbeat.notify();
         self.close_idle_past(py, false);
-        if nix::unistd::getppid().as_raw() != self.shared.s.ctx.ppid {
-            if !self.shared.orphaned.swap(true, Ordering::AcqRel) {
-                log_info!(
-                    "Parent changed, shutting down: asgi worker (pid: {})",
-                    std::process::id()
-                );
-                self.shared.s.ctx.shutdown.request(StopKind::Graceful);
-            }
-            return false;
-        }
-        true
+        event_loop::tick(&self.shared.s.ctx, &self.shared.orphaned, "asgi")
     }
 
     /// `None`, `"graceful"` (TERM, max_requests, parent gone) or `"quick"` (INT, QUIT). Empties
     /// the wake-up pipe so the driver's reader fires again only on a new signal.
     fn stop_requested(&self) -> Option<&'static str> {
-        let mut scratch = [0u8; 64];
-        while matches!(
-            nix::unistd::read(self.shared.s.ctx.shutdown.wake_fd(), &mut scratch),
-            Ok(n) if n > 0
-        ) {}
-        match self.shared.s.ctx.shutdown.requested() {
-            None => None,
-            Some(StopKind::Graceful) => Some("graceful"),
-            Some(StopKind::Quick) => Some("quick"),
-        }
+        event_loop::stop_requested(&self.shared.s.ctx)
     }
 
     /// Closes the connections waiting for a request (graceful stop); busy ones close after

@@ -30,7 +30,7 @@ use gunicorn_core::{
     register_worker, BuildError, Config, Worker, WorkerClass, WorkerContext, WorkerError,
 };
 use gunicorn_python::wsgi::BridgeOptions;
-use gunicorn_python::{ensure_initialized, worker_boot};
+use gunicorn_python::{ensure_initialized, event_loop, worker_boot};
 use gunicorn_serve::h2::{H2Mode, H2Server, H2Settings};
 use gunicorn_serve::RequestBudget;
 use pyo3::prelude::*;
@@ -153,7 +153,7 @@ impl Worker for GreenletWorker {
         ));
         let mut listeners = Vec::new();
         for l in std::mem::take(&mut ctx.listeners) {
-            listeners.push(worker_boot::hand_over(l)?);
+            listeners.push(event_loop::hand_over(l)?);
         }
         let worker_connections = usize::try_from(cfg.worker_connections.max(1)).unwrap_or(1000);
         // gunicorn: with several workers each accepts one connection per wake-up, spreading

@@ -7,12 +7,13 @@
 
 use std::collections::HashSet;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gunicorn_core::{log_error, log_info, log_warning, StopKind, WorkerContext};
+use gunicorn_core::{log_error, log_warning, StopKind, WorkerContext};
 use gunicorn_http::{ConnInfo, HttpConfig, HttpError, Local, Request, RequestParser};
+use gunicorn_python::event_loop;
 use gunicorn_python::wsgi::{Bridge, Exchange};
 use gunicorn_serve::h2::preface::{self, Preface};
 use gunicorn_serve::h2::{upgrade, Incoming, StreamJob};
@@ -572,33 +573,12 @@ impl GreenServer {
     /// alive to the master. False once the parent changed (the master is gone), after asking
     /// for a graceful stop like gunicorn's `notify()`.
     fn tick(&self) -> bool {
-        self.s.ctx.heartbeat.notify();
-        if nix::unistd::getppid().as_raw() != self.s.ctx.ppid {
-            if !self.orphaned.swap(true, Ordering::AcqRel) {
-                log_info!(
-                    "Parent changed, shutting down: greenlet worker (pid: {})",
-                    std::process::id()
-                );
-                self.s.ctx.shutdown.request(StopKind::Graceful);
-            }
-            return false;
-        }
-        true
+        event_loop::tick(&self.s.ctx, &self.orphaned, "greenlet")
     }
 
-    /// `None`, `"graceful"` (TERM, max_requests, parent gone) or `"quick"` (INT, QUIT). Also
-    /// empties the wake-up pipe so the driver's next wait sleeps until a new signal.
+    /// `None`, `"graceful"` or `"quick"` (see [`event_loop::stop_requested`]).
     fn stop_requested(&self) -> Option<&'static str> {
-        let mut scratch = [0u8; 64];
-        while matches!(
-            nix::unistd::read(self.s.ctx.shutdown.wake_fd(), &mut scratch),
-            Ok(n) if n > 0
-        ) {}
-        match self.s.ctx.shutdown.requested() {
-            None => None,
-            Some(StopKind::Graceful) => Some("graceful"),
-            Some(StopKind::Quick) => Some("quick"),
-        }
+        event_loop::stop_requested(&self.s.ctx)
     }
 
     /// Ends the waits of idle keep-alive connections (graceful stop): shutting down their

@@ -7,6 +7,7 @@ pub mod app;
 pub mod builtin_package;
 pub mod config_file;
 pub mod dirty;
+pub mod event_loop;
 mod hooks;
 pub mod interpreter;
 pub mod loaded;

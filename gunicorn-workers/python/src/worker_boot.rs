@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use std::os::fd::{IntoRawFd, OwnedFd};
-
-use gunicorn_core::{Config, Listener, LocalAddr, WorkerError};
+use gunicorn_core::{Config, Listener, WorkerError};
 use gunicorn_http::{HttpConfig, Local};
 use pyo3::{PyErr, Python};
 
@@ -88,37 +86,6 @@ pub fn nonblocking_listeners(
         out.push((l, local));
     }
     Ok(out)
-}
-
-/// A listener handed to an event loop that runs in Python (the greenlet hub, asyncio): its
-/// descriptor (Python's socket object owns it from then on), its address family, and the
-/// address the environ reports for it.
-pub struct HandedListener {
-    pub fd: i32,
-    pub family: i32,
-    pub local: Local,
-}
-
-/// Gives up `listener`'s descriptor to Python (see [`HandedListener`]).
-pub fn hand_over(listener: Listener) -> Result<HandedListener, WorkerError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| WorkerError::Boot(e.to_string()))?;
-    let family = match &addr {
-        LocalAddr::Tcp(a) if a.is_ipv4() => libc::AF_INET,
-        LocalAddr::Tcp(_) => libc::AF_INET6,
-        LocalAddr::Unix(_) => libc::AF_UNIX,
-    };
-    let local = gunicorn_serve::addr::local(addr);
-    let fd: OwnedFd = match listener {
-        Listener::Tcp(l) => l.into(),
-        Listener::Unix { listener, .. } => listener.into(),
-    };
-    Ok(HandedListener {
-        fd: fd.into_raw_fd(),
-        family,
-        local,
-    })
 }
 
 #[cfg(test)]
