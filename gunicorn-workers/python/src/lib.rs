@@ -12,6 +12,7 @@ mod hooks;
 pub mod interpreter;
 pub mod loaded;
 pub mod logging;
+pub mod master_imports;
 pub mod paste;
 mod pyerr;
 pub mod reload;
