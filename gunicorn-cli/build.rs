@@ -7,6 +7,16 @@
 fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     println!("cargo:rerun-if-env-changed=PYO3_BUILD_EXTENSION_MODULE");
+    // Segments laid out so that an address and its file offset agree modulo 64 KiB. Linux maps
+    // a file's code in fault-around windows of 64 KiB of address space, and the kernel measured
+    // (6.18) maps in full every page-cache folio (64 KiB here) that such a window touches: with
+    // the linker's 4 KiB alignment each window straddled two folios, so every worker mapped
+    // about twice the code it runs (an idle pip-installed worker: 2.2 of 3.5 MiB of the
+    // extension's text resident, 1.7 with this; docs/benchmarks.md, "Memory"). The padding is
+    // in addresses only: the file does not grow.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-link-arg=-Wl,-z,max-page-size=0x10000");
+    }
     if std::env::var_os("PYO3_BUILD_EXTENSION_MODULE").is_some() {
         return;
     }
