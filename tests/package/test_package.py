@@ -517,3 +517,71 @@ def test_dirty_arbiter(venv, serve):
     assert answers[4].get("result", {}).get("count") == 1, (answers[4], server.output())
     assert "Spawned dirty arbiter (pid: " in server.output(), server.output()
     assert server.stop() == 0, server.output()
+
+
+# Standard-library modules that gunicorn 27's master has imported when it forks its workers.
+MASTER_STDLIB = ("ssl", "json", "email.utils", "email.message", "datetime", "importlib.metadata",
+                 "zipfile", "argparse")
+MODULES_AT_FORK = '''
+import os, sys
+def post_fork(server, worker):
+    with open(os.environ["MARKS"], "w") as f:
+        f.write(" ".join(m for m in %r + ("gevent", "eventlet") if m in sys.modules))
+''' % (MASTER_STDLIB,)
+
+
+def test_workers_start_with_gunicorns_stdlib_modules(venv, reference_venv, serve, tmp_path):
+    """As gunicorn 27's workers do, ours find ssl, json, email... already imported by the master
+    (shared copy-on-write, OpenSSL initialized once: docs/benchmarks.md, "Memory"); never the
+    greenlet libraries, which patch the standard library in the worker."""
+    config = tmp_path / "conf.py"
+    config.write_text(MODULES_AT_FORK)
+    for name, gunicorn in (("ours", venv / "bin" / "gunicorn"),
+                           ("gunicorn 27", reference_venv / "bin" / "gunicorn")):
+        marks = tmp_path / ("marks-" + name.replace(" ", ""))
+        server = serve([gunicorn, "-c", config, "-b", "127.0.0.1:{port}", "hello:app"],
+                       env=clean_env(MARKS=str(marks)))
+        assert eventually(lambda: marks.exists() and marks.read_text()), server.output()
+        assert marks.read_text().split() == list(MASTER_STDLIB), (name, marks.read_text())
+        assert server.stop() == 0, server.output()
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "eventlet"])
+def test_greenlet_workers_patch_without_warnings(venv, serve, worker_class):
+    """The modules imported in the master are ones gevent and eventlet patch cleanly after the
+    fact: no MonkeyPatchWarning (gunicorn 27's master imports them too)."""
+    server = serve([venv / "bin" / "gunicorn", "-k", worker_class, "-b", "127.0.0.1:{port}",
+                    "flask_app:app"], env=clean_env(PYTHONWARNINGS="default"))
+    status, _, body = http_get(server.port)
+    assert (status, body) == (200, b"Hello from Flask\n"), server.output()
+    output = server.output()
+    assert "Warning" not in output, output
+    assert server.stop() == 0, server.output()
+
+
+def load_segments(path):
+    """(p_offset, p_vaddr, p_align) of each PT_LOAD of a 64-bit little-endian ELF file."""
+    import struct
+    data = Path(path).read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "not an ELF64 LE file"
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    found = []
+    for i in range(phnum):
+        p_type, _flags, p_offset, p_vaddr = struct.unpack_from("<IIQQ", data, phoff + i * phentsize)
+        p_align, = struct.unpack_from("<Q", data, phoff + i * phentsize + 0x30)
+        if p_type == 1:
+            found.append((p_offset, p_vaddr, p_align))
+    return found
+
+
+def test_extension_code_is_laid_out_in_64k_windows(venv):
+    """The extension's segments agree with their file offsets modulo 64 KiB: a worker's 64 KiB
+    fault-around windows then map one page-cache folio each, not two (gunicorn-cli/build.rs)."""
+    out = run([python_of(venv), "-c", "import gunicorn._native as n; print(n.__file__)"])
+    assert out.returncode == 0, out
+    segments = load_segments(out.stdout.strip())
+    assert len(segments) >= 2, segments
+    for offset, vaddr, align in segments:
+        assert align >= 0x10000 and (vaddr - offset) % 0x10000 == 0, [
+            tuple(hex(v) for v in s) for s in segments]
