@@ -1,6 +1,7 @@
 //! The CGI part of the WSGI environ (PEP 3333, reference §6) as plain Rust data. The Python
 //! bridge adds the objects (`wsgi.input`, `wsgi.errors`, ...) and turns this into a dict.
 
+use crate::cgi_key::CgiKey;
 use crate::config::HttpConfig;
 use crate::conn::{ConnInfo, Local, Peer};
 use crate::error::HttpError;
@@ -30,17 +31,17 @@ impl Environ {
 }
 
 /// An environ key handed to [`for_each_environ`]: a fixed name, or `HTTP_*` made from a
-/// header name (uncommon names only; common ones are static).
+/// header name (uncommon names only; common ones are [`CgiKey`]s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvKey<'a> {
-    Static(&'static str),
+    Static(CgiKey),
     Header(&'a str),
 }
 
 impl EnvKey<'_> {
     pub fn as_str(&self) -> &str {
         match self {
-            EnvKey::Static(s) => s,
+            EnvKey::Static(k) => k.as_str(),
             EnvKey::Header(s) => s,
         }
     }
@@ -48,7 +49,7 @@ impl EnvKey<'_> {
     /// The key as [`Environ`] stores it (allocates only for `Header`).
     pub fn to_cow(&self) -> Cow<'static, str> {
         match *self {
-            EnvKey::Static(s) => Cow::Borrowed(s),
+            EnvKey::Static(k) => Cow::Borrowed(k.as_str()),
             EnvKey::Header(s) => Cow::Owned(s.to_string()),
         }
     }
@@ -112,18 +113,18 @@ where
         })?
     };
 
-    f(EnvKey::Static("SERVER_SOFTWARE"), SERVER_SOFTWARE);
-    f(EnvKey::Static("REQUEST_METHOD"), &req.method);
-    f(EnvKey::Static("RAW_URI"), &req.uri);
-    f(EnvKey::Static("QUERY_STRING"), &req.query);
+    f(EnvKey::Static(CgiKey::ServerSoftware), SERVER_SOFTWARE);
+    f(EnvKey::Static(CgiKey::RequestMethod), &req.method);
+    f(EnvKey::Static(CgiKey::RawUri), &req.uri);
+    f(EnvKey::Static(CgiKey::QueryString), &req.query);
     let mut proto = [b'H', b'T', b'T', b'P', b'/', b'0', b'.', b'0'];
     proto[5] = b'0' + req.version.0 % 10;
     proto[7] = b'0' + req.version.1 % 10;
     f(
-        EnvKey::Static("SERVER_PROTOCOL"),
+        EnvKey::Static(CgiKey::ServerProtocol),
         std::str::from_utf8(&proto).unwrap_or("HTTP/1.1"),
     );
-    f(EnvKey::Static("wsgi.url_scheme"), req.scheme);
+    f(EnvKey::Static(CgiKey::UrlScheme), req.scheme);
 
     // The fields as a slice (on the stack for up to 32), and cheap signatures (length, first
     // and last byte) so that repeated names are found without comparing every pair of strings.
@@ -167,11 +168,11 @@ where
         match name {
             // No HTTP_ prefix for these two (CGI, RFC 3875 §4.1.2/§4.1.3); repeats were refused.
             "CONTENT-TYPE" => {
-                f(EnvKey::Static("CONTENT_TYPE"), value);
+                f(EnvKey::Static(CgiKey::ContentType), value);
                 continue;
             }
             "CONTENT-LENGTH" => {
-                f(EnvKey::Static("CONTENT_LENGTH"), value);
+                f(EnvKey::Static(CgiKey::ContentLength), value);
                 continue;
             }
             _ => {}
@@ -180,7 +181,7 @@ where
         if (0..i).any(|j| same(i, j)) {
             continue;
         }
-        let key = match known_http_key(name) {
+        let key = match CgiKey::of_header(name) {
             Some(k) => EnvKey::Static(k),
             None => {
                 key_buf.clear();
@@ -206,17 +207,20 @@ where
     let mut port_buf = StackStr::new();
     match (proxy.and_then(|p| p.client), &conn.peer) {
         (Some(client), _) | (None, &Peer::Tcp(client)) => {
-            f(EnvKey::Static("REMOTE_ADDR"), ip_buf.ip(client.ip()));
-            f(EnvKey::Static("REMOTE_PORT"), port_buf.port(client.port()));
+            f(EnvKey::Static(CgiKey::RemoteAddr), ip_buf.ip(client.ip()));
+            f(
+                EnvKey::Static(CgiKey::RemotePort),
+                port_buf.port(client.port()),
+            );
         }
         // gunicorn: a unix peer has REMOTE_ADDR "" and no REMOTE_PORT.
-        (None, Peer::Unix) => f(EnvKey::Static("REMOTE_ADDR"), ""),
+        (None, Peer::Unix) => f(EnvKey::Static(CgiKey::RemoteAddr), ""),
     }
     if let Some(p) = proxy {
-        f(EnvKey::Static("PROXY_PROTOCOL"), p.protocol);
+        f(EnvKey::Static(CgiKey::ProxyProtocol), p.protocol);
         if let Some(dst) = p.proxy {
-            f(EnvKey::Static("PROXY_ADDR"), ip_buf.ip(dst.ip()));
-            f(EnvKey::Static("PROXY_PORT"), port_buf.port(dst.port()));
+            f(EnvKey::Static(CgiKey::ProxyAddr), ip_buf.ip(dst.ip()));
+            f(EnvKey::Static(CgiKey::ProxyPort), port_buf.port(dst.port()));
         }
     }
 
@@ -224,23 +228,26 @@ where
     // unix listener the Host header, else the socket path.
     match &conn.local {
         Local::Tcp(addr) => {
-            f(EnvKey::Static("SERVER_NAME"), ip_buf.ip(addr.ip()));
-            f(EnvKey::Static("SERVER_PORT"), port_buf.port(addr.port()));
+            f(EnvKey::Static(CgiKey::ServerName), ip_buf.ip(addr.ip()));
+            f(
+                EnvKey::Static(CgiKey::ServerPort),
+                port_buf.port(addr.port()),
+            );
         }
         Local::Unix(path) => match host {
             Some(h) => {
                 let (name, port) = split_host(h, req.scheme);
-                f(EnvKey::Static("SERVER_NAME"), name);
-                f(EnvKey::Static("SERVER_PORT"), port);
+                f(EnvKey::Static(CgiKey::ServerName), name);
+                f(EnvKey::Static(CgiKey::ServerPort), port);
             }
             None => {
-                f(EnvKey::Static("SERVER_NAME"), path);
-                f(EnvKey::Static("SERVER_PORT"), "");
+                f(EnvKey::Static(CgiKey::ServerName), path);
+                f(EnvKey::Static(CgiKey::ServerPort), "");
             }
         },
     }
-    f(EnvKey::Static("SCRIPT_NAME"), script_name);
-    f(EnvKey::Static("PATH_INFO"), &unquote_latin1(path));
+    f(EnvKey::Static(CgiKey::ScriptName), script_name);
+    f(EnvKey::Static(CgiKey::PathInfo), &unquote_latin1(path));
     if let Some(tls) = &conn.tls {
         tls_keys(tls, &mut f);
     }
@@ -251,17 +258,17 @@ where
 /// name them; gunicorn itself sets none (only `wsgi.url_scheme`). A client certificate shows
 /// only once `ca_certs` verified it (`cert_reqs` 1 or 2).
 fn tls_keys<F: FnMut(EnvKey<'_>, &str)>(tls: &crate::conn::TlsInfo, f: &mut F) {
-    f(EnvKey::Static("HTTPS"), "on");
-    f(EnvKey::Static("SSL_PROTOCOL"), tls.protocol);
-    f(EnvKey::Static("SSL_CIPHER"), tls.cipher);
+    f(EnvKey::Static(CgiKey::Https), "on");
+    f(EnvKey::Static(CgiKey::SslProtocol), tls.protocol);
+    f(EnvKey::Static(CgiKey::SslCipher), tls.cipher);
     match &tls.client {
         Some(cert) => {
-            f(EnvKey::Static("SSL_CLIENT_VERIFY"), "SUCCESS");
-            f(EnvKey::Static("SSL_CLIENT_CERT"), &cert.pem);
-            f(EnvKey::Static("SSL_CLIENT_S_DN"), &cert.subject);
-            f(EnvKey::Static("SSL_CLIENT_I_DN"), &cert.issuer);
+            f(EnvKey::Static(CgiKey::SslClientVerify), "SUCCESS");
+            f(EnvKey::Static(CgiKey::SslClientCert), &cert.pem);
+            f(EnvKey::Static(CgiKey::SslClientSDn), &cert.subject);
+            f(EnvKey::Static(CgiKey::SslClientIDn), &cert.issuer);
         }
-        None => f(EnvKey::Static("SSL_CLIENT_VERIFY"), "NONE"),
+        None => f(EnvKey::Static(CgiKey::SslClientVerify), "NONE"),
     }
 }
 
@@ -362,45 +369,6 @@ fn split_host<'a>(h: &'a str, scheme: &str) -> (&'a str, &'a str) {
         }
     };
     (name, port.unwrap_or(default_port))
-}
-
-/// `HTTP_` + the name with `-` as `_`, for common names (no allocation).
-fn known_http_key(name: &str) -> Option<&'static str> {
-    match name {
-        "HOST" => Some("HTTP_HOST"),
-        "USER-AGENT" => Some("HTTP_USER_AGENT"),
-        "ACCEPT" => Some("HTTP_ACCEPT"),
-        "ACCEPT-LANGUAGE" => Some("HTTP_ACCEPT_LANGUAGE"),
-        "ACCEPT-ENCODING" => Some("HTTP_ACCEPT_ENCODING"),
-        "CONNECTION" => Some("HTTP_CONNECTION"),
-        "COOKIE" => Some("HTTP_COOKIE"),
-        "REFERER" => Some("HTTP_REFERER"),
-        "ORIGIN" => Some("HTTP_ORIGIN"),
-        "AUTHORIZATION" => Some("HTTP_AUTHORIZATION"),
-        "CACHE-CONTROL" => Some("HTTP_CACHE_CONTROL"),
-        "PRAGMA" => Some("HTTP_PRAGMA"),
-        "DNT" => Some("HTTP_DNT"),
-        "TE" => Some("HTTP_TE"),
-        "PRIORITY" => Some("HTTP_PRIORITY"),
-        "UPGRADE-INSECURE-REQUESTS" => Some("HTTP_UPGRADE_INSECURE_REQUESTS"),
-        "SEC-FETCH-DEST" => Some("HTTP_SEC_FETCH_DEST"),
-        "SEC-FETCH-MODE" => Some("HTTP_SEC_FETCH_MODE"),
-        "SEC-FETCH-SITE" => Some("HTTP_SEC_FETCH_SITE"),
-        "SEC-FETCH-USER" => Some("HTTP_SEC_FETCH_USER"),
-        "SEC-CH-UA" => Some("HTTP_SEC_CH_UA"),
-        "SEC-CH-UA-MOBILE" => Some("HTTP_SEC_CH_UA_MOBILE"),
-        "SEC-CH-UA-PLATFORM" => Some("HTTP_SEC_CH_UA_PLATFORM"),
-        "IF-NONE-MATCH" => Some("HTTP_IF_NONE_MATCH"),
-        "IF-MODIFIED-SINCE" => Some("HTTP_IF_MODIFIED_SINCE"),
-        "X-FORWARDED-FOR" => Some("HTTP_X_FORWARDED_FOR"),
-        "X-FORWARDED-PROTO" => Some("HTTP_X_FORWARDED_PROTO"),
-        "X-FORWARDED-HOST" => Some("HTTP_X_FORWARDED_HOST"),
-        "X-REAL-IP" => Some("HTTP_X_REAL_IP"),
-        "X-REQUEST-ID" => Some("HTTP_X_REQUEST_ID"),
-        "EXPECT" => Some("HTTP_EXPECT"),
-        "TRANSFER-ENCODING" => Some("HTTP_TRANSFER_ENCODING"),
-        _ => None,
-    }
 }
 
 /// Python's `unquote_to_wsgi_str`: `%XY` becomes the byte XY, invalid escapes stay as they

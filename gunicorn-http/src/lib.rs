@@ -3,7 +3,8 @@
 //! - [`parser`]: request head (PROXY header, request line, header block) with gunicorn's
 //!   strictness rules and RFC 9112 framing decisions.
 //! - [`body`]: Content-Length and chunked body decoders (state machines), trailers.
-//! - [`environ`]: the CGI part of the WSGI environ as plain Rust data.
+//! - [`environ`]: the CGI part of the WSGI environ as plain Rust data; [`cgi_key`] its fixed
+//!   key names.
 //! - [`response`]: response head validation/encoding, body framing, the cached Date header.
 //! - [`uwsgi`]: the uWSGI binary protocol (`--protocol uwsgi`) read into the same [`Request`].
 //! - [`error`]: [`HttpError`] with gunicorn's status mapping and error page.
@@ -18,6 +19,7 @@
 
 pub mod allow;
 pub mod body;
+pub mod cgi_key;
 pub mod config;
 pub mod conn;
 pub mod environ;
@@ -33,6 +35,7 @@ pub mod uwsgi;
 
 pub use allow::{AllowList, AllowListError};
 pub use body::BodyDecoder;
+pub use cgi_key::CgiKey;
 pub use config::{HeaderMapPolicy, HttpConfig, Limits, Protocol, ProxyMode};
 pub use conn::{ClientCert, ConnInfo, Local, Peer, TlsInfo};
 pub use environ::{

@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::sync::Mutex;
 
 use gunicorn_http::{
-    for_each_environ, ConnInfo, Environ, HttpConfig, HttpError, Local, ProxyInfo, Request,
-    SERVER_SOFTWARE,
+    for_each_environ, CgiKey, ConnInfo, EnvKey, Environ, HttpConfig, HttpError, Local, ProxyInfo,
+    Request, SERVER_SOFTWARE,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -25,7 +25,7 @@ use super::start_response::EarlyHints;
 /// sending many distinct header names.
 const MAX_CACHED_KEYS: usize = 512;
 
-/// The environ key cache, looked up ~20 times per request. Keyed with FNV-1a rather than the
+/// The cache of `HTTP_*` keys of uncommon header names. Keyed with FNV-1a rather than the
 /// default SipHash (which showed as ~2 % of a hello-world worker): the keys are short, and a
 /// client crafting colliding header names can at worst make lookups scan the at most
 /// [`MAX_CACHED_KEYS`] entries.
@@ -56,6 +56,10 @@ impl Hasher for Fnv1a {
 pub(crate) struct EnvironTemplate {
     /// The constant part of every environ; copied per request.
     base: Py<PyDict>,
+    /// Every fixed key ([`CgiKey`]) as an interned string, by [`CgiKey::index`]: found with
+    /// no hashing or locking (looking them up in `keys` was 4 % of a hello-world worker).
+    known_keys: Vec<Py<PyString>>,
+    /// The `HTTP_*` keys of uncommon header names.
     keys: Mutex<KeyCache>,
     socket_class: Py<PyAny>,
     key_input: Py<PyString>,
@@ -86,8 +90,13 @@ impl EnvironTemplate {
         base.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
         base.set_item("wsgi.input_terminated", true)?;
         base.set_item("SERVER_SOFTWARE", SERVER_SOFTWARE)?;
+        let known_keys = CgiKey::ALL
+            .iter()
+            .map(|k| PyString::intern(py, k.as_str()).unbind())
+            .collect();
         Ok(EnvironTemplate {
             base: base.unbind(),
+            known_keys,
             keys: Mutex::new(KeyCache::default()),
             socket_class: py.import("socket")?.getattr("socket")?.unbind(),
             key_input: PyString::intern(py, "wsgi.input").unbind(),
@@ -114,23 +123,27 @@ impl EnvironTemplate {
         let mut failed = None;
         {
             let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            let mut put = |k: &str, v: &str| {
-                if failed.is_none() {
-                    let key = cached_key(&mut keys, py, k);
-                    if let Err(e) = env.set_item(key, PyString::new(py, v)) {
-                        failed = Some(e);
-                    }
+            let mut put = |k: EnvKey<'_>, v: &str| {
+                if failed.is_some() {
+                    return;
+                }
+                let key = match k {
+                    // The template holds it already, with the same value.
+                    EnvKey::Static(CgiKey::ServerSoftware) => return,
+                    EnvKey::Static(k) => self.known_keys[k.index()].bind(py).clone(),
+                    EnvKey::Header(name) => cached_key(&mut keys, py, name),
+                };
+                if let Err(e) = env.set_item(key, PyString::new(py, v)) {
+                    failed = Some(e);
                 }
             };
             match source {
                 CgiSource::Built(vars) => {
                     for (k, v) in &vars.vars {
-                        put(k, v);
+                        put(EnvKey::Header(k), v);
                     }
                 }
-                CgiSource::Parsed { proxy, http } => {
-                    for_each_environ(req, conn, proxy, http, |k, v| put(k.as_str(), v))?
-                }
+                CgiSource::Parsed { proxy, http } => for_each_environ(req, conn, proxy, http, put)?,
             }
         }
         Ok(match failed {
