@@ -80,6 +80,14 @@ fn check_field(name: &str, value: &str) -> Result<(), HttpError> {
     Ok(())
 }
 
+/// Strips SP and HTAB from both ends of `s`, allocating only when there is something to strip.
+fn trim_in_place(s: &mut String) {
+    let trimmed = s.trim_matches([' ', '\t']);
+    if trimmed.len() != s.len() {
+        *s = trimmed.to_string();
+    }
+}
+
 fn push_latin1(out: &mut Vec<u8>, s: &str) {
     if s.is_ascii() {
         out.extend_from_slice(s.as_bytes());
@@ -97,44 +105,52 @@ impl Response {
     /// the app cannot split the response. Drops hop-by-hop headers and decides the framing.
     pub fn new(
         req: &ReqMeta,
-        status: &str,
+        status: impl Into<String>,
         headers: Vec<(String, String)>,
     ) -> Result<Response, HttpError> {
-        let status_line = status.trim_matches([' ', '\t']);
-        let bad_status = || HttpError::InvalidResponseStatus(status.to_string());
+        // Owned strings are kept as they are when nothing is trimmed: no copy per header on
+        // the path of every response.
+        let mut status_line: String = status.into();
+        trim_in_place(&mut status_line);
+        let bad_status = |line: &str| HttpError::InvalidResponseStatus(line.to_string());
         let code = status_line
             .get(..3)
             .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(bad_status)?;
-        let rest = &status_line[3..];
-        if !(rest.is_empty() || rest.starts_with(' ')) || !valid_value(status_line) {
-            return Err(bad_status());
-        }
-        let code: u16 = code.parse().map_err(|_| bad_status())?;
-        if code < 100 {
-            return Err(bad_status());
-        }
-        let mut out = Vec::with_capacity(headers.len());
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|&c| c >= 100);
+        let rest = status_line.get(3..).unwrap_or("");
+        let code = match code {
+            Some(code)
+                if (rest.is_empty() || rest.starts_with(' ')) && valid_value(&status_line) =>
+            {
+                code
+            }
+            _ => return Err(bad_status(&status_line)),
+        };
+        let mut out = headers;
+        let mut kept = 0;
         let mut length = None;
         let mut upgrade = false;
-        for (name, value) in headers {
-            check_field(&name, &value)?;
-            let value = value.trim_matches([' ', '\t']).to_string();
-            let lname = name.to_ascii_lowercase();
-            if DROPPED.contains(&lname.as_str()) {
+        for i in 0..out.len() {
+            let (name, value) = &mut out[i];
+            check_field(name, value)?;
+            trim_in_place(value);
+            if DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d)) {
                 // Connection: upgrade / Upgrade: websocket survive (gunicorn), as a flag and a header.
-                if lname == "connection"
+                if name.eq_ignore_ascii_case("connection")
                     && value
                         .split(',')
                         .any(|t| t.trim_matches([' ', '\t']).eq_ignore_ascii_case("upgrade"))
                 {
                     upgrade = true;
-                } else if lname == "upgrade" && value.eq_ignore_ascii_case("websocket") {
-                    out.push((name, value));
+                    continue;
                 }
-                continue;
-            }
-            if lname == "content-length" {
+                if !(name.eq_ignore_ascii_case("upgrade")
+                    && value.eq_ignore_ascii_case("websocket"))
+                {
+                    continue;
+                }
+            } else if name.eq_ignore_ascii_case("content-length") {
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(HttpError::InvalidResponseHeader(format!(
                         "invalid Content-Length {value:?}"
@@ -150,8 +166,10 @@ impl Response {
                 }
                 length = Some(n);
             }
-            out.push((name, value));
+            out.swap(kept, i);
+            kept += 1;
         }
+        out.truncate(kept);
         let informational = code < 200;
         let no_body = req.is_head || informational || code == 204 || code == 304;
         if informational || code == 204 {
@@ -170,7 +188,7 @@ impl Response {
         Ok(Response {
             status: code,
             headers: out,
-            status_line: status_line.to_string(),
+            status_line,
             version: req.version,
             no_body,
             chunked,
@@ -181,6 +199,11 @@ impl Response {
             must_close: false,
             is_head: req.is_head,
         })
+    }
+
+    /// The status line as the app gave it, stripped of SP/HTAB ("200 OK").
+    pub fn status_line(&self) -> &str {
+        &self.status_line
     }
 
     /// Always close after this response (the sync worker, shutdown).
@@ -615,7 +638,7 @@ mod tests {
             ),
         ];
         for (req, status, headers, (chunked, close, cl, nobody)) in cases {
-            let r = Response::new(req, status, h(headers)).unwrap();
+            let r = Response::new(req, *status, h(headers)).unwrap();
             let kept = r
                 .headers
                 .iter()
@@ -714,6 +737,44 @@ mod tests {
         let mut r = Response::new(&V10, "404 Not Found", h(&[("Content-Length", "0")])).unwrap();
         r.force_close();
         assert_eq!(head_text(&r), "HTTP/1.0 404 Not Found\r\nServer: gunicorn\r\nDate: <date>\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn kept_headers_keep_their_order_and_names_match_in_any_case() {
+        let r = Response::new(
+            &V11,
+            " \t201 Created\t ",
+            h(&[
+                ("SERVER", "x"),
+                ("X-A", "1"),
+                ("keep-ALIVE", "5"),
+                ("X-B", "\t 2 \t"),
+                ("content-LENGTH", " 3"),
+                ("TE", "trailers"),
+                ("X-C", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(r.status_line(), "201 Created");
+        let kept: Vec<(&str, &str)> = r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("X-A", "1"),
+                ("X-B", "2"),
+                ("content-LENGTH", "3"),
+                ("X-C", "")
+            ]
+        );
+        assert!(!r.is_chunked());
+        assert_eq!(
+            head_text(&r),
+            "HTTP/1.1 201 Created\r\nServer: gunicorn\r\nDate: <date>\r\nConnection: keep-alive\r\nX-A: 1\r\nX-B: 2\r\ncontent-LENGTH: 3\r\nX-C: \r\n\r\n"
+        );
     }
 
     #[test]

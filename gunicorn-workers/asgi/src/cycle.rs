@@ -169,7 +169,7 @@ impl Cycle {
         } else {
             Vec::new()
         };
-        let mut resp = Response::new(&meta, &crate::reason::status_text(status), headers)
+        let mut resp = Response::new(&meta, crate::reason::status_text(status), headers)
             .map_err(|e: HttpError| PyValueError::new_err(e.to_string()))?;
         if meta_close {
             resp.force_close();

@@ -166,6 +166,8 @@ fn run(
             reusable: false,
         }
     });
+    // Dropped here, with the GIL (see `Exchange::take_client_socket`).
+    drop(exchange.take_client_socket());
     let mut socket = socket;
     if !outcome.reusable || job.force_close {
         // The connection closes after this response: close the duplicate now, with the GIL.

@@ -66,8 +66,6 @@ pub(crate) struct State {
     pub(crate) meta: ReqMeta,
     always_close: bool,
     pub(crate) response: Option<Response>,
-    /// The status line the app gave to `start_response` ("200 OK"), for `post_request` hooks.
-    pub(crate) status_text: Option<String>,
     /// Where the response is: nothing sent, the app's head out, or an error page instead.
     pub(crate) reply: Reply,
     out: Vec<u8>,
@@ -174,7 +172,6 @@ impl Exchange {
                 },
                 always_close,
                 response: None,
-                status_text: None,
                 reply: Reply::Unsent,
                 out: Vec::with_capacity(1024),
                 write_failed: false,
@@ -234,6 +231,14 @@ impl Exchange {
     /// (the greenlet workers).
     pub fn set_client_socket(&self, sock: Py<PyAny>) {
         self.lock().client_socket = Some(sock);
+    }
+
+    /// Takes back the socket object of [`Exchange::set_client_socket`] once the bridge
+    /// returned, for the caller to drop while it holds the GIL: an exchange dropped without
+    /// the GIL would leave its reference to pyo3's deferred pool (a lock and a list push per
+    /// request, drained later).
+    pub fn take_client_socket(&self) -> Option<Py<PyAny>> {
+        self.lock().client_socket.take()
     }
 
     /// Promises that the worker closes (or shuts down) the connection right after the
@@ -540,7 +545,7 @@ impl State {
     /// Records the response from `start_response`.
     pub(crate) fn set_response(
         &mut self,
-        status: &str,
+        status: String,
         headers: Vec<(String, String)>,
     ) -> Result<(), HttpError> {
         let mut resp = Response::new(&self.meta, status, headers)?;
@@ -548,7 +553,6 @@ impl State {
             resp.force_close();
         }
         self.response = Some(resp);
-        self.status_text = Some(status.trim_matches([' ', '\t']).to_string());
         Ok(())
     }
 

@@ -40,9 +40,9 @@ pub(crate) fn post_request(
 ) {
     let (status, headers) = {
         let st = exchange.lock();
-        let status = match (st.reply, &st.status_text) {
+        let status = match (st.reply, &st.response) {
             (Reply::ErrorPage(code), _) => Some(crate::server_hooks::error_status_text(code)),
-            (Reply::HeadSent, Some(text)) => Some(text.clone()),
+            (Reply::HeadSent, Some(r)) => Some(r.status_line().to_string()),
             _ => None,
         };
         let headers = match (&st.response, st.reply) {

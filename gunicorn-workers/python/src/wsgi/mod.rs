@@ -271,8 +271,8 @@ fn log_access_to_class(
     let duration = start.elapsed();
     let (status_text, headers) = {
         let st = exchange.lock();
-        let text = match (st.reply, &st.status_text) {
-            (exchange::Reply::HeadSent, Some(text)) => text.clone(),
+        let text = match (st.reply, &st.response) {
+            (exchange::Reply::HeadSent, Some(r)) => r.status_line().to_string(),
             _ => crate::server_hooks::error_status_text(status),
         };
         let headers = st.response.as_ref().map(|r| r.headers.clone());

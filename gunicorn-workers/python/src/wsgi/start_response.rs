@@ -92,7 +92,7 @@ impl StartResponse {
         let headers = header_list(headers)?;
         self.exchange
             .lock()
-            .set_response(&status, headers)
+            .set_response(status, headers)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let _ = py;
         Ok(WriteCallable {
