@@ -50,9 +50,6 @@ pub fn run_arbiter(
 ) -> i32 {
     // What the server hooks see as `server.cfg`.
     gunicorn_python::server_hooks::set_config(&cfg);
-    // Before the first fork, so that every worker shares them as gunicorn's workers do (only
-    // when Python already runs in the master; see master_imports).
-    gunicorn_python::master_imports::import_in_master();
     // The dirty arbiter (gunicorn 25+), when dirty_workers and dirty_apps ask for one.
     let dirty = match gunicorn_python::dirty::sidecar(&cfg) {
         Ok(d) => d,

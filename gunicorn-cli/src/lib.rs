@@ -159,6 +159,12 @@ fn boot(mut cfg: Config, reload: gunicorn_core::ReloadFn) -> i32 {
             }
         };
     }
+    // The standard-library modules gunicorn's master has before it forks, when Python runs in
+    // ours: every worker then shares them (master_imports). Before --spew, which would trace them.
+    if let Err(e) = gunicorn_python::master_imports::import_in_master(&cfg) {
+        eprintln!("Error: {e}");
+        return EXIT_CONFIG;
+    }
     // gunicorn's `debug.spew()` comes after --check-config, before the arbiter starts.
     if let Err(e) = gunicorn_python::spew::start_in_master(&cfg) {
         eprintln!("Error: {e}");

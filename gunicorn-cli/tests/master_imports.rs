@@ -1,7 +1,8 @@
 //! The standard-library modules gunicorn 27's master has imported when it forks (`ssl`, `json`,
 //! `email.utils`, ...) are imported in our master too when Python already runs there (a config
 //! file here), so that workers share them; the binary without a config file or `--preload`
-//! starts no Python in its master for this, and its workers start without them.
+//! starts no Python in its master for this, and its workers start without them. With `--preload`
+//! they come before the application, and before `--spew` starts tracing.
 
 mod support;
 
@@ -92,4 +93,30 @@ fn with_a_config_file_workers_inherit_them_from_the_master() {
             "the master did not load _ssl"
         );
     }
+}
+
+#[test]
+fn with_preload_they_are_imported_before_the_app_and_spew() {
+    let dir = TempDir::new("master-imports-preload");
+    dir.write("probe.py", APP);
+    let server = Gunicorn::new()
+        .cwd(dir.path())
+        .args(["--preload", "--spew", "probe:app"])
+        .bind_free_port()
+        .spawn();
+    server.wait_booted(1);
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.output());
+    // The master started Python for --preload and imported them before the application.
+    assert_eq!(
+        r.text(),
+        "[ssl json email.utils datetime]",
+        "{}",
+        server.output()
+    );
+    // --spew traces the application's lines, not the server's own imports (gunicorn has them
+    // before it reads its settings).
+    let out = server.stdout_text();
+    assert!(out.lines().any(|l| l.starts_with("probe:")), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("ssl:")), "traced: {out}");
 }

@@ -9,13 +9,16 @@
 //! initializes them on its own: ~3 MiB more PSS per worker, 2 of them libcrypto's
 //! (docs/benchmarks.md, "Memory").
 //!
-//! Only when the master already runs Python (the pip package's `gunicorn` command, or the binary
+//! Only when the master runs Python anyway (the pip package's `gunicorn` command, or the binary
 //! with a config file, a logging configuration or `--preload`): starting an interpreter in a
 //! master that has none costs more than the workers save. Only standard-library modules, never
-//! the application, and never gevent or eventlet (they must patch the standard library in the
-//! worker, as gunicorn's master does not import them either).
+//! the application, and never gevent or eventlet: our greenlet workers import them and patch the
+//! standard library first thing after the fork (the modules here patch cleanly after the fact).
 
+use gunicorn_core::Config;
 use pyo3::prelude::*;
+
+use crate::interpreter::{ensure_initialized, PythonError};
 
 /// The modules, as gunicorn 27 (CPython 3.11) has them in `sys.modules` at its first fork and
 /// ours does not; their own imports (`email.*`, `json.*`, `importlib.metadata.*`, `base64`,
@@ -44,14 +47,17 @@ pub const MODULES: &[&str] = &[
     "zipfile",
 ];
 
-/// Imports [`MODULES`] in this process if its interpreter is initialized; does nothing
-/// otherwise. Returns how many were imported. A module this Python lacks (`ssl` in a build
-/// without OpenSSL) is skipped: a worker that needs it fails there as it would anyway.
-pub fn import_in_master() -> usize {
-    if !crate::sys::is_initialized() {
-        return 0;
+/// Imports [`MODULES`] in the master when Python runs there or is about to (`--preload`); does
+/// nothing otherwise. Called before `--spew` starts tracing, as gunicorn has these modules
+/// before it reads its settings. Returns how many were imported. A module this Python lacks
+/// (`ssl` in a build without OpenSSL) is skipped: a worker that needs it fails there as it would
+/// anyway.
+pub fn import_in_master(cfg: &Config) -> Result<usize, PythonError> {
+    if !crate::sys::is_initialized() && !cfg.preload_app {
+        return Ok(0);
     }
-    Python::attach(|py| {
+    ensure_initialized()?;
+    Ok(Python::attach(|py| {
         MODULES
             .iter()
             .filter(|name| match py.import(**name) {
@@ -62,5 +68,5 @@ pub fn import_in_master() -> usize {
                 }
             })
             .count()
-    })
+    }))
 }
