@@ -205,6 +205,11 @@ pub struct Poller {
     accept_more: bool,
     /// Since when connections have been waiting on the listeners (reset at each accept).
     pending_since: Instant,
+    /// When this turn's wait for readiness ended: the clock that the deadlines of the
+    /// connections handled in the turn start from (one clock read per turn instead of one
+    /// per connection; a turn handles its events within well under a millisecond, and
+    /// those deadlines are seconds).
+    now: Instant,
     life: Life,
     next_sweep: Instant,
 }
@@ -254,6 +259,7 @@ impl Poller {
             // Connections queued before this worker started are picked up at once.
             accept_more: true,
             pending_since: now,
+            now,
             life: Life::Serving,
             next_sweep: now + Duration::from_secs(1),
         })
@@ -302,6 +308,7 @@ impl Poller {
         }
         let polled = self.poll.poll(&mut self.events, Some(timeout));
         self.shared.awake();
+        self.now = Instant::now();
         if let Err(e) = polled {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 log_error!("poll failed: {e}");
@@ -652,7 +659,7 @@ impl Poller {
     fn on_step(&mut self, token: usize, step: HeadStep) -> bool {
         match step {
             HeadStep::NeedMore => {
-                let now = Instant::now();
+                let now = self.now;
                 let timeouts = self.settings.timeouts;
                 let Some(conn) = self.conns.get_mut(token).and_then(Option::as_mut) else {
                     return false;
@@ -761,7 +768,7 @@ impl Poller {
         // Serving or draining: the response said the connection stays open, so the client may
         // already be sending its next request. While draining, that one is answered with
         // `Connection: close` (see `dispatch`).
-        let now = Instant::now();
+        let now = self.now;
         conn.phase = Phase::Reading;
         conn.wait = Wait::Idle;
         conn.deadline = self.settings.timeouts.deadline(Wait::Idle, now);
