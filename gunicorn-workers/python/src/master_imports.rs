@@ -70,3 +70,42 @@ pub fn import_in_master(cfg: &Config) -> Result<usize, PythonError> {
             .count()
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_module_is_the_standard_librarys() {
+        ensure_initialized().unwrap();
+        Python::attach(|py| {
+            let stdlib = py
+                .import("sys")
+                .and_then(|sys| sys.getattr("stdlib_module_names"))
+                .unwrap();
+            for name in MODULES {
+                let top = name.split('.').next().unwrap();
+                assert!(stdlib.contains(top).unwrap(), "{name} is not stdlib");
+                assert!(!["gevent", "eventlet"].contains(&top), "{name}");
+            }
+        });
+    }
+
+    #[test]
+    fn with_preload_every_module_is_imported() {
+        let cfg = Config {
+            preload_app: true,
+            ..Config::default()
+        };
+        assert_eq!(import_in_master(&cfg).unwrap(), MODULES.len());
+        Python::attach(|py| {
+            let modules = py.import("sys").unwrap().getattr("modules").unwrap();
+            for name in MODULES {
+                assert!(
+                    modules.contains(*name).unwrap(),
+                    "{name} not in sys.modules"
+                );
+            }
+        });
+    }
+}
