@@ -193,36 +193,49 @@ fn file_wrapper_is_sent_whole_with_and_without_sendfile() {
 
 #[test]
 fn environ_over_a_unix_socket() {
-    let dir = TempDir::new("unix-environ");
-    let sock = dir.path().join("g.sock");
-    let server = Gunicorn::new()
-        .args(["echo:app", "-w", "2", "-b"])
-        .arg(format!("unix:{}", sock.display()))
-        .spawn();
-    server.wait_booted(2);
-    let mut stream = None;
-    for _ in 0..100 {
-        if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
-            stream = Some(s);
-            break;
+    // Every class that builds a WSGI environ, with the access log (the environ built as Rust
+    // strings first) and without: a unix peer has no REMOTE_PORT, and no key is left None.
+    let cases: &[&[&str]] = &[
+        &[],
+        &["-k", "gthread", "--threads", "2"],
+        &["-k", "gthread", "--threads", "2", "--access-logfile", "-"],
+    ];
+    for (i, extra) in cases.iter().enumerate() {
+        let dir = TempDir::new(&format!("unix-environ-{i}"));
+        let sock = dir.path().join("g.sock");
+        let server = Gunicorn::new()
+            .args(["echo:app", "-w", "2", "-b"])
+            .arg(format!("unix:{}", sock.display()))
+            .args(extra.iter().copied())
+            .spawn();
+        server.wait_booted(2);
+        let mut stream = None;
+        for _ in 0..100 {
+            if let Ok(s) = std::os::unix::net::UnixStream::connect(&sock) {
+                stream = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        let mut stream = stream.expect("connect to the unix socket");
+        let r = exchange(
+            &mut stream,
+            b"GET / HTTP/1.1\r\nHost: example.com:1234\r\n\r\n",
+        );
+        let text = r.text();
+        for want in [
+            "\"REMOTE_ADDR\": \"\"",
+            "\"SERVER_NAME\": \"example.com\"",
+            "\"SERVER_PORT\": \"1234\"",
+            "\"wsgi.multiprocess\": true",
+            "\"wsgi.input\": \"<",
+            "\"gunicorn.socket\": \"<",
+        ] {
+            assert!(text.contains(want), "{extra:?}: {want} not in {text}");
+        }
+        assert!(!text.contains("REMOTE_PORT"), "{extra:?}: {text}");
+        assert!(!text.contains("null"), "{extra:?}: {text}");
     }
-    let mut stream = stream.expect("connect to the unix socket");
-    let r = exchange(
-        &mut stream,
-        b"GET / HTTP/1.1\r\nHost: example.com:1234\r\n\r\n",
-    );
-    let text = r.text();
-    for want in [
-        "\"REMOTE_ADDR\": \"\"",
-        "\"SERVER_NAME\": \"example.com\"",
-        "\"SERVER_PORT\": \"1234\"",
-        "\"wsgi.multiprocess\": true",
-    ] {
-        assert!(text.contains(want), "{want} not in {text}");
-    }
-    assert!(!text.contains("REMOTE_PORT"), "{text}");
 }
 
 #[test]

@@ -52,6 +52,26 @@ impl Hasher for Fnv1a {
     }
 }
 
+/// The CGI keys that every request's environ has (for a TCP peer; a unix socket's peer has no
+/// `REMOTE_PORT`). The template holds them with `None`, each request writes over them, and a
+/// key a request did not write is removed (see [`EnvironTemplate::new`]).
+const ALWAYS: [CgiKey; 11] = [
+    CgiKey::RequestMethod,
+    CgiKey::RawUri,
+    CgiKey::QueryString,
+    CgiKey::ServerProtocol,
+    CgiKey::UrlScheme,
+    CgiKey::RemoteAddr,
+    CgiKey::RemotePort,
+    CgiKey::ServerName,
+    CgiKey::ServerPort,
+    CgiKey::ScriptName,
+    CgiKey::PathInfo,
+];
+
+// `cgi_dict` records the fixed keys written as bits of a u64.
+const _: () = assert!(CgiKey::ALL.len() <= 64);
+
 /// What every environ of a worker starts from, and the caches that make filling one cheap.
 pub(crate) struct EnvironTemplate {
     /// The constant part of every environ; copied per request.
@@ -90,18 +110,31 @@ impl EnvironTemplate {
         base.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
         base.set_item("wsgi.input_terminated", true)?;
         base.set_item("SERVER_SOFTWARE", SERVER_SOFTWARE)?;
-        let known_keys = CgiKey::ALL
+        let known_keys: Vec<Py<PyString>> = CgiKey::ALL
             .iter()
             .map(|k| PyString::intern(py, k.as_str()).unbind())
             .collect();
+        let key_input = PyString::intern(py, "wsgi.input");
+        let key_hints = PyString::intern(py, "wsgi.early_hints");
+        let key_socket = PyString::intern(py, "gunicorn.socket");
+        // The keys every request sets, with None for now. A copy of a dict keeps its table's
+        // size, so with them the copy has room for the request's own keys: a dict grown from
+        // the 8 constant keys was resized twice per request (2 % of a hello-world worker,
+        // `build_indices_unicode` and the old table's free).
+        for k in ALWAYS {
+            base.set_item(known_keys[k.index()].bind(py), py.None())?;
+        }
+        for k in [&key_input, &key_hints, &key_socket] {
+            base.set_item(k, py.None())?;
+        }
         Ok(EnvironTemplate {
             base: base.unbind(),
             known_keys,
             keys: Mutex::new(KeyCache::default()),
             socket_class: py.import("socket")?.getattr("socket")?.unbind(),
-            key_input: PyString::intern(py, "wsgi.input").unbind(),
-            key_hints: PyString::intern(py, "wsgi.early_hints").unbind(),
-            key_socket: PyString::intern(py, "gunicorn.socket").unbind(),
+            key_input: key_input.unbind(),
+            key_hints: key_hints.unbind(),
+            key_socket: key_socket.unbind(),
         })
     }
 
@@ -121,6 +154,8 @@ impl EnvironTemplate {
             Err(e) => return Ok(Err(e)),
         };
         let mut failed = None;
+        // The fixed keys written, by `CgiKey::index` (fewer than 64 of them).
+        let mut written: u64 = 0;
         {
             let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
             let mut put = |k: EnvKey<'_>, v: &str| {
@@ -130,7 +165,10 @@ impl EnvironTemplate {
                 let key = match k {
                     // The template holds it already, with the same value.
                     EnvKey::Static(CgiKey::ServerSoftware) => return,
-                    EnvKey::Static(k) => self.known_keys[k.index()].bind(py).clone(),
+                    EnvKey::Static(k) => {
+                        written |= 1 << k.index();
+                        self.known_keys[k.index()].bind(py).clone()
+                    }
                     EnvKey::Header(name) => cached_key(&mut keys, py, name),
                 };
                 if let Err(e) = env.set_item(key, PyString::new(py, v)) {
@@ -140,10 +178,23 @@ impl EnvironTemplate {
             match source {
                 CgiSource::Built(vars) => {
                     for (k, v) in &vars.vars {
-                        put(EnvKey::Header(k), v);
+                        match ALWAYS.iter().find(|a| a.as_str() == k) {
+                            Some(a) => put(EnvKey::Static(*a), v),
+                            None => put(EnvKey::Header(k), v),
+                        }
                     }
                 }
                 CgiSource::Parsed { proxy, http } => for_each_environ(req, conn, proxy, http, put)?,
+            }
+        }
+        if failed.is_none() {
+            // A template key this request has not (REMOTE_PORT of a unix peer) goes away.
+            for k in ALWAYS {
+                if written & (1 << k.index()) == 0 {
+                    if let Err(e) = env.del_item(self.known_keys[k.index()].bind(py)) {
+                        failed = Some(e);
+                    }
+                }
             }
         }
         Ok(match failed {
@@ -152,8 +203,9 @@ impl EnvironTemplate {
         })
     }
 
-    /// Adds this request's `wsgi.input`, `wsgi.early_hints` and `gunicorn.socket` to `env`;
-    /// returns the socket when the bridge made it (and must close it).
+    /// Writes this request's `wsgi.input`, `wsgi.early_hints` and `gunicorn.socket` into `env`
+    /// (over the template's `None`); returns the socket when the bridge made it (and must close
+    /// it).
     pub(crate) fn add_request_objects<'py>(
         &self,
         py: Python<'py>,
@@ -181,8 +233,10 @@ impl EnvironTemplate {
             return Ok(None);
         }
         let sock = self.client_socket(py, exchange, conn);
-        if let Some(sock) = &sock {
-            env.set_item(self.key_socket.bind(py), sock)?;
+        match &sock {
+            Some(sock) => env.set_item(self.key_socket.bind(py), sock)?,
+            // No socket could be made: no key (not the template's None).
+            None => env.del_item(self.key_socket.bind(py))?,
         }
         Ok(sock)
     }
