@@ -735,7 +735,7 @@ impl Poller {
                 after_head,
                 force_close,
             }),
-            Instant::now(),
+            self.now,
         );
         if count == Count::Last && self.life == Life::Serving {
             gunicorn_serve::log_autorestart();

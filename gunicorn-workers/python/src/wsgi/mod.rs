@@ -123,8 +123,6 @@ impl Bridge {
         http: &HttpConfig,
         exchange: &Exchange,
     ) -> Result<Outcome, HttpError> {
-        // gunicorn's request_start: the head is parsed, the app is about to run.
-        let start = Instant::now();
         // --logger-class: the class's access() gets the Python environ instead.
         let custom_logger = crate::logging::logger_class::active();
         let access: AccessVars = if !custom_logger && crate::logging::access::wanted() {
@@ -132,6 +130,9 @@ impl Bridge {
         } else {
             None
         };
+        // gunicorn's request_start: the head is parsed, the app is about to run. Read only
+        // for an access line or metrics (a clock read per request otherwise).
+        let start = (custom_logger || access.is_some()).then(Instant::now);
         let source = match &access {
             Some(vars) => CgiSource::Built(vars),
             None => CgiSource::Parsed { proxy, http },
@@ -139,10 +140,14 @@ impl Bridge {
         let env = self.environ.cgi_dict(py, req, conn, source)?;
         let (outcome, client_gone, environ) = self.run(py, req, conn, env, exchange, custom_logger);
         // gunicorn writes no access line for a request whose client vanished.
-        if let (Some(vars), Some(status), false) = (&access, outcome.status, client_gone) {
+        if let (Some(vars), Some(status), false, Some(start)) =
+            (&access, outcome.status, client_gone, start)
+        {
             log_access(py, req, vars, exchange, status, outcome.body_bytes, start);
         }
-        if let (Some(environ), Some(status), false) = (&environ, outcome.status, client_gone) {
+        if let (Some(environ), Some(status), false, Some(start)) =
+            (&environ, outcome.status, client_gone, start)
+        {
             log_access_to_class(
                 py,
                 req,
