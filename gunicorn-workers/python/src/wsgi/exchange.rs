@@ -45,6 +45,13 @@ pub(crate) enum Wire {
     },
 }
 
+/// The response buffer's first size: room for a usual head and a small body. Below 1 KiB on
+/// purpose: glibc serves a request of 1 KiB or more from its large bins, and when its
+/// per-thread cache of that size runs out (several exchanges alive at once, as with held
+/// responses) each such request first consolidates the fast bins (`malloc_consolidate` was
+/// 0.5 % of a hello-world worker with 1024 here).
+const OUT_CAPACITY: usize = 1000;
+
 /// What the request's Python objects and the bridge share.
 pub(crate) struct State {
     io: Option<Wire>,
@@ -173,7 +180,7 @@ impl Exchange {
                 always_close,
                 response: None,
                 reply: Reply::Unsent,
-                out: Vec::with_capacity(1024),
+                out: Vec::with_capacity(OUT_CAPACITY),
                 write_failed: false,
                 file_bytes: 0,
                 cooperative: false,
