@@ -10,6 +10,7 @@ use std::fmt::Display;
 use std::io;
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -104,6 +105,10 @@ struct Client {
 
 static CLIENT: RwLock<Option<Client>> = RwLock::new(None);
 
+/// `CLIENT` is set: read by [`enabled`] for every request without taking the lock (an atomic
+/// read-modify-write each way, measurable on a hello-world worker).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
 fn connect(addr: &StatsdAddr) -> io::Result<Socket> {
     Ok(match addr {
         StatsdAddr::Udp(host, port) => Socket::Udp(datagram::udp(host, *port)?),
@@ -140,7 +145,9 @@ pub fn init(cfg: &Config) -> Result<Metrics, StatsdError> {
     if client.is_some() {
         metrics = Metrics::Sending;
     }
-    *CLIENT.write().unwrap_or_else(|e| e.into_inner()) = client;
+    let mut guard = CLIENT.write().unwrap_or_else(|e| e.into_inner());
+    ENABLED.store(client.is_some(), Ordering::Relaxed);
+    *guard = client;
     Ok(metrics)
 }
 
@@ -159,7 +166,7 @@ pub enum Metrics {
 
 /// Whether metrics are being sent.
 pub fn enabled() -> bool {
-    CLIENT.read().map(|c| c.is_some()).unwrap_or(false)
+    ENABLED.load(Ordering::Relaxed)
 }
 
 /// One metric line (without tags' absence: `tags` empty adds nothing).

@@ -139,9 +139,10 @@ impl EnvironTemplate {
     }
 
     /// A copy of the constant keys with the CGI variables of `req` written into it (the key
-    /// cache is locked once per request, not once per key). Err(HttpError) before anything
-    /// was sent when the request cannot have an environ (a path outside `SCRIPT_NAME`; only
-    /// for [`CgiSource::Parsed`], a built [`Environ`] got past that already).
+    /// cache is locked at most once per request, not once per key). Err(HttpError) before
+    /// anything was sent when the request cannot have an environ (a path outside
+    /// `SCRIPT_NAME`; only for [`CgiSource::Parsed`], a built [`Environ`] got past that
+    /// already).
     pub(crate) fn cgi_dict<'py>(
         &self,
         py: Python<'py>,
@@ -157,7 +158,8 @@ impl EnvironTemplate {
         // The fixed keys written, by `CgiKey::index` (fewer than 64 of them).
         let mut written: u64 = 0;
         {
-            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            // Locked at the first uncommon header name, if any (most requests have none).
+            let mut keys = None;
             let mut put = |k: EnvKey<'_>, v: &str| {
                 if failed.is_some() {
                     return;
@@ -169,7 +171,12 @@ impl EnvironTemplate {
                         written |= 1 << k.index();
                         self.known_keys[k.index()].bind(py).clone()
                     }
-                    EnvKey::Header(name) => cached_key(&mut keys, py, name),
+                    EnvKey::Header(name) => {
+                        let keys = keys.get_or_insert_with(|| {
+                            self.keys.lock().unwrap_or_else(|e| e.into_inner())
+                        });
+                        cached_key(keys, py, name)
+                    }
                 };
                 if let Err(e) = env.set_item(key, PyString::new(py, v)) {
                     failed = Some(e);
