@@ -195,7 +195,7 @@ impl GreenServer {
         sock.clear_failed();
         let last = self.count_request();
         let must_close = last || self.s.keepalive.is_zero() || self.stopping();
-        let exchange = Exchange::new(io, after_head, req, Arc::clone(&self.s.http), must_close);
+        let mut exchange = Exchange::new(io, after_head, req, Arc::clone(&self.s.http), must_close);
         exchange.set_cooperative();
         // gunicorn's environ carries the connection's own socket object.
         exchange.set_client_socket(sock.object(py));
@@ -539,7 +539,7 @@ impl GreenServer {
             body,
             reply,
         } = job;
-        let exchange = Exchange::for_stream(body, reply, &req, Arc::clone(&self.s.http));
+        let mut exchange = Exchange::for_stream(body, reply, &req, Arc::clone(&self.s.http));
         exchange.set_cooperative();
         let handled = self
             .s

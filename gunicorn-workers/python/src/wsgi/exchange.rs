@@ -109,7 +109,13 @@ pub(crate) struct Progress {
 
 /// A request exchange on one connection. Cloning shares it.
 #[derive(Clone)]
-pub struct Exchange(pub(crate) Arc<Mutex<State>>, Option<Arc<Progress>>);
+pub struct Exchange {
+    state: Arc<Mutex<State>>,
+    progress: Option<Arc<Progress>>,
+    /// A copy of `State::cooperative`, set before the exchange is first cloned, so that
+    /// [`Exchange::blocking_io`] needs no lock to read it (twice per response).
+    cooperative: bool,
+}
 
 impl Exchange {
     /// Starts the exchange for `req`, whose head was parsed from a buffer; `after_head` is what
@@ -156,8 +162,8 @@ impl Exchange {
         let protocol = http.protocol;
         let decoder = BodyDecoder::new(&req.body, http);
         let body_done = decoder.is_done();
-        Exchange(
-            Arc::new(Mutex::new(State {
+        Exchange {
+            state: Arc::new(Mutex::new(State {
                 io: Some(wire),
                 raw: after_head,
                 raw_pos: 0,
@@ -189,8 +195,9 @@ impl Exchange {
                 hold_end: false,
                 progress: None,
             })),
-            None,
-        )
+            progress: None,
+            cooperative: false,
+        }
     }
 
     /// Lets a worker's timeout handler answer beside a blocked read
@@ -215,11 +222,14 @@ impl Exchange {
             st.progress = Some(Arc::clone(&progress));
             progress
         };
-        Exchange(self.0, Some(progress))
+        Exchange {
+            progress: Some(progress),
+            ..self
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Marks the exchange as cooperative: its transport waits by switching greenlets on a
@@ -228,8 +238,9 @@ impl Exchange {
     /// attach count that `detach` zeroes and then restores as an absolute value; other greenlets
     /// running while one is suspended inside a `detach` would leave that count wrong, and a
     /// negative count makes pyo3 panic.)
-    pub fn set_cooperative(&self) {
+    pub fn set_cooperative(&mut self) {
         self.lock().cooperative = true;
+        self.cooperative = true;
     }
 
     /// Makes `environ["gunicorn.socket"]` the connection's own Python socket object `sock`
@@ -286,7 +297,7 @@ impl Exchange {
     /// [`Exchange::send_held`].
     pub fn try_send_held(&self) {
         use nix::sys::socket::{send, MsgFlags};
-        let Ok(mut st) = self.0.try_lock() else {
+        let Ok(mut st) = self.state.try_lock() else {
             return;
         };
         if st.out.is_empty() || !st.passthrough() {
@@ -314,12 +325,12 @@ impl Exchange {
 
     /// Whether `other` is this same exchange.
     pub fn same_as(&self, other: &Exchange) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.state, &other.state)
     }
 
     /// Runs socket work `f` for this exchange: without the GIL, or with it when cooperative.
     pub(crate) fn blocking_io<R: Send>(&self, py: Python<'_>, f: impl FnOnce() -> R + Send) -> R {
-        if self.lock().cooperative {
+        if self.cooperative {
             f()
         } else {
             py.detach(f)
@@ -358,7 +369,7 @@ impl Exchange {
     /// response head has not gone out yet. Never blocks on the exchange: when the serving
     /// thread is inside a socket operation right now, nothing is sent. True if sent.
     pub fn try_send_error_page(&self, page: &[u8]) -> bool {
-        let Ok(mut st) = self.0.try_lock() else {
+        let Ok(mut st) = self.state.try_lock() else {
             return false;
         };
         if st.reply.started() || st.io.is_none() {
@@ -378,14 +389,14 @@ impl Exchange {
     /// meanwhile: the sync worker holds its current-request lock, which the serving thread
     /// needs before it takes the transport. True if the page was sent.
     pub fn abort_with_error_page(&self, page: &[u8]) -> bool {
-        if let Ok(mut st) = self.0.try_lock() {
+        if let Ok(mut st) = self.state.try_lock() {
             if st.reply.started() || st.io.is_none() {
                 return false;
             }
             st.mark_head_sent();
             return st.write_raw(page).is_ok();
         }
-        let Some(progress) = &self.1 else {
+        let Some(progress) = &self.progress else {
             return false;
         };
         if progress.head_started.swap(true, Ordering::AcqRel) {

@@ -9,13 +9,13 @@ use pyo3::exceptions::{PyAssertionError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use super::exchange::Exchange;
+use super::exchange::{Exchange, State};
 use super::file_wrapper::FileWrapper;
 
 /// Whether body bytes may be sent now: the client is still there and the app called
-/// `start_response` (PEP 3333: no body before the status).
-fn sendable(exchange: &Exchange) -> Result<(), SendError> {
-    let st = exchange.lock();
+/// `start_response` (PEP 3333: no body before the status). Checked under the same lock as
+/// the write that follows (one lock per chunk, not two).
+fn sendable(st: &State) -> Result<(), SendError> {
     if st.write_failed {
         return Err(SendError::Client(io::ErrorKind::BrokenPipe.into()));
     }
@@ -98,22 +98,24 @@ fn send_chunk(
         )))
     })?;
     let data = bytes.as_bytes();
-    sendable(exchange)?;
     // Nothing to send: an empty chunk would end a chunked body early.
     if data.is_empty() && !last {
-        return Ok(());
+        return sendable(&exchange.lock());
     }
-    exchange
-        .blocking_io(py, || exchange.lock().write_body(data, last))
-        .map_err(SendError::Client)
+    exchange.blocking_io(py, || {
+        let mut st = exchange.lock();
+        sendable(&st)?;
+        st.write_body(data, last).map_err(SendError::Client)
+    })
 }
 
 /// Ends the response (head if not yet sent, chunked terminator).
 fn finish(py: Python<'_>, exchange: &Exchange) -> Result<(), SendError> {
-    sendable(exchange)?;
-    exchange
-        .blocking_io(py, || exchange.lock().finish())
-        .map_err(SendError::Client)
+    exchange.blocking_io(py, || {
+        let mut st = exchange.lock();
+        sendable(&st)?;
+        st.finish().map_err(SendError::Client)
+    })
 }
 
 /// Sends a `wsgi.file_wrapper` with sendfile(2). False when the wrapped object has no
