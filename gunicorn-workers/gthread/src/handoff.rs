@@ -144,10 +144,15 @@ impl<B: Baton> Shared<B> {
         }
     }
 
-    /// The pool thread sends `exchange`'s response itself now.
-    pub fn unhold(&self, exchange: &Exchange) {
+    /// The pool thread sends these exchanges' responses itself now.
+    pub fn unhold_all<'a>(&self, exchanges: impl ExactSizeIterator<Item = &'a Exchange>) {
+        if exchanges.len() == 0 {
+            return;
+        }
         let mut h = lock(&self.held);
-        h.exchanges.retain(|e| !e.same_as(exchange));
+        for exchange in exchanges {
+            h.exchanges.retain(|e| !e.same_as(exchange));
+        }
         if h.exchanges.is_empty() {
             h.since = None;
         }
@@ -324,7 +329,11 @@ impl<B: Baton> Shared<B> {
     /// inter-processor interrupt: about 30 % of a hello-world worker's time when a poller
     /// thread handed every request to a pool thread). While the request runs nobody polls; if
     /// that lasts [`RESCUE_DELAY`] the main thread takes the baton (see [`Shared::main_wait`]).
-    pub fn next_job(&self, finished: Option<bool>) -> Option<Work> {
+    ///
+    /// With the job comes whether its thread may hold its response back (see `pool.rs`):
+    /// requests wait behind it and the main thread does not lead (a rescue), so it watches
+    /// held responses.
+    pub fn next_job(&self, finished: Option<bool>) -> Option<(Work, bool)> {
         let mut q = lock(&self.queue);
         if let Some(slow) = finished {
             q.busy -= 1;
@@ -336,7 +345,8 @@ impl<B: Baton> Shared<B> {
                 q.busy += 1;
                 q.since = (!q.jobs.is_empty()).then_some(now);
                 q.progress = now;
-                return Some(job);
+                let may_hold = !q.jobs.is_empty() && !q.main_leads;
+                return Some((job, may_hold));
             }
             if q.closed {
                 return None;
@@ -372,13 +382,6 @@ impl<B: Baton> Shared<B> {
             q = self.job_ready.wait(q).unwrap_or_else(|e| e.into_inner());
             q.idle -= 1;
         }
-    }
-
-    /// Whether a pool thread may hold a response back (see `pool.rs`): requests wait in the
-    /// queue, and the main thread does not lead (a rescue), so it watches held responses.
-    pub fn may_hold(&self) -> bool {
-        let q = lock(&self.queue);
-        !q.jobs.is_empty() && !q.main_leads
     }
 
     /// The next queued HTTP/1 request for a pool thread that stays busy, while it holds back
@@ -506,7 +509,9 @@ impl<B: Baton> Shared<B> {
         None
     }
 
-    /// Gives a connection back to the event loop, waking it if a thread sleeps in it.
+    /// Gives connections back to the event loop (`done` is left empty), waking it if a thread
+    /// sleeps in it. A pool thread hands back the connections of a batch of held responses
+    /// together: one lock and at most one wake-up for the batch.
     ///
     /// Always: an earlier version let a kept-alive connection go back quietly, counting on the
     /// client's next request to wake the loop. But that request can arrive, and its readiness
@@ -514,11 +519,15 @@ impl<B: Baton> Shared<B> {
     /// out and this hand-back; then nothing woke the loop for up to a second (seen as 0.5-1.3 s
     /// latency spikes in the upload benchmark). In the usual fast case nobody sleeps in the
     /// loop (this thread put the baton down to run the request) and no wake-up is made.
-    pub fn hand_back(&self, done: Done) {
+    pub fn hand_back_all(&self, done: &mut Vec<Done>) {
+        if done.is_empty() {
+            return;
+        }
         {
             let mut list = lock(&self.done);
-            list.push(done);
-            self.done_count.fetch_add(1, Ordering::SeqCst);
+            let n = done.len();
+            list.append(done);
+            self.done_count.fetch_add(n, Ordering::SeqCst);
         }
         if self.poller_sleeping.swap(false, Ordering::SeqCst) {
             if let Err(e) = self.waker.wake() {

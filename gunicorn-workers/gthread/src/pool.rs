@@ -86,26 +86,29 @@ fn pool_thread(
         let mut ran: Option<(Ran, Instant)> = None;
         // Requests that ran, their responses held back (see MAX_HELD).
         let mut held: Vec<Ran> = Vec::with_capacity(MAX_HELD);
+        // Their connections, handed back to the event loop together (one lock, at most one
+        // wake-up of the poller, for the whole batch).
+        let mut done: Vec<Done> = Vec::with_capacity(MAX_HELD);
         loop {
             let next = py.detach(|| {
+                shared.unhold_all(held.iter().map(|r| &r.exchange));
                 for r in held.drain(..) {
-                    shared.unhold(&r.exchange);
-                    shared.hand_back(finish(shared, r, io_limit));
+                    done.push(finish(shared, r, io_limit));
                 }
                 let finished = ran.take().map(|(r, started)| {
-                    shared.hand_back(finish(shared, r, io_limit));
+                    done.push(finish(shared, r, io_limit));
                     socket::waited() || started.elapsed() >= RESCUE_DELAY
                 });
+                shared.hand_back_all(&mut done);
                 shared.next_job(finished)
             });
-            let Some(work) = next else { return };
+            let Some((work, hold)) = next else { return };
             socket::clear_waited();
             let mut started = Instant::now();
             match work {
                 Work::Request(job) => {
                     // While requests wait in the queue, run them before sending this one's
                     // small complete response, up to MAX_HELD of them.
-                    let hold = shared.may_hold();
                     let mut r = run(py, shared, bridge, http, job, hold);
                     while hold && held.len() + 1 < MAX_HELD {
                         let Some(Work::Request(job)) = shared.take_queued(&r.exchange) else {
@@ -232,7 +235,7 @@ fn finish(shared: &Shared<Poller>, r: Ran, io_limit: IoLimit) -> Done {
             let linger = !keep_alive && (r.has_body || !leftover.is_empty());
             if !keep_alive && !linger {
                 // A plain close is done here rather than in the poller: no wake-up of the
-                // poller is needed for it (see `Shared::hand_back`). Deregistered explicitly
+                // poller is needed for it (see `Shared::hand_back_all`). Deregistered explicitly
                 // in case the app kept a duplicate of the socket. Over TLS the response ends
                 // with close_notify first (RFC 8446 §6.1), so the client reads a clean end.
                 if !io.passthrough() {
