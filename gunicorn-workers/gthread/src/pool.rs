@@ -87,13 +87,17 @@ fn pool_thread(
         // Requests that ran, their responses held back (see MAX_HELD).
         let mut held: Vec<Ran> = Vec::with_capacity(MAX_HELD);
         // Their connections, handed back to the event loop together (one lock, at most one
-        // wake-up of the poller, for the whole batch).
+        // wake-up of the poller, for the whole batch), unless a send had to wait for its
+        // client: then those finished so far go back at once, not after the wait.
         let mut done: Vec<Done> = Vec::with_capacity(MAX_HELD);
         loop {
             let next = py.detach(|| {
                 shared.unhold_all(held.iter().map(|r| &r.exchange));
                 for r in held.drain(..) {
                     done.push(finish(shared, r, io_limit));
+                    if socket::waited() {
+                        shared.hand_back_all(&mut done);
+                    }
                 }
                 let finished = ran.take().map(|(r, started)| {
                     done.push(finish(shared, r, io_limit));
