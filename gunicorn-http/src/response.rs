@@ -109,23 +109,23 @@ impl Response {
         headers: Vec<(String, String)>,
     ) -> Result<Response, HttpError> {
         // Owned strings are kept as they are when nothing is trimmed: no copy per header on
-        // the path of every response.
-        let mut status_line: String = status.into();
-        trim_in_place(&mut status_line);
-        let bad_status = |line: &str| HttpError::InvalidResponseStatus(line.to_string());
-        let code = status_line
+        // the path of every response. An error names the status as the app gave it.
+        let status: String = status.into();
+        let line = status.trim_matches([' ', '\t']);
+        let code = line
             .get(..3)
             .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|c| c.parse::<u16>().ok())
             .filter(|&c| c >= 100);
-        let rest = status_line.get(3..).unwrap_or("");
+        let rest = line.get(3..).unwrap_or("");
         let code = match code {
-            Some(code)
-                if (rest.is_empty() || rest.starts_with(' ')) && valid_value(&status_line) =>
-            {
-                code
-            }
-            _ => return Err(bad_status(&status_line)),
+            Some(code) if (rest.is_empty() || rest.starts_with(' ')) && valid_value(line) => code,
+            _ => return Err(HttpError::InvalidResponseStatus(status)),
+        };
+        let status_line = if line.len() == status.len() {
+            status
+        } else {
+            line.to_string()
         };
         let mut out = headers;
         let mut kept = 0;
@@ -682,6 +682,11 @@ mod tests {
             h(&[("Content-Length", "1"), ("Content-Length", "2")])
         )
         .is_err());
+        // The error names the status as the app gave it, padding included.
+        assert!(matches!(
+            Response::new(&V11, " 2x OK ", vec![]),
+            Err(HttpError::InvalidResponseStatus(s)) if s == " 2x OK "
+        ));
         for status in [
             "",
             "20 OK",
