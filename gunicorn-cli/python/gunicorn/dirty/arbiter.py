@@ -283,7 +283,18 @@ class DirtyArbiter:
         finally:
             os.umask(old_umask)
         worker = DirtyWorker(self.worker_age, self.pid, app_paths, self.cfg, self.log, path)
-        pid = os.fork()
+        # Signals stay blocked across the fork until the child has its own handlers
+        # (DirtyWorker._install_signals unblocks them): a TERM sent to a worker that has just
+        # been forked (a `dirty remove` right after `dirty add`) would otherwise reach the
+        # arbiter's inherited asyncio handler, which only writes to the arbiter's wakeup fd,
+        # and the worker would never stop.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            listener.close()
+            raise
         if pid == 0:
             status = 1
             try:
@@ -296,6 +307,7 @@ class DirtyArbiter:
                 status = 1 if worker.booted else WORKER_BOOT_ERROR
             finally:
                 os._exit(status)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         listener.close()
         worker.pid = pid
         self.workers[pid] = worker
