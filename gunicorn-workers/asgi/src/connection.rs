@@ -574,11 +574,14 @@ impl Connection {
             return;
         };
         ex.reply = Reply::Done;
+        // A stop that began after the head went out does not close the connection here: the
+        // head told the client it stays open, so its next request may already be on the way.
+        // The connection idles, and the drain answers that request with Connection: close or
+        // closes it after the linger (`idle_past`). Closed here, that request was lost.
         let keep = !resp_close
             && !ex.last
             && ex.body.complete()
             && !st.peer_eof
-            && !self.shared.stopping()
             && !self.shared.s.keepalive.is_zero();
         if self.shared.wants_finished() {
             let headers = std::mem::take(&mut ex.response_headers);
