@@ -5,7 +5,8 @@
 //! - [`body`]: Content-Length and chunked body decoders (state machines), trailers.
 //! - [`environ`]: the CGI part of the WSGI environ as plain Rust data; [`cgi_key`] its fixed
 //!   key names.
-//! - [`response`]: response head validation/encoding, body framing, the cached Date header.
+//! - [`response`]: response head encoding, body framing, the cached Date header;
+//!   [`app_head`] the app's status and fields, validated, in one buffer.
 //! - [`uwsgi`]: the uWSGI binary protocol (`--protocol uwsgi`) read into the same [`Request`].
 //! - [`error`]: [`HttpError`] with gunicorn's status mapping and error page.
 //!
@@ -18,6 +19,7 @@
 )]
 
 pub mod allow;
+pub mod app_head;
 pub mod body;
 pub mod cgi_key;
 pub mod config;
@@ -34,6 +36,7 @@ mod syntax;
 pub mod uwsgi;
 
 pub use allow::{AllowList, AllowListError};
+pub use app_head::AppHead;
 pub use body::BodyDecoder;
 pub use cgi_key::CgiKey;
 pub use config::{HeaderMapPolicy, HttpConfig, Limits, Protocol, ProxyMode};

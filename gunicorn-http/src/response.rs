@@ -1,8 +1,8 @@
 //! Response heads and body framing (RFC 9112 §4, §6, §7; gunicorn's `wsgi.Response`).
 
+use crate::app_head::{check_field, AppHead, Fields, DROPPED};
 use crate::config::Protocol;
 use crate::error::HttpError;
-use crate::syntax::is_token;
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,27 +22,13 @@ pub struct ReqMeta {
     pub protocol: Protocol,
 }
 
-/// gunicorn's `util.hop_headers` plus `server` and `date`, which we write ourselves.
-const DROPPED: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "server",
-    "date",
-];
-
 /// A validated response head and its body framing.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
-    /// The app's headers that will be sent, validated, values stripped, hop-by-hop removed.
-    pub headers: Vec<(String, String)>,
-    status_line: String,
+    /// The status line and the app's headers that will be sent: validated, values stripped,
+    /// hop-by-hop removed.
+    head: AppHead,
     version: (u8, u8),
     /// HEAD, 1xx, 204, 304: no body bytes are ever sent (RFC 9110 §6.4.1).
     no_body: bool,
@@ -53,39 +39,6 @@ pub struct Response {
     req_close: bool,
     must_close: bool,
     is_head: bool,
-}
-
-/// Response field-value: `[ \t\x21-\x7e\x80-\xff]*` (gunicorn; RFC 9110 §5.5 without the CR/LF
-/// or other controls that would split the response).
-fn valid_value(v: &str) -> bool {
-    v.chars().all(|c| {
-        c == ' '
-            || c == '\t'
-            || ('\x21'..='\x7e').contains(&c)
-            || ('\u{80}'..='\u{ff}').contains(&c)
-    })
-}
-
-fn check_field(name: &str, value: &str) -> Result<(), HttpError> {
-    if !is_token(name.as_bytes()) {
-        return Err(HttpError::InvalidResponseHeader(format!(
-            "invalid header name {name:?}"
-        )));
-    }
-    if !valid_value(value) {
-        return Err(HttpError::InvalidResponseHeader(format!(
-            "invalid value for header {name:?}"
-        )));
-    }
-    Ok(())
-}
-
-/// Strips SP and HTAB from both ends of `s`, allocating only when there is something to strip.
-fn trim_in_place(s: &mut String) {
-    let trimmed = s.trim_matches([' ', '\t']);
-    if trimmed.len() != s.len() {
-        *s = trimmed.to_string();
-    }
 }
 
 fn push_latin1(out: &mut Vec<u8>, s: &str) {
@@ -103,80 +56,36 @@ fn push_latin1(out: &mut Vec<u8>, s: &str) {
 impl Response {
     /// Validates `status` ("200 OK") and every header; CR, LF and other controls are refused so
     /// the app cannot split the response. Drops hop-by-hop headers and decides the framing.
+    /// (A caller that has the fields one by one builds an [`AppHead`] and calls
+    /// [`Response::from_app_head`] instead: no string per field.)
     pub fn new(
         req: &ReqMeta,
-        status: impl Into<String>,
+        status: impl AsRef<str>,
         headers: Vec<(String, String)>,
     ) -> Result<Response, HttpError> {
-        // Owned strings are kept as they are when nothing is trimmed: no copy per header on
-        // the path of every response. An error names the status as the app gave it.
-        let status: String = status.into();
-        let line = status.trim_matches([' ', '\t']);
-        let code = line
-            .get(..3)
-            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|c| c.parse::<u16>().ok())
-            .filter(|&c| c >= 100);
-        let rest = line.get(3..).unwrap_or("");
-        let code = match code {
-            Some(code) if (rest.is_empty() || rest.starts_with(' ')) && valid_value(line) => code,
-            _ => return Err(HttpError::InvalidResponseStatus(status)),
-        };
-        let status_line = if line.len() == status.len() {
-            status
-        } else {
-            line.to_string()
-        };
-        let mut out = headers;
-        let mut kept = 0;
-        let mut length = None;
-        let mut upgrade = false;
-        for i in 0..out.len() {
-            let (name, value) = &mut out[i];
-            check_field(name, value)?;
-            trim_in_place(value);
-            if DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d)) {
-                // Connection: upgrade / Upgrade: websocket survive (gunicorn), as a flag and a header.
-                if name.eq_ignore_ascii_case("connection")
-                    && value
-                        .split(',')
-                        .any(|t| t.trim_matches([' ', '\t']).eq_ignore_ascii_case("upgrade"))
-                {
-                    upgrade = true;
-                    continue;
-                }
-                if !(name.eq_ignore_ascii_case("upgrade")
-                    && value.eq_ignore_ascii_case("websocket"))
-                {
-                    continue;
-                }
-            } else if name.eq_ignore_ascii_case("content-length") {
-                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(HttpError::InvalidResponseHeader(format!(
-                        "invalid Content-Length {value:?}"
-                    )));
-                }
-                let n: u64 = value.parse().map_err(|_| {
-                    HttpError::InvalidResponseHeader("Content-Length too large".into())
-                })?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(HttpError::InvalidResponseHeader(
-                        "conflicting Content-Length headers".into(),
-                    ));
-                }
-                length = Some(n);
-            }
-            out.swap(kept, i);
-            kept += 1;
+        let status = status.as_ref();
+        let capacity = status.len()
+            + headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 4)
+                .sum::<usize>();
+        let mut head = AppHead::new(status, capacity)?;
+        for (name, value) in &headers {
+            head.push(name, value)?;
         }
-        out.truncate(kept);
+        Ok(Response::from_app_head(req, head))
+    }
+
+    /// The response to `req` with the app's validated status and fields; decides the framing.
+    pub fn from_app_head(req: &ReqMeta, mut head: AppHead) -> Response {
+        let code = head.code();
         let informational = code < 200;
         let no_body = req.is_head || informational || code == 204 || code == 304;
         if informational || code == 204 {
             // RFC 9110 §8.6: no Content-Length on 1xx and 204.
-            out.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
-            length = None;
+            head.drop_content_length();
         }
+        let length = head.content_length();
         // HTTP/2 frames bodies itself and forbids chunked (RFC 9113 §8.1): its body bytes are
         // counted and bounded here all the same, and sent as DATA frames by the caller.
         // uWSGI: never chunked (see `ReqMeta::protocol`).
@@ -185,25 +94,36 @@ impl Response {
             && (1, 1) <= req.version
             && req.version < (2, 0)
             && !no_body;
-        Ok(Response {
+        Response {
             status: code,
-            headers: out,
-            status_line,
+            upgrade: head.is_upgrade(),
+            head,
             version: req.version,
             no_body,
             chunked,
             length,
             sent: 0,
-            upgrade,
             req_close: req.should_close,
             must_close: false,
             is_head: req.is_head,
-        })
+        }
+    }
+
+    /// The app's headers that are sent, in order, as (name, value).
+    pub fn headers(&self) -> Fields<'_> {
+        self.head.fields()
+    }
+
+    /// [`Response::headers`] as owned pairs (for HTTP/2 frames and Python hooks).
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
 
     /// The status line as the app gave it, stripped of SP/HTAB ("200 OK").
     pub fn status_line(&self) -> &str {
-        &self.status_line
+        self.head.status_line()
     }
 
     /// Always close after this response (the sync worker, shutdown).
@@ -226,19 +146,14 @@ impl Response {
     /// Status line echoing the request version, `Server`, `Date`, `Connection`, optional
     /// `Transfer-Encoding: chunked`, then the app's headers in order.
     pub fn encode_head(&self, out: &mut Vec<u8>) {
-        out.reserve(
-            128 + self
-                .headers
-                .iter()
-                .map(|(n, v)| n.len() + v.len() + 4)
-                .sum::<usize>(),
-        );
+        let fields = self.head.fields_text();
+        out.reserve(128 + self.head.status_line().len() + fields.len());
         out.extend_from_slice(b"HTTP/");
         out.push(b'0' + self.version.0 % 10);
         out.push(b'.');
         out.push(b'0' + self.version.1 % 10);
         out.push(b' ');
-        push_latin1(out, &self.status_line);
+        push_latin1(out, self.head.status_line());
         out.extend_from_slice(b"\r\nServer: gunicorn\r\nDate: ");
         with_date(|d| out.extend_from_slice(d));
         out.extend_from_slice(b"\r\nConnection: ");
@@ -254,12 +169,8 @@ impl Response {
         if self.chunked {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         }
-        for (n, v) in &self.headers {
-            out.extend_from_slice(n.as_bytes());
-            out.extend_from_slice(b": ");
-            push_latin1(out, v);
-            out.extend_from_slice(b"\r\n");
-        }
+        // Already in wire form, `Name: value\r\n` each.
+        push_latin1(out, fields);
         out.extend_from_slice(b"\r\n");
     }
 
@@ -640,8 +551,7 @@ mod tests {
         for (req, status, headers, (chunked, close, cl, nobody)) in cases {
             let r = Response::new(req, *status, h(headers)).unwrap();
             let kept = r
-                .headers
-                .iter()
+                .headers()
                 .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
             assert_eq!(
                 (r.is_chunked(), r.should_close(), kept, r.discards_body()),
@@ -761,11 +671,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.status_line(), "201 Created");
-        let kept: Vec<(&str, &str)> = r
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let kept: Vec<(&str, &str)> = r.headers().collect();
         assert_eq!(
             kept,
             [

@@ -125,3 +125,25 @@ def list_headers(environ, start_response):
 def bad_header_shape(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain", "extra")])
     return [b"x"]
+
+
+def start_response_errors(environ, start_response):
+    """Which error start_response raises for a bad status or header: a type error in the list
+    wins over a bad value wherever it is; then the status, then the first bad header."""
+    cases = [
+        ("2x OK", [("X-A", 1)]),
+        ("2x OK", [("X-A", "a\r\nb")]),
+        ("200 OK", [("X A", "v"), ("Y", 2)]),
+        ("200 OK", [("X A", "v"), ("Y", "a\r\nb")]),
+        ("200 OK", [("Content-Length", "1"), ("Content-Length", "2")]),
+        ("200 OK", [("X-A", "v"), ("bad",)]),
+    ]
+    lines = []
+    for status, headers in cases:
+        try:
+            start_response(status, headers)
+            lines.append("accepted")
+        except Exception as e:
+            lines.append(f"{type(e).__name__}: {e}")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return ["\n".join(lines).encode()]

@@ -236,6 +236,29 @@ fn response_shapes() {
 }
 
 #[test]
+fn start_response_reports_the_first_error_of_the_kind_that_wins() {
+    let r = get("responses:start_response_errors");
+    assert_eq!(r.status_line(), "HTTP/1.1 200 OK");
+    let text = r.text();
+    let lines: Vec<&str> = text.lines().collect();
+    let want = [
+        "TypeError: 1 is not a string",
+        "ValueError: ",
+        "TypeError: 2 is not a string",
+        "ValueError: ",
+        "ValueError: ",
+        "TypeError: header must be a (name, value) tuple, not ('bad',)",
+    ];
+    assert_eq!(lines.len(), want.len(), "{text}");
+    for (got, want) in lines.iter().zip(want) {
+        assert!(got.starts_with(want), "{got:?} is not {want:?}...");
+    }
+    assert!(lines[1].contains("2x OK"), "{}", lines[1]);
+    assert!(lines[3].contains("X A"), "{}", lines[3]);
+    assert!(lines[4].contains("conflicting"), "{}", lines[4]);
+}
+
+#[test]
 fn app_errors_give_a_500_page() {
     for uri in [
         "responses:raises",

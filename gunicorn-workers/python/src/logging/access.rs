@@ -4,13 +4,36 @@ use std::time::Duration;
 
 use gunicorn_core::access_log::{self, AccessRecord, AccessSource};
 use gunicorn_core::log::LocalTime;
-use gunicorn_http::{Environ, Request};
+use gunicorn_http::{Environ, Request, Response};
+
+/// The response headers the access format's `%({name}o)s` reads: a WSGI response's own, or a
+/// list of pairs (the ASGI worker's).
+pub trait ResponseHeaders {
+    /// The value of the last header named `name`, in any case (gunicorn builds a dict from the
+    /// list, so a repeated name keeps its last value).
+    fn last_value(&self, name: &str) -> Option<&str>;
+}
+
+impl ResponseHeaders for Vec<(String, String)> {
+    fn last_value(&self, name: &str) -> Option<&str> {
+        last(self.iter().map(|(k, v)| (k.as_str(), v.as_str())), name)
+    }
+}
+
+impl ResponseHeaders for Response {
+    fn last_value(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .last()
+            .map(|(_, v)| v)
+    }
+}
 
 /// The request and response fields the access format can refer to.
 struct View<'a> {
     req: &'a Request,
     environ: &'a Environ,
-    response_headers: &'a [(String, String)],
+    response_headers: &'a dyn ResponseHeaders,
 }
 
 /// The last pair whose name matches `name` case-insensitively (gunicorn builds dicts from
@@ -50,12 +73,7 @@ impl AccessSource for View<'_> {
     }
 
     fn response_header(&self, name: &str) -> Option<&str> {
-        last(
-            self.response_headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-            name,
-        )
+        self.response_headers.last_value(name)
     }
 }
 
@@ -68,7 +86,7 @@ pub fn wanted() -> bool {
 pub fn record(
     req: &Request,
     environ: &Environ,
-    response_headers: &[(String, String)],
+    response_headers: &dyn ResponseHeaders,
     status: u16,
     sent: u64,
     duration: Duration,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::{Py, PyAny, Python};
 
-use gunicorn_http::{BodyDecoder, HttpConfig, HttpError, ReqMeta, Request, Response};
+use gunicorn_http::{AppHead, BodyDecoder, HttpConfig, HttpError, ReqMeta, Request, Response};
 
 use gunicorn_serve::h2::{split_page, Page, StreamBody, StreamReply};
 use gunicorn_serve::Transport;
@@ -561,17 +561,12 @@ impl State {
     }
 
     /// Records the response from `start_response`.
-    pub(crate) fn set_response(
-        &mut self,
-        status: String,
-        headers: Vec<(String, String)>,
-    ) -> Result<(), HttpError> {
-        let mut resp = Response::new(&self.meta, status, headers)?;
+    pub(crate) fn set_response(&mut self, head: AppHead) {
+        let mut resp = Response::from_app_head(&self.meta, head);
         if self.always_close {
             resp.force_close();
         }
         self.response = Some(resp);
-        Ok(())
     }
 
     /// Writes `raw` bytes as they are (100 Continue, 103 Early Hints, error pages).
@@ -716,7 +711,7 @@ impl State {
             None
         } else {
             mark_head_sent(&mut self.reply, self.progress.as_deref());
-            Some((resp.status, resp.headers.clone()))
+            Some((resp.status, resp.header_pairs()))
         };
         resp.encode_body(data, &mut self.out);
         let body = std::mem::take(&mut self.out);

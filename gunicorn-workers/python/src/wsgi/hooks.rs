@@ -46,7 +46,7 @@ pub(crate) fn post_request(
             _ => None,
         };
         let headers = match (&st.response, st.reply) {
-            (Some(r), Reply::Unsent | Reply::HeadSent) => r.headers.clone(),
+            (Some(r), Reply::Unsent | Reply::HeadSent) => r.header_pairs(),
             _ => Vec::new(),
         };
         (status, headers)

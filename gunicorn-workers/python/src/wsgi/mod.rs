@@ -257,7 +257,11 @@ fn log_access(
     let duration = start.elapsed();
     exchange.blocking_io(py, || {
         let st = exchange.lock();
-        let headers = st.response.as_ref().map_or(&[][..], |r| &r.headers[..]);
+        let none: &Vec<(String, String)> = &Vec::new();
+        let headers: &dyn crate::logging::access::ResponseHeaders = match st.response.as_ref() {
+            Some(r) => r,
+            None => none,
+        };
         crate::logging::access::record(req, vars, headers, status, body_bytes, duration);
     });
 }
@@ -280,7 +284,7 @@ fn log_access_to_class(
             (exchange::Reply::HeadSent, Some(r)) => r.status_line().to_string(),
             _ => crate::server_hooks::error_status_text(status),
         };
-        let headers = st.response.as_ref().map(|r| r.headers.clone());
+        let headers = st.response.as_ref().map(|r| r.header_pairs());
         (text, headers.unwrap_or_default())
     };
     crate::logging::logger_class::access(

@@ -5,6 +5,8 @@ use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
+use gunicorn_http::AppHead;
+
 use super::exchange::Exchange;
 
 /// `environ`'s `start_response(status, headers, exc_info=None)`.
@@ -25,9 +27,10 @@ pub struct EarlyHints {
     pub(crate) exchange: Exchange,
 }
 
-fn str_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+/// The text of a Python `str`, borrowed (TypeError for anything else).
+fn str_ref<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
     match obj.cast::<PyString>() {
-        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Ok(s) => s.to_str(),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{} is not a string",
             obj.repr()?
@@ -35,10 +38,9 @@ fn str_of(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
-/// A header list as `(name, value)` string pairs. Like gunicorn (`for name, value in headers`)
-/// any two-item sequence is a pair; tuples, the PEP 3333 form, take the fast path.
-fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
-    let mut out = Vec::with_capacity(headers.len().unwrap_or(4));
+/// Calls `f(name, value)` for each pair of a header list. Like gunicorn (`for name, value in
+/// headers`) any two-item sequence is a pair; tuples, the PEP 3333 form, take the fast path.
+fn for_each_pair(headers: &Bound<'_, PyAny>, mut f: impl FnMut(&str, &str)) -> PyResult<()> {
     for item in headers.try_iter()? {
         let item = item?;
         let not_a_pair = || {
@@ -55,9 +57,35 @@ fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
             }
             Err(_) => return Err(not_a_pair()),
         };
-        out.push((str_of(&name)?, str_of(&value)?));
+        f(str_ref(&name)?, str_ref(&value)?);
     }
+    Ok(())
+}
+
+/// A header list as owned `(name, value)` pairs.
+fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(headers.len().unwrap_or(4));
+    for_each_pair(headers, |n, v| out.push((n.to_owned(), v.to_owned())))?;
     Ok(out)
+}
+
+/// The status and headers of `start_response` as one validated [`AppHead`], copied straight
+/// from the Python strings into one buffer. A Python type error is raised where it is met; a
+/// bad status or header (ValueError) only once every pair was seen to be two strings, so the
+/// app gets the same error as when the whole list was converted before being validated.
+fn app_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<AppHead> {
+    let status = str_ref(status)?;
+    // Room for the status line and a usual field per header ("Content-Type: text/html; ...").
+    let guess = status.len() + 48 * headers.len().unwrap_or(4);
+    let mut head = AppHead::new(status, guess);
+    for_each_pair(headers, |name, value| {
+        if let Ok(h) = &mut head {
+            if let Err(e) = h.push(name, value) {
+                head = Err(e);
+            }
+        }
+    })?;
+    head.map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 #[pymethods]
@@ -88,12 +116,8 @@ impl StartResponse {
                 None => {}
             }
         }
-        let status = str_of(status)?;
-        let headers = header_list(headers)?;
-        self.exchange
-            .lock()
-            .set_response(status, headers)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let head = app_head(status, headers)?;
+        self.exchange.lock().set_response(head);
         let _ = py;
         Ok(WriteCallable {
             exchange: self.exchange.clone(),
