@@ -16,6 +16,7 @@ fn main() {
     // in addresses only: the file does not grow.
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         println!("cargo:rustc-link-arg=-Wl,-z,max-page-size=0x10000");
+        hot_text_first();
     }
     if std::env::var_os("PYO3_BUILD_EXTENSION_MODULE").is_some() {
         return;
@@ -23,5 +24,29 @@ fn main() {
     let cfg = pyo3_build_config::get();
     if let Some(dir) = cfg.lib_dir() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    }
+}
+
+/// The functions a worker runs, placed together at the start of the code by a linker script
+/// (`link/hot-text.ld`, written by `scripts/link-order` from profiles of workers). Each 64 KiB
+/// block of code a worker touches is resident in it, so a worker's share of the server's code
+/// follows the number of blocks its functions are spread over (31 left to the linker, 8 with
+/// this: docs/benchmarks.md, "Memory"). Release builds of the binary and the extension only,
+/// and only with the linkers known to take an `INSERT` script (the default one: GNU ld or
+/// LLD): a linker chosen in RUSTFLAGS or Cargo's configuration (gold, mold...) links as before.
+fn hot_text_first() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("link/hot-text.ld");
+    println!("cargo:rerun-if-changed={}", script.display());
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let release = std::env::var("PROFILE").as_deref() == Ok("release");
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let own_linker = std::env::var_os("RUSTC_LINKER").is_some()
+        || flags.contains("fuse-ld")
+        || flags.contains("linker");
+    if !release || own_linker || !script.exists() {
+        return;
+    }
+    for target in ["bins", "cdylib"] {
+        println!("cargo:rustc-link-arg-{target}=-Wl,-T,{}", script.display());
     }
 }

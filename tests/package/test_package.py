@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -585,3 +586,35 @@ def test_extension_code_is_laid_out_in_64k_windows(venv):
     for offset, vaddr, align in segments:
         assert align >= 0x10000 and (vaddr - offset) % 0x10000 == 0, [
             tuple(hex(v) for v in s) for s in segments]
+
+
+def elf_sections(path):
+    """{name: (address, size)} of an ELF64 little-endian file's sections."""
+    with open(path, "rb") as f:
+        data = f.read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names_at = headers[shstrndx][4]
+
+    def name(offset):
+        end = data.index(b"\0", names_at + offset)
+        return data[names_at + offset:end].decode()
+
+    return {name(h[0]): (h[3], h[5]) for h in headers}
+
+
+def test_the_code_workers_run_comes_first(venv):
+    """gunicorn-cli/link/hot-text.ld gathered the functions workers run into `.text.hot`,
+    before the rest of the code, so that a worker maps a few 64 KiB blocks of the extension
+    instead of one for each function it runs (docs/benchmarks.md, "Memory"). The section holds
+    the workers' ~350 KiB of code and the master's: when the script's patterns stop matching
+    (renamed functions, a linker that ignored it) it shrinks or goes, and this fails."""
+    out = run([python_of(venv), "-c", "import gunicorn._native as n; print(n.__file__)"])
+    assert out.returncode == 0, out
+    sections = elf_sections(out.stdout.strip())
+    assert ".text.hot" in sections, sorted(sections)
+    hot_at, hot_size = sections[".text.hot"]
+    text_at, text_size = sections[".text"]
+    assert hot_at < text_at, (hex(hot_at), hex(text_at))
+    assert 256 * 1024 <= hot_size <= text_size, (hot_size, text_size)
