@@ -16,6 +16,7 @@ const APP: &str = r#"
 import os, threading, time
 
 BARRIER = {}
+KEPT = {}
 
 def app(environ, start_response):
     path = environ["PATH_INFO"]
@@ -48,6 +49,18 @@ def app(environ, start_response):
         body = ("%d %d %d" % (id(sock), sock.fileno() >= 0, sock.getpeername()[1])).encode()
         if path == "/sock-close":
             sock.close()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+    elif path == "/keep-input":
+        # The app keeps its request's wsgi.input past the request.
+        environ["wsgi.input"].read()
+        KEPT["input"] = environ["wsgi.input"]
+    elif path == "/old-input":
+        try:
+            got = repr(KEPT["input"].read())
+        except Exception as e:
+            got = type(e).__name__
+        body = ("old input: " + got).encode()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
     elif path == "/marker":
@@ -553,6 +566,24 @@ fn malformed_requests_get_the_sync_workers_error_page_and_log_line() {
     let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
     let r = server.send(big.as_bytes());
     assert_eq!(r.status, 431, "{r:?}");
+}
+
+#[test]
+fn a_request_body_kept_by_the_app_never_reads_a_later_request() {
+    // One thread: the exchanges of the requests after the first are the thread's recycled
+    // ones; the kept wsgi.input must stay with its own (finished) request all the same.
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "1"]);
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
+    conn.send(b"POST /keep-input HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst");
+    assert_eq!(conn.response().expect("a response").status, 200);
+    for i in 0..20 {
+        conn.send(get(&format!("/r{i}")).as_bytes());
+        assert_eq!(conn.response().expect("a response").status, 200);
+    }
+    conn.send(b"POST /old-input HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond");
+    let r = conn.response().expect("a response");
+    assert_eq!(r.body, "old input: b''", "{r:?}");
 }
 
 #[test]

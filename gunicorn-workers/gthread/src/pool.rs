@@ -223,7 +223,15 @@ fn run_stream(
 
 /// Decides the connection's fate after its response (without the GIL): a reusable response
 /// keeps it if the rest of the request body can be drained (bounded in bytes and time).
-fn finish(shared: &Shared<Poller>, r: Ran, io_limit: IoLimit) -> Done {
+fn finish(shared: &Shared<Poller>, mut r: Ran, io_limit: IoLimit) -> Done {
+    let done = settle(shared, &mut r, io_limit);
+    // The exchange's state serves this thread's next request.
+    r.exchange.recycle();
+    done
+}
+
+/// [`finish`] but for the exchange, which the caller still has.
+fn settle(shared: &Shared<Poller>, r: &mut Ran, io_limit: IoLimit) -> Done {
     let sent = r.exchange.send_held().is_ok();
     let mut keep_alive = sent && r.reusable && !r.force_close;
     if keep_alive && r.has_body {
@@ -248,14 +256,14 @@ fn finish(shared: &Shared<Poller>, r: Ran, io_limit: IoLimit) -> Done {
                 let _ = shared
                     .registry
                     .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()));
-                shared.release_socket(Some(io.as_fd()), r.socket);
+                shared.release_socket(Some(io.as_fd()), r.socket.take());
                 drop(io);
                 return Done::closed(r.token);
             }
             Done {
                 token: r.token,
                 io: Some(io),
-                socket: r.socket,
+                socket: r.socket.take(),
                 linger,
                 leftover,
                 keep_alive,
@@ -263,7 +271,7 @@ fn finish(shared: &Shared<Poller>, r: Ran, io_limit: IoLimit) -> Done {
             }
         }
         None => {
-            shared.release_socket(None, r.socket);
+            shared.release_socket(None, r.socket.take());
             Done::closed(r.token)
         }
     }
