@@ -51,6 +51,11 @@ def app(environ, start_response):
             sock.close()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
+    elif path.startswith("/env"):
+        keys = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "HTTP_HOST", "SERVER_PROTOCOL")
+        body = " ".join("%s=%s" % (k, environ.get(k)) for k in keys).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
     elif path == "/keep-input":
         # The app keeps its request's wsgi.input past the request.
         environ["wsgi.input"].read()
@@ -566,6 +571,42 @@ fn malformed_requests_get_the_sync_workers_error_page_and_log_line() {
     let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
     let r = server.send(big.as_bytes());
     assert_eq!(r.status, 431, "{r:?}");
+}
+
+#[test]
+fn each_request_on_a_connection_gets_its_own_environ_values() {
+    // The same and then different values, key by key: a value shared with the request before
+    // must never outlive a change.
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "1"]);
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
+    let cases: &[(&str, &str)] = &[
+        (
+            "GET /env?a=1 HTTP/1.1\r\nHost: one\r\n\r\n",
+            "REQUEST_METHOD=GET PATH_INFO=/env QUERY_STRING=a=1 HTTP_HOST=one SERVER_PROTOCOL=HTTP/1.1",
+        ),
+        (
+            "GET /env?a=1 HTTP/1.1\r\nHost: one\r\n\r\n",
+            "REQUEST_METHOD=GET PATH_INFO=/env QUERY_STRING=a=1 HTTP_HOST=one SERVER_PROTOCOL=HTTP/1.1",
+        ),
+        (
+            "POST /env/x HTTP/1.1\r\nHost: two\r\nContent-Length: 0\r\n\r\n",
+            "REQUEST_METHOD=POST PATH_INFO=/env/x QUERY_STRING= HTTP_HOST=two SERVER_PROTOCOL=HTTP/1.1",
+        ),
+        (
+            "GET /env/%C3%A9?b HTTP/1.1\r\n\r\n",
+            "REQUEST_METHOD=GET PATH_INFO=/env/\u{c3}\u{a9} QUERY_STRING=b HTTP_HOST=None SERVER_PROTOCOL=HTTP/1.1",
+        ),
+        (
+            "GET /env HTTP/1.0\r\nHost: one\r\nConnection: keep-alive\r\n\r\n",
+            "REQUEST_METHOD=GET PATH_INFO=/env QUERY_STRING= HTTP_HOST=one SERVER_PROTOCOL=HTTP/1.0",
+        ),
+    ];
+    for (request, want) in cases {
+        conn.send(request.as_bytes());
+        let r = conn.response().expect("a response");
+        assert_eq!(r.body, *want, "{request:?}");
+    }
 }
 
 #[test]
