@@ -27,26 +27,57 @@ fn main() {
     }
 }
 
-/// The functions a worker runs, placed together at the start of the code by a linker script
+/// The functions a worker runs, placed first in the code by a linker script
 /// (`link/hot-text.ld`, written by `scripts/link-order` from profiles of workers). Each 64 KiB
 /// block of code a worker touches is resident in it, so a worker's share of the server's code
 /// follows the number of blocks its functions are spread over (31 left to the linker, 8 with
-/// this: docs/benchmarks.md, "Memory"). Release builds of the binary and the extension only,
-/// and only with the linkers known to take an `INSERT` script (the default one: GNU ld or
-/// LLD): a linker chosen in RUSTFLAGS or Cargo's configuration (gold, mold...) links as before.
+/// this: docs/benchmarks.md, "Memory"). Release builds of the binary and the extension only.
+///
+/// Only where the linker is LLD, the default of rustc 1.90 and later for x86_64 Linux: LLD puts
+/// the script's functions first in the one `.text` section, as tools that look for that
+/// section by name expect (valgrind reads no symbol outside it). GNU ld would make a second
+/// `.text`, so older toolchains, and any linker chosen in RUSTFLAGS or Cargo's configuration,
+/// link as before.
 fn hot_text_first() {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("link/hot-text.ld");
     println!("cargo:rerun-if-changed={}", script.display());
     println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let release = std::env::var("PROFILE").as_deref() == Ok("release");
+    let target = std::env::var("TARGET").unwrap_or_default();
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let own_linker = std::env::var_os("RUSTC_LINKER").is_some()
         || flags.contains("fuse-ld")
         || flags.contains("linker");
-    if !release || own_linker || !script.exists() {
+    if !release
+        || target != "x86_64-unknown-linux-gnu"
+        || own_linker
+        || !rustc_links_with_lld()
+        || !script.exists()
+    {
         return;
     }
-    for target in ["bins", "cdylib"] {
-        println!("cargo:rustc-link-arg-{target}=-Wl,-T,{}", script.display());
+    for kind in ["bins", "cdylib"] {
+        println!("cargo:rustc-link-arg-{kind}=-Wl,-T,{}", script.display());
     }
+}
+
+/// Whether this rustc is a stable or beta release of 1.90 or later, whose x86_64 Linux target
+/// links with its own LLD unless told otherwise.
+fn rustc_links_with_lld() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let Ok(out) = std::process::Command::new(rustc).arg("-vV").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(release) = text.lines().find_map(|l| l.strip_prefix("release: ")) else {
+        return false;
+    };
+    if release.contains("nightly") || release.contains("dev") {
+        return false;
+    }
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (1, 90)
 }

@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import textwrap
@@ -588,33 +587,38 @@ def test_extension_code_is_laid_out_in_64k_windows(venv):
             tuple(hex(v) for v in s) for s in segments]
 
 
-def elf_sections(path):
-    """{name: (address, size)} of an ELF64 little-endian file's sections."""
-    with open(path, "rb") as f:
-        data = f.read()
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    names_at = headers[shstrndx][4]
 
-    def name(offset):
-        end = data.index(b"\0", names_at + offset)
-        return data[names_at + offset:end].decode()
+def resident_code_kib(pid, marker):
+    """(resident, mapped) KiB of the executable mappings of the file whose path has `marker`."""
+    resident = mapped = 0
+    counting = False
+    for line in Path("/proc/%d/smaps" % pid).read_text().splitlines():
+        fields = line.split()
+        if fields and not fields[0].endswith(":"):
+            # A mapping's first line: address range, permissions, offset, device, inode, path.
+            counting = len(fields) >= 6 and "x" in fields[1] and marker in fields[5]
+        elif counting and fields[0] == "Size:":
+            mapped += int(fields[1])
+        elif counting and fields[0] == "Rss:":
+            resident += int(fields[1])
+    return resident, mapped
 
-    return {name(h[0]): (h[3], h[5]) for h in headers}
 
-
-def test_the_code_workers_run_comes_first(venv):
-    """gunicorn-cli/link/hot-text.ld gathered the functions workers run into `.text.hot`,
-    before the rest of the code, so that a worker maps a few 64 KiB blocks of the extension
-    instead of one for each function it runs (docs/benchmarks.md, "Memory"). The section holds
-    the workers' ~350 KiB of code and the master's: when the script's patterns stop matching
-    (renamed functions, a linker that ignored it) it shrinks or goes, and this fails."""
-    out = run([python_of(venv), "-c", "import gunicorn._native as n; print(n.__file__)"])
-    assert out.returncode == 0, out
-    sections = elf_sections(out.stdout.strip())
-    assert ".text.hot" in sections, sorted(sections)
-    hot_at, hot_size = sections[".text.hot"]
-    text_at, text_size = sections[".text"]
-    assert hot_at < text_at, (hex(hot_at), hex(text_at))
-    assert 256 * 1024 <= hot_size <= text_size, (hot_size, text_size)
+def test_a_worker_maps_little_of_the_servers_code(venv, serve):
+    """A worker maps the server's code 64 KiB at a time: with the functions workers run placed
+    first (gunicorn-cli/link/hot-text.ld, docs/benchmarks.md "Memory"), a gthread worker that
+    has served Flask has about 0.5 MiB of the extension's 3.5 MiB of code resident; left to the
+    linker's order it had 1.9. Fails when the script is no longer applied, or no longer names
+    what workers run (run scripts/link-order again). Not a measure of speed: the pages a
+    process maps are counted, after a fixed number of requests."""
+    server = serve([venv / "bin" / "gunicorn", "-k", "gthread", "--threads", "4",
+                    "-b", "127.0.0.1:{port}", "flask_app:app"])
+    for _ in range(200):
+        status, _, _ = http_get(server.port)
+        assert status == 200, server.output()
+    workers = children(server.proc.pid)
+    assert len(workers) == 1, workers
+    resident, mapped = resident_code_kib(workers[0], "gunicorn/_native")
+    assert mapped > 2048, mapped
+    assert 0 < resident <= 1024, (resident, mapped)
+    assert server.stop() == 0, server.output()
