@@ -51,6 +51,11 @@ impl Headers {
         self.spans.len()
     }
 
+    /// The bytes its text buffer holds room for.
+    pub(crate) fn text_capacity(&self) -> usize {
+        self.text.capacity()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
@@ -112,6 +117,15 @@ impl HeaderBuf {
             text: Vec::with_capacity(bytes),
             spans: Vec::with_capacity(fields),
         }
+    }
+
+    /// An empty buffer over the allocations of `spare` (a previous request's fields).
+    pub(crate) fn reusing(spare: Headers) -> Self {
+        let mut text = spare.text.into_bytes();
+        text.clear();
+        let mut spans = spare.spans;
+        spans.clear();
+        HeaderBuf { text, spans }
     }
 
     /// Appends a token (ASCII, checked by the field scanner) upper-cased; returns its range and

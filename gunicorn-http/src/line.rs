@@ -15,7 +15,7 @@
 
 use crate::config::HttpConfig;
 use crate::error::HttpError;
-use crate::syntax::{is_tchar, is_token, latin1_string, upper};
+use crate::syntax::{is_tchar, is_token, latin1_into, latin1_string};
 
 /// gunicorn's longest conventional method (its `3 <= len <= 20` rule).
 const MAX_METHOD: usize = 20;
@@ -23,7 +23,7 @@ const MAX_METHOD: usize = 20;
 const VERSION_SHAPE: &[u8; 8] = b"HTTP/d.d";
 
 /// A request line read and checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Line {
     pub method: String,
     pub uri: String,
@@ -43,12 +43,31 @@ enum Part {
     Lf,
 }
 
-/// The request-target split at its second SP, kept until the line ends.
-#[derive(Debug, Clone)]
+/// The request-target's parts, as offsets in the buffer, kept until the line ends (the text
+/// is copied once, into the [`Line`]).
+#[derive(Debug, Clone, Copy)]
 struct Target {
-    path: String,
-    query: String,
-    fragment: String,
+    path: PathPart,
+    query: (usize, usize),
+    fragment: (usize, usize),
+}
+
+/// The path of a request-target.
+#[derive(Debug, Clone, Copy)]
+enum PathPart {
+    /// `buf[start..end]` (empty for the authority-form of CONNECT).
+    Bytes(usize, usize),
+    /// The asterisk-form of OPTIONS.
+    Asterisk,
+}
+
+impl Target {
+    /// No path, query or fragment (the authority-form, RFC 9112 §3.2.3).
+    const EMPTY: Target = Target {
+        path: PathPart::Bytes(0, 0),
+        query: (0, 0),
+        fragment: (0, 0),
+    };
 }
 
 /// Progress through one request line, kept between calls so a line arriving byte by byte is
@@ -82,18 +101,32 @@ impl LineScan {
         }
     }
 
-    /// Reads on from where the last call stopped. `Ok(Some((line, next)))`: the line ended;
-    /// `next` is just past its CRLF. `Ok(None)`: every byte so far may still begin a valid
-    /// line. `limit`: the most bytes the line may hold before its CRLF.
-    ///
-    /// Long because it is one byte-scanning loop over the line's parts (method, target,
-    /// version) that resumes where the previous call stopped: the state is `self`, and each
-    /// part's check sits beside the byte that ends it, in gunicorn 27's order of errors.
+    /// [`LineScan::advance_reusing`] with no spare strings (the tests' form).
+    #[cfg(test)]
     pub(crate) fn advance(
         &mut self,
         buf: &[u8],
         cfg: &HttpConfig,
         limit: usize,
+    ) -> Result<Option<(Line, usize)>, HttpError> {
+        self.advance_reusing(buf, cfg, limit, &mut None)
+    }
+
+    /// Reads on from where the last call stopped. `Ok(Some((line, next)))`: the line ended;
+    /// `next` is just past its CRLF. `Ok(None)`: every byte so far may still begin a valid
+    /// line. `limit`: the most bytes the line may hold before its CRLF. The line's text is
+    /// written into the strings of `spare` (a previous request's, their allocations reused)
+    /// when there is one.
+    ///
+    /// Long because it is one byte-scanning loop over the line's parts (method, target,
+    /// version) that resumes where the previous call stopped: the state is `self`, and each
+    /// part's check sits beside the byte that ends it, in gunicorn 27's order of errors.
+    pub(crate) fn advance_reusing(
+        &mut self,
+        buf: &[u8],
+        cfg: &HttpConfig,
+        limit: usize,
+        spare: &mut Option<Line>,
     ) -> Result<Option<(Line, usize)>, HttpError> {
         if !self.started {
             if buf.len() <= self.begin {
@@ -167,7 +200,7 @@ impl LineScan {
                     match c {
                         b' ' => {
                             let method = &buf[self.begin..self.method_end];
-                            let target = parse_target(method, &buf[start..end], cfg)
+                            let target = parse_target(method, buf, start, end, cfg)
                                 .ok_or_else(|| line_error(&buf[self.begin..end]))?;
                             self.target = Some(target);
                             self.target_end = end;
@@ -221,7 +254,7 @@ impl LineScan {
                             &buf[start..=i],
                         )));
                     }
-                    let line = self.finish(buf, cfg);
+                    let line = self.finish(buf, cfg, spare.take().unwrap_or_default());
                     return Ok(Some((line, i + 1)));
                 }
             }
@@ -240,28 +273,32 @@ impl LineScan {
         }
     }
 
-    /// Builds the line from the checked parts.
-    fn finish(&mut self, buf: &[u8], cfg: &HttpConfig) -> Line {
+    /// Builds the line from the checked parts, in `line`'s strings (their text replaced).
+    fn finish(&mut self, buf: &[u8], cfg: &HttpConfig, mut line: Line) -> Line {
         let method = &buf[self.begin..self.method_end];
         let uri = &buf[self.method_end + 1..self.target_end];
         let v = &buf[self.target_end + 1..self.target_end + 1 + VERSION_SHAPE.len()];
-        let target = self.target.take().unwrap_or(Target {
-            path: String::new(),
-            query: String::new(),
-            fragment: String::new(),
-        });
-        Line {
-            method: if cfg.casefold_http_method {
-                upper(method)
-            } else {
-                latin1_string(method)
-            },
-            uri: latin1_string(uri),
-            path: target.path,
-            query: target.query,
-            fragment: target.fragment,
-            version: (v[5] - b'0', v[7] - b'0'),
+        let target = self.target.take().unwrap_or(Target::EMPTY);
+        latin1_into(method, &mut line.method);
+        if cfg.casefold_http_method {
+            // A token: ASCII.
+            line.method.make_ascii_uppercase();
         }
+        latin1_into(uri, &mut line.uri);
+        match target.path {
+            PathPart::Bytes(a, b) => latin1_into(&buf[a..b], &mut line.path),
+            PathPart::Asterisk => {
+                line.path.clear();
+                line.path.push('*');
+            }
+        }
+        latin1_into(&buf[target.query.0..target.query.1], &mut line.query);
+        latin1_into(
+            &buf[target.fragment.0..target.fragment.1],
+            &mut line.fragment,
+        );
+        line.version = (v[5] - b'0', v[7] - b'0');
+        line
     }
 }
 
@@ -302,9 +339,16 @@ pub(crate) fn check_method(m: &[u8], cfg: &HttpConfig) -> Result<(), HttpError> 
     }
 }
 
-/// Splits the request-target (RFC 9112 §3.2) into (path, query, fragment); `None` = invalid.
-/// Its bytes are already known to be `\x21-\x7e`.
-fn parse_target(method: &[u8], t: &[u8], cfg: &HttpConfig) -> Option<Target> {
+/// Splits the request-target `buf[start..end]` (RFC 9112 §3.2) into (path, query, fragment);
+/// `None` = invalid. Its bytes are already known to be `\x21-\x7e`.
+fn parse_target(
+    method: &[u8],
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    cfg: &HttpConfig,
+) -> Option<Target> {
+    let t = &buf[start..end];
     // There are four forms (RFC 9112 §3.2) and none is empty.
     if t.is_empty() {
         return None;
@@ -320,15 +364,15 @@ fn parse_target(method: &[u8], t: &[u8], cfg: &HttpConfig) -> Option<Target> {
     let connect = is(b"CONNECT");
     if t == b"*" {
         // asterisk-form: OPTIONS only (RFC 9112 §3.2.4).
-        return is(b"OPTIONS").then(|| Target {
-            path: "*".to_string(),
-            query: String::new(),
-            fragment: String::new(),
+        return is(b"OPTIONS").then_some(Target {
+            path: PathPart::Asterisk,
+            ..Target::EMPTY
         });
     }
+    // Where the path-abempty, query and fragment begin, in `buf`.
     let rest = if t[0] == b'/' {
         // origin-form; a leading "//" stays part of the path (gunicorn).
-        t
+        start
     } else if let Some(i) = find(t, b"://") {
         // absolute-form: scheme "://" authority [path-abempty] [? query] [# fragment].
         let scheme = &t[..i];
@@ -350,29 +394,25 @@ fn parse_target(method: &[u8], t: &[u8], cfg: &HttpConfig) -> Option<Target> {
         if authority.contains(&b'[') != authority.contains(&b']') {
             return None;
         }
-        &after[auth_end..]
+        start + i + 3 + auth_end
     } else if connect {
         // authority-form (RFC 9112 §3.2.3): no path.
-        return Some(Target {
-            path: String::new(),
-            query: String::new(),
-            fragment: String::new(),
-        });
+        return Some(Target::EMPTY);
     } else {
         return None;
     };
-    let (before_frag, fragment) = match rest.iter().position(|&b| b == b'#') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (rest, &b""[..]),
+    let (before_frag, fragment) = match buf[rest..end].iter().position(|&b| b == b'#') {
+        Some(i) => (rest + i, (rest + i + 1, end)),
+        None => (end, (end, end)),
     };
-    let (path, query) = match before_frag.iter().position(|&b| b == b'?') {
-        Some(i) => (&before_frag[..i], &before_frag[i + 1..]),
-        None => (before_frag, &b""[..]),
+    let (path, query) = match buf[rest..before_frag].iter().position(|&b| b == b'?') {
+        Some(i) => ((rest, rest + i), (rest + i + 1, before_frag)),
+        None => ((rest, before_frag), (before_frag, before_frag)),
     };
     Some(Target {
-        path: latin1_string(path),
-        query: latin1_string(query),
-        fragment: latin1_string(fragment),
+        path: PathPart::Bytes(path.0, path.1),
+        query,
+        fragment,
     })
 }
 

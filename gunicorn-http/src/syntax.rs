@@ -106,6 +106,17 @@ pub(crate) fn latin1_string(b: &[u8]) -> String {
     }
 }
 
+/// [`latin1_string`] into `out`, replacing its text (its allocation is reused).
+pub(crate) fn latin1_into(b: &[u8], out: &mut String) {
+    out.clear();
+    if b.is_ascii() {
+        // ASCII is valid UTF-8 as is.
+        out.push_str(std::str::from_utf8(b).unwrap_or_default());
+    } else {
+        out.extend(b.iter().map(|&c| char::from(c)));
+    }
+}
+
 /// Finds `\r\n` in `hay` at or after `from` (the index of the CR).
 pub(crate) fn find_crlf(hay: &[u8], from: usize) -> Option<usize> {
     let mut i = from;

@@ -53,6 +53,9 @@ pub struct Done {
     /// The pool thread read from the socket (a request body): it may hold bytes no readiness
     /// event will announce.
     pub socket_read: bool,
+    /// The request, done with: its buffers serve the connection's next request
+    /// (`HeadReader::recycle`).
+    pub req: Option<Box<Request>>,
 }
 
 impl Done {
@@ -66,6 +69,7 @@ impl Done {
             keep_alive: false,
             linger: false,
             socket_read: false,
+            req: None,
         }
     }
 }

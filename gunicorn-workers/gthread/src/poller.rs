@@ -776,6 +776,9 @@ impl Poller {
             conn.deadline = Some(cap(conn.deadline, now + STOP_KEEPALIVE_LINGER));
         }
         let deadline = conn.deadline;
+        if let Some(req) = done.req {
+            conn.head.recycle(req);
+        }
         // A pipelined request already read is answered before anything else.
         let step = conn.head.resume(done.leftover);
         self.set_deadline(deadline);

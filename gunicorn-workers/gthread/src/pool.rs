@@ -42,6 +42,8 @@ const MAX_HELD: usize = 8;
 /// A request that ran, waiting to be finished without the GIL.
 struct Ran {
     token: usize,
+    /// Given back to the connection with its socket (`Done::req`).
+    req: Option<Box<gunicorn_http::Request>>,
     exchange: Exchange,
     socket: Option<PySocket>,
     reusable: bool,
@@ -182,13 +184,15 @@ fn run(
             close_socket(py, s);
         }
     }
+    let has_body = !matches!(job.req.body, gunicorn_http::BodyKind::Length(0));
     Ran {
         token: job.token,
+        req: Some(job.req),
         exchange,
         socket,
         reusable: outcome.reusable,
         force_close: job.force_close,
-        has_body: !matches!(job.req.body, gunicorn_http::BodyKind::Length(0)),
+        has_body,
     }
 }
 
@@ -262,6 +266,7 @@ fn settle(shared: &Shared<Poller>, r: &mut Ran, io_limit: IoLimit) -> Done {
             }
             Done {
                 token: r.token,
+                req: r.req.take(),
                 io: Some(io),
                 socket: r.socket.take(),
                 linger,

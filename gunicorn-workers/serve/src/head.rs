@@ -63,6 +63,8 @@ impl HeadParser {
 pub struct HeadReader {
     parser: HeadParser,
     pending: Vec<u8>,
+    /// The box of a finished request ([`HeadReader::recycle`]), for the next one.
+    spare: Option<Box<Request>>,
 }
 
 impl HeadReader {
@@ -80,6 +82,7 @@ impl HeadReader {
         HeadReader {
             parser,
             pending: Vec::new(),
+            spare: None,
         }
     }
 
@@ -93,6 +96,28 @@ impl HeadReader {
         self.parser.proxy_info()
     }
 
+    /// Takes back a request of this connection that is done with: its box and (HTTP) its
+    /// strings and field buffers serve the connection's next request, so that a kept-alive
+    /// connection's requests allocate nothing for their heads (see
+    /// [`RequestParser::recycle`]).
+    pub fn recycle(&mut self, mut req: Box<Request>) {
+        if let HeadParser::Http(p) = &mut self.parser {
+            p.recycle(&mut req);
+        }
+        self.spare = Some(req);
+    }
+
+    /// `req` in the spare box, or a new one.
+    fn boxed(&mut self, req: Request) -> Box<Request> {
+        match self.spare.take() {
+            Some(mut b) => {
+                *b = req;
+                b
+            }
+            None => Box::new(req),
+        }
+    }
+
     /// Takes bytes just received.
     pub fn feed(&mut self, bytes: &[u8]) -> HeadStep {
         if !self.pending.is_empty() {
@@ -101,7 +126,7 @@ impl HeadReader {
         }
         match self.parser.parse_head(bytes) {
             Ok(Some((req, used))) => HeadStep::Ready {
-                req: Box::new(req),
+                req: self.boxed(req),
                 after_head: bytes[used..].to_vec(),
             },
             Ok(None) => {
@@ -130,7 +155,7 @@ impl HeadReader {
                 // The buffer's allocation moves on as the body's start (no copy of the rest).
                 self.pending.drain(..used);
                 HeadStep::Ready {
-                    req: Box::new(req),
+                    req: self.boxed(req),
                     after_head: std::mem::take(&mut self.pending),
                 }
             }
