@@ -51,6 +51,12 @@ def app(environ, start_response):
             sock.close()
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
+    elif path == "/headers":
+        # One X-<name> header per name in the query ("a,b"), and a status named by it.
+        names = [n for n in environ["QUERY_STRING"].split(",") if n]
+        headers = [("X-" + n, n * 3) for n in names] + [("Content-Length", "2")]
+        start_response("%d Named %s" % (200 + len(names), "".join(names)), headers)
+        return [b"ok"]
     elif path.startswith("/env"):
         keys = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "HTTP_HOST", "SERVER_PROTOCOL")
         body = " ".join("%s=%s" % (k, environ.get(k)) for k in keys).encode()
@@ -571,6 +577,34 @@ fn malformed_requests_get_the_sync_workers_error_page_and_log_line() {
     let big = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
     let r = server.send(big.as_bytes());
     assert_eq!(r.status, 431, "{r:?}");
+}
+
+#[test]
+fn each_response_on_a_connection_has_only_its_own_head() {
+    // One thread: each response's head is written into the buffer of the one before.
+    let dir = app_dir();
+    let server = server(&dir, &["--threads", "1"]);
+    let mut conn = Reader::new(server.connect(READ_TIMEOUT));
+    for names in ["longname,b,c", "", "d", "longname,b,c", "e"] {
+        conn.send(get(&format!("/headers?{names}")).as_bytes());
+        let r = conn.response().expect("a response");
+        let names: Vec<&str> = names.split(',').filter(|n| !n.is_empty()).collect();
+        // The status line is sent stripped of trailing spaces (gunicorn).
+        let status = format!("HTTP/1.1 {} Named {}", 200 + names.len(), names.concat());
+        assert_eq!(r.head.lines().next(), Some(status.trim_end()), "{r:?}");
+        let x: Vec<String> = r
+            .head
+            .lines()
+            .filter(|l| l.starts_with("X-"))
+            .map(str::to_string)
+            .collect();
+        let want: Vec<String> = names
+            .iter()
+            .map(|n| format!("X-{n}: {}", n.repeat(3)))
+            .collect();
+        assert_eq!(x, want, "{r:?}");
+        assert_eq!(r.body, "ok");
+    }
 }
 
 #[test]

@@ -80,11 +80,19 @@ impl AppHead {
     /// guess of the whole text's size (the status line and the fields), to allocate once.
     /// An error names the status as the app gave it, padding included.
     pub fn new(status: &str, capacity: usize) -> Result<AppHead, HttpError> {
+        AppHead::reusing(status, String::new(), capacity)
+    }
+
+    /// [`AppHead::new`] in `buffer` (an earlier head's, from [`AppHead::into_buffer`]): its
+    /// allocation is reused when it has room for `capacity` bytes.
+    pub fn reusing(status: &str, buffer: String, capacity: usize) -> Result<AppHead, HttpError> {
         let line = status.trim_matches([' ', '\t']);
         let Some(code) = status_code(line) else {
             return Err(HttpError::InvalidResponseStatus(status.to_string()));
         };
-        let mut text = String::with_capacity(capacity.max(line.len()));
+        let mut text = buffer;
+        text.clear();
+        text.reserve(capacity.max(line.len()));
         text.push_str(line);
         Ok(AppHead {
             text,
@@ -141,6 +149,11 @@ impl AppHead {
     /// The status line as the app gave it, stripped of SP/HTAB ("200 OK").
     pub fn status_line(&self) -> &str {
         &self.text[..self.status_len]
+    }
+
+    /// The buffer, for [`AppHead::reusing`].
+    pub fn into_buffer(self) -> String {
+        self.text
     }
 
     /// The status code.
@@ -308,6 +321,24 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_new_head() {
+        let first = head(
+            "404 Not Found",
+            &[("X-Old", "value"), ("Content-Length", "3")],
+        )
+        .unwrap();
+        let mut h = AppHead::reusing("200 OK", first.into_buffer(), 8).unwrap();
+        h.push("A", "1").unwrap();
+        assert_eq!(h.status_line(), "200 OK");
+        assert_eq!(h.fields().collect::<Vec<_>>(), [("A", "1")]);
+        assert_eq!((h.code(), h.content_length()), (200, None));
+        assert!(matches!(
+            AppHead::reusing("bad", h.into_buffer(), 8),
+            Err(HttpError::InvalidResponseStatus(_))
+        ));
     }
 
     #[test]

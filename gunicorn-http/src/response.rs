@@ -109,6 +109,11 @@ impl Response {
         }
     }
 
+    /// The app's head, whose buffer can serve another ([`AppHead::into_buffer`]).
+    pub fn into_app_head(self) -> AppHead {
+        self.head
+    }
+
     /// The app's headers that are sent, in order, as (name, value).
     pub fn headers(&self) -> Fields<'_> {
         self.head.fields()

@@ -73,11 +73,16 @@ fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
 /// from the Python strings into one buffer. A Python type error is raised where it is met; a
 /// bad status or header (ValueError) only once every pair was seen to be two strings, so the
 /// app gets the same error as when the whole list was converted before being validated.
-fn app_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<AppHead> {
+/// The head is written into `buffer` (an earlier response's, its allocation reused).
+fn app_head(
+    status: &Bound<'_, PyAny>,
+    headers: &Bound<'_, PyAny>,
+    buffer: String,
+) -> PyResult<AppHead> {
     let status = str_ref(status)?;
     // Room for the status line and a usual field per header ("Content-Type: text/html; ...").
     let guess = status.len() + 48 * headers.len().unwrap_or(4);
-    let mut head = AppHead::new(status, guess);
+    let mut head = AppHead::reusing(status, buffer, guess);
     for_each_pair(headers, |name, value| {
         if let Ok(h) = &mut head {
             if let Err(e) = h.push(name, value) {
@@ -99,8 +104,8 @@ impl StartResponse {
         exc_info: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<WriteCallable> {
         let exc_info = exc_info.filter(|e| !e.is_none());
-        {
-            let st = self.exchange.lock();
+        let buffer = {
+            let mut st = self.exchange.lock();
             match exc_info {
                 // PEP 3333: with exc_info after the head went out, re-raise the app's error.
                 Some(info) if st.reply.started() => {
@@ -115,8 +120,9 @@ impl StartResponse {
                 }
                 None => {}
             }
-        }
-        let head = app_head(status, headers)?;
+            std::mem::take(&mut st.spare_head)
+        };
+        let head = app_head(status, headers, buffer)?;
         self.exchange.lock().set_response(head);
         let _ = py;
         Ok(WriteCallable {
