@@ -81,11 +81,6 @@ pub(crate) struct EnvironTemplate {
     known_keys: Vec<Py<PyString>>,
     /// The `HTTP_*` keys of uncommon header names.
     keys: Mutex<KeyCache>,
-    /// The value last written for each fixed key, by [`CgiKey::index`]. A request with the
-    /// same value as the one before (the method, the protocol, the peer's address and port on
-    /// a kept-alive connection, the server's name and port, the Host) shares that `str`
-    /// rather than making and later freeing one: strings are immutable, so nothing can tell.
-    last_values: Mutex<Vec<Option<Py<PyString>>>>,
     socket_class: Py<PyAny>,
     key_input: Py<PyString>,
     key_hints: Py<PyString>,
@@ -136,7 +131,6 @@ impl EnvironTemplate {
             base: base.unbind(),
             known_keys,
             keys: Mutex::new(KeyCache::default()),
-            last_values: Mutex::new(CgiKey::ALL.iter().map(|_| None).collect()),
             socket_class: py.import("socket")?.getattr("socket")?.unbind(),
             key_input: key_input.unbind(),
             key_hints: key_hints.unbind(),
@@ -166,28 +160,25 @@ impl EnvironTemplate {
         {
             // Locked at the first uncommon header name, if any (most requests have none).
             let mut keys = None;
-            // Locked once per request (the GIL is held: never contended).
-            let mut last_values = self.last_values.lock().unwrap_or_else(|e| e.into_inner());
             let mut put = |k: EnvKey<'_>, v: &str| {
                 if failed.is_some() {
                     return;
                 }
-                let (key, value) = match k {
+                let key = match k {
                     // The template holds it already, with the same value.
                     EnvKey::Static(CgiKey::ServerSoftware) => return,
                     EnvKey::Static(k) => {
                         written |= 1 << k.index();
-                        let key = self.known_keys[k.index()].bind(py).clone();
-                        (key, same_or_new(py, &mut last_values[k.index()], v))
+                        self.known_keys[k.index()].bind(py).clone()
                     }
                     EnvKey::Header(name) => {
                         let keys = keys.get_or_insert_with(|| {
                             self.keys.lock().unwrap_or_else(|e| e.into_inner())
                         });
-                        (cached_key(keys, py, name), PyString::new(py, v))
+                        cached_key(keys, py, name)
                     }
                 };
-                if let Err(e) = env.set_item(key, value) {
+                if let Err(e) = env.set_item(key, PyString::new(py, v)) {
                     failed = Some(e);
                 }
             };
@@ -307,22 +298,6 @@ impl EnvironTemplate {
         let _ = fd.into_raw_fd();
         Some(sock)
     }
-}
-
-/// The `str` for `v`: `last` when it holds that very text, else a new one, kept in `last`.
-fn same_or_new<'py>(
-    py: Python<'py>,
-    last: &mut Option<Py<PyString>>,
-    v: &str,
-) -> Bound<'py, PyString> {
-    if let Some(s) = last.as_ref().map(|s| s.bind(py)) {
-        if s.to_str().is_ok_and(|text| text == v) {
-            return s.clone();
-        }
-    }
-    let s = PyString::new(py, v);
-    *last = Some(s.clone().unbind());
-    s
 }
 
 /// `k` as an interned Python string from the bridge's cache (added while the cache is small).
