@@ -27,6 +27,10 @@ pub(crate) const DROPPED: [&str; 10] = [
 /// Response field-value: `[ \t\x21-\x7e\x80-\xff]*` (gunicorn; RFC 9110 §5.5 without the CR/LF
 /// or other controls that would split the response).
 fn valid_value(v: &str) -> bool {
+    // Printable ASCII (the usual value) is checked bytewise, without decoding chars.
+    if v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+        return true;
+    }
     v.chars().all(|c| {
         c == ' '
             || c == '\t'

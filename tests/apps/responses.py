@@ -147,3 +147,23 @@ def start_response_errors(environ, start_response):
             lines.append(f"{type(e).__name__}: {e}")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return ["\n".join(lines).encode()]
+
+
+class _Reordered(list):
+    """A list subclass that iterates otherwise than it stores: iteration decides."""
+
+    def __iter__(self):
+        return iter([("X-Iterated", "yes"), ("Content-Length", "2")])
+
+
+def header_containers(environ, start_response):
+    """start_response with a tuple of pairs, a list subclass and a generator of pairs."""
+    kind = environ["QUERY_STRING"]
+    if kind == "tuple":
+        headers = (("X-Tuple", "yes"), ("Content-Length", "2"))
+    elif kind == "subclass":
+        headers = _Reordered([("X-Stored", "yes")])
+    else:
+        headers = (h for h in [("X-Generated", "yes"), ("Content-Length", "2")])
+    start_response("200 OK", headers)
+    return [b"ok"]

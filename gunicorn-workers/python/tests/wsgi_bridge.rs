@@ -236,6 +236,23 @@ fn response_shapes() {
 }
 
 #[test]
+fn header_lists_of_every_kind_are_read_as_python_iterates_them() {
+    let cases = [
+        ("tuple", "X-Tuple"),
+        ("subclass", "X-Iterated"),
+        ("generator", "X-Generated"),
+    ];
+    for (kind, header) in cases {
+        let request = format!("GET /?{kind} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = serve("responses:header_containers", request.as_bytes());
+        assert_eq!(r.status_line(), "HTTP/1.1 200 OK", "{kind}");
+        assert_eq!(r.header(header), Some("yes"), "{kind}: {}", r.head);
+        assert_eq!(r.header("X-Stored"), None, "{kind}: {}", r.head);
+        assert_eq!(r.text(), "ok", "{kind}");
+    }
+}
+
+#[test]
 fn start_response_reports_the_first_error_of_the_kind_that_wins() {
     let r = get("responses:start_response_errors");
     assert_eq!(r.status_line(), "HTTP/1.1 200 OK");

@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use gunicorn_http::AppHead;
 
@@ -41,24 +41,43 @@ fn str_ref<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
 /// Calls `f(name, value)` for each pair of a header list. Like gunicorn (`for name, value in
 /// headers`) any two-item sequence is a pair; tuples, the PEP 3333 form, take the fast path.
 fn for_each_pair(headers: &Bound<'_, PyAny>, mut f: impl FnMut(&str, &str)) -> PyResult<()> {
-    for item in headers.try_iter()? {
-        let item = item?;
-        let not_a_pair = || {
-            PyTypeError::new_err(format!(
-                "header must be a (name, value) tuple, not {}",
-                item.repr().map(|r| r.to_string()).unwrap_or_default()
-            ))
-        };
-        let (name, value) = match item.cast::<PyTuple>() {
-            Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
-            Ok(_) => return Err(not_a_pair()),
-            Err(_) if !item.is_instance_of::<PyString>() && item.len().ok() == Some(2) => {
-                (item.get_item(0)?, item.get_item(1)?)
-            }
-            Err(_) => return Err(not_a_pair()),
-        };
-        f(str_ref(&name)?, str_ref(&value)?);
+    // A list or tuple (exactly: a subclass may iterate otherwise) is read by index, without
+    // an iterator object.
+    if let Ok(list) = headers.cast_exact::<PyList>() {
+        for item in list.iter() {
+            pair(&item, &mut f)?;
+        }
+        return Ok(());
     }
+    if let Ok(tuple) = headers.cast_exact::<PyTuple>() {
+        for item in tuple.iter() {
+            pair(&item, &mut f)?;
+        }
+        return Ok(());
+    }
+    for item in headers.try_iter()? {
+        pair(&item?, &mut f)?;
+    }
+    Ok(())
+}
+
+/// Calls `f(name, value)` for one item of a header list.
+fn pair(item: &Bound<'_, PyAny>, f: &mut impl FnMut(&str, &str)) -> PyResult<()> {
+    let not_a_pair = || {
+        PyTypeError::new_err(format!(
+            "header must be a (name, value) tuple, not {}",
+            item.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    };
+    let (name, value) = match item.cast::<PyTuple>() {
+        Ok(t) if t.len() == 2 => (t.get_item(0)?, t.get_item(1)?),
+        Ok(_) => return Err(not_a_pair()),
+        Err(_) if !item.is_instance_of::<PyString>() && item.len().ok() == Some(2) => {
+            (item.get_item(0)?, item.get_item(1)?)
+        }
+        Err(_) => return Err(not_a_pair()),
+    };
+    f(str_ref(&name)?, str_ref(&value)?);
     Ok(())
 }
 
