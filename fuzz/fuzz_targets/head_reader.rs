@@ -1,7 +1,9 @@
 //! cargo fuzz target `head_reader`: gunicorn-serve's head reader fed the same bytes in pieces
 //! (the split points come from the input's first bytes) must reach the same result as the
 //! parser given them at once: the same request and the same bytes after it, the same error
-//! status, or the same need for more bytes. Also its blocking form, reading the pieces.
+//! status, or the same need for more bytes. Also its blocking form, reading the pieces; and a
+//! reader whose previous request was recycled into it (a kept-alive connection's next request
+//! is written into the last one's buffers) must parse the rest of the input as a fresh parser.
 #![no_main]
 
 use std::sync::Arc;
@@ -82,6 +84,21 @@ fn blocking(data: &[u8], cuts: &[usize]) -> String {
     }
 }
 
+/// `first` read whole and its request recycled into the reader, then `second` in one piece.
+fn after_recycling(first: &[u8], second: &[u8]) -> String {
+    let mut r = reader();
+    if let HeadStep::Ready { req, .. } = r.feed(first) {
+        r.recycle(req);
+    } else {
+        r = reader();
+    }
+    match r.feed(second) {
+        HeadStep::NeedMore => "more".into(),
+        HeadStep::Ready { req, after_head } => format!("ready {req:?} {after_head:?}"),
+        HeadStep::Invalid(e) => format!("invalid {}", e.status()),
+    }
+}
+
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     if input.len() < 2 || input.len() > 8000 {
         return;
@@ -97,4 +114,12 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     let want = whole(data);
     assert_eq!(in_pieces(data, &cuts), want, "fed in pieces at {cuts:?}");
     assert_eq!(blocking(data, &cuts), want, "read in pieces at {cuts:?}");
+    // The same data after a request that was recycled: the first split point divides them.
+    let split = cuts.first().copied().unwrap_or(data.len() / 2);
+    let (first, second) = data.split_at(split);
+    assert_eq!(
+        after_recycling(first, second),
+        whole(second),
+        "after recycling a request of {first:?}"
+    );
 });
