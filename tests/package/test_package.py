@@ -588,37 +588,39 @@ def test_extension_code_is_laid_out_in_64k_windows(venv):
 
 
 
-def resident_code_kib(pid, marker):
-    """(resident, mapped) KiB of the executable mappings of the file whose path has `marker`."""
-    resident = mapped = 0
-    counting = False
-    for line in Path("/proc/%d/smaps" % pid).read_text().splitlines():
-        fields = line.split()
-        if fields and not fields[0].endswith(":"):
-            # A mapping's first line: address range, permissions, offset, device, inode, path.
-            counting = len(fields) >= 6 and "x" in fields[1] and marker in fields[5]
-        elif counting and fields[0] == "Size:":
-            mapped += int(fields[1])
-        elif counting and fields[0] == "Rss:":
-            resident += int(fields[1])
-    return resident, mapped
+
+def elf_sections(path):
+    """{name: (file offset, size)} of the sections of a 64-bit little-endian ELF file."""
+    import struct
+    data = Path(path).read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, "not an ELF64 LE file"
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    # Elf64_Shdr: name, type, flags, addr, offset, size, ...
+    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names = headers[shstrndx][4]
+
+    def name(at):
+        return data[names + at:data.index(b"\0", names + at)].decode()
+
+    return {name(h[0]): (h[4], h[5]) for h in headers}, data
 
 
-def test_a_worker_maps_little_of_the_servers_code(venv, serve):
-    """A worker maps the server's code 64 KiB at a time: with the functions workers run placed
-    first (gunicorn-cli/link/hot-text.ld, docs/benchmarks.md "Memory"), a gthread worker that
-    has served Flask has about 0.5 MiB of the extension's 3.5 MiB of code resident; left to the
-    linker's order it had 1.9. Fails when the script is no longer applied, or no longer names
-    what workers run (run scripts/link-order again). Not a measure of speed: the pages a
-    process maps are counted, after a fixed number of requests."""
-    server = serve([venv / "bin" / "gunicorn", "-k", "gthread", "--threads", "4",
-                    "-b", "127.0.0.1:{port}", "flask_app:app"])
-    for _ in range(200):
-        status, _, _ = http_get(server.port)
-        assert status == 200, server.output()
-    workers = children(server.proc.pid)
-    assert len(workers) == 1, workers
-    resident, mapped = resident_code_kib(workers[0], "gunicorn/_native")
-    assert mapped > 2048, mapped
-    assert 0 < resident <= 1024, (resident, mapped)
-    assert server.stop() == 0, server.output()
+def test_the_code_workers_run_comes_first(venv):
+    """gunicorn-cli/link/hot-text.ld places the functions workers run first in `.text`, so that
+    a worker maps a few 64 KiB blocks of the extension's code rather than one for each
+    function it runs (docs/benchmarks.md, "Memory"). The script records how much code its
+    patterns placed in the section `.gunicorn.hot_text`: it must be there (the script was
+    applied) and hold at least the workers' ~350 KiB (its patterns still name their functions;
+    if not, run scripts/link-order again). A worker's resident code itself is not asserted: it
+    also depends on the page cache, whose large folios are mapped whole."""
+    import struct
+    out = run([python_of(venv), "-c", "import gunicorn._native as n; print(n.__file__)"])
+    assert out.returncode == 0, out
+    sections, data = elf_sections(out.stdout.strip())
+    assert ".gunicorn.hot_text" in sections, sorted(sections)
+    offset, size = sections[".gunicorn.hot_text"]
+    assert size == 8, size
+    placed, = struct.unpack_from("<Q", data, offset)
+    _, text_size = sections[".text"]
+    assert 256 * 1024 <= placed < text_size, (placed, text_size)
