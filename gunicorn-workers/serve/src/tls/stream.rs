@@ -7,6 +7,7 @@
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use gunicorn_http::{ClientCert, TlsInfo};
 use rustls::{ServerConfig, ServerConnection};
@@ -201,6 +202,18 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
 /// The inner stream's non-blocking forms as `Read`/`Write` for rustls (`WouldBlock` = not now).
 struct Now<'a, S>(&'a mut S);
 
+/// How long `shutdown_write` waits for room for the close_notify alert: a client reading the
+/// response makes room at once; one that reads nothing gets the FIN without it after this.
+const CLOSE_NOTIFY_WAIT: Duration = Duration::from_millis(200);
+
+/// Waits until `fd` can take more bytes, at most `limit`; false on a timeout or an error.
+fn wait_writable(fd: BorrowedFd<'_>, limit: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::ZERO);
+    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+}
+
 impl<S: Transport> Read for Now<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0
@@ -282,8 +295,18 @@ impl<S: Transport> Transport for TlsStream<S> {
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
+        // RFC 8446 section 6.1: close_notify before our side closes, so the client tells the
+        // end of the response from a truncation. Right after a large response the send buffer
+        // can still be full (all of it handed to the kernel, not yet read): the alert waits a
+        // little for room rather than being dropped before the FIN.
         self.conn.send_close_notify();
-        let _ = self.write_tls_now();
+        let deadline = Instant::now() + CLOSE_NOTIFY_WAIT;
+        while let Ok(false) = self.write_tls_now() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !wait_writable(self.sock.as_fd(), left) {
+                break;
+            }
+        }
         self.sock.shutdown_write()
     }
 
