@@ -98,12 +98,9 @@ pub(crate) fn upper(name: &[u8]) -> String {
 
 /// Decodes bytes as latin-1 (each byte is one char), the way gunicorn decodes the head.
 pub(crate) fn latin1_string(b: &[u8]) -> String {
-    if b.is_ascii() {
-        // ASCII is valid UTF-8 as is.
-        String::from_utf8(b.to_vec()).unwrap_or_default()
-    } else {
-        b.iter().map(|&c| char::from(c)).collect()
-    }
+    let mut s = String::new();
+    latin1_into(b, &mut s);
+    s
 }
 
 /// [`latin1_string`] into `out`, replacing its text (its allocation is reused).
