@@ -206,12 +206,16 @@ struct Now<'a, S>(&'a mut S);
 /// response makes room at once; one that reads nothing gets the FIN without it after this.
 const CLOSE_NOTIFY_WAIT: Duration = Duration::from_millis(200);
 
-/// Waits until `fd` can take more bytes, at most `limit`; false on a timeout or an error.
+/// Waits until `fd` can take more bytes, at most `limit`; false on a timeout or an error (a
+/// signal's interruption is neither: the caller tries again within its deadline).
 fn wait_writable(fd: BorrowedFd<'_>, limit: Duration) -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let timeout = PollTimeout::try_from(limit).unwrap_or(PollTimeout::ZERO);
     let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+    matches!(
+        poll(&mut fds, timeout),
+        Ok(1..) | Err(nix::errno::Errno::EINTR)
+    )
 }
 
 impl<S: Transport> Read for Now<'_, S> {
