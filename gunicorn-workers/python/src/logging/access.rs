@@ -22,10 +22,7 @@ impl ResponseHeaders for Vec<(String, String)> {
 
 impl ResponseHeaders for Response {
     fn last_value(&self, name: &str) -> Option<&str> {
-        self.headers()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .last()
-            .map(|(_, v)| v)
+        last(self.headers(), name)
     }
 }
 
@@ -38,13 +35,10 @@ struct View<'a> {
 
 /// The last pair whose name matches `name` case-insensitively (gunicorn builds dicts from
 /// these lists, so a repeated name keeps its last value).
-fn last<'a>(
-    pairs: impl DoubleEndedIterator<Item = (&'a str, &'a str)>,
-    name: &str,
-) -> Option<&'a str> {
+fn last<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, name: &str) -> Option<&'a str> {
     pairs
-        .rev()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .last()
         .map(|(_, v)| v)
 }
 
@@ -64,12 +58,7 @@ impl AccessSource for View<'_> {
     }
 
     fn request_header(&self, name: &str) -> Option<&str> {
-        self.req
-            .headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .last()
-            .map(|(_, v)| v)
+        last(self.req.headers.iter(), name)
     }
 
     fn response_header(&self, name: &str) -> Option<&str> {
