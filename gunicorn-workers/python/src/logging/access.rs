@@ -20,9 +20,10 @@ impl ResponseHeaders for Vec<(String, String)> {
     }
 }
 
-impl ResponseHeaders for Response {
+/// A WSGI exchange's response, if the app started one.
+impl ResponseHeaders for Option<Response> {
     fn last_value(&self, name: &str) -> Option<&str> {
-        last(self.headers(), name)
+        last(self.as_ref()?.headers(), name)
     }
 }
 

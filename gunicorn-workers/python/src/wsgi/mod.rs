@@ -257,12 +257,7 @@ fn log_access(
     let duration = start.elapsed();
     exchange.blocking_io(py, || {
         let st = exchange.lock();
-        let none: &Vec<(String, String)> = &Vec::new();
-        let headers: &dyn crate::logging::access::ResponseHeaders = match st.response.as_ref() {
-            Some(r) => r,
-            None => none,
-        };
-        crate::logging::access::record(req, vars, headers, status, body_bytes, duration);
+        crate::logging::access::record(req, vars, &st.response, status, body_bytes, duration);
     });
 }
 
